@@ -12,6 +12,7 @@ import dev.tokenpress.operators.api.TokenOperator;
 import dev.tokenpress.operators.api.TokenSelection;
 import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.operators.tensor.Kernels;
+import java.util.Collections;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
@@ -46,6 +47,8 @@ import java.util.Set;
  */
 public final class FastV implements TokenOperator {
 
+    private static final Set<Hook> HOOKS = Collections.unmodifiableSet(EnumSet.of(Hook.PREFILL_AFTER));
+
     private final FastVConfig config;
     private final Signal.QueryRowAttention signal;
 
@@ -65,7 +68,7 @@ public final class FastV implements TokenOperator {
 
     @Override
     public Set<Hook> hooks() {
-        return EnumSet.of(Hook.PREFILL_AFTER);
+        return HOOKS;
     }
 
     @Override

@@ -10,6 +10,7 @@ import dev.tokenpress.operators.api.TokenOperator;
 import dev.tokenpress.operators.api.TokenSelection;
 import dev.tokenpress.operators.api.VisualTokensContext;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
@@ -29,6 +30,8 @@ import java.util.SplittableRandom;
  */
 public final class RandomDrop implements TokenOperator {
 
+    private static final Set<Hook> HOOKS = Collections.unmodifiableSet(EnumSet.of(Hook.VISUAL_TOKENS));
+
     private final RandomDropConfig config;
 
     /** An operator for {@code config}. */
@@ -46,7 +49,7 @@ public final class RandomDrop implements TokenOperator {
 
     @Override
     public Set<Hook> hooks() {
-        return EnumSet.of(Hook.VISUAL_TOKENS);
+        return HOOKS;
     }
 
     @Override

@@ -12,6 +12,7 @@ import dev.tokenpress.operators.api.VtcClsConfig;
 import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.operators.tensor.Kernels;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
@@ -42,6 +43,8 @@ import java.util.Set;
  */
 public final class VtcCls implements TokenOperator {
 
+    private static final Set<Hook> HOOKS = Collections.unmodifiableSet(EnumSet.of(Hook.VISUAL_TOKENS));
+
     private final VtcClsConfig config;
 
     /** An operator for {@code config}. */
@@ -59,7 +62,7 @@ public final class VtcCls implements TokenOperator {
 
     @Override
     public Set<Hook> hooks() {
-        return EnumSet.of(Hook.VISUAL_TOKENS);
+        return HOOKS;
     }
 
     @Override
