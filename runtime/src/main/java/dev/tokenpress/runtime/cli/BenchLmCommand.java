@@ -28,16 +28,17 @@ public final class BenchLmCommand {
     public static String run(String[] argv) {
         Args a = new Args(argv, Set.of("--bundle", "--prompt-ids", "--prompt-tokens", "--new-tokens", "--warmup", "--runs",
                 "--threads"), Set.of());
-        Bundle bundle = Bundle.open(a.path("--bundle"));
-        LmSpec spec = bundle.lm();
         int[] ids = a.ints("--prompt-ids");
-        if (ids == null) {
-            ids = defaultPrompt(spec, a.integer("--prompt-tokens", 16, 1));
-        }
+        int promptTokens = a.integer("--prompt-tokens", 16, 1);
         int newTokens = a.integer("--new-tokens", 64, 1);
         int warmup = a.integer("--warmup", 3, 0);
         int runs = a.integer("--runs", 10, 1);
         int threads = a.integer("--threads", 1, 0);
+        Bundle bundle = Bundle.open(a.path("--bundle"));
+        LmSpec spec = bundle.lm();
+        if (ids == null) {
+            ids = defaultPrompt(spec, promptTokens);
+        }
         if (ids.length + newTokens > spec.maxPositionEmbeddings()) {
             throw new UsageException("prompt " + ids.length + " + new tokens " + newTokens + " exceed the context of "
                     + spec.maxPositionEmbeddings());

@@ -27,6 +27,9 @@ public final class LmGenerateCommand {
     public static String run(String[] argv) {
         Args a = new Args(argv, Set.of("--bundle", "--prompt-ids", "--prompt", "--llama2c-tokenizer", "--max-new-tokens",
                 "--stop-ids", "--kv", "--threads"), Set.of("--fused"));
+        KvPrecision kv = parseKv(a.string("--kv", "fp32"));
+        SessionConfig sc = new SessionConfig(a.integer("--threads", 1, 0), false);
+        int maxNew = a.integer("--max-new-tokens", 64, 0);
         Bundle bundle = Bundle.open(a.path("--bundle"));
         Llama2cTokenizer tok = a.string("--llama2c-tokenizer", null) == null ? null
                 : new Llama2cTokenizer(a.path("--llama2c-tokenizer"));
@@ -45,9 +48,6 @@ public final class LmGenerateCommand {
         if (stops == null) {
             stops = bundle.lm().eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
         }
-        KvPrecision kv = parseKv(a.string("--kv", "fp32"));
-        SessionConfig sc = new SessionConfig(a.integer("--threads", 1, 0), false);
-        int maxNew = a.integer("--max-new-tokens", 64, 0);
         GenerationResult r;
         if (a.flag("--fused")) {
             try (FusedLlamaRuntime rt = FusedLlamaRuntime.open(bundle, sc)) {
