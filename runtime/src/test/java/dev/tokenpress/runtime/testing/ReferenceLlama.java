@@ -13,6 +13,7 @@ import java.util.Map;
 public final class ReferenceLlama {
     private final LlamaConfig c;
     private final LmCheckpoint ck;
+    private double[][] lastRowAttention;
 
     public ReferenceLlama(LmCheckpoint ck) {
         this.ck = ck;
@@ -40,6 +41,7 @@ public final class ReferenceLlama {
             }
         }
         int[] pos = positions.clone();
+        lastRowAttention = new double[c.numLayers()][];
         for (int l = 0; l < c.numLayers(); l++) {
             String p = "layers." + l + ".";
             int n = h.length;
@@ -53,6 +55,7 @@ public final class ReferenceLlama {
                 v[i] = mv(ck.weight(p + "self_attn.v_proj.weight"), xn, nkv * hd);
             }
             double[][] out = new double[n][];
+            lastRowAttention[l] = new double[n];
             for (int i = 0; i < n; i++) {
                 double[] a = new double[nh * hd];
                 for (int hh = 0; hh < nh; hh++) {
@@ -76,6 +79,9 @@ public final class ReferenceLlama {
                         sum += s[j];
                     }
                     for (int j = 0; j <= i; j++) {
+                        if (i == n - 1) {
+                            lastRowAttention[l][j] += s[j] / sum / nh;
+                        }
                         for (int e = 0; e < hd; e++) {
                             a[hh * hd + e] += s[j] / sum * v[j][g * hd + e];
                         }
@@ -113,6 +119,11 @@ public final class ReferenceLlama {
         }
         double[] last = rms(h[h.length - 1], ck.weight("norm.weight"));
         return mv(ck.lmHead(), last, c.vocabSize());
+    }
+
+    /** Head-mean attention of the last row over the rows present at {@code layer}, from the last call. */
+    public double[] lastRowAttention(int layer) {
+        return lastRowAttention[layer].clone();
     }
 
     private double[] rms(double[] x, float[] w) {
