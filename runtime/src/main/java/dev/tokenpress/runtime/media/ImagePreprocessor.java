@@ -59,7 +59,7 @@ public final class ImagePreprocessor {
       out[plane + i] = lut[256 + (px[i * 3 + 1] & 0xFF)];
       out[2 * plane + i] = lut[512 + (px[i * 3 + 2] & 0xFF)];
     }
-    return new PixelValues(h, w, out);
+    return PixelValues.wrap(h, w, out);
   }
 
   /**

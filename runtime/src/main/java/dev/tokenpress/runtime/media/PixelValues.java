@@ -11,7 +11,12 @@ public final class PixelValues {
   private final int width;
   private final float[] chw;
 
-  PixelValues(int height, int width, float[] chw) {
+  /** Takes ownership of {@code chw}, {@code [3, height, width]} row-major. */
+  public static PixelValues wrap(int height, int width, float[] chw) {
+    return new PixelValues(height, width, chw);
+  }
+
+  private PixelValues(int height, int width, float[] chw) {
     if (chw.length != 3 * height * width) {
       throw new IllegalArgumentException("chw has " + chw.length + " values, expected 3x" + height + "x" + width);
     }
