@@ -49,7 +49,14 @@ public final class ImagePreprocessor {
     float[] lut = new float[256 * 3];
     for (int c = 0; c < 3; c++) {
       for (int v = 0; v < 256; v++) {
-        float x = config.doRescale() ? (float) (v * scale) : v;
+        float x;
+        if (!config.doRescale()) {
+          x = v;
+        } else if (config.rescalePrecision() == PreprocessorConfig.RescalePrecision.FLOAT32) {
+          x = (float) v * (float) scale;
+        } else {
+          x = (float) (v * scale);
+        }
         lut[c * 256 + v] = normalize ? (x - mean[c]) / std[c] : x;
       }
     }

@@ -20,8 +20,9 @@ import java.util.List;
  * @param resample Pillow filter used by the resize
  * @param doCenterCrop crop the centre {@code cropHeight × cropWidth}, top-left at
  *     {@code ((h - cropHeight) / 2, (w - cropWidth) / 2)} floored, padding with 0 where the image is smaller
- * @param doRescale multiply by {@code rescaleFactor} (in double, then rounded to float)
+ * @param doRescale multiply by {@code rescaleFactor}, with {@code rescalePrecision}
  * @param doNormalize then {@code (x - mean[c]) / std[c]} in float arithmetic
+ * @param rescalePrecision how the rescale multiply rounds (Hugging Face: {@link RescalePrecision#FLOAT64})
  */
 public record PreprocessorConfig(
     boolean doResize,
@@ -36,11 +37,34 @@ public record PreprocessorConfig(
     double rescaleFactor,
     boolean doNormalize,
     List<Double> imageMean,
-    List<Double> imageStd)
+    List<Double> imageStd,
+    RescalePrecision rescalePrecision)
     implements Serializable {
   private static final long serialVersionUID = 1L;
 
+  /**
+   * The arithmetic of the rescale step. The two differ by one float32 ulp on about half of the
+   * 256 byte values (never more), so a model trained one way runs fine the other way; pick the
+   * one its training used when bit-exact pixels matter.
+   */
+  public enum RescalePrecision {
+    /**
+     * {@code (float)(v * factor)} with the product in double: Hugging Face
+     * {@code CLIPImageProcessor.rescale} (float64 multiply, then {@code astype(float32)}); for
+     * {@code 1/255} equal to the correctly rounded {@code v / 255}.
+     */
+    FLOAT64,
+    /**
+     * {@code (float) v * (float) factor} in float32: numpy/torch scripts that cast the uint8 image
+     * to float32 first (the bundled tiny-llava-shapes training script, {@code normalize_pixels_np}).
+     */
+    FLOAT32
+  }
+
   public PreprocessorConfig {
+    if (rescalePrecision == null) {
+      throw new IllegalArgumentException("rescalePrecision must not be null");
+    }
     if (resample == null) {
       throw new IllegalArgumentException("resample must not be null");
     }
@@ -69,7 +93,14 @@ public record PreprocessorConfig(
   /** LLaVA-1.5 / CLIP defaults at {@code size}: shortest edge {@code size}, bicubic, centre crop, CLIP mean/std. */
   public static PreprocessorConfig clip(int size, Resample resample) {
     return new PreprocessorConfig(true, size, 0, 0, resample, true, size, size, true, 1.0 / 255, true,
-        List.of(0.48145466, 0.4578275, 0.40821073), List.of(0.26862954, 0.26130258, 0.27577711));
+        List.of(0.48145466, 0.4578275, 0.40821073), List.of(0.26862954, 0.26130258, 0.27577711),
+        RescalePrecision.FLOAT64);
+  }
+
+  /** The same config with another rescale precision. */
+  public PreprocessorConfig withRescalePrecision(RescalePrecision p) {
+    return new PreprocessorConfig(doResize, shortestEdge, resizeHeight, resizeWidth, resample, doCenterCrop, cropHeight,
+        cropWidth, doRescale, rescaleFactor, doNormalize, imageMean, imageStd, p);
   }
 
   /** Output height of {@link ImagePreprocessor#preprocess}. */
@@ -105,7 +136,11 @@ public record PreprocessorConfig(
     }
   }
 
-  /** Parses a Hugging Face {@code preprocessor_config.json} tree; absent fields take CLIP defaults. */
+  /**
+   * Parses a Hugging Face {@code preprocessor_config.json} tree; absent fields take CLIP defaults.
+   * One tokenpress extension: {@code "rescale_precision": "float32" | "float64"} (default
+   * {@code float64}, as Hugging Face computes it).
+   */
   public static PreprocessorConfig fromJson(JsonNode n) {
     PreprocessorConfig d = clip(224, Resample.BICUBIC);
     int shortest = 0;
@@ -141,7 +176,8 @@ public record PreprocessorConfig(
         n.path("do_center_crop").asBoolean(true), ch, cw,
         n.path("do_rescale").asBoolean(true), n.path("rescale_factor").asDouble(d.rescaleFactor()),
         n.path("do_normalize").asBoolean(true),
-        doubles(n.path("image_mean"), d.imageMean()), doubles(n.path("image_std"), d.imageStd()));
+        doubles(n.path("image_mean"), d.imageMean()), doubles(n.path("image_std"), d.imageStd()),
+        RescalePrecision.valueOf(n.path("rescale_precision").asText("float64").toUpperCase(java.util.Locale.ROOT)));
   }
 
   private static List<Double> doubles(JsonNode arr, List<Double> dflt) {

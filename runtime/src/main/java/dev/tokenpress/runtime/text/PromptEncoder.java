@@ -61,17 +61,22 @@ public final class PromptEncoder implements AutoCloseable {
    * {@code tokenizer.json} from a checkpoint directory.
    */
   public static PromptEncoder load(Path dir) {
+    return load(dir.resolve("config.json"), dir.resolve("tokenizer.json"), dir.resolve("tokenizer_config.json"));
+  }
+
+  /** As {@link #load(Path)}, with each file named ({@code tokenizerConfigJson} may be absent). */
+  public static PromptEncoder load(Path configJson, Path tokenizerJson, Path tokenizerConfigJson) {
     ObjectMapper json = new ObjectMapper();
     JsonNode config;
     JsonNode tokConfig;
     try {
-      config = json.readTree(dir.resolve("config.json").toFile());
-      Path tc = dir.resolve("tokenizer_config.json");
-      tokConfig = Files.isRegularFile(tc) ? json.readTree(tc.toFile()) : json.createObjectNode();
+      config = json.readTree(configJson.toFile());
+      tokConfig = Files.isRegularFile(tokenizerConfigJson) ? json.readTree(tokenizerConfigJson.toFile())
+          : json.createObjectNode();
     } catch (IOException e) {
-      throw new UncheckedIOException("Cannot read the config files of checkpoint " + dir, e);
+      throw new UncheckedIOException("Cannot read " + configJson + " / " + tokenizerConfigJson, e);
     }
-    Tokenizer tok = Tokenizer.load(dir.resolve("tokenizer.json"));
+    Tokenizer tok = Tokenizer.load(tokenizerJson);
     try {
       JsonNode text = config.path("text_config");
       String imageToken = tokenString(tokConfig.path("image_token"), "<image>");

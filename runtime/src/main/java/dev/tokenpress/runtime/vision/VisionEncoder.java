@@ -2,17 +2,21 @@ package dev.tokenpress.runtime.vision;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
-import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import dev.tokenpress.runtime.RunnerException;
 import dev.tokenpress.runtime.media.PixelValues;
+import dev.tokenpress.runtime.onnx.GraphBuilder;
+import dev.tokenpress.runtime.onnx.GraphSession;
+import dev.tokenpress.runtime.onnx.SessionConfig;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -20,7 +24,7 @@ import java.util.Set;
  * Runs the split vision graphs of {@link VisionGraphs} with ONNX Runtime: patch embedding, per
  * layer pre-attention → attention → post-attention, projector. Intermediate tensors stay inside
  * ONNX Runtime (an output {@code OnnxTensor} feeds the next graph directly); only the final
- * features, and the q/k rows a {@link VisionHook} asks for, are copied to Java.
+ * features, and the q/k a {@link VisionHook} asks for, are copied to Java.
  *
  * <p>Without a hook, graphs are cut between attentions ({@code embed_pre0}, {@code post_pre_i},
  * {@code post_projector}): {@code 1 + 2L} calls for L layers. A layer whose token stream a hook
@@ -29,89 +33,65 @@ import java.util.Set;
  * <p>Thread-safe: sessions are shared, each call owns its tensors. Close once, after all calls.
  */
 public final class VisionEncoder implements AutoCloseable {
-  private static final String[] QKV = {"q", "k", "v"};
-
   private final VisionConfig cfg;
-  private final OrtEnvironment env;
-  private final OrtSession.SessionOptions options;
-  private final Map<String, OrtSession> sessions;
+  private final Map<String, GraphSession> sessions;
 
-  private VisionEncoder(VisionConfig cfg, OrtEnvironment env, OrtSession.SessionOptions options,
-      Map<String, OrtSession> sessions) {
+  private VisionEncoder(VisionConfig cfg, Map<String, GraphSession> sessions) {
     this.cfg = cfg;
-    this.env = env;
-    this.options = options;
     this.sessions = sessions;
   }
 
-  /** Builds the graphs in memory (small models and tests). */
-  public static VisionEncoder create(VisionGraphs graphs, int intraOpThreads) {
-    Map<String, byte[]> bytes = new LinkedHashMap<>();
-    graphs.splitGraphs().forEach((k, v) -> bytes.put(k, v.toByteArray()));
-    return open(graphs.config(), intraOpThreads, name -> bytes.get(name), null);
-  }
-
-  /** Loads {@code <stem>.onnx} graphs written by {@link VisionGraphs#writeTo(Path)}, by path. */
-  public static VisionEncoder load(Path dir, VisionConfig cfg, int intraOpThreads) {
-    return open(cfg, intraOpThreads, null, dir);
-  }
-
-  private interface Source {
-    byte[] get(String name);
-  }
-
-  private static VisionEncoder open(VisionConfig cfg, int threads, Source bytes, Path dir) {
-    OrtEnvironment env = OrtEnvironment.getEnvironment();
-    OrtSession.SessionOptions opts = sessionOptions(threads);
-    Map<String, OrtSession> sessions = new HashMap<>();
-    String current = null;
-    try {
-      int n = cfg.layersRun();
-      java.util.List<String> names = new java.util.ArrayList<>(java.util.List.of("embed", "attention", "attention_bias", "projector"));
-      if (n > 0) {
-        names.add("embed_pre0");
-        names.add("post_projector");
-      }
-      for (int i = 0; i < n; i++) {
-        names.add("pre_" + i);
-        names.add("post_" + i);
-        if (i + 1 < n) {
-          names.add("post_pre_" + i);
-        }
-      }
-      for (String name : names) {
-        current = name;
-        if (dir != null) {
-          Path f = dir.resolve(name + ".onnx");
-          if (!Files.isRegularFile(f)) {
-            throw new IllegalArgumentException("vision graph " + f + " is missing");
-          }
-          sessions.put(name, env.createSession(f.toString(), opts));
-        } else {
-          sessions.put(name, env.createSession(bytes.get(name), opts));
-        }
-      }
-      return new VisionEncoder(cfg, env, opts, sessions);
-    } catch (OrtException | RuntimeException e) {
-      for (OrtSession s : sessions.values()) {
-        closeQuietly(s);
-      }
-      opts.close();
-      throw new IllegalStateException("Failed to load vision graph " + current, e);
+  /** The graph stems the split encoder loads for {@code cfg} (see {@link VisionGraphs#splitGraphs()}). */
+  static List<String> graphNames(VisionConfig cfg) {
+    List<String> names = new ArrayList<>(List.of("embed", "attention", "attention_bias", "projector"));
+    int n = cfg.layersRun();
+    if (n > 0) {
+      names.add("embed_pre0");
+      names.add("post_projector");
     }
+    for (int i = 0; i < n; i++) {
+      names.add("pre_" + i);
+      names.add("post_" + i);
+      if (i + 1 < n) {
+        names.add("post_pre_" + i);
+      }
+    }
+    return names;
   }
 
-  static OrtSession.SessionOptions sessionOptions(int threads) {
-    OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+  /** Builds the graphs in memory, weights inline (small models and tests). */
+  public static VisionEncoder create(VisionGraphs graphs, SessionConfig config) {
+    Map<String, GraphBuilder> all = graphs.splitGraphs();
+    return open(graphs.config(), name -> GraphSession.fromBytes("vision/" + name, all.get(name).toBytes(), config));
+  }
+
+  /** Loads {@code <dir>/<stem>.onnx} for every graph (by path, so external weights resolve). */
+  public static VisionEncoder load(Path dir, VisionConfig cfg, SessionConfig config) {
+    return open(cfg, name -> {
+      Path f = dir.resolve(name + ".onnx");
+      if (!Files.isRegularFile(f)) {
+        throw new IllegalArgumentException("vision graph " + f + " is missing");
+      }
+      return GraphSession.open(f, config);
+    });
+  }
+
+  private interface Opener {
+    GraphSession open(String name);
+  }
+
+  private static VisionEncoder open(VisionConfig cfg, Opener opener) {
+    Map<String, GraphSession> sessions = new HashMap<>();
     try {
-      opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-      opts.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
-      opts.setIntraOpNumThreads(Math.max(1, threads));
-      opts.setInterOpNumThreads(1);
-      return opts;
-    } catch (OrtException e) {
-      opts.close();
-      throw new IllegalStateException("Failed to configure ONNX Runtime session options", e);
+      for (String name : graphNames(cfg)) {
+        sessions.put(name, opener.open(name));
+      }
+      return new VisionEncoder(cfg, sessions);
+    } catch (RuntimeException e) {
+      for (GraphSession s : sessions.values()) {
+        s.close();
+      }
+      throw e;
     }
   }
 
@@ -142,7 +122,7 @@ public final class VisionEncoder implements AutoCloseable {
     px.rewind();
     Chain chain = new Chain();
     try {
-      OnnxTensor pixelTensor = chain.own(OnnxTensor.createTensor(env, px, pixels.batchShape()));
+      OnnxTensor pixelTensor = chain.own(OnnxTensor.createTensor(GraphSession.environment(), px, pixels.batchShape()));
       if (n == 0) {
         OrtSession.Result r = chain.run(sessions.get("embed"), Map.of("pixel_values", pixelTensor));
         OrtSession.Result f = chain.run(sessions.get("projector"), Map.of("hidden", tensor(r, "hidden")));
@@ -185,7 +165,7 @@ public final class VisionEncoder implements AutoCloseable {
           }
           FloatBuffer hb = ByteBuffer.allocateDirect(changed.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
           hb.put(changed).rewind();
-          hidden = chain.own(OnnxTensor.createTensor(env, hb, new long[] {1, changed.length / cfg.hiddenSize(), cfg.hiddenSize()}));
+          hidden = chain.own(OnnxTensor.createTensor(GraphSession.environment(), hb, new long[] {1, changed.length / cfg.hiddenSize(), cfg.hiddenSize()}));
         }
         if (layer == n - 1) {
           OrtSession.Result f = chain.run(sessions.get("projector"), Map.of("hidden", hidden));
@@ -197,7 +177,7 @@ public final class VisionEncoder implements AutoCloseable {
       }
       throw new IllegalStateException("unreachable");
     } catch (OrtException e) {
-      throw new IllegalStateException("Failed to execute the vision graphs", e);
+      throw new RunnerException("cannot create a vision input tensor: " + e.getMessage(), e);
     } finally {
       chain.close();
     }
@@ -211,7 +191,7 @@ public final class VisionEncoder implements AutoCloseable {
   }
 
   private static OnnxTensor tensor(OrtSession.Result r, String name) {
-    OnnxValue v = r.get(name).orElseThrow(() -> new IllegalStateException("graph output " + name + " is missing"));
+    OnnxValue v = r.get(name).orElseThrow(() -> new RunnerException("vision graph output " + name + " is missing"));
     return (OnnxTensor) v;
   }
 
@@ -225,19 +205,10 @@ public final class VisionEncoder implements AutoCloseable {
 
   @Override
   public void close() {
-    for (OrtSession s : sessions.values()) {
-      closeQuietly(s);
+    for (GraphSession s : sessions.values()) {
+      s.close();
     }
     sessions.clear();
-    options.close();
-  }
-
-  private static void closeQuietly(OrtSession s) {
-    try {
-      s.close();
-    } catch (OrtException e) {
-      // nothing useful to do while closing
-    }
   }
 
   /** Owns every Result/tensor of one encode call; all are closed at the end of the call. */
@@ -249,7 +220,7 @@ public final class VisionEncoder implements AutoCloseable {
       return t;
     }
 
-    OrtSession.Result run(OrtSession s, Map<String, OnnxTensor> inputs) throws OrtException {
+    OrtSession.Result run(GraphSession s, Map<String, OnnxTensor> inputs) {
       OrtSession.Result r = s.run(inputs);
       owned.add(r);
       return r;

@@ -1,12 +1,11 @@
 package dev.tokenpress.runtime.vision;
 
-import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.TensorProto.DataType;
+import dev.tokenpress.runtime.onnx.Attr;
+import dev.tokenpress.runtime.onnx.GraphBuilder;
 import dev.tokenpress.runtime.vision.VisionConfig.Activation;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -55,82 +54,82 @@ public final class VisionGraphs {
 
   // ---- whole graphs ------------------------------------------------------------------------
 
-  public ModelProto embed() {
-    MiniGraph g = new MiniGraph("vision_embed");
+  public GraphBuilder embed() {
+    GraphBuilder g = new GraphBuilder("vision_embed");
     String h = embeddings(g, pixelInput(g));
-    g.output(h, "hidden", "B", "T", (long) cfg.hiddenSize());
-    return g.model();
+    g.output(h, "hidden", DataType.FLOAT, "B", "T", (long) cfg.hiddenSize());
+    return g;
   }
 
-  public ModelProto embedPre0() {
-    MiniGraph g = new MiniGraph("vision_embed_pre0");
+  public GraphBuilder embedPre0() {
+    GraphBuilder g = new GraphBuilder("vision_embed_pre0");
     String h = embeddings(g, pixelInput(g));
-    g.output(h, "hidden", "B", "T", (long) cfg.hiddenSize());
+    g.output(h, "hidden", DataType.FLOAT, "B", "T", (long) cfg.hiddenSize());
     qkvOutputs(g, pre(g, 0, "hidden"));
-    return g.model();
+    return g;
   }
 
-  public ModelProto pre(int layer) {
+  public GraphBuilder pre(int layer) {
     checkLayer(layer);
-    MiniGraph g = new MiniGraph("vision_pre_" + layer);
+    GraphBuilder g = new GraphBuilder("vision_pre_" + layer);
     qkvOutputs(g, pre(g, layer, hiddenInput(g, "hidden")));
-    return g.model();
+    return g;
   }
 
-  public ModelProto attention(boolean withBias) {
-    MiniGraph g = new MiniGraph(withBias ? "vision_attention_bias" : "vision_attention");
-    String q = g.input("q", "B", (long) cfg.numHeads(), "T", (long) cfg.headDim());
-    String k = g.input("k", "B", (long) cfg.numHeads(), "T", (long) cfg.headDim());
-    String v = g.input("v", "B", (long) cfg.numHeads(), "T", (long) cfg.headDim());
-    String bias = withBias ? g.input("bias", "B", "Hb", "T", "T") : null;
-    g.output(attention(g, q, k, v, bias), "attn", "B", "T", (long) cfg.hiddenSize());
-    return g.model();
+  public GraphBuilder attention(boolean withBias) {
+    GraphBuilder g = new GraphBuilder(withBias ? "vision_attention_bias" : "vision_attention");
+    String q = g.input("q", DataType.FLOAT, "B", (long) cfg.numHeads(), "T", (long) cfg.headDim());
+    String k = g.input("k", DataType.FLOAT, "B", (long) cfg.numHeads(), "T", (long) cfg.headDim());
+    String v = g.input("v", DataType.FLOAT, "B", (long) cfg.numHeads(), "T", (long) cfg.headDim());
+    String bias = withBias ? g.input("bias", DataType.FLOAT, "B", "Hb", "T", "T") : null;
+    g.output(attention(g, q, k, v, bias), "attn", DataType.FLOAT, "B", "T", (long) cfg.hiddenSize());
+    return g;
   }
 
-  public ModelProto post(int layer) {
+  public GraphBuilder post(int layer) {
     checkLayer(layer);
-    MiniGraph g = new MiniGraph("vision_post_" + layer);
+    GraphBuilder g = new GraphBuilder("vision_post_" + layer);
     String h = post(g, layer, hiddenInput(g, "hidden"), hiddenInput(g, "attn"));
-    g.output(h, "hidden_out", "B", "T", (long) cfg.hiddenSize());
-    return g.model();
+    g.output(h, "hidden_out", DataType.FLOAT, "B", "T", (long) cfg.hiddenSize());
+    return g;
   }
 
   /** post of {@code layer} then pre of {@code layer + 1}, one call. */
-  public ModelProto postPre(int layer) {
+  public GraphBuilder postPre(int layer) {
     checkLayer(layer + 1);
-    MiniGraph g = new MiniGraph("vision_post_pre_" + layer);
+    GraphBuilder g = new GraphBuilder("vision_post_pre_" + layer);
     String h = post(g, layer, hiddenInput(g, "hidden"), hiddenInput(g, "attn"));
-    g.output(h, "hidden_out", "B", "T", (long) cfg.hiddenSize());
+    g.output(h, "hidden_out", DataType.FLOAT, "B", "T", (long) cfg.hiddenSize());
     qkvOutputs(g, pre(g, layer + 1, "hidden_out"));
-    return g.model();
+    return g;
   }
 
-  public ModelProto projector() {
-    MiniGraph g = new MiniGraph("vision_projector");
-    g.output(projector(g, hiddenInput(g, "hidden")), "image_features", "B", "N", (long) cfg.textHiddenSize());
-    return g.model();
+  public GraphBuilder projector() {
+    GraphBuilder g = new GraphBuilder("vision_projector");
+    g.output(projector(g, hiddenInput(g, "hidden")), "image_features", DataType.FLOAT, "B", "N", (long) cfg.textHiddenSize());
+    return g;
   }
 
   /** post of the last layer run, then the projector, one call. */
-  public ModelProto postProjector() {
+  public GraphBuilder postProjector() {
     int last = cfg.layersRun() - 1;
     checkLayer(last);
-    MiniGraph g = new MiniGraph("vision_post_projector");
+    GraphBuilder g = new GraphBuilder("vision_post_projector");
     String h = post(g, last, hiddenInput(g, "hidden"), hiddenInput(g, "attn"));
-    g.output(projector(g, h), "image_features", "B", "N", (long) cfg.textHiddenSize());
-    return g.model();
+    g.output(projector(g, h), "image_features", DataType.FLOAT, "B", "N", (long) cfg.textHiddenSize());
+    return g;
   }
 
   /** The whole tower and projector: {@code pixel_values → image_features}. */
-  public ModelProto fused() {
-    MiniGraph g = new MiniGraph("vision_fused");
+  public GraphBuilder fused() {
+    GraphBuilder g = new GraphBuilder("vision_fused");
     String h = embeddings(g, pixelInput(g));
     for (int i = 0; i < cfg.layersRun(); i++) {
       String[] qkv = pre(g, i, h);
       h = post(g, i, h, attention(g, qkv[0], qkv[1], qkv[2], null));
     }
-    g.output(projector(g, h), "image_features", "B", "N", (long) cfg.textHiddenSize());
-    return g.model();
+    g.output(projector(g, h), "image_features", DataType.FLOAT, "B", "N", (long) cfg.textHiddenSize());
+    return g;
   }
 
   /**
@@ -138,8 +137,8 @@ public final class VisionGraphs {
    * {@code pre_i}, {@code post_i}, {@code post_pre_i}, {@code attention}, {@code attention_bias},
    * {@code projector}, {@code post_projector}.
    */
-  public Map<String, ModelProto> splitGraphs() {
-    Map<String, ModelProto> m = new LinkedHashMap<>();
+  public Map<String, GraphBuilder> splitGraphs() {
+    Map<String, GraphBuilder> m = new LinkedHashMap<>();
     int n = cfg.layersRun();
     m.put("embed", embed());
     m.put("attention", attention(false));
@@ -159,162 +158,138 @@ public final class VisionGraphs {
     return m;
   }
 
-  /** Writes {@link #splitGraphs()} and {@code fused} as {@code <stem>.onnx} into {@code dir}. */
-  public void writeTo(Path dir) {
-    try {
-      Files.createDirectories(dir);
-      Map<String, ModelProto> all = new LinkedHashMap<>(splitGraphs());
-      all.put("fused", fused());
-      for (Map.Entry<String, ModelProto> e : all.entrySet()) {
-        Files.write(dir.resolve(e.getKey() + ".onnx"), e.getValue().toByteArray());
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("Cannot write vision graphs to " + dir, e);
-    }
-  }
-
   // ---- subgraphs -----------------------------------------------------------------------------
 
-  private String pixelInput(MiniGraph g) {
-    return g.input("pixel_values", "B", (long) cfg.numChannels(), (long) cfg.imageSize(), (long) cfg.imageSize());
+  private String pixelInput(GraphBuilder g) {
+    return g.input("pixel_values", DataType.FLOAT, "B", (long) cfg.numChannels(), (long) cfg.imageSize(), (long) cfg.imageSize());
   }
 
-  private String hiddenInput(MiniGraph g, String name) {
-    return g.input(name, "B", "T", (long) cfg.hiddenSize());
+  private String hiddenInput(GraphBuilder g, String name) {
+    return g.input(name, DataType.FLOAT, "B", "T", (long) cfg.hiddenSize());
   }
 
-  private void qkvOutputs(MiniGraph g, String[] qkv) {
+  private void qkvOutputs(GraphBuilder g, String[] qkv) {
     Object[] dims = {"B", (long) cfg.numHeads(), "T", (long) cfg.headDim()};
-    g.output(qkv[0], "q", dims);
-    g.output(qkv[1], "k", dims);
-    g.output(qkv[2], "v", dims);
+    g.output(qkv[0], "q", DataType.FLOAT, dims);
+    g.output(qkv[1], "k", DataType.FLOAT, dims);
+    g.output(qkv[2], "v", DataType.FLOAT, dims);
   }
 
   /** Patch Conv → [B,N,D], CLS prepended, positions added, pre_layrnorm. */
-  private String embeddings(MiniGraph g, String pixels) {
+  private String embeddings(GraphBuilder g, String pixels) {
     int d = cfg.hiddenSize();
     int p = cfg.patchSize();
     String e = TOWER + "embeddings.";
-    String w = g.init(e + "patch_embedding.weight", weights.floats(e + "patch_embedding.weight"), d, cfg.numChannels(), p, p);
-    String conv = g.op("Conv", new String[] {pixels, w}, "kernel_shape", new long[] {p, p}, "strides", new long[] {p, p});
-    String flat = g.op("Reshape", new String[] {conv, g.longs(0, d, -1)});
-    String patches = g.op("Transpose", new String[] {flat}, "perm", new long[] {0, 2, 1});
-    String cls = g.init(e + "class_embedding", weights.floats(e + "class_embedding"), 1, 1, d);
-    String batch = g.op("Shape", new String[] {pixels}, "start", 0L, "end", 1L);
-    String clsShape = g.op("Concat", new String[] {batch, g.longs(1, d)}, "axis", 0L);
-    String clsB = g.op("Expand", new String[] {cls, clsShape});
-    String seq = g.op("Concat", new String[] {clsB, patches}, "axis", 1L);
-    String pos = g.init(e + "position_embedding.weight", weights.floats(e + "position_embedding.weight"),
-        1, cfg.numPositions(), d);
-    String x = g.op("Add", new String[] {seq, pos});
-    return layerNorm(g, x, TOWER + "pre_layrnorm");
+    String w = g.weight(e + "patch_embedding.weight", new long[] {d, cfg.numChannels(), p, p},
+        () -> weights.floats(e + "patch_embedding.weight"));
+    String conv = g.op("Conv", List.of(pixels, w), Attr.ints("kernel_shape", p, p), Attr.ints("strides", p, p));
+    String patches = g.transpose(g.reshape(conv, 0, d, -1), 0, 2, 1);
+    String cls = g.weight(e + "class_embedding", new long[] {1, 1, d}, () -> weights.floats(e + "class_embedding"));
+    String batch = g.op("Shape", List.of(pixels), Attr.i("start", 0), Attr.i("end", 1));
+    String clsB = g.op("Expand", List.of(cls, g.concat(0, batch, g.ints(1, d))));
+    String seq = g.concat(1, clsB, patches);
+    String pos = g.weight(e + "position_embedding.weight", new long[] {1, cfg.numPositions(), d},
+        () -> weights.floats(e + "position_embedding.weight"));
+    return layerNorm(g, g.add(seq, pos), TOWER + "pre_layrnorm");
   }
 
   /** layer_norm1 → one fused q|k|v MatMul → three [B,H,T,Dh] tensors. */
-  private String[] pre(MiniGraph g, int layer, String hidden) {
+  private String[] pre(GraphBuilder g, int layer, String hidden) {
     int d = cfg.hiddenSize();
     String l = layerPrefix(layer);
     String x = layerNorm(g, hidden, l + "layer_norm1");
-    float[] wqkv = new float[d * 3 * d];
-    float[] bqkv = new float[3 * d];
     String[] proj = {"q_proj", "k_proj", "v_proj"};
-    for (int j = 0; j < 3; j++) {
-      float[] w = weights.floats(l + "self_attn." + proj[j] + ".weight"); // [out=d, in=d]
-      for (int o = 0; o < d; o++) {
-        for (int i = 0; i < d; i++) {
-          wqkv[i * 3 * d + j * d + o] = w[o * d + i];
+    String w = g.weight(l + "self_attn.qkv_proj.weight_t", new long[] {d, 3L * d}, () -> {
+      float[] wqkv = new float[d * 3 * d];
+      for (int j = 0; j < 3; j++) {
+        float[] wj = weights.floats(l + "self_attn." + proj[j] + ".weight"); // [out=d, in=d]
+        for (int o = 0; o < d; o++) {
+          for (int i = 0; i < d; i++) {
+            wqkv[i * 3 * d + j * d + o] = wj[o * d + i];
+          }
         }
       }
-      System.arraycopy(weights.floats(l + "self_attn." + proj[j] + ".bias"), 0, bqkv, j * d, d);
-    }
-    String mm = g.op("MatMul", new String[] {x, g.init(l + "self_attn.qkv.weight_t", wqkv, d, 3L * d)});
-    String qkv = g.op("Add", new String[] {mm, g.init(l + "self_attn.qkv.bias", bqkv, 3L * d)});
-    String[] parts = g.ops("Split", 3, new String[] {qkv, g.longs(d, d, d)}, "axis", 2L);
+      return wqkv;
+    });
+    String b = g.weight(l + "self_attn.qkv_proj.bias", new long[] {3L * d}, () -> {
+      float[] bqkv = new float[3 * d];
+      for (int j = 0; j < 3; j++) {
+        System.arraycopy(weights.floats(l + "self_attn." + proj[j] + ".bias"), 0, bqkv, j * d, d);
+      }
+      return bqkv;
+    });
+    String[] parts = g.split(g.linear(x, w, b), 2, d, d, d);
     String[] out = new String[3];
-    String shape = g.longs(0, 0, cfg.numHeads(), cfg.headDim());
     for (int j = 0; j < 3; j++) {
-      String r = g.op("Reshape", new String[] {parts[j], shape});
-      out[j] = g.op("Transpose", new String[] {r}, "perm", new long[] {0, 2, 1, 3});
+      out[j] = g.transpose(g.reshape(parts[j], 0, 0, cfg.numHeads(), cfg.headDim()), 0, 2, 1, 3);
     }
     return out;
   }
 
-  private String attention(MiniGraph g, String q, String k, String v, String bias) {
-    String kt = g.op("Transpose", new String[] {k}, "perm", new long[] {0, 1, 3, 2});
-    String scores = g.op("MatMul", new String[] {q, kt});
-    scores = g.op("Mul", new String[] {scores, g.scalar((float) (1.0 / Math.sqrt(cfg.headDim())))});
+  private String attention(GraphBuilder g, String q, String k, String v, String bias) {
+    String scores = g.mul(g.matMul(q, g.transpose(k, 0, 1, 3, 2)), g.scalar((float) (1.0 / Math.sqrt(cfg.headDim()))));
     if (bias != null) {
-      scores = g.op("Add", new String[] {scores, bias});
+      scores = g.add(scores, bias);
     }
-    String probs = g.op("Softmax", new String[] {scores}, "axis", -1L);
-    String o = g.op("MatMul", new String[] {probs, v});
-    String t = g.op("Transpose", new String[] {o}, "perm", new long[] {0, 2, 1, 3});
-    return g.op("Reshape", new String[] {t, g.longs(0, 0, cfg.hiddenSize())});
+    String o = g.matMul(g.softmax(scores, -1), v);
+    return g.reshape(g.transpose(o, 0, 2, 1, 3), 0, 0, cfg.hiddenSize());
   }
 
-  private String post(MiniGraph g, int layer, String hidden, String attn) {
+  private String post(GraphBuilder g, int layer, String hidden, String attn) {
     String l = layerPrefix(layer);
-    String o = linear(g, attn, l + "self_attn.out_proj");
-    String h = g.op("Add", new String[] {hidden, o});
+    String h = g.add(hidden, linear(g, attn, l + "self_attn.out_proj"));
     String y = layerNorm(g, h, l + "layer_norm2");
-    y = linear(g, y, l + "mlp.fc1");
-    y = activation(g, y, cfg.hiddenAct());
-    y = linear(g, y, l + "mlp.fc2");
-    return g.op("Add", new String[] {h, y});
+    y = linear(g, activation(g, linear(g, y, l + "mlp.fc1"), cfg.hiddenAct()), l + "mlp.fc2");
+    return g.add(h, y);
   }
 
-  private String projector(MiniGraph g, String hidden) {
+  private String projector(GraphBuilder g, String hidden) {
     String x = hidden;
     if (cfg.selectStrategy() == VisionConfig.SelectStrategy.DEFAULT) {
-      x = g.op("Slice", new String[] {hidden, g.longs(1), g.longs(Long.MAX_VALUE), g.longs(1)});
+      x = g.slice(hidden, new long[] {1}, new long[] {Long.MAX_VALUE}, new long[] {1});
     }
-    x = linear(g, x, PROJECTOR + "linear_1");
-    x = activation(g, x, cfg.projectorAct());
+    x = activation(g, linear(g, x, PROJECTOR + "linear_1"), cfg.projectorAct());
     return linear(g, x, PROJECTOR + "linear_2");
   }
 
-  private String layerNorm(MiniGraph g, String x, String prefix) {
-    int d = cfg.hiddenSize();
-    String s = g.init(prefix + ".weight", weights.floats(prefix + ".weight"), d);
-    String b = g.init(prefix + ".bias", weights.floats(prefix + ".bias"), d);
-    return g.op("LayerNormalization", new String[] {x, s, b}, "axis", -1L, "epsilon", (float) cfg.layerNormEps());
+  private String layerNorm(GraphBuilder g, String x, String prefix) {
+    long d = cfg.hiddenSize();
+    String s = g.weight(prefix + ".weight", new long[] {d}, () -> weights.floats(prefix + ".weight"));
+    String b = g.weight(prefix + ".bias", new long[] {d}, () -> weights.floats(prefix + ".bias"));
+    return g.layerNorm(x, s, b, (float) cfg.layerNormEps());
   }
 
-  /** {@code x @ W^T + b} with W in Hugging Face {@code [out, in]} layout (transposed here). */
-  private String linear(MiniGraph g, String x, String prefix) {
+  /** {@code x @ W^T + b} with W in Hugging Face {@code [out, in]} layout (transposed when written). */
+  private String linear(GraphBuilder g, String x, String prefix) {
     long[] shape = weights.shape(prefix + ".weight");
     int out = (int) shape[0];
     int in = (int) shape[1];
-    float[] w = weights.floats(prefix + ".weight");
-    float[] wt = new float[w.length];
-    for (int o = 0; o < out; o++) {
-      for (int i = 0; i < in; i++) {
-        wt[i * out + o] = w[o * in + i];
+    String wt = g.weight(prefix + ".weight_t", new long[] {in, out}, () -> {
+      float[] w = weights.floats(prefix + ".weight");
+      float[] t = new float[w.length];
+      for (int o = 0; o < out; o++) {
+        for (int i = 0; i < in; i++) {
+          t[i * out + o] = w[o * in + i];
+        }
       }
-    }
-    String mm = g.op("MatMul", new String[] {x, g.init(prefix + ".weight_t", wt, in, out)});
-    if (!weights.contains(prefix + ".bias")) {
-      return mm;
-    }
-    return g.op("Add", new String[] {mm, g.init(prefix + ".bias", weights.floats(prefix + ".bias"), out)});
+      return t;
+    });
+    String b = weights.contains(prefix + ".bias")
+        ? g.weight(prefix + ".bias", new long[] {out}, () -> weights.floats(prefix + ".bias"))
+        : null;
+    return g.linear(x, wt, b);
   }
 
-  private static String activation(MiniGraph g, String x, Activation act) {
+  private static String activation(GraphBuilder g, String x, Activation act) {
     switch (act) {
-      case QUICK_GELU: {
-        String s = g.op("Sigmoid", new String[] {g.op("Mul", new String[] {x, g.scalar(1.702f)})});
-        return g.op("Mul", new String[] {x, s});
-      }
-      case GELU: {
-        String erf = g.op("Erf", new String[] {g.op("Mul", new String[] {x, g.scalar((float) (1 / Math.sqrt(2)))})});
-        String onePlus = g.op("Add", new String[] {erf, g.scalar(1f)});
-        return g.op("Mul", new String[] {g.op("Mul", new String[] {x, g.scalar(0.5f)}), onePlus});
-      }
+      case QUICK_GELU:
+        return g.mul(x, g.sigmoid(g.mul(x, g.scalar(1.702f))));
+      case GELU:
+        return g.gelu(x);
       case GELU_TANH: {
-        String x3 = g.op("Mul", new String[] {g.op("Mul", new String[] {x, x}), x});
-        String inner = g.op("Add", new String[] {x, g.op("Mul", new String[] {x3, g.scalar(0.044715f)})});
-        String t = g.op("Tanh", new String[] {g.op("Mul", new String[] {inner, g.scalar((float) Math.sqrt(2 / Math.PI))})});
-        return g.op("Mul", new String[] {g.op("Mul", new String[] {x, g.scalar(0.5f)}), g.op("Add", new String[] {t, g.scalar(1f)})});
+        String inner = g.add(x, g.mul(g.mul(g.mul(x, x), x), g.scalar(0.044715f)));
+        String t = g.tanh(g.mul(inner, g.scalar((float) Math.sqrt(2 / Math.PI))));
+        return g.mul(g.mul(x, g.scalar(0.5f)), g.add(t, g.scalar(1f)));
       }
       default:
         throw new IllegalStateException("unknown activation " + act);

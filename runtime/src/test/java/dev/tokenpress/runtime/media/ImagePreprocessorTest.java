@@ -53,7 +53,7 @@ class ImagePreprocessorTest {
     c.get("mean").forEach(v -> mean.add(v.asDouble()));
     c.get("std").forEach(v -> std.add(v.asDouble()));
     PreprocessorConfig cfg = new PreprocessorConfig(true, size, 0, 0, Resample.ofPilId(c.get("filter").asInt()),
-        true, crop, crop, true, 1.0 / 255, true, mean, std);
+        true, crop, crop, true, 1.0 / 255, true, mean, std, PreprocessorConfig.RescalePrecision.FLOAT64);
     PixelValues px = new ImagePreprocessor(cfg).preprocess(DECODER.decode(MediaFixtures.bytes(file)));
     assertThat(px.height()).isEqualTo(crop);
     assertThat(px.width()).isEqualTo(crop);
@@ -75,6 +75,27 @@ class ImagePreprocessorTest {
     assertThat(cfg.outputHeight(480, 640)).isEqualTo(336);
     assertThat(cfg.resizedSize(480, 640)).containsExactly(336, 448);
     assertThat(cfg.resizedSize(641, 480)).containsExactly(448, 336);
+  }
+
+  @Test
+  void rescalePrecisionsDifferByAtMostOneUlp() {
+    PreprocessorConfig f64 = new PreprocessorConfig(false, 0, 0, 0, Resample.BILINEAR, false, 0, 0, true, 1.0 / 255,
+        false, List.of(0.0, 0.0, 0.0), List.of(1.0, 1.0, 1.0), PreprocessorConfig.RescalePrecision.FLOAT64);
+    PreprocessorConfig f32 = f64.withRescalePrecision(PreprocessorConfig.RescalePrecision.FLOAT32);
+    byte[] px = new byte[256 * 3];
+    for (int v = 0; v < 256; v++) {
+      px[v * 3] = (byte) v;
+    }
+    PixelValues a = new ImagePreprocessor(f64).preprocess(RgbImage.wrap(256, 1, px));
+    PixelValues b = new ImagePreprocessor(f32).preprocess(RgbImage.wrap(256, 1, px));
+    int differ = 0;
+    for (int v = 0; v < 256; v++) {
+      float x = a.get(0, 0, v);
+      assertThat(x).isEqualTo((float) (v / 255.0)); // FLOAT64 = correctly rounded v/255
+      assertThat(Math.abs(x - b.get(0, 0, v))).isLessThanOrEqualTo(Math.ulp(x));
+      differ += x != b.get(0, 0, v) ? 1 : 0;
+    }
+    assertThat(differ).isEqualTo(126); // numpy: (u8 * (1/255)).astype(f32) != u8.astype(f32) * f32(1/255)
   }
 
   @Test

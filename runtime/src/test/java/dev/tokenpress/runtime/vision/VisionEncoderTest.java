@@ -3,7 +3,11 @@ package dev.tokenpress.runtime.vision;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.tokenpress.runtime.bundle.Bundle;
+import dev.tokenpress.runtime.bundle.BundleWriter;
+import dev.tokenpress.runtime.checkpoint.TensorStore;
 import dev.tokenpress.runtime.media.PixelValues;
+import dev.tokenpress.runtime.onnx.SessionConfig;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -20,18 +24,29 @@ class VisionEncoderTest {
   private static VisionGraphs graphs;
   private static TestSafetensors golden;
   private static VisionEncoder encoder;
+  private static TensorStore store;
 
   @BeforeAll
   static void setUp() {
     cfg = VisionConfig.fromLlavaConfig(TestSafetensors.json("/vision/config.json"));
-    graphs = new VisionGraphs(cfg, TestSafetensors.resource("/vision/model.safetensors"));
+    store = TensorStore.open(resourceDir());
+    graphs = new VisionGraphs(cfg, WeightSource.of(store));
     golden = TestSafetensors.resource("/vision/golden.safetensors");
-    encoder = VisionEncoder.create(graphs, 1);
+    encoder = VisionEncoder.create(graphs, SessionConfig.singleThreaded());
   }
 
   @AfterAll
   static void tearDown() {
     encoder.close();
+    store.close();
+  }
+
+  static Path resourceDir() {
+    try {
+      return Path.of(VisionEncoderTest.class.getResource("/vision/config.json").toURI()).getParent();
+    } catch (java.net.URISyntaxException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   static PixelValues pixels(int image) {
@@ -65,7 +80,7 @@ class VisionEncoderTest {
 
   @Test
   void fusedMatchesReference() {
-    try (FusedVisionEncoder fused = FusedVisionEncoder.create(graphs, 1)) {
+    try (FusedVisionEncoder fused = FusedVisionEncoder.create(graphs, SessionConfig.singleThreaded())) {
       for (int img = 0; img < 2; img++) {
         assertClose(fused.encode(pixels(img)).features(), golden.floats("img" + img + ".image_features"), TOL);
       }
@@ -73,11 +88,23 @@ class VisionEncoderTest {
   }
 
   @Test
-  void loadsGraphsByPath(@TempDir Path dir) {
-    graphs.writeTo(dir);
-    try (VisionEncoder split = VisionEncoder.load(dir, cfg, 1);
-        FusedVisionEncoder fused = FusedVisionEncoder.load(dir, cfg, 1)) {
-      assertClose(split.encode(pixels(1)).features(), fused.encode(pixels(1)).features(), TOL);
+  void bundleWithExternalWeightsLoadsByPath(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("bundle");
+    try (BundleWriter w = new BundleWriter(out, true)) {
+      com.fasterxml.jackson.databind.JsonNode section = VisionBundle.write(resourceDir(), store, w, true);
+      // a vision-only bundle: the manifest needs an LM section only for the LM runtime
+      w.finish("llava", null, section, null, Map.of());
+    }
+    assertThat(out.resolve("vision/weights.bin")).exists();
+    assertThat(out.resolve("vision/fused.onnx")).exists();
+    Bundle bundle = Bundle.open(out);
+    VisionBundle.Spec spec = VisionBundle.spec(bundle);
+    assertThat(spec.config()).isEqualTo(cfg);
+    assertThat(spec.preprocessor().outputHeight(32, 32)).isEqualTo(32);
+    try (VisionEncoder split = VisionBundle.openSplit(bundle, SessionConfig.singleThreaded());
+        FusedVisionEncoder fused = VisionBundle.openFused(bundle, SessionConfig.singleThreaded())) {
+      assertClose(split.encode(pixels(1)).features(), golden.floats("img1.image_features"), TOL);
+      assertClose(fused.encode(pixels(1)).features(), golden.floats("img1.image_features"), TOL);
     }
   }
 
