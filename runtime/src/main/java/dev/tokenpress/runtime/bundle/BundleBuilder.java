@@ -33,6 +33,9 @@ public final class BundleBuilder {
         try (LmCheckpoint ckpt = LmCheckpoint.open(checkpoint);
              BundleWriter w = new BundleWriter(out, options.externalWeights())) {
             LmSpec lm = writeLm(ckpt, w, options);
+            com.fasterxml.jackson.databind.JsonNode vision = "llava".equals(ckpt.family())
+                    ? dev.tokenpress.runtime.vision.VisionBundle.write(checkpoint, ckpt.store(), w, options.fused())
+                    : null;
             for (String f : SIDE_FILES) {
                 Path p = checkpoint.resolve(f);
                 if (Files.isRegularFile(p)) {
@@ -44,7 +47,7 @@ public final class BundleBuilder {
             build.put("source", checkpoint.toAbsolutePath().normalize().getFileName().toString());
             build.put("builder", "tokenpress " + BundleBuilder.class.getPackage().getImplementationVersion());
             build.put("opset", Integer.toString(dev.tokenpress.runtime.onnx.GraphBuilder.OPSET));
-            return w.finish(ckpt.family(), lm, null, null, build);
+            return w.finish(ckpt.family(), lm, vision, null, build);
         }
     }
 
