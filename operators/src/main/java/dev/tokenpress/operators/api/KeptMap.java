@@ -1,0 +1,138 @@
+package dev.tokenpress.operators.api;
+
+import dev.tokenpress.operators.json.Json;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The record of one applied selection, for the result and the Parquet {@code outputs} row: which
+ * operator at which hook and layer kept which tokens, both in the numbering of that step's input
+ * and as original indices.
+ *
+ * <p>For {@link Hook#VISUAL_TOKENS}, {@code original} holds visual indices (projector output
+ * numbering, {@code 0..N-1}); for {@link Hook#PREFILL_AFTER}, original token indices of the
+ * uncompressed prefill sequence ({@link SequenceLayout#originalIndex}). Immutable.
+ */
+public final class KeptMap {
+
+    private final String operator;
+    private final Hook hook;
+    private final int layer;
+    private final int inputCount;
+    private final int[] kept;
+    private final int[] original;
+    private final PositionMode positions;
+
+    private KeptMap(String operator, Hook hook, int layer, int inputCount, int[] kept, int[] original,
+            PositionMode positions) {
+        this.operator = operator;
+        this.hook = hook;
+        this.layer = layer;
+        this.inputCount = inputCount;
+        this.kept = kept;
+        this.original = original;
+        this.positions = positions;
+    }
+
+    /**
+     * The map of a {@link Hook#VISUAL_TOKENS} selection made in {@code context}.
+     */
+    public static KeptMap ofVisual(String operator, VisualTokensContext context, TokenSelection selection) {
+        check(selection.inputCount(), context.count());
+        int[] k = selection.kept();
+        int[] o = new int[k.length];
+        for (int i = 0; i < k.length; i++) {
+            o[i] = context.visualIndex(k[i]);
+        }
+        return new KeptMap(operator, Hook.VISUAL_TOKENS, -1, selection.inputCount(), k, o, selection.positions());
+    }
+
+    /**
+     * The map of a {@link Hook#PREFILL_AFTER} selection made at {@code layer} over {@code layout}.
+     */
+    public static KeptMap ofPrefill(String operator, int layer, SequenceLayout layout, TokenSelection selection) {
+        check(selection.inputCount(), layout.length());
+        int[] k = selection.kept();
+        int[] o = new int[k.length];
+        for (int i = 0; i < k.length; i++) {
+            o[i] = layout.originalIndex(k[i]);
+        }
+        return new KeptMap(operator, Hook.PREFILL_AFTER, layer, selection.inputCount(), k, o, selection.positions());
+    }
+
+    private static void check(int selectionCount, int inputCount) {
+        if (selectionCount != inputCount) {
+            throw new IllegalArgumentException("selection is over " + selectionCount + " rows, input has "
+                    + inputCount);
+        }
+    }
+
+    /** Operator name, e.g. {@code "fastv"}. */
+    public String operator() {
+        return operator;
+    }
+
+    /** The hook. */
+    public Hook hook() {
+        return hook;
+    }
+
+    /** The LM layer for {@link Hook#PREFILL_AFTER}, -1 otherwise. */
+    public int layer() {
+        return layer;
+    }
+
+    /** Number of input rows. */
+    public int inputCount() {
+        return inputCount;
+    }
+
+    /** Kept input indices, ascending (copy). */
+    public int[] kept() {
+        return kept.clone();
+    }
+
+    /** Original indices of the kept rows (copy); see the class comment. */
+    public int[] original() {
+        return original.clone();
+    }
+
+    /** Position rule that was applied. */
+    public PositionMode positions() {
+        return positions;
+    }
+
+    /**
+     * Canonical JSON: {@code {"operator":..,"hook":..,"layer":..,"input_count":..,
+     * "positions":..,"kept":[..],"original":[..]}} with enum names in lower case.
+     */
+    public String toJson() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("operator", operator);
+        m.put("hook", hook.name().toLowerCase(java.util.Locale.ROOT));
+        m.put("layer", layer);
+        m.put("input_count", inputCount);
+        m.put("positions", positions.name().toLowerCase(java.util.Locale.ROOT));
+        m.put("kept", kept);
+        m.put("original", original);
+        return Json.write(m);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof KeptMap m && operator.equals(m.operator) && hook == m.hook && layer == m.layer
+                && inputCount == m.inputCount && positions == m.positions && Arrays.equals(kept, m.kept)
+                && Arrays.equals(original, m.original);
+    }
+
+    @Override
+    public int hashCode() {
+        return toJson().hashCode();
+    }
+
+    @Override
+    public String toString() {
+        return "KeptMap" + toJson();
+    }
+}

@@ -1,0 +1,67 @@
+package dev.tokenpress.operators.kernels;
+
+/**
+ * Attention probabilities of chosen query rows over a set of keys, computed from Q and K in Java:
+ * the signal that FastV, MustDrop, ZipVL and others read, computed only for the rows they ask for
+ * instead of materializing a full {@code T x S} attention map.
+ *
+ * <p>Causality follows sequence order: query row {@code i} sees key {@code j} iff
+ * {@code keyOrder[j] <= queryOrder[i]} (original token indices, which survive dropping).
+ */
+public final class AttentionRows {
+    private AttentionRows() {}
+
+    /**
+     * @param q          queries, {@code qRows x (numHeads*headDim)} row-major (RoPE applied)
+     * @param queryRows  rows of {@code q} to compute
+     * @param queryOrder sequence order (token index) of every row of {@code q}
+     * @param k          keys, {@code kRows x (numKvHeads*headDim)} row-major (RoPE applied)
+     * @param keyOrder   sequence order of every key row ({@code kRows} entries)
+     * @param bias       optional additive bias, {@code qRows x kRows} row-major, or null
+     * @return probabilities, {@code queryRows.length x numHeads x kRows} row-major
+     */
+    public static float[] compute(float[] q, int[] queryRows, int[] queryOrder, float[] k, int[] keyOrder,
+                                  int numHeads, int numKvHeads, int headDim, float scale, float[] bias) {
+        if (numHeads % numKvHeads != 0) {
+            throw new IllegalArgumentException("numHeads " + numHeads + " is not a multiple of numKvHeads " + numKvHeads);
+        }
+        int kRows = keyOrder.length;
+        int qWidth = numHeads * headDim;
+        int kWidth = numKvHeads * headDim;
+        if (k.length < kRows * kWidth) {
+            throw new IllegalArgumentException("k has " + k.length + " floats, need " + kRows * kWidth);
+        }
+        int group = numHeads / numKvHeads;
+        float[] out = new float[queryRows.length * numHeads * kRows];
+        for (int qi = 0; qi < queryRows.length; qi++) {
+            int row = queryRows[qi];
+            if (row < 0 || row >= queryOrder.length) {
+                throw new IllegalArgumentException("query row " + row + " outside [0, " + queryOrder.length + ")");
+            }
+            int order = queryOrder[row];
+            for (int h = 0; h < numHeads; h++) {
+                int qo = row * qWidth + h * headDim;
+                int ko0 = (h / group) * headDim;
+                int oo = (qi * numHeads + h) * kRows;
+                for (int j = 0; j < kRows; j++) {
+                    if (keyOrder[j] > order) {
+                        out[oo + j] = Float.NEGATIVE_INFINITY;
+                        continue;
+                    }
+                    int ko = j * kWidth + ko0;
+                    float acc = 0f;
+                    for (int d = 0; d < headDim; d++) {
+                        acc += q[qo + d] * k[ko + d];
+                    }
+                    float s = acc * scale;
+                    if (bias != null) {
+                        s += bias[row * kRows + j];
+                    }
+                    out[oo + j] = s;
+                }
+                Softmax.inPlace(out, oo, kRows);
+            }
+        }
+        return out;
+    }
+}
