@@ -56,9 +56,13 @@ public final class OutputSchemas {
       createStructField("tokens_in", IntegerType, false),
       createStructField("tokens_out", IntegerType, false)));
 
-  public static final StructType TOKEN_MAP = createStructType(List.of(
-      createStructField("stage", StringType, false),
-      createStructField("map", createArrayType(IntegerType, false), false)));
+  public static final StructType KEPT_MAP = createStructType(List.of(
+      createStructField("operator", StringType, false),
+      createStructField("hook", StringType, false),
+      createStructField("layer", IntegerType, false),
+      createStructField("input_count", IntegerType, false),
+      createStructField("kept", createArrayType(IntegerType, false), false),
+      createStructField("original", createArrayType(IntegerType, false), false)));
 
   public static final StructType FLOPS = createStructType(List.of(
       createStructField("vision", LongType, false),
@@ -77,7 +81,7 @@ public final class OutputSchemas {
       createStructField("answer", StringType, true),
       createStructField("answer_token_ids", createArrayType(IntegerType, false), true),
       createStructField("stages", createArrayType(STAGE, false), true),
-      createStructField("token_maps", createArrayType(TOKEN_MAP, false), true),
+      createStructField("kept_maps", createArrayType(KEPT_MAP, false), true),
       createStructField("flops", FLOPS, true),
       createStructField("timings_ms", createMapType(StringType, DoubleType, false), true),
       createStructField("kv_layers", IntegerType, true),

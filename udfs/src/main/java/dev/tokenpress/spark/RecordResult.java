@@ -13,7 +13,7 @@ public final class RecordResult {
   private final String answer;
   private final int[] answerTokenIds;
   private final List<StageCount> stages;
-  private final List<TokenMap> tokenMaps;
+  private final List<KeptTokens> keptMaps;
   private final Flops flops;
   private final Map<String, Double> timingsMs;
   private final List<KvChunk> kv;
@@ -24,7 +24,7 @@ public final class RecordResult {
       String answer,
       int[] answerTokenIds,
       List<StageCount> stages,
-      List<TokenMap> tokenMaps,
+      List<KeptTokens> keptMaps,
       Flops flops,
       Map<String, Double> timingsMs,
       List<KvChunk> kv,
@@ -32,7 +32,7 @@ public final class RecordResult {
     this.answer = Objects.requireNonNull(answer, "answer");
     this.answerTokenIds = Objects.requireNonNull(answerTokenIds, "answerTokenIds");
     this.stages = List.copyOf(stages);
-    this.tokenMaps = List.copyOf(tokenMaps);
+    this.keptMaps = List.copyOf(keptMaps);
     this.flops = Objects.requireNonNull(flops, "flops");
     this.timingsMs = Map.copyOf(timingsMs);
     this.kv = List.copyOf(kv);
@@ -52,8 +52,9 @@ public final class RecordResult {
     return stages;
   }
 
-  public List<TokenMap> tokenMaps() {
-    return tokenMaps;
+  /** Every selection the plan's operators applied, in order. */
+  public List<KeptTokens> keptMaps() {
+    return keptMaps;
   }
 
   public Flops flops() {

@@ -27,9 +27,9 @@ public final class RowCodec {
     for (StageCount s : r.stages()) {
       stages.add(RowFactory.create(s.stage(), s.tokensIn(), s.tokensOut()));
     }
-    List<Row> maps = new ArrayList<>(r.tokenMaps().size());
-    for (TokenMap m : r.tokenMaps()) {
-      maps.add(RowFactory.create(m.stage(), m.map()));
+    List<Row> maps = new ArrayList<>(r.keptMaps().size());
+    for (KeptTokens m : r.keptMaps()) {
+      maps.add(RowFactory.create(m.operator(), m.hook(), m.layer(), m.inputCount(), m.kept(), m.original()));
     }
     Flops f = r.flops();
     long entries = 0;

@@ -132,7 +132,7 @@ public final class TensorCodec {
           zo += (idx[a] / zeroDivisor[a]) * zeroStride[a];
         }
       }
-      out[i] = code * scale[so] + (zero == null ? 0f : zero[zo]);
+      out[i] = zero == null ? code * scale[so] : code * scale[so] + zero[zo];
       for (int a = rank - 1; a >= 0; a--) {
         if (++idx[a] < logical[a]) {
           break;

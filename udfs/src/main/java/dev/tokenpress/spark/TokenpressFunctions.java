@@ -33,11 +33,13 @@ import scala.jdk.javaapi.CollectionConverters;
  * <tr><td>{@code tp_tensor_nbytes(t)}</td><td>stored bytes of the tensor's data</td></tr>
  * <tr><td>{@code tp_tensor_numel(t, bits)}</td><td>logical element count (packed codes
  *     unpacked)</td></tr>
- * <tr><td>{@code tp_kept_mask(map)}</td><td>expands a token map ({@code map[i]} = output index of
- *     source token i, -1 dropped) to {@code array<boolean>}: true where kept</td></tr>
- * <tr><td>{@code tp_kept_indices(map)}</td><td>source indices that were kept (or merged)</td></tr>
- * <tr><td>{@code tp_compose_maps(a, b)}</td><td>token map of stage a followed by stage b: where
- *     each source token of a ends after b</td></tr>
+ * <tr><td>{@code tp_kept_mask(kept, n)}</td><td>expands a kept-token list ({@code kept_maps[i].kept},
+ *     ascending indices of the {@code n = input_count} tokens entering a stage) to {@code
+ *     array<boolean>} of length n: true where kept</td></tr>
+ * <tr><td>{@code tp_kept_map(kept, n)}</td><td>expands it to {@code array<int>} of length n: the
+ *     token's index after the stage, -1 where dropped</td></tr>
+ * <tr><td>{@code tp_kept_original(kept_maps)}</td><td>original indices that survived every
+ *     stage of a record ({@code original} of the last kept map; null if no operator ran)</td></tr>
  * </table>
  *
  * <p>All functions return null for a null tensor or map and are deterministic.
@@ -50,8 +52,8 @@ public final class TokenpressFunctions {
   public static final String TENSOR_NBYTES = "tp_tensor_nbytes";
   public static final String TENSOR_NUMEL = "tp_tensor_numel";
   public static final String KEPT_MASK = "tp_kept_mask";
-  public static final String KEPT_INDICES = "tp_kept_indices";
-  public static final String COMPOSE_MAPS = "tp_compose_maps";
+  public static final String KEPT_MAP = "tp_kept_map";
+  public static final String KEPT_ORIGINAL = "tp_kept_original";
 
   /** Registers every function in {@code spark}'s session catalog. */
   public static void register(SparkSession spark) {
@@ -87,59 +89,60 @@ public final class TokenpressFunctions {
         },
         LongType);
     spark.udf().register(KEPT_MASK,
-        (UDF1<Seq<Integer>, boolean[]>) m -> m == null ? null : keptMask(ints(m)),
+        (UDF2<Seq<Integer>, Integer, boolean[]>) (kept, n) -> kept == null || n == null ? null : keptMask(ints(kept), n),
         createArrayType(BooleanType, false));
-    spark.udf().register(KEPT_INDICES,
-        (UDF1<Seq<Integer>, int[]>) m -> m == null ? null : keptIndices(ints(m)),
+    spark.udf().register(KEPT_MAP,
+        (UDF2<Seq<Integer>, Integer, int[]>) (kept, n) -> kept == null || n == null ? null : keptMap(ints(kept), n),
         createArrayType(IntegerType, false));
-    spark.udf().register(COMPOSE_MAPS,
-        (UDF2<Seq<Integer>, Seq<Integer>, int[]>) (a, b) -> a == null || b == null ? null : compose(ints(a), ints(b)),
+    spark.udf().register(KEPT_ORIGINAL,
+        (UDF1<Seq<Row>, int[]>) maps -> {
+          if (maps == null || maps.isEmpty()) {
+            return null;
+          }
+          Row last = maps.last();
+          return ints(last.<Integer>getList(last.fieldIndex("original")));
+        },
         createArrayType(IntegerType, false));
   }
 
-  /** {@code mask[i]} is true when source token i was kept or merged. */
-  public static boolean[] keptMask(int[] map) {
-    boolean[] mask = new boolean[map.length];
-    for (int i = 0; i < map.length; i++) {
-      mask[i] = map[i] >= 0;
+  /** {@code mask[i]} is true when token i of the {@code n} entering the stage was kept. */
+  public static boolean[] keptMask(int[] kept, int n) {
+    boolean[] mask = new boolean[n];
+    for (int i : checked(kept, n)) {
+      mask[i] = true;
     }
     return mask;
   }
 
-  /** Source indices whose tokens survived the stage, ascending. */
-  public static int[] keptIndices(int[] map) {
-    int n = 0;
-    for (int t : map) {
-      if (t >= 0) {
-        n++;
-      }
+  /** {@code map[i]} is the index after the stage of token i, or -1 when it was dropped. */
+  public static int[] keptMap(int[] kept, int n) {
+    int[] map = new int[n];
+    java.util.Arrays.fill(map, -1);
+    int[] k = checked(kept, n);
+    for (int j = 0; j < k.length; j++) {
+      map[k[j]] = j;
     }
-    int[] out = new int[n];
-    int j = 0;
-    for (int i = 0; i < map.length; i++) {
-      if (map[i] >= 0) {
-        out[j++] = i;
-      }
-    }
-    return out;
+    return map;
   }
 
-  /** Map of stage a then stage b: {@code out[i] = a[i] < 0 ? -1 : b[a[i]]}. */
-  public static int[] compose(int[] a, int[] b) {
-    int[] out = new int[a.length];
-    for (int i = 0; i < a.length; i++) {
-      int mid = a[i];
-      if (mid >= b.length) {
-        throw new IllegalArgumentException(
-            "tp_compose_maps: first map sends token " + i + " to " + mid + ", second map has " + b.length + " sources");
-      }
-      out[i] = mid < 0 ? -1 : b[mid];
+  private static int[] checked(int[] kept, int n) {
+    if (n < 0) {
+      throw new IllegalArgumentException("input count must be >= 0, got " + n);
     }
-    return out;
+    for (int i : kept) {
+      if (i < 0 || i >= n) {
+        throw new IllegalArgumentException("kept index " + i + " is outside [0, " + n + ")");
+      }
+    }
+    return kept;
   }
 
   private static int[] ints(Seq<Integer> seq) {
     List<Integer> list = CollectionConverters.asJava(seq);
+    return ints(list);
+  }
+
+  private static int[] ints(List<Integer> list) {
     int[] out = new int[list.size()];
     for (int i = 0; i < out.length; i++) {
       Integer v = list.get(i);

@@ -1,18 +1,25 @@
 package dev.tokenpress.jobs.compress;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.jobs.config.ConfigLoader;
+import dev.tokenpress.operators.api.CompressionPlan;
 
 /**
- * The compression plan as it is stamped on rows: canonical JSON and its hash.
+ * The compression plan as it is stamped on rows: the operators' canonical JSON and plan hash.
  *
- * @param json canonical JSON (sorted keys)
- * @param hash lower-case hex SHA-256 of {@code json}
+ * @param json {@link CompressionPlan#toJson()} (every field, defaults included)
+ * @param hash {@link CompressionPlan#planHash()}
  */
 public record PlanSpec(String json, String hash) {
-  /** From the config's {@code plan} list. */
+  /** Parses and validates the config's {@code plan} list; errors name the field {@code plan}. */
   public static PlanSpec of(JsonNode plan) {
-    String json = ConfigLoader.canonicalJson(plan);
-    return new PlanSpec(json, ConfigLoader.sha256(json));
+    CompressionPlan p;
+    try {
+      p = CompressionPlan.parse(ConfigLoader.canonicalJson(plan));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("plan", e.getMessage() + " (operators: " + CompressionPlan.operatorNames() + ")");
+    }
+    return new PlanSpec(p.toJson(), p.planHash());
   }
 }

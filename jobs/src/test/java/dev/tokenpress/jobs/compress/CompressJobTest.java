@@ -223,7 +223,7 @@ class CompressJobTest {
     Path out = tmp.resolve("out");
     CompressJob.run(spark, config(corpus, out), new TestProcessorFactory(), log);
 
-    JobConfig other = config(corpus, out, "plan=[{op: fastv, layer: 2, keepRatio: 0.5}]");
+    JobConfig other = config(corpus, out, "plan=[{op: fastv, layer: 2, drop_ratio: 0.5}]");
     assertThatThrownBy(() -> CompressJob.run(spark, other, new TestProcessorFactory(), log))
         .hasMessageContaining("output.mode")
         .hasMessageContaining("plan_hash");

@@ -4,6 +4,7 @@ import dev.tokenpress.spark.DType;
 import dev.tokenpress.spark.EngineInfo;
 import dev.tokenpress.spark.Flops;
 import dev.tokenpress.spark.InputRecord;
+import dev.tokenpress.spark.KeptTokens;
 import dev.tokenpress.spark.KvChunk;
 import dev.tokenpress.spark.KvQuant;
 import dev.tokenpress.spark.ProcessorFactory;
@@ -13,7 +14,6 @@ import dev.tokenpress.spark.RecordResult;
 import dev.tokenpress.spark.StageCount;
 import dev.tokenpress.spark.TensorCodec;
 import dev.tokenpress.spark.TensorData;
-import dev.tokenpress.spark.TokenMap;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -103,7 +103,7 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
       int[] tokens = answer.chars().toArray();
       return new RecordResult(answer, tokens,
           List.of(new StageCount("visual_tokens", 16, 8)),
-          List.of(new TokenMap("visual_tokens", keepEven(16))),
+          List.of(new KeptTokens("random-drop", "VISUAL_TOKENS", -1, 16, keepEven(16), keepEven(16))),
           new Flops(1000, 2000, 300), Map.of("vision", 1.0, "prefill", 2.0, "decode", 3.0),
           kv(r.id(), spec.kvDtype()), 20);
     }
@@ -118,11 +118,11 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
   }
 
   static int[] keepEven(int n) {
-    int[] m = new int[n];
-    for (int i = 0; i < n; i++) {
-      m[i] = i % 2 == 0 ? i / 2 : -1;
+    int[] k = new int[n / 2];
+    for (int i = 0; i < k.length; i++) {
+      k[i] = 2 * i;
     }
-    return m;
+    return k;
   }
 
   /** The KV cache the processor returns for {@code id} (also used by tests as the expectation). */
