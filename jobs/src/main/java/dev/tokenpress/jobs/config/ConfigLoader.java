@@ -150,6 +150,12 @@ public final class ConfigLoader {
     while (it.hasNext()) {
       Map.Entry<String, JsonNode> e = it.next();
       JsonNode existing = dst.get(e.getKey());
+      if (existing == null) {
+        // Every key exists in the defaults: anything else is a typo, reported before any value.
+        String parent = prefix.isEmpty() ? "" : prefix.substring(0, prefix.length() - 1);
+        throw new ConfigException(prefix + e.getKey(), "unknown key; allowed keys"
+            + (parent.isEmpty() ? "" : " under '" + parent + "'") + ": " + keys(dst));
+      }
       boolean freeMap = (prefix + e.getKey()).equals("spark.conf");
       if (existing != null && existing.isObject() && e.getValue().isObject() && !freeMap) {
         merge((ObjectNode) existing, (ObjectNode) e.getValue(), prefix + e.getKey() + ".");
