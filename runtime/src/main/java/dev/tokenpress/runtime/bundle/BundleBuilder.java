@@ -33,7 +33,9 @@ public final class BundleBuilder {
         try (LmCheckpoint ckpt = LmCheckpoint.open(checkpoint);
              BundleWriter w = new BundleWriter(out, options.externalWeights())) {
             LmSpec lm = writeLm(ckpt, w, options);
-            com.fasterxml.jackson.databind.JsonNode vision = "llava".equals(ckpt.family())
+            // A LLaVA-layout checkpoint may hold only its language model (text_config without vision_config).
+            boolean hasVision = "llava".equals(ckpt.family()) && ckpt.rawConfig().path("vision_config").isObject();
+            com.fasterxml.jackson.databind.JsonNode vision = hasVision
                     ? dev.tokenpress.runtime.vision.VisionBundle.write(checkpoint, ckpt.store(), w, options.fused())
                     : null;
             for (String f : SIDE_FILES) {
