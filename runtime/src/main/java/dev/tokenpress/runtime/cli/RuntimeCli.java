@@ -1,8 +1,11 @@
 package dev.tokenpress.runtime.cli;
 
 import dev.tokenpress.runtime.RunnerException;
+import dev.tokenpress.runtime.bench.MemoryBenchCommand;
+import dev.tokenpress.runtime.bench.RuntimeBenchCommand;
 import dev.tokenpress.runtime.bundle.BundleException;
 import dev.tokenpress.runtime.convert.Llama2cConverter;
+import dev.tokenpress.runtime.eval.EvalCommand;
 import java.util.Arrays;
 
 /**
@@ -14,7 +17,8 @@ public final class RuntimeCli {
     private RuntimeCli() {}
 
     static final String USAGE = "usage: tokenpress <command> [options]\n\ncommands:\n  " + ModelBuildCommand.USAGE + "\n\n  "
-            + LmGenerateCommand.USAGE + "\n\n  " + BenchLmCommand.USAGE + "\n\n"
+            + LmGenerateCommand.USAGE + "\n\n  " + BenchLmCommand.USAGE + "\n\n  " + RuntimeBenchCommand.USAGE + "\n\n  "
+            + MemoryBenchCommand.USAGE + "\n\n  " + EvalCommand.USAGE + "\n\n"
             + "  convert llama2c --checkpoint MODEL.bin --out DIR [--rope-theta 10000] [--norm-eps 1e-5]\n"
             + "  Converts a llama2.c checkpoint to a Hugging Face Llama checkpoint directory.";
 
@@ -53,8 +57,9 @@ public final class RuntimeCli {
             System.err.println(USAGE);
             return args.length == 1 && (args[0].equals("--help") || args[0].equals("-h")) ? 0 : 2;
         }
-        String cmd = args[0] + " " + args[1];
-        String[] rest = Arrays.copyOfRange(args, 2, args.length);
+        boolean oneWord = args[0].equals("eval");
+        String cmd = oneWord ? args[0] : args[0] + " " + args[1];
+        String[] rest = Arrays.copyOfRange(args, oneWord ? 1 : 2, args.length);
         try {
             switch (cmd) {
                 case "model build":
@@ -65,6 +70,15 @@ public final class RuntimeCli {
                     return 0;
                 case "bench lm":
                     System.out.println(BenchLmCommand.run(rest));
+                    return 0;
+                case "bench runtime":
+                    System.out.println(RuntimeBenchCommand.run(rest));
+                    return 0;
+                case "bench memory":
+                    System.out.println(MemoryBenchCommand.run(rest));
+                    return 0;
+                case "eval":
+                    System.out.println(EvalCommand.run(rest));
                     return 0;
                 case "convert llama2c":
                     System.out.println(convert(rest));
