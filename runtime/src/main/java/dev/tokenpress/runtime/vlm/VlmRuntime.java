@@ -201,8 +201,8 @@ public final class VlmRuntime implements AutoCloseable {
       }
     }
     int maxNew = request.maxNewTokens() >= 0 ? request.maxNewTokens() : options.maxNewTokens();
-    LmRequest lmRequest = new LmRequest(embeds, layout.positionIds(), stopTokens, maxNew, options.kvPrecision(),
-        request.recordLogits());
+    LmRequest lmRequest = new LmRequest(embeds, layout.positionIds(),
+        request.ignoresStopTokens() ? new int[0] : stopTokens, maxNew, options.kvPrecision(), request.recordLogits());
     long t4 = System.nanoTime();
     GenerationResult gen = options.fused() ? fusedLm.generate(lmRequest) : lm.generate(lmRequest, rec.lmHooks());
     long t5 = System.nanoTime();
