@@ -124,5 +124,12 @@ class BenchCommandsTest {
     assertThat(vtc.get("mean_visual_tokens_kept").asDouble()).isEqualTo(64.0);
     assertThat(vtc.get("flops_ratio_vs_empty_plan").get("prefill").asDouble()).isBetween(0.1, 0.5);
     assertThat(vtc.get("flops_ratio_vs_empty_plan").get("vision").asDouble()).isEqualTo(1.0);
+    assertThat(vtc.get("mean_visual_tokens_after_lm_drops").asDouble()).isEqualTo(64.0);
+
+    JsonNode fastv = json(EvalCommand.run(new String[] {"--bundle", bundle().toString(), "--images", "1",
+        "--max-new-tokens", "2", "--kinds", "count", "--plan", "[{\"op\":\"fastv\",\"layer\":2,\"drop_ratio\":0.5}]"}));
+    assertThat(fastv.get("mean_visual_tokens_kept").asDouble()).isEqualTo(256.0);
+    assertThat(fastv.get("mean_visual_tokens_after_lm_drops").asDouble()).isEqualTo(128.0);
+    assertThat(fastv.get("flops_ratio_vs_empty_plan").get("prefill").asDouble()).isBetween(0.5, 1.0);
   }
 }
