@@ -33,9 +33,10 @@ public final class BundleBuilder {
         try (LmCheckpoint ckpt = LmCheckpoint.open(checkpoint);
              BundleWriter w = new BundleWriter(out, options.externalWeights())) {
             LmSpec lm = writeLm(ckpt, w, options);
-            com.fasterxml.jackson.databind.JsonNode vision = "llava".equals(ckpt.family())
-                    ? dev.tokenpress.runtime.vision.VisionBundle.write(checkpoint, ckpt.store(), w, options.fused())
-                    : null;
+            com.fasterxml.jackson.databind.JsonNode vision =
+                    dev.tokenpress.runtime.vision.VisionBundle.hasVisionTower(checkpoint)
+                            ? dev.tokenpress.runtime.vision.VisionBundle.write(checkpoint, ckpt.store(), w, options.fused())
+                            : null;
             for (String f : SIDE_FILES) {
                 Path p = checkpoint.resolve(f);
                 if (Files.isRegularFile(p)) {
