@@ -44,19 +44,6 @@ public final class VisionBundle {
   private VisionBundle() {}
 
   /**
-   * Whether a checkpoint's {@code config.json} is a LLaVA config with a {@code vision_config}
-   * (an LM-only checkpoint in LLaVA layout has none and builds an LM-only bundle).
-   */
-  public static boolean hasVisionTower(Path checkpoint) {
-    try {
-      JsonNode c = JSON.readTree(checkpoint.resolve("config.json").toFile());
-      return "llava".equals(c.path("model_type").asText()) && c.path("vision_config").isObject();
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + checkpoint.resolve("config.json"), e);
-    }
-  }
-
-  /**
    * Writes the vision graphs of a LLaVA checkpoint into the bundle being written and returns the
    * manifest section. Preprocessing comes from the checkpoint's {@code preprocessor_config.json}
    * (CLIP defaults at the ViT's image size when absent).

@@ -72,19 +72,4 @@ class GenerateCommandTest {
         assertThat(plan.code()).isEqualTo(1);
         assertThat(plan.err()).contains("unknown operator");
     }
-
-    @Test
-    void benchRuntimeComparesSplitAndFused() throws Exception {
-        Path bundle = TinyLlavaBundle.bundle();
-        Run r = run("bench", "runtime", "--bundle", bundle.toString(), "--images",
-                TinyLlavaBundle.checkpoint().resolve("reference_images").toString(), "--limit", "2", "--new-tokens", "2",
-                "--warmup", "0");
-        assertThat(r.code()).as(r.err()).isZero();
-        JsonNode o = new ObjectMapper().readTree(r.out());
-        assertThat(o.get("images").asInt()).isEqualTo(2);
-        assertThat(o.get("same_tokens").asBoolean()).isTrue();
-        assertThat(o.get("ratio").asDouble()).isPositive();
-        assertThat(o.get("split_ms_per_image").asDouble()).isPositive();
-        assertThat(o.get("decode_tokens_per_s").asDouble()).isPositive();
-    }
 }
