@@ -27,15 +27,20 @@ public abstract class KvSegment {
     public abstract KvPrecision precision();
 
     /**
-     * {@code out[outOff + r] = scale * dot(q[qOff .. qOff + headDim), key of row r, head kvHead)}
-     * for every row r of this segment.
+     * Key scores of {@code heads} consecutive query heads that share KV head {@code kvHead} (a GQA
+     * group): {@code out[outOff + h*stride + r] = scale * dot(q[qOff + h*headDim ..], key(r, kvHead))}
+     * for {@code h < heads} and every row r of this segment. Grouping lets a codec dequantize each
+     * key row once for the whole group.
      */
-    public abstract void keyScores(int kvHead, float[] q, int qOff, float scale, float[] out, int outOff);
+    public abstract void keyScores(int kvHead, float[] q, int qOff, int heads, float scale, float[] out, int outOff,
+                                   int stride);
 
     /**
-     * {@code out[outOff + d] += sum_r w[wOff + r] * value of row r, head kvHead, element d}.
+     * Weighted value sums of a GQA group:
+     * {@code out[outOff + h*headDim + d] += sum_r w[wOff + h*wStride + r] * value(r, kvHead)[d]}.
      */
-    public abstract void accumulateValues(int kvHead, float[] w, int wOff, float[] out, int outOff);
+    public abstract void accumulateValues(int kvHead, float[] w, int wOff, int heads, int wStride, float[] out,
+                                          int outOff);
 
     /** Writes the dequantized keys, {@code rows * width} floats, row-major. */
     public abstract void decodeKeys(float[] dst, int dstOff);
