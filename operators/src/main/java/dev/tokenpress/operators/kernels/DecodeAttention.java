@@ -41,38 +41,38 @@ public final class DecodeAttention {
         if (probs != null && probs.length < numHeads * len) {
             throw new IllegalArgumentException("probs has " + probs.length + " floats, need " + numHeads * len);
         }
-        int group = numHeads / kvHeads;
-        if (scores.length < group * len) {
-            scores = new float[Math.max(group * len, scores.length * 2)];
+        if (scores.length < len) {
+            scores = new float[Math.max(len, scores.length * 2)];
         }
+        int group = numHeads / kvHeads;
         List<KvSegment> segs = cache.segments();
         int nSegs = segs.size();
-        for (int g = 0; g < kvHeads; g++) {
-            int qo = qOff + g * group * hd;
+        for (int h = 0; h < numHeads; h++) {
+            int g = h / group;
+            int qo = qOff + h * hd;
             int o = 0;
             for (int s = 0; s < nSegs; s++) {
                 KvSegment seg = segs.get(s);
-                seg.keyScores(g, q, qo, group, scale, scores, o, len);
+                seg.keyScores(g, q, qo, scale, scores, o);
                 o += seg.rows();
             }
-            for (int h = 0; h < group; h++) {
-                int so = h * len;
-                if (bias != null) {
-                    for (int j = 0; j < len; j++) {
-                        scores[so + j] += bias[j];
-                    }
-                }
-                Softmax.inPlace(scores, so, len);
-                if (probs != null) {
-                    System.arraycopy(scores, so, probs, (g * group + h) * len, len);
+            if (bias != null) {
+                for (int j = 0; j < len; j++) {
+                    scores[j] += bias[j];
                 }
             }
-            int oo = outOff + g * group * hd;
-            java.util.Arrays.fill(out, oo, oo + group * hd, 0f);
+            Softmax.inPlace(scores, 0, len);
+            if (probs != null) {
+                System.arraycopy(scores, 0, probs, h * len, len);
+            }
+            int oo = outOff + h * hd;
+            for (int d = 0; d < hd; d++) {
+                out[oo + d] = 0f;
+            }
             o = 0;
             for (int s = 0; s < nSegs; s++) {
                 KvSegment seg = segs.get(s);
-                seg.accumulateValues(g, scores, o, group, len, out, oo);
+                seg.accumulateValues(g, scores, o, out, oo);
                 o += seg.rows();
             }
         }

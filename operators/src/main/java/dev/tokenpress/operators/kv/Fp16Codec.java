@@ -82,46 +82,30 @@ public final class Fp16Codec implements KvCodec {
         }
 
         @Override
-        public void keyScores(int kvHead, float[] q, int qOff, int heads, float scale, float[] out, int outOff,
-                              int stride) {
+        public void keyScores(int kvHead, float[] q, int qOff, float scale, float[] out, int outOff) {
             int w = layout.width();
             int hd = layout.headDim();
             int base = kvHead * hd;
-            float[] row = new float[hd];
             for (int r = 0; r < rows; r++) {
                 int ko = r * w + base;
+                float acc = 0f;
                 for (int d = 0; d < hd; d++) {
-                    row[d] = Fp16.toFloat(k[ko + d]);
+                    acc += q[qOff + d] * Fp16.toFloat(k[ko + d]);
                 }
-                for (int h = 0; h < heads; h++) {
-                    int qo = qOff + h * hd;
-                    float acc = 0f;
-                    for (int d = 0; d < hd; d++) {
-                        acc += q[qo + d] * row[d];
-                    }
-                    out[outOff + h * stride + r] = acc * scale;
-                }
+                out[outOff + r] = acc * scale;
             }
         }
 
         @Override
-        public void accumulateValues(int kvHead, float[] wts, int wOff, int heads, int wStride, float[] out,
-                                     int outOff) {
+        public void accumulateValues(int kvHead, float[] wts, int wOff, float[] out, int outOff) {
             int w = layout.width();
             int hd = layout.headDim();
             int base = kvHead * hd;
-            float[] row = new float[hd];
             for (int r = 0; r < rows; r++) {
+                float p = wts[wOff + r];
                 int vo = r * w + base;
                 for (int d = 0; d < hd; d++) {
-                    row[d] = Fp16.toFloat(v[vo + d]);
-                }
-                for (int h = 0; h < heads; h++) {
-                    float p = wts[wOff + h * wStride + r];
-                    int oo = outOff + h * hd;
-                    for (int d = 0; d < hd; d++) {
-                        out[oo + d] += p * row[d];
-                    }
+                    out[outOff + d] += p * Fp16.toFloat(v[vo + d]);
                 }
             }
         }

@@ -1,6 +1,7 @@
 package dev.tokenpress.operators.kv;
 
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * A run of consecutive entries of one layer's KV cache, all stored with one {@link KvCodec}.
@@ -27,20 +28,23 @@ public abstract class KvSegment {
     public abstract KvPrecision precision();
 
     /**
-     * Key scores of {@code heads} consecutive query heads that share KV head {@code kvHead} (a GQA
-     * group): {@code out[outOff + h*stride + r] = scale * dot(q[qOff + h*headDim ..], key(r, kvHead))}
-     * for {@code h < heads} and every row r of this segment. Grouping lets a codec dequantize each
-     * key row once for the whole group.
+     * Precision of one row. Equal to {@link #precision()} except in mixed-precision segments
+     * ({@link MixedPrecisionEncoder}), where {@link #precision()} is the widest one.
      */
-    public abstract void keyScores(int kvHead, float[] q, int qOff, int heads, float scale, float[] out, int outOff,
-                                   int stride);
+    public KvPrecision precision(int row) {
+        return precision();
+    }
 
     /**
-     * Weighted value sums of a GQA group:
-     * {@code out[outOff + h*headDim + d] += sum_r w[wOff + h*wStride + r] * value(r, kvHead)[d]}.
+     * {@code out[outOff + r] = scale * dot(q[qOff .. qOff + headDim), key of row r, head kvHead)}
+     * for every row r of this segment.
      */
-    public abstract void accumulateValues(int kvHead, float[] w, int wOff, int heads, int wStride, float[] out,
-                                          int outOff);
+    public abstract void keyScores(int kvHead, float[] q, int qOff, float scale, float[] out, int outOff);
+
+    /**
+     * {@code out[outOff + d] += sum_r w[wOff + r] * value of row r, head kvHead, element d}.
+     */
+    public abstract void accumulateValues(int kvHead, float[] w, int wOff, float[] out, int outOff);
 
     /** Writes the dequantized keys, {@code rows * width} floats, row-major. */
     public abstract void decodeKeys(float[] dst, int dstOff);
@@ -53,6 +57,35 @@ public abstract class KvSegment {
 
     /** A new segment of the same codec holding the given rows (ascending, in range). */
     public abstract KvSegment select(int[] rowsToKeep);
+
+    /**
+     * This segment in its stored form, as the rows of the Parquet {@code kv_cache} dataset need
+     * it ({@link KvChunk}, {@link KvTensor}; formats in {@link KvCodecs}). Row {@code r} of this
+     * segment is entry {@code firstEntry + r} of its layer. One chunk per segment, except
+     * mixed-precision segments, which give one chunk per precision.
+     *
+     * <p>This default serves FP32 and FP16 segments: their bytes are the little-endian floats or
+     * halves of {@link #decodeKeys}/{@link #decodeValues} (exact: a half survives the round trip
+     * through float). Segments of other precisions override it.
+     */
+    public List<KvChunk> export(int firstEntry) {
+        KvPrecision p = precision();
+        if (p != KvPrecision.FP32 && p != KvPrecision.FP16) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " of " + p + " must override export");
+        }
+        int w = layout.width();
+        float[] k = new float[rows * w];
+        float[] v = new float[rows * w];
+        decodeKeys(k, 0);
+        decodeValues(v, 0);
+        int[] entries = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            entries[r] = firstEntry + r;
+        }
+        int[] shape = {rows, layout.numKvHeads(), layout.headDim()};
+        return List.of(new KvChunk(entries, Arrays.copyOf(tokenIndex, rows), Arrays.copyOf(position, rows), p,
+                KvTensor.ofFloats(p, shape, k), KvTensor.ofFloats(p, shape, v)));
+    }
 
     /** Whether {@link #append} is supported (group-quantized codecs are sealed once encoded). */
     public boolean appendable() {

@@ -9,8 +9,13 @@ import java.util.List;
  * own precision, holding for every entry the original token index and position id.
  *
  * <p>Lengths are per layer (a token dropped after layer K is absent from the later layers).
- * New entries go into an open segment of the append codec; {@link #recode} re-encodes a range
- * with another codec (mixed precision), {@link #retain} keeps a subset (eviction, merging).
+ * New entries go into an open segment of the append codec (FP32 or FP16); {@link #recode}
+ * re-encodes a range with another codec (e.g. a ZipCache int4 group), {@link #recodeMixed}
+ * re-encodes a range at two precisions chosen per token (ZipVL / ZipCache mixed precision),
+ * {@link #retain} keeps a subset (eviction, merging). Every reader sees entries in their order
+ * whatever the segments: {@link #tokenIndices}, {@link #positions}, {@link #precisions},
+ * {@link #keys}, the kernels ({@code DecodeAttention} reads each segment in place, dequantising
+ * on the fly) and {@link #chunks} (the Parquet form).
  *
  * <p>Not thread-safe.
  */
@@ -22,7 +27,15 @@ public final class LayerKvCache {
     private final List<KvSegment> segments = new ArrayList<>();
     private int length;
 
+    /**
+     * @param appendCodec codec of appended entries; must be {@link KvCodec#appendable()} (FP32 or
+     *                    FP16): quantised groups are made with {@link #recode}/{@link #recodeMixed}
+     */
     public LayerKvCache(KvLayout layout, KvCodec appendCodec) {
+        if (!appendCodec.appendable()) {
+            throw new IllegalArgumentException(appendCodec + " cannot be an append codec: append in FP32 or FP16"
+                    + " and re-encode groups with recode/recodeMixed");
+        }
         this.layout = layout;
         this.appendCodec = appendCodec;
     }
@@ -107,7 +120,7 @@ public final class LayerKvCache {
         int i = 0;
         for (KvSegment s : segments) {
             for (int r = 0; r < s.rows(); r++) {
-                out[i++] = s.precision();
+                out[i++] = s.precision(r);
             }
         }
         return out;
@@ -191,28 +204,88 @@ public final class LayerKvCache {
 
     /**
      * Re-encodes entries {@code [from, to)} with {@code codec} into one segment (for example fp16
-     * for unimportant tokens); the entries before and after keep their segments.
+     * for unimportant tokens, or one ZipCache int4 group); the entries before and after keep
+     * their segments. Entries already quantised are dequantised first.
      */
     public void recode(int from, int to, KvCodec codec) {
-        if (from < 0 || to > length || from > to) {
-            throw new IllegalArgumentException("recode range [" + from + ", " + to + ") is not within [0, " + length + "]");
+        checkRange(from, to);
+        if (from == to) {
+            return;
+        }
+        Range r = decodeRange(from, to);
+        replace(from, to, codec.encode(layout, r.k, r.v, to - from, r.tokenIndex, r.position));
+    }
+
+    /**
+     * Re-encodes entries {@code [from, to)} as one mixed-precision group:
+     * {@code important[i]} says whether entry {@code from + i} is stored at
+     * {@code encoder.bitsHigh()} or {@code encoder.bitsLow()} (see {@link MixedPrecisionEncoder}).
+     * Entries keep their order, token indices and positions; {@link #precisions()} reports each
+     * entry's precision.
+     */
+    public void recodeMixed(int from, int to, boolean[] important, MixedPrecisionEncoder encoder) {
+        checkRange(from, to);
+        if (important.length != to - from) {
+            throw new IllegalArgumentException("important mask has " + important.length + " entries, range ["
+                    + from + ", " + to + ") has " + (to - from));
         }
         if (from == to) {
             return;
         }
-        int w = layout.width();
-        float[] all = keys();
-        float[] allV = values();
-        int[] idx = tokenIndices();
-        int[] pos = positions();
-        int n = to - from;
-        float[] k = new float[n * w];
-        float[] v = new float[n * w];
-        System.arraycopy(all, from * w, k, 0, n * w);
-        System.arraycopy(allV, from * w, v, 0, n * w);
-        KvSegment middle = codec.encode(layout, k, v, n,
-                java.util.Arrays.copyOfRange(idx, from, to), java.util.Arrays.copyOfRange(pos, from, to));
+        Range r = decodeRange(from, to);
+        replace(from, to, encoder.encode(layout, r.k, r.v, to - from, r.tokenIndex, r.position, important));
+    }
 
+    /**
+     * The layer in stored form, one {@link KvChunk} per segment (two for a mixed-precision
+     * segment), in entry order of each chunk's first entry. Row {@code i} of a chunk is entry
+     * {@code chunk.entries()[i]}; every entry appears in exactly one chunk.
+     */
+    public List<KvChunk> chunks() {
+        List<KvChunk> out = new ArrayList<>();
+        int base = 0;
+        for (KvSegment s : segments) {
+            out.addAll(s.export(base));
+            base += s.rows();
+        }
+        return out;
+    }
+
+    private void checkRange(int from, int to) {
+        if (from < 0 || to > length || from > to) {
+            throw new IllegalArgumentException("recode range [" + from + ", " + to + ") is not within [0, " + length + "]");
+        }
+    }
+
+    /** Dequantised K, V and bookkeeping of entries [from, to), decoding only the segments involved. */
+    private Range decodeRange(int from, int to) {
+        int w = layout.width();
+        int n = to - from;
+        Range out = new Range(n, w);
+        int base = 0;
+        for (KvSegment s : segments) {
+            int sEnd = base + s.rows();
+            int lo = Math.max(from, base);
+            int hi = Math.min(to, sEnd);
+            if (lo < hi) {
+                float[] k = new float[s.rows() * w];
+                float[] v = new float[s.rows() * w];
+                s.decodeKeys(k, 0);
+                s.decodeValues(v, 0);
+                System.arraycopy(k, (lo - base) * w, out.k, (lo - from) * w, (hi - lo) * w);
+                System.arraycopy(v, (lo - base) * w, out.v, (lo - from) * w, (hi - lo) * w);
+                for (int e = lo; e < hi; e++) {
+                    out.tokenIndex[e - from] = s.tokenIndex(e - base);
+                    out.position[e - from] = s.position(e - base);
+                }
+            }
+            base = sEnd;
+        }
+        return out;
+    }
+
+    /** Replaces entries [from, to) by {@code middle}, splitting the segments at the edges. */
+    private void replace(int from, int to, KvSegment middle) {
         List<KvSegment> next = new ArrayList<>();
         int base = 0;
         boolean placed = false;
@@ -234,6 +307,20 @@ public final class LayerKvCache {
         }
         segments.clear();
         segments.addAll(next);
+    }
+
+    private static final class Range {
+        final float[] k;
+        final float[] v;
+        final int[] tokenIndex;
+        final int[] position;
+
+        Range(int n, int w) {
+            k = new float[n * w];
+            v = new float[n * w];
+            tokenIndex = new int[n];
+            position = new int[n];
+        }
     }
 
     private static int[] range(int from, int to) {

@@ -1,0 +1,424 @@
+package dev.tokenpress.jobs.compress;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.pmod;
+import static org.apache.spark.sql.functions.xxhash64;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tokenpress.jobs.config.ConfigException;
+import dev.tokenpress.jobs.config.ConfigLoader;
+import dev.tokenpress.jobs.config.InputFormat;
+import dev.tokenpress.jobs.config.JobConfig;
+import dev.tokenpress.jobs.config.OutputMode;
+import dev.tokenpress.jobs.corpus.CorpusReader;
+import dev.tokenpress.spark.EngineInfo;
+import dev.tokenpress.spark.InferencePartitionFunction;
+import dev.tokenpress.spark.OutputSchemas;
+import dev.tokenpress.spark.ProcessorFactory;
+import dev.tokenpress.spark.ProcessorSpec;
+import dev.tokenpress.spark.RowProvenance;
+import dev.tokenpress.spark.SerializableHadoopConf;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.DataFrameWriter;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.util.LongAccumulator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The {@code compress} job: runs the model with a compression plan over a corpus and writes
+ * {@code outputs/} (one row per record) and {@code kv_cache/} (one row per record, layer and
+ * chunk) as zstd Parquet through Spark's commit protocol.
+ *
+ * <h2>One inference pass, two datasets</h2>
+ * Work is split into batches of {@code output.batchRows} records. For each batch the partition
+ * function emits one stream of {@link OutputSchemas#UNION} rows (an {@code output} row per record
+ * followed by its {@code kv} rows). That stream is persisted {@code DISK_ONLY} (Spark's columnar
+ * cache streams it to executor-local disk in bounded batches), then projected twice: {@code kv}
+ * rows are appended to {@code kv_cache/batch_id=<batch>/}, then {@code output} rows to {@code
+ * outputs/}. Each append is one Spark write job with its own commit, so a retried or speculative
+ * task never duplicates or loses rows, and inference runs once per record (a lost executor's
+ * cached blocks are recomputed from lineage, deterministically).
+ *
+ * <h2>Resume</h2>
+ * A record is done when its {@code outputs/} row is committed. A rerun reads the committed ids and
+ * processes only the others. A batch's KV is committed before its outputs; if a run stops
+ * between the two, the next run deletes that batch's {@code kv_cache/batch_id=...} directory
+ * (its batch id has no outputs) before reprocessing its ids, so every id ends exactly once in both
+ * datasets.
+ */
+public final class CompressJob {
+  private static final Logger LOG = LoggerFactory.getLogger(CompressJob.class);
+  private static final String TS_TYPE = "spark.sql.parquet.outputTimestampType";
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  /** Column paths of tensor bytes in kv_cache: no dictionary, no statistics. */
+  private static final List<String> TENSOR_BYTE_COLUMNS =
+      List.of("k.data", "v.data", "scales.k.data", "scales.v.data", "zeros.k.data", "zeros.v.data");
+
+  private CompressJob() {}
+
+  /**
+   * {@code spark-submit --class dev.tokenpress.jobs.compress.CompressJob tokenpress-jobs.jar
+   * [--config FILE] [--set key=value]... [--print-config]}; no {@code --config} runs the embedded
+   * {@code conf/local-demo.yaml}.
+   */
+  public static void main(String[] args) {
+    Path file = null;
+    List<String> sets = new ArrayList<>();
+    boolean print = false;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--config", "-c" -> file = Path.of(next(args, ++i, "--config"));
+        case "--set", "-s" -> sets.add(next(args, ++i, "--set"));
+        case "--print-config" -> print = true;
+        case "--help", "-h" -> {
+          System.out.println(usage());
+          return;
+        }
+        default -> {
+          System.err.println("unknown argument '" + args[i] + "'\n" + usage());
+          System.exit(2);
+        }
+      }
+    }
+    JobConfig config;
+    try {
+      config = ConfigLoader.load(file, sets);
+    } catch (ConfigException e) {
+      System.err.println(e.getMessage());
+      System.exit(2);
+      return;
+    }
+    if (print) {
+      System.out.print(ConfigLoader.toYaml(config));
+      return;
+    }
+    SparkSession.Builder builder = SparkSession.builder().appName(config.spark().appName());
+    if (config.spark().master() != null && System.getProperty("spark.master") == null) {
+      builder = builder.master(config.spark().master());
+    }
+    for (Map.Entry<String, String> e : config.spark().conf().entrySet()) {
+      builder = builder.config(e.getKey(), e.getValue());
+    }
+    SparkSession spark = builder.getOrCreate();
+    int status = 0;
+    try {
+      run(spark, config);
+    } catch (RuntimeException e) {
+      LOG.error("compress job failed", e);
+      System.err.println("[tokenpress] FAILED: " + e.getMessage());
+      status = 1;
+    } finally {
+      spark.stop();
+    }
+    if (status != 0) {
+      System.exit(status);
+    }
+  }
+
+  private static String next(String[] args, int i, String flag) {
+    if (i >= args.length) {
+      System.err.println(flag + " needs a value\n" + usage());
+      System.exit(2);
+    }
+    return args[i];
+  }
+
+  static String usage() {
+    return "usage: CompressJob [--config FILE.yaml] [--set key=value]... [--print-config]\n"
+        + "  no --config: the embedded " + ConfigLoader.EMBEDDED_DEFAULT + "\n"
+        + "  --set output.path=/tmp/out --set run.failFast=true --set spark.conf.spark.sql.shuffle.partitions=8";
+  }
+
+  /** Runs with the ONNX runtime named by the config's model bundle. */
+  public static RunSummary run(SparkSession spark, JobConfig config) {
+    return run(spark, config, RuntimeFactories.forConfig(config), System.out);
+  }
+
+  /** Runs with {@code factory} supplying the per-executor runtime; progress goes to {@code log}. */
+  public static RunSummary run(SparkSession spark, JobConfig config, ProcessorFactory factory, PrintStream log) {
+    Instant start = Instant.now();
+    String runId = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'", Locale.ROOT).withZone(ZoneOffset.UTC)
+        .format(start) + "-" + String.format("%06x", ThreadLocalRandom.current().nextInt(1 << 24));
+    PlanSpec plan = PlanSpec.of(config.plan());
+    String configJson = ConfigLoader.canonicalJson(config);
+    String configHash = ConfigLoader.sha256(configJson);
+    ProcessorSpec spec = new ProcessorSpec(
+        RuntimeFactories.resolveBundle(config.model().bundle()), plan.json(), config.model().maxNewTokens(),
+        config.model().seed(), config.model().maxPixels(), config.model().intraOpThreads(), config.kv().dtype().dtype());
+    EngineInfo engine = factory.describe(spec);
+    OutputLayout out = OutputLayout.open(spark, config.output().path());
+
+    ObjectNode manifest = JSON.createObjectNode();
+    manifest.put("run_id", runId);
+    manifest.put("status", "running");
+    manifest.put("started_at", start.toString());
+    manifest.put("output", out.root());
+    manifest.put("plan_hash", plan.hash());
+    manifest.set("plan", config.plan());
+    manifest.put("config_hash", configHash);
+    manifest.set("config", JSON.valueToTree(config));
+    manifest.put("model_bundle", spec.bundle());
+    manifest.put("model_sha256", engine.modelSha256());
+    ObjectNode versions = manifest.putObject("versions");
+    versions.put("tokenpress", versionOf(CompressJob.class));
+    versions.put("engine", engine.engineVersion());
+    versions.put("spark", spark.version());
+    versions.put("java", System.getProperty("java.version"));
+    versions.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
+    versions.put("arch", System.getProperty("os.arch"));
+
+    switch (config.output().mode()) {
+      case OVERWRITE -> out.deleteAll();
+      case ERROR_IF_EXISTS -> {
+        if (out.isNonEmpty()) {
+          throw new ConfigException("output.mode", out.root() + " exists and is not empty (mode error-if-exists; "
+              + "use resume or overwrite)");
+        }
+      }
+      case RESUME -> { }
+    }
+
+    String previousTsType = spark.conf().contains(TS_TYPE) ? spark.conf().get(TS_TYPE) : null;
+    spark.conf().set(TS_TYPE, "TIMESTAMP_MICROS");
+    Dataset<Row> pending = null;
+    Progress progress = null;
+    LongAccumulator okAcc = spark.sparkContext().longAccumulator("tokenpress.rows.ok");
+    LongAccumulator errAcc = spark.sparkContext().longAccumulator("tokenpress.rows.error");
+    int batchesDone = 0;
+    try {
+      // What is already committed, and what an interrupted run left half-written.
+      Dataset<Row> committed = null;
+      long alreadyCommitted = 0;
+      if (out.hasCommittedOutputs()) {
+        committed = spark.read().parquet(out.outputs());
+        checkCompatible(committed, plan, engine, out.root());
+        Set<String> batches = new HashSet<>();
+        for (Row r : committed.select("batch_id").distinct().collectAsList()) {
+          batches.add(r.getString(0));
+        }
+        List<String> removed = out.removeUncommittedKv(batches);
+        if (!removed.isEmpty()) {
+          log.println("[tokenpress] removed KV of uncommitted batches " + removed);
+        }
+        alreadyCommitted = committed.count();
+      } else {
+        out.removeUncommittedKv(Set.of());
+      }
+
+      Dataset<Row> corpus = CorpusReader.read(spark, config.input());
+      if (config.input().format() != InputFormat.DIRECTORY) {
+        CorpusReader.checkIds(corpus, config.input().path());
+      }
+      pending = committed == null ? corpus : corpus.join(committed.select("id"), corpus.col("id").equalTo(committed.col("id")), "left_anti");
+      pending = pending.persist(StorageLevel.DISK_ONLY());
+      long toDo = pending.count();
+      long inputs = toDo + alreadyCommitted;
+      manifest.put("inputs", inputs);
+      manifest.put("already_committed", alreadyCommitted);
+      log.printf(Locale.ROOT, "[tokenpress] run %s: %d inputs, %d already committed, %d to process -> %s%n",
+          runId, inputs, alreadyCommitted, toDo, out.root());
+
+      Broadcast<SerializableHadoopConf> hadoopConf = spark.sparkContext().broadcast(
+          new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()),
+          scala.reflect.ClassTag$.MODULE$.apply(SerializableHadoopConf.class));
+      progress = new Progress(okAcc, errAcc, alreadyCommitted, inputs, config.run().progressIntervalSeconds(), log);
+      spark.sparkContext().addSparkListener(progress);
+
+      int nb = (int) Math.max(1, (toDo + config.output().batchRows() - 1) / config.output().batchRows());
+      if (toDo == 0) {
+        nb = 0;
+      }
+      int parallelism = spark.sparkContext().defaultParallelism();
+      RowProvenance prov = new RowProvenance(plan.json(), plan.hash(), configHash, runId, runId);
+      for (int b = 0; b < nb; b++) {
+        String batchId = nb == 1 ? runId : String.format(Locale.ROOT, "%s-%05d", runId, b);
+        progress.phase("batch " + (b + 1) + "/" + nb);
+        Dataset<Row> work = nb == 1 ? pending : pending.where(pmod(xxhash64(col("id")), lit(nb)).equalTo(b));
+        long approxRows = (toDo + nb - 1) / nb;
+        int tasks = (int) Math.max(1, Math.min(approxRows,
+            Math.max(parallelism, (approxRows + config.output().rowsPerTask() - 1) / config.output().rowsPerTask())));
+        InferencePartitionFunction fn = new InferencePartitionFunction(
+            factory, spec, prov.withBatch(batchId), config.run().failFast(), config.kv().enabled(),
+            config.input().maxBytes(), hadoopConf, okAcc, errAcc);
+        Dataset<Row> results = work.repartition(tasks).mapPartitions(fn, Encoders.row(OutputSchemas.UNION));
+        String what = "tokenpress " + runId + " batch " + (b + 1) + "/" + nb;
+        if (config.kv().enabled()) {
+          // Two writes from one inference pass: persist the union stream, then project it.
+          results = results.persist(StorageLevel.DISK_ONLY());
+        }
+        try {
+          if (config.kv().enabled()) {
+            spark.sparkContext().setJobDescription(what + ": inference + kv_cache");
+            writer(results.where(col("kind").equalTo(OutputSchemas.KIND_KV)).select("kv.*"), config, true)
+                .partitionBy("batch_id")
+                .parquet(out.kvCache());
+          }
+          spark.sparkContext().setJobDescription(what + (config.kv().enabled() ? ": outputs" : ": inference + outputs"));
+          writer(results.where(col("kind").equalTo(OutputSchemas.KIND_OUTPUT)).select("out.*"), config, false)
+              .parquet(out.outputs());
+          batchesDone++;
+        } catch (Exception e) {
+          out.deleteKvBatch(batchId);
+          throw e;
+        } finally {
+          if (config.kv().enabled()) {
+            results.unpersist(false);
+          }
+          spark.sparkContext().setJobDescription(null);
+        }
+      }
+      progress.phase("");
+      if (nb > 0) {
+        log.println(progress.line());
+      }
+      RunSummary summary = summarize(spark, out, runId, inputs, alreadyCommitted, batchesDone, start, config.kv().enabled());
+      finish(manifest, out, summary, "succeeded", null);
+      log.printf(Locale.ROOT,
+          "[tokenpress] done: %d processed (%d ok, %d error) in %.1f s, %.2f rows/s; %d inputs, %d were already committed; "
+              + "%d kv rows; output %s%n",
+          summary.processed(), summary.ok(), summary.errors(), summary.seconds(), summary.rowsPerSecond(),
+          summary.inputs(), summary.alreadyCommitted(), summary.kvRows(), out.root());
+      if (!summary.errorClasses().isEmpty()) {
+        log.println("[tokenpress] errors by class: " + summary.errorClasses());
+      }
+      return summary;
+    } catch (Exception e) {
+      // Spark's SparkException is a checked exception thrown from Scala code: catch it here too.
+      try {
+        manifest.put("batches_committed", batchesDone);
+        finish(manifest, out, null, "failed", e);
+      } catch (RuntimeException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e instanceof RuntimeException re ? re : new IllegalStateException("compress run " + runId + " failed: " + e.getMessage(), e);
+    } finally {
+      if (progress != null) {
+        spark.sparkContext().removeSparkListener(progress);
+        progress.close();
+      }
+      if (pending != null) {
+        pending.unpersist(false);
+      }
+      if (previousTsType == null) {
+        spark.conf().unset(TS_TYPE);
+      } else {
+        spark.conf().set(TS_TYPE, previousTsType);
+      }
+    }
+  }
+
+  private static DataFrameWriter<Row> writer(Dataset<Row> ds, JobConfig config, boolean tensors) {
+    DataFrameWriter<Row> w = ds.write().mode(SaveMode.Append)
+        .option("compression", "zstd")
+        .option("parquet.compression.codec.zstd.level", String.valueOf(config.output().zstdLevel()));
+    if (tensors) {
+      for (String c : TENSOR_BYTE_COLUMNS) {
+        w = w.option("parquet.enable.dictionary#" + c, "false")
+            .option("parquet.column.statistics.enabled#" + c, "false");
+      }
+    }
+    return w;
+  }
+
+  /** Refuses to resume onto outputs made with another plan or model. */
+  private static void checkCompatible(Dataset<Row> committed, PlanSpec plan, EngineInfo engine, String root) {
+    List<Row> seen = committed.select("plan_hash", "model_sha256").distinct().limit(5).collectAsList();
+    for (Row r : seen) {
+      String ph = r.getString(0);
+      String ms = r.getString(1);
+      if (!plan.hash().equals(ph)) {
+        throw new ConfigException("output.mode", root + " holds rows of plan_hash " + ph + ", this run's plan_hash is "
+            + plan.hash() + ": resume needs the same plan (use a new output.path or output.mode=overwrite)");
+      }
+      if (ms != null && engine.modelSha256() != null && !ms.equals(engine.modelSha256())) {
+        throw new ConfigException("output.mode", root + " holds rows of model " + ms + ", this run's model is "
+            + engine.modelSha256() + ": resume needs the same model (use a new output.path or output.mode=overwrite)");
+      }
+    }
+  }
+
+  private static RunSummary summarize(
+      SparkSession spark, OutputLayout out, String runId, long inputs, long already, int batches, Instant start,
+      boolean kv) {
+    long ok = 0;
+    long errors = 0;
+    Map<String, Long> classes = new LinkedHashMap<>();
+    long kvRows = 0;
+    if (batches > 0) {
+      Dataset<Row> mine = spark.read().parquet(out.outputs()).where(col("run_id").equalTo(runId));
+      for (Row r : mine.groupBy("status").count().collectAsList()) {
+        if (OutputSchemas.STATUS_OK.equals(r.getString(0))) {
+          ok = r.getLong(1);
+        } else {
+          errors += r.getLong(1);
+        }
+      }
+      if (errors > 0) {
+        for (Row r : mine.where(col("status").equalTo(OutputSchemas.STATUS_ERROR))
+            .groupBy("error.class").count().orderBy(col("count").desc()).limit(20).collectAsList()) {
+          classes.put(r.getString(0), r.getLong(1));
+        }
+      }
+      if (kv) {
+        kvRows = spark.read().parquet(out.kvCache()).where(col("run_id").equalTo(runId)).count();
+      }
+    }
+    double secs = java.time.Duration.between(start, Instant.now()).toMillis() / 1000.0;
+    return new RunSummary(runId, out.root(), inputs, already, ok + errors, ok, errors, classes, kvRows, batches, secs);
+  }
+
+  private static void finish(ObjectNode manifest, OutputLayout out, RunSummary s, String status, Throwable error) {
+    manifest.put("status", status);
+    manifest.put("ended_at", Instant.now().toString());
+    if (s != null) {
+      ObjectNode counts = manifest.putObject("counts");
+      counts.put("inputs", s.inputs());
+      counts.put("already_committed", s.alreadyCommitted());
+      counts.put("processed", s.processed());
+      counts.put("ok", s.ok());
+      counts.put("error", s.errors());
+      counts.put("kv_rows", s.kvRows());
+      counts.put("batches", s.batches());
+      manifest.set("errors_by_class", JSON.valueToTree(s.errorClasses()));
+      manifest.put("seconds", s.seconds());
+      manifest.put("rows_per_second", s.rowsPerSecond());
+    }
+    if (error != null) {
+      manifest.put("error", error.getClass().getName() + ": " + error.getMessage());
+    }
+    try {
+      String text = JSON.writeValueAsString(manifest);
+      out.writeText("_runs/" + manifest.get("run_id").asText() + ".json", text);
+      out.writeText("_run.json", text);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static String versionOf(Class<?> c) {
+    String v = c.getPackage() == null ? null : c.getPackage().getImplementationVersion();
+    return v == null ? "dev" : v;
+  }
+}

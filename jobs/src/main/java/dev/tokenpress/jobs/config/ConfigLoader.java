@@ -1,0 +1,272 @@
+package dev.tokenpress.jobs.config;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MapperFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+
+/**
+ * Builds a {@link JobConfig}: built-in defaults, merged with a YAML file (or the embedded {@code
+ * conf/local-demo.yaml}), merged with {@code key=value} overrides, then bound strictly: unknown
+ * keys and invalid values fail with the dotted field path and the allowed keys or values.
+ */
+public final class ConfigLoader {
+  /** Classpath location of the embedded default config. */
+  public static final String EMBEDDED_DEFAULT = "conf/local-demo.yaml";
+  private static final String DEFAULTS = "dev/tokenpress/jobs/defaults.yaml";
+  private static final String SPARK_CONF = "spark.conf.";
+
+  private static final YAMLMapper YAML = YAMLMapper.builder()
+      .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+      .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+      .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+      .build();
+  private static final ObjectMapper CANONICAL = JsonMapper.builder()
+      .enable(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY)
+      .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
+      .build();
+
+  private ConfigLoader() {}
+
+  /**
+   * Loads a config.
+   *
+   * @param file YAML file, or null for the embedded default
+   * @param overrides {@code key=value} with dotted keys ({@code output.path=/tmp/out}); values are
+   *     YAML scalars or flow collections; {@code spark.conf.<property>=value} sets a Spark property
+   */
+  public static JobConfig load(Path file, List<String> overrides) {
+    ObjectNode tree = (ObjectNode) readResource(DEFAULTS);
+    JsonNode user;
+    String origin;
+    if (file == null) {
+      user = readResource(EMBEDDED_DEFAULT);
+      origin = "embedded " + EMBEDDED_DEFAULT;
+    } else {
+      try {
+        user = YAML.readTree(Files.readString(file, StandardCharsets.UTF_8));
+      } catch (IOException e) {
+        throw new ConfigException("file", "cannot read " + file + ": " + e.getMessage());
+      }
+      origin = file.toString();
+    }
+    if (user != null && !user.isMissingNode() && !user.isNull()) {
+      if (!user.isObject()) {
+        throw new ConfigException("(root)", origin + " must be a YAML mapping");
+      }
+      merge(tree, (ObjectNode) user, "");
+    }
+    for (String o : overrides) {
+      applyOverride(tree, o);
+    }
+    return bind(tree);
+  }
+
+  /** Binds an already merged tree (all sections present) to a validated config. */
+  public static JobConfig bind(JsonNode tree) {
+    try {
+      return YAML.treeToValue(tree, JobConfig.class);
+    } catch (JsonProcessingException | IllegalArgumentException e) {
+      throw translate(e);
+    }
+  }
+
+  /** The config as canonical JSON: sorted keys, no whitespace. */
+  public static String canonicalJson(JobConfig config) {
+    try {
+      JsonNode tree = CANONICAL.valueToTree(config);
+      return CANONICAL.writeValueAsString(CANONICAL.treeToValue(tree, Object.class));
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot serialize config", e);
+    }
+  }
+
+  /** Canonical JSON of any JSON tree (sorted object keys). */
+  public static String canonicalJson(JsonNode node) {
+    try {
+      return CANONICAL.writeValueAsString(CANONICAL.treeToValue(node, Object.class));
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot serialize JSON", e);
+    }
+  }
+
+  /** Lower-case hex SHA-256 of the UTF-8 bytes of {@code text}. */
+  public static String sha256(String text) {
+    try {
+      return HexFormat.of().formatHex(
+          MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The resolved config as YAML (for {@code --print-config} and {@code _run.json}). */
+  public static String toYaml(JobConfig config) {
+    try {
+      return YAML.writeValueAsString(config);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot serialize config", e);
+    }
+  }
+
+  private static JsonNode readResource(String name) {
+    try (InputStream in = ConfigLoader.class.getClassLoader().getResourceAsStream(name)) {
+      if (in == null) {
+        throw new IllegalStateException("resource " + name + " is missing from the classpath");
+      }
+      return YAML.readTree(in);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read resource " + name, e);
+    }
+  }
+
+  /** Deep-merges {@code src} into {@code dst}: objects merge, anything else replaces. */
+  private static void merge(ObjectNode dst, ObjectNode src, String prefix) {
+    Iterator<Map.Entry<String, JsonNode>> it = src.fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> e = it.next();
+      JsonNode existing = dst.get(e.getKey());
+      if (existing == null) {
+        // Every key exists in the defaults: anything else is a typo, reported before any value.
+        String parent = prefix.isEmpty() ? "" : prefix.substring(0, prefix.length() - 1);
+        throw new ConfigException(prefix + e.getKey(), "unknown key; allowed keys"
+            + (parent.isEmpty() ? "" : " under '" + parent + "'") + ": " + keys(dst));
+      }
+      boolean freeMap = (prefix + e.getKey()).equals("spark.conf");
+      if (existing != null && existing.isObject() && e.getValue().isObject() && !freeMap) {
+        merge((ObjectNode) existing, (ObjectNode) e.getValue(), prefix + e.getKey() + ".");
+      } else if (existing != null && existing.isObject() && e.getValue().isObject()) {
+        ((ObjectNode) existing).setAll((ObjectNode) e.getValue());
+      } else {
+        dst.set(e.getKey(), e.getValue());
+      }
+    }
+  }
+
+  private static void applyOverride(ObjectNode tree, String override) {
+    int eq = override.indexOf('=');
+    if (eq <= 0) {
+      throw new ConfigException("--set", "expected key=value, got '" + override + "'");
+    }
+    String key = override.substring(0, eq).trim();
+    String raw = override.substring(eq + 1);
+    JsonNode value = parseValue(raw);
+    if (key.startsWith(SPARK_CONF)) {
+      ObjectNode conf = (ObjectNode) tree.with("spark").with("conf");
+      conf.put(key.substring(SPARK_CONF.length()), value.asText());
+      return;
+    }
+    String[] parts = key.split("\\.");
+    ObjectNode node = tree;
+    for (int i = 0; i < parts.length - 1; i++) {
+      JsonNode child = node.get(parts[i]);
+      if (child == null || !child.isObject()) {
+        String at = String.join(".", List.of(parts).subList(0, i));
+        throw new ConfigException(key, "unknown key '" + parts[i] + "'"
+            + (at.isEmpty() ? "" : " under '" + at + "'") + "; allowed keys: " + keys(node));
+      }
+      node = (ObjectNode) child;
+    }
+    String leaf = parts[parts.length - 1];
+    if (!node.has(leaf)) {
+      throw new ConfigException(key, "unknown key '" + leaf + "'; allowed keys: " + keys(node));
+    }
+    JsonNode existing = node.get(leaf);
+    if (value.isContainerNode() && !existing.isContainerNode()) {
+      // A scalar setting given text that YAML reads as a collection, e.g. a glob "*.{png,jpg}".
+      value = YAML.getNodeFactory().textNode(raw);
+    }
+    node.set(leaf, value);
+  }
+
+  /** A YAML scalar or flow collection; text that is not valid YAML (e.g. "*.png") stays text. */
+  private static JsonNode parseValue(String raw) {
+    if (raw.isEmpty()) {
+      return YAML.getNodeFactory().nullNode();
+    }
+    try {
+      JsonNode v = YAML.readTree(raw);
+      return v == null || v.isMissingNode() ? YAML.getNodeFactory().nullNode() : v;
+    } catch (IOException e) {
+      return YAML.getNodeFactory().textNode(raw);
+    }
+  }
+
+  private static String keys(ObjectNode node) {
+    TreeSet<String> names = new TreeSet<>();
+    node.fieldNames().forEachRemaining(names::add);
+    return String.join(", ", names);
+  }
+
+  private static ConfigException translate(Exception e) {
+    String path = "";
+    if (e instanceof JsonMappingException jme) {
+      path = jme.getPath().stream()
+          .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+          .collect(Collectors.joining(".")).replace(".[", "[");
+    }
+    for (Throwable c = e; c != null; c = c.getCause()) {
+      if (c instanceof ConfigException ce) {
+        return ce;
+      }
+      if (c instanceof ConfigException.FieldError fe) {
+        return new ConfigException(join(path, fe.name), fe.detail);
+      }
+    }
+    if (e instanceof UnrecognizedPropertyException u) {
+      String parent = path.endsWith(u.getPropertyName())
+          ? path.substring(0, Math.max(0, path.length() - u.getPropertyName().length() - 1))
+          : path;
+      TreeSet<String> known = new TreeSet<>();
+      u.getKnownPropertyIds().forEach(k -> known.add(String.valueOf(k)));
+      return new ConfigException(join(parent, u.getPropertyName()),
+          "unknown key; allowed keys" + (parent.isEmpty() ? "" : " under '" + parent + "'") + ": "
+              + String.join(", ", known));
+    }
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    if (root instanceof IllegalArgumentException && root != e) {
+      return new ConfigException(path.isEmpty() ? "(root)" : path, root.getMessage());
+    }
+    if (e instanceof InvalidFormatException f) {
+      return new ConfigException(path, "invalid value '" + f.getValue() + "' (expected "
+          + f.getTargetType().getSimpleName().toLowerCase() + ")");
+    }
+    if (e instanceof MismatchedInputException m) {
+      String type = m.getTargetType() == null ? "another type" : m.getTargetType().getSimpleName().toLowerCase();
+      return new ConfigException(path.isEmpty() ? "(root)" : path, "wrong type (expected " + type + "): "
+          + m.getOriginalMessage().lines().findFirst().orElse(""));
+    }
+    return new ConfigException(path.isEmpty() ? "(root)" : path, String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
+  }
+
+  private static String join(String a, String b) {
+    return a.isEmpty() ? b : b.isEmpty() ? a : a + "." + b;
+  }
+}

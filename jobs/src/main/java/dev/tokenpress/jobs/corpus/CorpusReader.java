@@ -1,0 +1,184 @@
+package dev.tokenpress.jobs.corpus;
+
+import static org.apache.spark.sql.functions.coalesce;
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.concat;
+import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.when;
+
+import dev.tokenpress.jobs.config.ConfigException;
+import dev.tokenpress.jobs.config.JobConfig;
+import dev.tokenpress.spark.OutputSchemas;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.AnalysisException;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reads a corpus into {@link OutputSchemas#WORK} rows ({@code id, source, bytes, prompt,
+ * reference}) without reading image bytes on the driver or in the listing: directory corpora are
+ * listed with {@code binaryFile} selecting only path and length (content is then read inside the
+ * task that processes it), manifests keep their rows as they are.
+ *
+ * <p>Ids are deterministic: a directory corpus uses the file's path relative to the corpus root
+ * ({@code images/000123.png}); a manifest uses its id column, which must be unique and non-null.
+ */
+public final class CorpusReader {
+  private static final Logger LOG = LoggerFactory.getLogger(CorpusReader.class);
+  private static final Set<String> FIELDS = Set.of("id", "path", "bytes", "prompt", "reference");
+
+  private CorpusReader() {}
+
+  /** The corpus as work rows. Fails with a {@link ConfigException} on a missing path or columns. */
+  public static Dataset<Row> read(SparkSession spark, JobConfig.Input in) {
+    Dataset<Row> work = switch (in.format()) {
+      case DIRECTORY -> directory(spark, in);
+      case JSONL, PARQUET -> manifest(spark, in);
+    };
+    return work.select(
+        col("id").cast(DataTypes.StringType).as("id"),
+        col("source").cast(DataTypes.StringType).as("source"),
+        col("bytes").cast(DataTypes.BinaryType).as("bytes"),
+        col("prompt").cast(DataTypes.StringType).as("prompt"),
+        col("reference").cast(DataTypes.StringType).as("reference"));
+  }
+
+  /** Checks that ids are non-null and unique (one aggregation over the id column). */
+  public static void checkIds(Dataset<Row> work, String path) {
+    Row r = work.selectExpr("count(*) AS n", "count(id) AS non_null", "count(DISTINCT id) AS distinct_ids").first();
+    long n = r.getLong(0);
+    long nonNull = r.getLong(1);
+    long distinct = r.getLong(2);
+    if (nonNull != n) {
+      throw new ConfigException("input.columns.id", (n - nonNull) + " of " + n + " rows of " + path + " have a null id");
+    }
+    if (distinct != n) {
+      List<Row> dups = work.groupBy("id").count().where(col("count").gt(1)).limit(5).collectAsList();
+      throw new ConfigException("input.columns.id", (n - distinct) + " duplicate ids in " + path + ", e.g. " + dups);
+    }
+  }
+
+  private static Dataset<Row> directory(SparkSession spark, JobConfig.Input in) {
+    String root = qualify(spark, in.path(), "input.path");
+    String[] files;
+    try {
+      var reader = spark.read().format("binaryFile").option("recursiveFileLookup", String.valueOf(in.recursive()));
+      if (in.glob() != null && !in.glob().isBlank()) {
+        reader = reader.option("pathGlobFilter", in.glob());
+      }
+      // Spark's file index lists (in parallel for many directories) and applies the glob. Its scan
+      // would skip zero-byte files; the corpus must keep them (they become error rows), so take
+      // the index's file list rather than scanning.
+      files = reader.load(root).inputFiles();
+    } catch (Exception e) {
+      if (e instanceof AnalysisException || e.getCause() instanceof AnalysisException) {
+        throw new ConfigException("input.path", "cannot list " + root + ": " + e.getMessage());
+      }
+      throw e;
+    }
+    Arrays.sort(files);
+    String prefix = qualifiedPrefix(root);
+    List<Row> rows = new ArrayList<>(files.length);
+    for (String f : files) {
+      String source = new Path(f).toString();
+      String id = source.startsWith(prefix) ? source.substring(prefix.length()) : source;
+      rows.add(RowFactory.create(id, source, null, in.prompt(), null));
+    }
+    return spark.createDataFrame(rows, OutputSchemas.WORK);
+  }
+
+  private static String qualifiedPrefix(String root) {
+    String r = new Path(root).toString();
+    return r.endsWith("/") ? r : r + "/";
+  }
+
+  private static Dataset<Row> manifest(SparkSession spark, JobConfig.Input in) {
+    String file = qualify(spark, in.path(), "input.path");
+    Dataset<Row> m;
+    try {
+      m = in.format() == dev.tokenpress.jobs.config.InputFormat.JSONL
+          ? spark.read().option("mode", "FAILFAST").json(file)
+          : spark.read().parquet(file);
+    } catch (Exception e) {
+      throw new ConfigException("input.path", "cannot read manifest " + file + ": " + e.getMessage());
+    }
+    JobConfig.Columns c = in.columns();
+    Set<String> have = new TreeSet<>(Arrays.asList(m.columns()));
+    if (!have.contains(c.id())) {
+      throw new ConfigException("input.columns.id", "manifest " + file + " has no column '" + c.id()
+          + "'; its columns: " + have);
+    }
+    boolean hasPath = c.path() != null && have.contains(c.path());
+    boolean hasBytes = c.bytes() != null && have.contains(c.bytes());
+    if (!hasPath && !hasBytes) {
+      throw new ConfigException("input.columns.path", "manifest " + file + " has neither a path column '"
+          + c.path() + "' nor a bytes column '" + c.bytes() + "'; its columns: " + have);
+    }
+    boolean hasPrompt = c.prompt() != null && have.contains(c.prompt());
+    if (!hasPrompt && (in.prompt() == null || in.prompt().isBlank())) {
+      throw new ConfigException("input.prompt", "manifest " + file + " has no prompt column '" + c.prompt()
+          + "' and input.prompt is not set");
+    }
+    boolean hasRef = c.reference() != null && have.contains(c.reference());
+    TreeSet<String> ignored = new TreeSet<>(have);
+    ignored.removeAll(Arrays.asList(c.id(), c.path(), c.bytes(), c.prompt(), c.reference()));
+    if (!ignored.isEmpty()) {
+      LOG.info("manifest {}: ignoring columns {} (used: {})", file, ignored, FIELDS);
+    }
+    // Relative paths are relative to the manifest's directory.
+    String base = manifestBase(spark, file);
+    Column path = hasPath ? col(c.path()).cast(DataTypes.StringType) : lit(null).cast(DataTypes.StringType);
+    Column source = when(path.isNull(), lit(null).cast(DataTypes.StringType))
+        .when(path.rlike("^[A-Za-z][A-Za-z0-9+.-]*:").or(path.startsWith("/")), path)
+        .otherwise(concat(lit(base), path));
+    Column prompt = hasPrompt ? coalesce(col(c.prompt()).cast(DataTypes.StringType), lit(in.prompt()))
+        : lit(in.prompt());
+    Column bytes = hasBytes ? col(c.bytes()) : lit(null).cast(DataTypes.BinaryType);
+    Column sourceOrManifest = coalesce(source, concat(lit(file + "#"), col(c.id()).cast(DataTypes.StringType)));
+    return m.select(
+        col(c.id()).as("id"),
+        sourceOrManifest.as("source"),
+        bytes.as("bytes"),
+        prompt.as("prompt"),
+        (hasRef ? col(c.reference()) : lit(null)).cast(DataTypes.StringType).as("reference"));
+  }
+
+  private static String manifestBase(SparkSession spark, String file) {
+    try {
+      Path p = new Path(file);
+      FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
+      Path dir = fs.getFileStatus(p).isDirectory() ? p : p.getParent();
+      return dir.toString() + "/";
+    } catch (IOException e) {
+      throw new ConfigException("input.path", "cannot stat " + file + ": " + e.getMessage());
+    }
+  }
+
+  /** Fully qualified form of {@code path} (e.g. {@code file:/abs/dir}); fails if it does not exist. */
+  public static String qualify(SparkSession spark, String path, String field) {
+    try {
+      Path p = new Path(path);
+      FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
+      Path q = fs.makeQualified(p);
+      if (!fs.exists(q)) {
+        throw new ConfigException(field, q + " does not exist");
+      }
+      return q.toString();
+    } catch (IOException e) {
+      throw new ConfigException(field, "cannot access " + path + ": " + e.getMessage());
+    }
+  }
+}

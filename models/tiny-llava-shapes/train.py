@@ -1,0 +1,743 @@
+#!/usr/bin/python3
+"""Train the tiny LLaVA-architecture VLM on ShapesVQA (CPU, PyTorch 1.13) and export it in the
+Hugging Face LLaVA checkpoint layout.
+
+Stages (all resumable; state lives in --work):
+  1  vision tower alone on per-patch + CLS attribute targets (auxiliary heads, not exported)
+  2  projector + language model, vision tower frozen; the 6 QA turns of an image are packed in
+     one sequence sharing the image prefix (each turn attends to the prefix and to itself only,
+     and its positions restart where a single-question prompt's would, so training sees exactly
+     the inference-time input of every turn)
+  3  short joint fine-tune (vision tower at a low LR, with its auxiliary loss)
+then: evaluate on the test split -> training_report.json, export -> --out.
+
+  /usr/bin/python3 train.py --data /work/data/shapesvqa --work /work/train/run --out . --seed 1234
+Rerunning the same command continues from the last checkpoint in --work.
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tinyllava as tl  # noqa: E402
+
+KINDS = ["exists", "color", "count", "position", "caption"]
+EXACT_KINDS = ["exists", "color", "count", "position"]
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class Split:
+    def __init__(self, data_dir, split, meta, limit=None):
+        self.dir = os.path.join(data_dir, split)
+        scenes = read_jsonl(os.path.join(self.dir, "scenes.jsonl"))
+        if limit:
+            scenes = scenes[:limit]
+        self.scenes = scenes
+        self.index = {s["image_id"]: i for i, s in enumerate(scenes)}
+        self.questions = [[] for _ in scenes]
+        for q in read_jsonl(os.path.join(self.dir, "questions.jsonl")):
+            i = self.index.get(q["image_id"])
+            if i is not None:
+                self.questions[i].append(q)
+        self.meta = meta
+
+    def __len__(self):
+        return len(self.scenes)
+
+    def all_text(self):
+        for s, qs in zip(self.scenes, self.questions):
+            yield s.get("caption", "")
+            for q in qs:
+                yield q["question"]
+                yield q["answer"]
+
+
+def load_images(split, cache_path):
+    if cache_path and os.path.exists(cache_path):
+        arr = np.load(cache_path)
+        if len(arr) == len(split):
+            return arr
+    arr = np.zeros((len(split), 128, 128, 3), np.uint8)
+    for i, s in enumerate(split.scenes):
+        with Image.open(os.path.join(split.dir, s["image"])) as im:
+            arr[i] = np.asarray(im.convert("RGB"))
+    if cache_path:
+        np.save(cache_path + ".tmp.npy", arr)
+        os.replace(cache_path + ".tmp.npy", cache_path)
+    return arr
+
+
+def patch_targets(split, cache_path, grid=16, patch=8):
+    """Per-patch targets [N,256,10] int64: local (shape,colour,size,cell,centre) of the object
+    covering the patch (0 = background) + scene-global (total count, count per shape);
+    CLS targets: multi-hot [N,24] and counts [N,5]."""
+    if cache_path and os.path.exists(cache_path):
+        z = np.load(cache_path)
+        if len(z["local"]) == len(split):
+            return z["local"], z["cls_multi"], z["cls_cnt"]
+    meta = split.meta
+    shapes, colors, sizes = meta["shapes"], list(meta["colors"]), meta["sizes"]
+    N = len(split)
+    local = np.zeros((N, grid * grid, 5), np.int8)
+    cls_multi = np.zeros((N, len(colors) * len(shapes)), np.float32)
+    cls_cnt = np.zeros((N, 1 + len(shapes)), np.int8)
+    for i, s in enumerate(split.scenes):
+        with Image.open(os.path.join(split.dir, s["mask"])) as im:
+            m = np.asarray(im.convert("L"))
+        objs = s["objects"]
+        counts = np.zeros((len(objs) + 1, grid, grid), np.int32)
+        mm = m.reshape(grid, patch, grid, patch)
+        for k in range(1, len(objs) + 1):
+            counts[k] = (mm == k).sum((1, 3))
+        best = counts[1:].argmax(0) + 1 if objs else np.zeros((grid, grid), int)
+        bestc = counts[1:].max(0) if objs else np.zeros((grid, grid), int)
+        lab = np.where(bestc >= 3, best, 0).reshape(-1)
+        for k, o in enumerate(objs, 1):
+            sel = lab == k
+            local[i, sel, 0] = shapes.index(o["shape"]) + 1
+            local[i, sel, 1] = colors.index(o["color"]) + 1
+            local[i, sel, 2] = sizes.index(o["size"]) + 1
+            local[i, sel, 3] = o["row"] * 3 + o["col"] + 1
+            pr = min(grid - 1, int(o["cy"] // patch))
+            pc = min(grid - 1, int(o["cx"] // patch))
+            local[i, pr * grid + pc, 4] = 1
+            cls_multi[i, colors.index(o["color"]) * len(shapes) + shapes.index(o["shape"])] = 1
+            cls_cnt[i, 1 + shapes.index(o["shape"])] += 1
+        cls_cnt[i, 0] = len(objs)
+    if cache_path:
+        np.savez(cache_path + ".tmp.npz", local=local, cls_multi=cls_multi, cls_cnt=cls_cnt)
+        os.replace(cache_path + ".tmp.npz", cache_path)
+    return local, cls_multi, cls_cnt
+
+
+def build_vocab(data_dir, meta):
+    words = set(tl.TEMPLATE_WORDS)
+    extra = list(meta["shapes"]) + list(meta["colors"]) + list(meta["sizes"]) + list(meta["positions"])
+    extra += ["yes", "no", "zero", "one", "two", "three", "four"]
+    for t in extra:
+        words.update(tl.PRE_TOKEN_RE.findall(t.lower()))
+    for split in ("train", "val", "test"):
+        d = os.path.join(data_dir, split)
+        for name in ("questions.jsonl", "scenes.jsonl"):
+            for r in read_jsonl(os.path.join(d, name)):
+                for key in ("question", "answer", "caption"):
+                    if key in r:
+                        words.update(tl.PRE_TOKEN_RE.findall(r[key].lower()))
+    return tl.WordTokenizer(sorted(words))
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------------
+def vision_aux_loss(model, px, local, cls_multi, cls_cnt):
+    feat, cls = model.vision_features(px, want_cls=True)
+    heads = model.aux_heads
+    out = heads.patch(feat)                             # [B,256,sum]
+    sizes = heads.N_PATCH_LOCAL + heads.N_PATCH_GLOBAL
+    parts = torch.split(out, sizes, -1)
+    obj = (local[..., 0] > 0).float()
+    w = 1.0 + 3.0 * obj                                 # object patches count 4x
+    loss = 0.0
+    stats = {}
+    for j in range(5):
+        ce = F.cross_entropy(parts[j].reshape(-1, sizes[j]), local[..., j].reshape(-1), reduction="none")
+        wt = (w * (4.0 if j == 4 else 1.0)).reshape(-1)
+        loss = loss + (ce * wt).sum() / wt.sum()
+        if j < 4:
+            pred = parts[j].argmax(-1)
+            stats[f"p{j}"] = ((pred == local[..., j]).float() * obj).sum().item() / max(1.0, obj.sum().item())
+    for j in range(5):
+        tgt = cls_cnt[:, j:j + 1].expand(-1, feat.shape[1])
+        loss = loss + 0.3 * F.cross_entropy(parts[5 + j].reshape(-1, 5), tgt.reshape(-1))
+    co = heads.cls(cls)
+    loss = loss + F.binary_cross_entropy_with_logits(co[:, :24], cls_multi) * 2.0
+    for j in range(5):
+        loss = loss + 0.3 * F.cross_entropy(co[:, 24 + 5 * j:29 + 5 * j], cls_cnt[:, j])
+    stats["cnt"] = (parts[5].argmax(-1) == cls_cnt[:, :1]).float().mean().item()
+    return loss, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequences
+# ---------------------------------------------------------------------------------------------
+N_VIS = 256
+PREFIX = [tl.BOS, tl.USER]  # then ':' then <image>
+
+
+class Encoder:
+    def __init__(self, tok):
+        self.tok = tok
+        self.colon = tok.stoi[":"]
+        self.prefix = [tl.BOS, tl.USER, self.colon]        # tokens before the image
+        self.n_prefix = len(self.prefix) + N_VIS            # 259: first text position after the image
+        self.cache = {}
+
+    def q_ids(self, question):
+        k = ("q", question)
+        if k not in self.cache:
+            self.cache[k] = self.tok.encode(question, add_bos=False) + [tl.ASSISTANT, self.colon]
+        return self.cache[k]
+
+    def a_ids(self, answer):
+        k = ("a", answer)
+        if k not in self.cache:
+            self.cache[k] = self.tok.encode(answer, add_bos=False) + [tl.EOS]
+        return self.cache[k]
+
+    def prompt(self, question):
+        return tl.PROMPT_FORMAT.format(question=question)
+
+    def prompt_ids(self, question):
+        ids = self.tok.encode(self.prompt(question), add_bos=True)
+        assert ids == self.prefix + [tl.IMAGE] + self.q_ids(question), (ids, question)
+        return ids
+
+
+def pack_batch(enc, qlists, rng):
+    """qlists: list (per image) of question dicts. Returns text ids after the image, labels,
+    turn ids and positions (all [B,Ttext]) for the packed, turn-isolated layout."""
+    rows = []
+    for qs in qlists:
+        order = list(range(len(qs)))
+        rng.shuffle(order)
+        ids, lab, tid, pos = [], [], [], []
+        for t, j in enumerate(order):
+            q, a = enc.q_ids(qs[j]["question"]), enc.a_ids(qs[j]["answer"])
+            seq = q + a
+            ids += seq
+            # label at position i = next token; only for tokens predicting the answer
+            lab += [-100] * (len(q) - 1) + a + [-100]
+            tid += [t + 1] * len(seq)
+            pos += list(range(enc.n_prefix, enc.n_prefix + len(seq)))
+        rows.append((ids, lab, tid, pos))
+    T = max(len(r[0]) for r in rows)
+    B = len(rows)
+    ids = torch.full((B, T), tl.PAD, dtype=torch.long)
+    lab = torch.full((B, T), -100, dtype=torch.long)
+    tid = torch.full((B, T), 99, dtype=torch.long)
+    pos = torch.zeros((B, T), dtype=torch.long)
+    for b, (i_, l_, t_, p_) in enumerate(rows):
+        n = len(i_)
+        ids[b, :n] = torch.tensor(i_)
+        lab[b, :n] = torch.tensor(l_)
+        tid[b, :n] = torch.tensor(t_)
+        pos[b, :n] = torch.tensor(p_)
+        if n < T:
+            pos[b, n:] = torch.arange(enc.n_prefix, enc.n_prefix + T - n)
+    return ids, lab, tid, pos
+
+
+def lm_packed_loss(model, enc, vis_emb, ids, lab, tid, pos):
+    B, Tt = ids.shape
+    P = enc.n_prefix
+    pre = model.embed(torch.tensor(enc.prefix)).unsqueeze(0).expand(B, -1, -1)
+    emb = torch.cat([pre, vis_emb, model.embed(ids)], 1)
+    T = P + Tt
+    tid_full = torch.cat([torch.zeros(B, P, dtype=torch.long), tid], 1)
+    pos_full = torch.cat([torch.arange(P).unsqueeze(0).expand(B, P), pos], 1)
+    ar = torch.arange(T)
+    causal = ar[None, :] <= ar[:, None]                                   # [T,T]
+    same = (tid_full[:, None, :] == 0) | (tid_full[:, None, :] == tid_full[:, :, None])
+    allowed = causal[None] & same
+    mask = torch.zeros(B, 1, T, T).masked_fill_(~allowed[:, None], float("-inf"))
+    h, _ = model.lm_forward(emb, pos_full, mask)
+    h = h[:, P:]
+    sel = lab != -100
+    logits = model.logits(h[sel])
+    return F.cross_entropy(logits, lab[sel]), (logits.argmax(-1) == lab[sel]).float().mean().item()
+
+
+# ---------------------------------------------------------------------------------------------
+# Greedy generation with a shared image prefix (training module, KV cache)
+# ---------------------------------------------------------------------------------------------
+@torch.no_grad()
+def generate(model, enc, vis_emb, items, max_new=48):
+    """vis_emb [Bi,256,d]; items: list of (image_index, question). Returns list of
+    (generated ids, first-step logits)."""
+    Bi = vis_emb.shape[0]
+    P = enc.n_prefix
+    pre = model.embed(torch.tensor(enc.prefix)).unsqueeze(0).expand(Bi, -1, -1)
+    emb = torch.cat([pre, vis_emb], 1)
+    pos = torch.arange(P).unsqueeze(0).expand(Bi, P)
+    mask = torch.full((P, P), float("-inf")).triu(1)[None, None]
+    _, past = model.lm_forward(emb, pos, mask)
+    results = [None] * len(items)
+    groups = {}
+    for n, (ii, q) in enumerate(items):
+        groups.setdefault(len(enc.q_ids(q)), []).append(n)
+    for L, members in sorted(groups.items()):
+        idx = torch.tensor([items[n][0] for n in members])
+        ids = torch.tensor([enc.q_ids(items[n][1]) for n in members])
+        B = len(members)
+        pst = [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in past]
+        qpos = torch.arange(P, P + L).unsqueeze(0).expand(B, L)
+        m = torch.zeros(L, P + L)
+        m[:, P:] = torch.full((L, L), float("-inf")).triu(1)
+        h, pst = model.lm_forward(model.embed(ids), qpos, m[None, None], pst)
+        lg = model.logits(h[:, -1])
+        first = lg.clone()
+        out = [[] for _ in range(B)]
+        done = torch.zeros(B, dtype=torch.bool)
+        cur = P + L
+        for step in range(max_new):
+            nxt = lg.argmax(-1)
+            for b in range(B):
+                if not done[b]:
+                    out[b].append(int(nxt[b]))
+            done |= nxt == tl.EOS
+            if bool(done.all()) or step == max_new - 1:
+                break
+            h, pst = model.lm_forward(model.embed(nxt[:, None]), torch.full((B, 1), cur), None, pst)
+            lg = model.logits(h[:, -1])
+            cur += 1
+        for b, n in enumerate(members):
+            results[n] = (out[b], first[b])
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+CAP_RE = re.compile(r"^a (\w+) (\w+) (\w+) at the (.+)$")
+
+
+def parse_caption(text):
+    objs = []
+    norm = tl.normalize_answer(text)
+    for chunk in re.split(r" , | \.|^\.", norm):
+        chunk = chunk.strip(" .,")
+        m = CAP_RE.match(chunk)
+        if m:
+            objs.append(tuple(m.groups()))
+    return objs
+
+
+def evaluate(model, enc, split, images, n_images=None, blank=True, batch=25):
+    model.eval()
+    n_images = n_images or len(split)
+    tok = enc.tok
+    corr = {k: 0 for k in EXACT_KINDS}
+    tot = {k: 0 for k in EXACT_KINDS}
+    bcorr = {k: 0 for k in EXACT_KINDS}
+    tp = npred = ngt = halluc = 0
+    blank_emb = None
+    if blank:
+        grey = torch.full((1, 128, 128, 3), 128, dtype=torch.uint8)
+        with torch.no_grad():
+            f, _ = model.vision_features(tl.normalize_pixels_torch(grey))
+            blank_emb = model.multi_modal_projector(f)
+    samples = []
+    for s0 in range(0, n_images, batch):
+        ii = list(range(s0, min(n_images, s0 + batch)))
+        with torch.no_grad():
+            f, _ = model.vision_features(tl.normalize_pixels_torch(torch.from_numpy(images[ii])))
+            vis = model.multi_modal_projector(f)
+        items, qrefs = [], []
+        for bi, i in enumerate(ii):
+            for q in split.questions[i]:
+                items.append((bi, q["question"]))
+                qrefs.append((i, q))
+        res = generate(model, enc, vis, items)
+        for (i, q), (ids, _) in zip(qrefs, res):
+            pred = tok.decode(ids)
+            if len(samples) < 12:
+                samples.append((q["question"], q["answer"], pred))
+            if q["kind"] in corr:
+                tot[q["kind"]] += 1
+                corr[q["kind"]] += tl.normalize_answer(pred) == tl.normalize_answer(q["answer"])
+            elif q["kind"] == "caption":
+                gt = [(o["size"], o["color"], o["shape"], o["position"]) for o in split.scenes[i]["objects"]]
+                pr = parse_caption(pred)
+                gl = list(gt)
+                for o in pr:
+                    if o in gl:
+                        gl.remove(o)
+                        tp += 1
+                present = {(o["color"], o["shape"]) for o in split.scenes[i]["objects"]}
+                halluc += sum((o[1], o[2]) not in present for o in pr)
+                npred += len(pr)
+                ngt += len(gt)
+        if blank:
+            bsel = [n for n, (_, q) in enumerate(qrefs) if q["kind"] in bcorr]
+            bres = generate(model, enc, blank_emb, [(0, items[n][1]) for n in bsel])
+            for n, (ids, _) in zip(bsel, bres):
+                q = qrefs[n][1]
+                bcorr[q["kind"]] += tl.normalize_answer(tok.decode(ids)) == tl.normalize_answer(q["answer"])
+    acc = {k: corr[k] / max(1, tot[k]) for k in EXACT_KINDS}
+    acc["overall"] = sum(acc[k] for k in EXACT_KINDS) / 4
+    prec = tp / max(1, npred)
+    rec = tp / max(1, ngt)
+    rep = {"test_accuracy": acc,
+           "caption_object_f1": 2 * prec * rec / max(1e-9, prec + rec),
+           "caption_object_precision": prec, "caption_object_recall": rec,
+           "chair_hallucination": halluc / max(1, npred),
+           "n_images": n_images, "n_questions": sum(tot.values()) + n_images}
+    if blank:
+        bacc = {k: bcorr[k] / max(1, tot[k]) for k in EXACT_KINDS}
+        rep["blank_image_accuracy"] = sum(bacc.values()) / 4
+        rep["blank_image_accuracy_per_kind"] = bacc
+    rep["samples"] = samples
+    return rep
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------
+def export(model, tok, enc, args, meta, test, out_dir, report=None):
+    os.makedirs(out_dir, exist_ok=True)
+    c = model.c
+    cfg = tl.hf_config(c)
+    W = tl.export_state(model)
+    W = {k: v.detach().clone().float() for k, v in W.items()}
+    tl.save_safetensors(os.path.join(out_dir, "model.safetensors"), W, {"format": "pt"})
+    wj = lambda name, obj: json.dump(obj, open(os.path.join(out_dir, name), "w"), indent=1)
+    wj("config.json", cfg)
+    with open(os.path.join(out_dir, "tokenizer.json"), "w") as f:
+        json.dump(tok.tokenizer_json(), f, indent=1, ensure_ascii=False)
+    wj("tokenizer_config.json", tl.tokenizer_config(tok))
+    wj("preprocessor_config.json", tl.preprocessor_config(c))
+    with open(os.path.join(out_dir, "special_tokens_map.json"), "w") as f:
+        json.dump({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
+                   "additional_special_tokens": ["<image>", "USER", "ASSISTANT"]}, f, indent=1)
+    # reference outputs from the exported tensors (re-read from disk), independent path
+    W2 = tl.load_safetensors(os.path.join(out_dir, "model.safetensors"))
+    ref = tl.ReferenceLlava(W2, cfg)
+    picks, used, per = [], set(), {k: 0 for k in KINDS}
+    for i in range(len(test)):
+        for q in test.questions[i]:
+            if per[q["kind"]] < 7 and i not in used:
+                picks.append((i, q))
+                used.add(i)
+                per[q["kind"]] += 1
+                break
+        if len(picks) >= 35:
+            break
+    img_dir = os.path.join(out_dir, "reference_images")
+    if os.path.isdir(img_dir):
+        shutil.rmtree(img_dir)
+    os.makedirs(img_dir)
+    model.eval()
+    entries = []
+    max_diff = 0.0
+    for i, q in picks:
+        s = test.scenes[i]
+        src = os.path.join(test.dir, s["image"])
+        shutil.copyfile(src, os.path.join(img_dir, os.path.basename(s["image"])))
+        with Image.open(src) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        px = tl.normalize_pixels_np(rgb)
+        ids = enc.prompt_ids(q["question"])
+        last, gen = ref.generate(ids, torch.from_numpy(px)[None], 48)
+        # parity with the training module (KV-cache path)
+        with torch.no_grad():
+            f, _ = model.vision_features(torch.from_numpy(px)[None])
+            vis = model.multi_modal_projector(f)
+        (gen2, first2), = generate(model, enc, vis, [(0, q["question"])])
+        max_diff = max(max_diff, float((first2 - last).abs().max()))
+        assert gen2 == gen, ("parity: greedy ids differ", q, gen, gen2)
+        entries.append({
+            "id": q["id"], "kind": q["kind"],
+            "image": s["image"], "reference_image": "reference_images/" + os.path.basename(s["image"]),
+            "question": q["question"], "answer": q["answer"],
+            "prompt": enc.prompt(q["question"]),
+            "input_ids": ids,
+            "pixel_sum": float(px.astype(np.float64).sum()),
+            "pixel_sha256": tl.sha256_bytes(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()),
+            "last_logits": [float(x) for x in last.tolist()],
+            "greedy_ids": gen,
+            "greedy_answer": tok.decode(gen),
+        })
+    assert max_diff < 1e-4, max_diff
+    log(f"reference outputs: {len(entries)} questions, training-module vs reference max |dlogit| = {max_diff:.2e}")
+    wj("reference_outputs.json", {
+        "description": "Golden values: float32, eval mode, prefill of one question per sequence; "
+                       "input_ids hold one <image> token that the runtime expands to 256 projected "
+                       "patch embeddings; positions 0..N-1 over the expanded sequence.",
+        "dataset": {"name": meta.get("name"), "version": meta.get("version"), "seed": meta.get("seed"),
+                    "split": "test", "split_dir": "test"},
+        "image_token_id": tl.IMAGE, "num_image_tokens": N_VIS, "eos_token_id": tl.EOS,
+        "max_new_tokens": 48,
+        "training_module_max_abs_logit_diff": max_diff,
+        "entries": entries})
+    return max_diff
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpointing
+# ---------------------------------------------------------------------------------------------
+def save_ckpt(path, state):
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def rng_state():
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng(st):
+    torch.set_rng_state(st["torch"])
+    np.random.set_state(st["numpy"])
+    random.setstate(st["python"])
+
+
+def lr_at(step, total, base, warm):
+    if step < warm:
+        return base * (step + 1) / warm
+    p = (step - warm) / max(1, total - warm)
+    return base * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, p))))
+
+
+def make_opt(model, stage, lr):
+    if stage == 1:
+        params = list(model.vision_tower.parameters()) + list(model.aux_heads.parameters())
+        groups = [{"params": params, "lr": lr}]
+    elif stage == 2:
+        params = list(model.multi_modal_projector.parameters()) + list(model.language_model.parameters())
+        groups = [{"params": params, "lr": lr}]
+    else:
+        groups = [{"params": list(model.multi_modal_projector.parameters()) +
+                   list(model.language_model.parameters()), "lr": lr},
+                  {"params": list(model.vision_tower.parameters()) + list(model.aux_heads.parameters()),
+                   "lr": lr * 0.3, "vit": True}]
+    decay = []
+    for g in groups:
+        g["weight_decay"] = 0.01
+        g["base_lr"] = g["lr"]
+        decay.append(g)
+    return torch.optim.AdamW(decay, betas=(0.9, 0.98), eps=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true", help="a few steps on a handful of images (CI)")
+    ap.add_argument("--s1-steps", type=int, default=900)
+    ap.add_argument("--s1-batch", type=int, default=32)
+    ap.add_argument("--s1-lr", type=float, default=2e-3)
+    ap.add_argument("--s2-steps", type=int, default=1400)
+    ap.add_argument("--s2-batch", type=int, default=16)
+    ap.add_argument("--s2-lr", type=float, default=2e-3)
+    ap.add_argument("--s3-steps", type=int, default=300)
+    ap.add_argument("--s3-lr", type=float, default=3e-4)
+    ap.add_argument("--ckpt-every", type=float, default=240.0, help="seconds between checkpoints")
+    ap.add_argument("--eval-images", type=int, default=0, help="0 = whole test split")
+    ap.add_argument("--export-now", action="store_true",
+                    help="export the current checkpoint (any stage) to --out and exit (provisional)")
+    ap.add_argument("--stop-after", type=float, default=0,
+                    help="exit cleanly (checkpoint saved) after this many seconds; rerun to resume")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    if args.smoke:
+        args.s1_steps, args.s2_steps, args.s3_steps = 4, 4, 2
+        args.s1_batch, args.s2_batch = 4, 2
+        args.eval_images = 4
+        args.ckpt_every = 0
+    os.makedirs(args.work, exist_ok=True)
+    run_start = time.time()
+    meta = json.load(open(os.path.join(args.data, "dataset.json")))
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+
+    tok = build_vocab(args.data, meta)
+    enc = Encoder(tok)
+    lim = 8 if args.smoke else None
+    train = Split(args.data, "train", meta, lim)
+    test = Split(args.data, "test", meta, 40 if args.smoke else None)
+    log(f"vocab {len(tok)}; train {len(train)} images; test {len(test)}")
+
+    cfg = dict(tl.DEFAULT_CFG)
+    cfg["vocab_size"] = len(tok)
+    model = tl.TinyLlava(cfg)
+    n_params = sum(v.numel() for v in tl.export_state(model).values())
+    log(f"exported parameters: {n_params}")
+
+    ck = os.path.join(args.work, "ckpt.pt")
+    state = {"stage": 1, "step": 0, "wall_seconds": 0.0, "steps": {}, "history": []}
+    opt = None
+    if os.path.exists(ck):
+        st = torch.load(ck)
+        assert st["vocab"] == tok.itos, "vocabulary changed since the checkpoint"
+        model.load_state_dict(st["model"])
+        state = st["state"]
+        set_rng(st["rng"])
+        if st.get("opt") is not None and state["stage"] in (1, 2, 3):
+            opt = make_opt(model, state["stage"], 1.0)
+            opt.load_state_dict(st["opt"])
+        log(f"resumed: stage {state['stage']} step {state['step']} wall {state['wall_seconds']:.0f}s")
+    wall0 = state["wall_seconds"]
+
+    def wall():
+        return wall0 + time.time() - run_start
+
+    def checkpoint():
+        state["wall_seconds"] = wall()
+        save_ckpt(ck, {"model": model.state_dict(), "opt": opt.state_dict() if opt else None,
+                       "state": state, "rng": rng_state(), "vocab": tok.itos, "cfg": cfg})
+
+    if args.export_now:
+        export(model, tok, enc, args, meta, test, args.out)
+        return
+
+    cache = None if args.smoke else args.work
+    imgs = load_images(train, cache and os.path.join(cache, "train_images.npy"))
+    local, cls_multi, cls_cnt = patch_targets(train, cache and os.path.join(cache, "train_targets.npz"))
+    log("train data loaded")
+    local_t = torch.from_numpy(local.astype(np.int64))
+    N = len(train)
+
+    def order(stage, epoch):
+        return np.random.default_rng(args.seed * 1000 + stage * 100 + epoch).permutation(N)
+
+    last_ck = time.time()
+    totals = {1: args.s1_steps, 2: args.s2_steps, 3: args.s3_steps}
+    batches = {1: args.s1_batch, 2: args.s2_batch, 3: args.s2_batch}
+    lrs = {1: args.s1_lr, 2: args.s2_lr, 3: args.s3_lr}
+
+    while state["stage"] in (1, 2, 3):
+        stage, total, B = state["stage"], totals[state["stage"]], batches[state["stage"]]
+        if state["step"] >= total:
+            state["steps"][f"stage{stage}"] = total
+            state["stage"] = stage + 1 if stage < 3 else "eval"
+            state["step"] = 0
+            opt = None
+            checkpoint()
+            continue
+        if opt is None:
+            opt = make_opt(model, stage, lrs[stage])
+        model.train()
+        for p in model.vision_tower.parameters():
+            p.requires_grad_(stage != 2)
+        step = state["step"]
+        per_epoch = N // B if N >= B else 1
+        ep, k = divmod(step, per_epoch)
+        perm = order(stage, ep)
+        idx = perm[(k * B) % N:(k * B) % N + B]
+        if len(idx) < B:
+            idx = np.concatenate([idx, perm[:B - len(idx)]])
+        t0 = time.time()
+        f = lr_at(step, total, 1.0, max(1, min(50, total // 10)))
+        for g in opt.param_groups:
+            g["lr"] = g["base_lr"] * f
+        px = tl.normalize_pixels_torch(torch.from_numpy(imgs[idx]))
+        it = torch.from_numpy(idx)
+        if stage == 1:
+            loss, stats = vision_aux_loss(model, px, local_t[it], torch.from_numpy(cls_multi[idx]),
+                                          torch.from_numpy(cls_cnt[idx].astype(np.int64)))
+        else:
+            if stage == 2:
+                with torch.no_grad():
+                    feat, _ = model.vision_features(px)
+                aux = 0.0
+            else:
+                bb = min(B, 8)
+                aux_loss, _ = vision_aux_loss(model, px[:bb], local_t[it[:bb]],
+                                              torch.from_numpy(cls_multi[idx[:bb]]),
+                                              torch.from_numpy(cls_cnt[idx[:bb]].astype(np.int64)))
+                feat, _ = model.vision_features(px)
+                aux = 0.3 * aux_loss
+            vis = model.multi_modal_projector(feat)
+            prng = random.Random(args.seed * 7919 + stage * 1000003 + step)
+            ids, lab, tid, pos = pack_batch(enc, [train.questions[i] for i in idx], prng)
+            lm_loss, tacc = lm_packed_loss(model, enc, vis, ids, lab, tid, pos)
+            loss = lm_loss + aux
+            stats = {"tok_acc": tacc, "lm": lm_loss.item()}
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        state["step"] = step + 1
+        dt = time.time() - t0
+        if step % 10 == 0 or step == total - 1:
+            s = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
+            log(f"stage {stage} step {step}/{total} loss {loss.item():.4f} {s} {dt:.2f}s/step lr {f:.3f}")
+            state["history"].append([stage, step, float(loss.item()), round(dt, 3)])
+        if args.ckpt_every and time.time() - last_ck > args.ckpt_every:
+            checkpoint()
+            last_ck = time.time()
+        if args.stop_after and time.time() - run_start > args.stop_after:
+            checkpoint()
+            log("stopping early on request; rerun to resume")
+            return
+
+    # ---- evaluation + export
+    log(f"training done, wall {wall():.0f}s; evaluating")
+    train_wall = wall()
+    checkpoint()
+    rep = evaluate(model, enc, test, load_images(test, None), args.eval_images or None)
+    eval_wall = wall() - train_wall
+    rep.update({
+        "steps": {k: v for k, v in state["steps"].items()},
+        "batch_sizes": {"stage1": args.s1_batch, "stage2": args.s2_batch, "stage3": args.s2_batch},
+        "wall_seconds": round(train_wall, 1),
+        "eval_wall_seconds": round(eval_wall, 1),
+        "seconds_per_step": _step_times(state["history"]),
+        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "python": platform.python_version()},
+        "seed": args.seed,
+        "dataset": {k: meta.get(k) for k in ("name", "version", "seed", "splits")},
+        "parameters": n_params,
+        "smoke": bool(args.smoke),
+    })
+    log(json.dumps({k: v for k, v in rep.items() if k != "samples"}, indent=1))
+    for s in rep["samples"]:
+        log("sample", s)
+    os.makedirs(args.out, exist_ok=True)
+    export(model, tok, enc, args, meta, test, args.out)
+    with open(os.path.join(args.out, "training_report.json"), "w") as fo:
+        json.dump(rep, fo, indent=1)
+    log("done")
+
+
+def _step_times(hist):
+    out = {}
+    for stage in (1, 2, 3):
+        ts = [h[3] for h in hist if h[0] == stage and h[1] > 0]
+        if ts:
+            out[f"stage{stage}"] = round(float(np.median(ts)), 3)
+    return out
+
+
+def _cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+package dev.tokenpress.operators.kv;
+
+import java.util.Arrays;
+
+/**
+ * A run of one layer's KV entries in one stored form: the payload of one Parquet
+ * {@code kv_cache} row (per id, layer and chunk). {@link LayerKvCache#chunks()} gives a layer as
+ * chunks; a reader puts row {@code i} of a chunk at entry {@code entries()[i]} of the layer, so
+ * the chunks of a mixed-precision group (whose entries interleave) restore the original order.
+ *
+ * <p>Immutable: accessors return copies.
+ */
+public final class KvChunk {
+    private final int[] entries;
+    private final int[] tokenIndex;
+    private final int[] position;
+    private final KvPrecision precision;
+    private final KvTensor k;
+    private final KvTensor v;
+
+    KvChunk(int[] entries, int[] tokenIndex, int[] position, KvPrecision precision, KvTensor k, KvTensor v) {
+        if (entries.length != k.rows() || tokenIndex.length != k.rows() || position.length != k.rows()
+                || v.rows() != k.rows()) {
+            throw new IllegalArgumentException("chunk of " + k.rows() + " rows has " + entries.length + " entries, "
+                    + tokenIndex.length + " token indices, " + position.length + " positions, " + v.rows()
+                    + " value rows");
+        }
+        this.entries = entries;
+        this.tokenIndex = tokenIndex;
+        this.position = position;
+        this.precision = precision;
+        this.k = k;
+        this.v = v;
+    }
+
+    public int rows() {
+        return entries.length;
+    }
+
+    /** Index of each row among the layer's entries (ascending within a chunk). */
+    public int[] entries() {
+        return entries.clone();
+    }
+
+    /** Original token index of each row (the Parquet {@code token_index} column). */
+    public int[] tokenIndex() {
+        return tokenIndex.clone();
+    }
+
+    /** Position id of each row (the Parquet {@code position} column). */
+    public int[] position() {
+        return position.clone();
+    }
+
+    public KvPrecision precision() {
+        return precision;
+    }
+
+    public KvTensor k() {
+        return k;
+    }
+
+    public KvTensor v() {
+        return v;
+    }
+
+    @Override
+    public String toString() {
+        return "KvChunk(" + precision + ", rows=" + entries.length + ", entries="
+                + (entries.length <= 8 ? Arrays.toString(entries) : entries[0] + ".." + entries[entries.length - 1])
+                + ")";
+    }
+}

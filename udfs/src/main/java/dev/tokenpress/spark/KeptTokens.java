@@ -1,0 +1,58 @@
+package dev.tokenpress.spark;
+
+import java.util.Objects;
+
+/**
+ * One selection an operator applied: which of the {@code inputCount} tokens entering it were kept
+ * ({@code kept}, ascending input indices) and their original indices ({@code original}: visual
+ * indices for the visual-token hook, original sequence indices for prefill hooks).
+ */
+public final class KeptTokens {
+  private final String operator;
+  private final String hook;
+  private final int layer;
+  private final int inputCount;
+  private final int[] kept;
+  private final int[] original;
+
+  /** Takes ownership of the arrays. */
+  public KeptTokens(String operator, String hook, int layer, int inputCount, int[] kept, int[] original) {
+    this.operator = Objects.requireNonNull(operator, "operator");
+    this.hook = Objects.requireNonNull(hook, "hook");
+    this.layer = layer;
+    this.inputCount = inputCount;
+    this.kept = Objects.requireNonNull(kept, "kept");
+    this.original = Objects.requireNonNull(original, "original");
+    if (kept.length != original.length || kept.length > inputCount) {
+      throw new IllegalArgumentException(operator + "@" + hook + ": " + kept.length + " kept, " + original.length
+          + " original indices, " + inputCount + " inputs");
+    }
+  }
+
+  public String operator() {
+    return operator;
+  }
+
+  public String hook() {
+    return hook;
+  }
+
+  /** LM layer for prefill hooks, -1 otherwise. */
+  public int layer() {
+    return layer;
+  }
+
+  public int inputCount() {
+    return inputCount;
+  }
+
+  /** Not copied: do not modify. */
+  public int[] kept() {
+    return kept;
+  }
+
+  /** Not copied: do not modify. */
+  public int[] original() {
+    return original;
+  }
+}

@@ -1,0 +1,146 @@
+package dev.tokenpress.spark;
+
+import static org.apache.spark.sql.types.DataTypes.BinaryType;
+import static org.apache.spark.sql.types.DataTypes.DoubleType;
+import static org.apache.spark.sql.types.DataTypes.IntegerType;
+import static org.apache.spark.sql.types.DataTypes.LongType;
+import static org.apache.spark.sql.types.DataTypes.StringType;
+import static org.apache.spark.sql.types.DataTypes.TimestampType;
+import static org.apache.spark.sql.types.DataTypes.createArrayType;
+import static org.apache.spark.sql.types.DataTypes.createMapType;
+import static org.apache.spark.sql.types.DataTypes.createStructField;
+import static org.apache.spark.sql.types.DataTypes.createStructType;
+
+import java.util.List;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * The Spark schemas of the work rows, the two output datasets and the one-pass union between
+ * them. Column names are the public contract of the Parquet output (see docs/spark.md).
+ */
+public final class OutputSchemas {
+  private OutputSchemas() {}
+
+  /** Status value of a row that was processed. */
+  public static final String STATUS_OK = "ok";
+  /** Status value of a row whose input failed; {@code error} says why. */
+  public static final String STATUS_ERROR = "error";
+
+  /** Tensor struct: the storage of Arrow's canonical variable-shape tensor, plus the axis names. */
+  public static final StructType TENSOR = createStructType(List.of(
+      createStructField("data", BinaryType, false),
+      createStructField("shape", createArrayType(IntegerType, false), false),
+      createStructField("dtype", StringType, false),
+      createStructField("layout", StringType, false)));
+
+  /** Scales or zeros of K and V. */
+  public static final StructType KV_PAIR = createStructType(List.of(
+      createStructField("k", TENSOR, true),
+      createStructField("v", TENSOR, true)));
+
+  /** Input to the partition function: one corpus record still to process. */
+  public static final StructType WORK = createStructType(List.of(
+      createStructField("id", StringType, false),
+      createStructField("source", StringType, true),
+      createStructField("bytes", BinaryType, true),
+      createStructField("prompt", StringType, true),
+      createStructField("reference", StringType, true)));
+
+  public static final StructType ERROR = createStructType(List.of(
+      createStructField("class", StringType, false),
+      createStructField("message", StringType, true)));
+
+  public static final StructType STAGE = createStructType(List.of(
+      createStructField("stage", StringType, false),
+      createStructField("tokens_in", IntegerType, false),
+      createStructField("tokens_out", IntegerType, false)));
+
+  public static final StructType KEPT_MAP = createStructType(List.of(
+      createStructField("operator", StringType, false),
+      createStructField("hook", StringType, false),
+      createStructField("layer", IntegerType, false),
+      createStructField("input_count", IntegerType, false),
+      createStructField("kept", createArrayType(IntegerType, false), false),
+      createStructField("original", createArrayType(IntegerType, false), false)));
+
+  public static final StructType FLOPS = createStructType(List.of(
+      createStructField("vision", LongType, false),
+      createStructField("prefill", LongType, false),
+      createStructField("decode", LongType, false),
+      createStructField("total", LongType, false)));
+
+  /** {@code outputs/}: one row per input record. */
+  public static final StructType OUTPUTS = createStructType(List.of(
+      createStructField("id", StringType, false),
+      createStructField("source", StringType, true),
+      createStructField("prompt", StringType, true),
+      createStructField("reference", StringType, true),
+      createStructField("status", StringType, false),
+      createStructField("error", ERROR, true),
+      createStructField("answer", StringType, true),
+      createStructField("answer_token_ids", createArrayType(IntegerType, false), true),
+      createStructField("stages", createArrayType(STAGE, false), true),
+      createStructField("kept_maps", createArrayType(KEPT_MAP, false), true),
+      createStructField("flops", FLOPS, true),
+      createStructField("timings_ms", createMapType(StringType, DoubleType, false), true),
+      createStructField("kv_layers", IntegerType, true),
+      createStructField("kv_entries", LongType, true),
+      createStructField("kv_bytes", LongType, true),
+      createStructField("next_position", IntegerType, true),
+      createStructField("plan", StringType, false),
+      createStructField("plan_hash", StringType, false),
+      createStructField("config_hash", StringType, false),
+      createStructField("model_sha256", StringType, true),
+      createStructField("engine_version", StringType, true),
+      createStructField("run_id", StringType, false),
+      createStructField("batch_id", StringType, false),
+      createStructField("created_at", TimestampType, false)));
+
+  /**
+   * {@code kv_cache/}: one row per (id, layer, chunk). {@code batch_id} becomes the directory
+   * partition ({@code kv_cache/batch_id=.../}) so that a batch whose outputs never committed can
+   * be removed as a unit.
+   */
+  public static final StructType KV_CACHE = createStructType(List.of(
+      createStructField("id", StringType, false),
+      createStructField("layer", IntegerType, false),
+      createStructField("chunk", IntegerType, false),
+      createStructField("k", TENSOR, false),
+      createStructField("v", TENSOR, false),
+      createStructField("quant_scheme", StringType, true),
+      createStructField("bits", IntegerType, false),
+      createStructField("group_size", IntegerType, true),
+      createStructField("scales", KV_PAIR, true),
+      createStructField("zeros", KV_PAIR, true),
+      createStructField("token_index", createArrayType(IntegerType, false), false),
+      createStructField("position", createArrayType(IntegerType, false), false),
+      createStructField("next_position", IntegerType, false),
+      createStructField("plan_hash", StringType, false),
+      createStructField("model_sha256", StringType, true),
+      createStructField("run_id", StringType, false),
+      createStructField("batch_id", StringType, false)));
+
+  /** Discriminator values of {@link #UNION}. */
+  public static final String KIND_OUTPUT = "output";
+  public static final String KIND_KV = "kv";
+
+  /**
+   * What one inference pass emits: per record one {@code output} row followed by its {@code kv}
+   * rows. Persisted once, then projected into the two datasets.
+   */
+  public static final StructType UNION = createStructType(List.of(
+      createStructField("kind", StringType, false),
+      createStructField("out", OUTPUTS, true),
+      createStructField("kv", KV_CACHE, true)));
+
+  /** Names of the top-level fields of {@code schema}. */
+  public static String[] names(StructType schema) {
+    StructField[] fields = schema.fields();
+    String[] n = new String[fields.length];
+    for (int i = 0; i < fields.length; i++) {
+      n[i] = fields[i].name();
+    }
+    return n;
+  }
+}

@@ -1,0 +1,20 @@
+package dev.tokenpress.spark;
+
+import java.io.Serializable;
+
+/**
+ * Creates the per-executor {@link RecordProcessor}. Shipped to executors inside the partition
+ * function, so it must be serializable, and it is part of the {@link ExecutorRuntimes} cache key,
+ * so it must have value equality (a record or an enum).
+ */
+public interface ProcessorFactory extends Serializable {
+  /**
+   * Loads the model; called at most once per executor JVM per (factory, spec, threads).
+   *
+   * @param intraOpThreads ONNX Runtime intra-op threads for each call (cores / task slots)
+   */
+  RecordProcessor create(ProcessorSpec spec, int intraOpThreads);
+
+  /** Cheap provenance for the driver (reads the bundle manifest, does not load the model). */
+  EngineInfo describe(ProcessorSpec spec);
+}
