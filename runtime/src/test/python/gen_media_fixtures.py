@@ -199,8 +199,30 @@ for name in ["photo_203x157.png", "rgb.png", "gray.png", "rgba.png", "palette.gi
                            "mean": MEAN, "std": STD, "sum": float(t.astype(np.float64).sum()),
                            "sha256": sha(t.astype("<f4").tobytes())})
 
+# Real photos (real/SOURCES.md): decode and preprocessing goldens.
+import base64
+real = []
+for name in ["real/chelsea.png", "real/hubble_deep_field.jpg", "real/no_time_for_that_tiny.gif"]:
+    with Image.open(os.path.join(OUT, name)) as im:
+        rgb = im.convert("RGB")
+        a = np.asarray(rgb)
+        h, w = a.shape[:2]
+        y0, x0 = h // 2 - 16, w // 2 - 16
+        crop = np.ascontiguousarray(a[max(0, y0):max(0, y0) + 32, max(0, x0):max(0, x0) + 32])
+        entry = {"file": name, "width": w, "height": h, "rgb_sha256": sha(rgb.tobytes()),
+                 "channel_means": [float(a[..., c].mean()) for c in range(3)],
+                 "center_crop": {"x": max(0, x0), "y": max(0, y0), "w": crop.shape[1], "h": crop.shape[0],
+                                 "rgb_base64": base64.b64encode(crop.tobytes()).decode()},
+                 "preprocess": []}
+        for size, crop_size, f in [(128, 128, 2), (224, 224, 3), (336, 336, 3)]:
+            t = clip_preprocess(im, size, crop_size, f, MEAN, STD)
+            entry["preprocess"].append({"size": size, "crop": crop_size, "filter": f,
+                                        "sum": float(t.astype(np.float64).sum()),
+                                        "sha256": sha(t.astype("<f4").tobytes())})
+        real.append(entry)
+
 with open(os.path.join(OUT, "expected.json"), "w") as f:
     json.dump({"generator": "gen_media_fixtures.py",
                "pillow": Image.__version__, "numpy": np.__version__,
-               "decode": decode, "resize": resize, "preprocess": preprocess}, f, indent=1)
+               "decode": decode, "resize": resize, "preprocess": preprocess, "real": real}, f, indent=1)
 print("wrote", len(decode), "decode,", len(resize), "resize,", len(preprocess), "preprocess cases")

@@ -8,6 +8,7 @@ import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.tensor.Kernels;
+import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import dev.tokenpress.runtime.media.MediaDecodeException;
 import dev.tokenpress.runtime.text.PromptTooLongException;
 import dev.tokenpress.runtime.vision.ClsAttention;
