@@ -33,6 +33,11 @@ public final class BundleBuilder {
         try (LmCheckpoint ckpt = LmCheckpoint.open(checkpoint);
              BundleWriter w = new BundleWriter(out, options.externalWeights())) {
             LmSpec lm = writeLm(ckpt, w, options);
+            // A LLaVA-layout checkpoint may hold only its language model (text_config without vision_config).
+            boolean hasVision = "llava".equals(ckpt.family()) && ckpt.rawConfig().path("vision_config").isObject();
+            com.fasterxml.jackson.databind.JsonNode vision = hasVision
+                    ? dev.tokenpress.runtime.vision.VisionBundle.write(checkpoint, ckpt.store(), w, options.fused())
+                    : null;
             for (String f : SIDE_FILES) {
                 Path p = checkpoint.resolve(f);
                 if (Files.isRegularFile(p)) {
@@ -44,7 +49,7 @@ public final class BundleBuilder {
             build.put("source", checkpoint.toAbsolutePath().normalize().getFileName().toString());
             build.put("builder", "tokenpress " + BundleBuilder.class.getPackage().getImplementationVersion());
             build.put("opset", Integer.toString(dev.tokenpress.runtime.onnx.GraphBuilder.OPSET));
-            return w.finish(ckpt.family(), lm, null, null, build);
+            return w.finish(ckpt.family(), lm, vision, null, build);
         }
     }
 

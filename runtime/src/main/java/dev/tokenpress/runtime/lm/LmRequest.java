@@ -12,6 +12,7 @@ public final class LmRequest {
     private final float[] inputEmbeds;
     private final int rows;
     private final int[] positions;
+    private final int[] tokenIndices;
     private final int[] stopTokens;
     private final int maxNewTokens;
     private final KvPrecision kvPrecision;
@@ -27,6 +28,17 @@ public final class LmRequest {
      */
     public LmRequest(float[] inputEmbeds, int[] positions, int[] stopTokens, int maxNewTokens, KvPrecision kvPrecision,
                      boolean recordLogits) {
+        this(inputEmbeds, positions, sequentialPositions(positions.length), stopTokens, maxNewTokens, kvPrecision,
+                recordLogits);
+    }
+
+    /**
+     * As above, with the original token index of every row (its index in the uncompressed
+     * sequence, e.g. {@code SequenceLayout.originalIndices()} after visual-token selection):
+     * strictly ascending, stored with each KV entry; causality follows it.
+     */
+    public LmRequest(float[] inputEmbeds, int[] positions, int[] tokenIndices, int[] stopTokens, int maxNewTokens,
+                     KvPrecision kvPrecision, boolean recordLogits) {
         if (positions.length == 0) {
             throw new IllegalArgumentException("a request needs at least one input row");
         }
@@ -37,7 +49,21 @@ public final class LmRequest {
         if (maxNewTokens < 0) {
             throw new IllegalArgumentException("maxNewTokens must be >= 0, found " + maxNewTokens);
         }
+        if (tokenIndices.length != positions.length) {
+            throw new IllegalArgumentException("tokenIndices has " + tokenIndices.length + " entries, positions "
+                    + positions.length);
+        }
+        for (int i = 0; i < tokenIndices.length; i++) {
+            if (tokenIndices[i] < 0 || (i > 0 && tokenIndices[i] <= tokenIndices[i - 1])) {
+                throw new IllegalArgumentException("tokenIndices must be non-negative and strictly ascending, found "
+                        + tokenIndices[i] + " at row " + i);
+            }
+            if (positions[i] < 0) {
+                throw new IllegalArgumentException("positions must be >= 0, found " + positions[i] + " at row " + i);
+            }
+        }
         this.inputEmbeds = inputEmbeds.clone();
+        this.tokenIndices = tokenIndices.clone();
         this.rows = positions.length;
         this.positions = positions.clone();
         this.stopTokens = stopTokens.clone();
@@ -73,6 +99,15 @@ public final class LmRequest {
 
     int[] positionsShared() {
         return positions;
+    }
+
+    /** Original token index of every row. */
+    public int[] tokenIndices() {
+        return tokenIndices.clone();
+    }
+
+    int[] tokenIndicesShared() {
+        return tokenIndices;
     }
 
     public boolean isStop(int token) {

@@ -136,7 +136,7 @@ final class SplitGeneration implements AutoCloseable {
                     + spec.maxPositionEmbeddings() + " positions");
         }
         long t0 = System.nanoTime();
-        float[] logits = prefill(req.inputEmbedsShared(), req.positionsShared());
+        float[] logits = prefill(req.inputEmbedsShared(), req.positionsShared(), req.tokenIndicesShared());
         long prefillNanos = System.nanoTime() - t0;
         if (hooked) {
             hooks.kvFinalize(cache);
@@ -216,13 +216,13 @@ final class SplitGeneration implements AutoCloseable {
         }
     }
 
-    private float[] prefill(float[] embeds, int[] positions) {
+    private float[] prefill(float[] embeds, int[] positions, int[] tokenIndices) {
         int t = positions.length;
         int[] pos = positions.clone();
-        int[] tok = new int[t];
-        int base = cache.nextTokenIndex();
-        for (int i = 0; i < t; i++) {
-            tok[i] = base + i;
+        int[] tok = tokenIndices.clone();
+        if (tok[0] < cache.nextTokenIndex()) {
+            throw new IllegalArgumentException("token index " + tok[0] + " precedes the cache's next index "
+                    + cache.nextTokenIndex());
         }
         Rows r = new Rows(t, d, qW, kvW);
         DirectTensor bias = null;

@@ -1,0 +1,250 @@
+package dev.tokenpress.runtime.vlm;
+
+import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.ModelShape;
+import dev.tokenpress.operators.api.Seeds;
+import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.runtime.bundle.Bundle;
+import dev.tokenpress.runtime.bundle.BundleException;
+import dev.tokenpress.runtime.bundle.LmSpec;
+import dev.tokenpress.runtime.lm.FusedLlamaRuntime;
+import dev.tokenpress.runtime.lm.GenerationResult;
+import dev.tokenpress.runtime.lm.LlamaRuntime;
+import dev.tokenpress.runtime.lm.LmRequest;
+import dev.tokenpress.runtime.lm.TokenEmbedding;
+import dev.tokenpress.runtime.media.ImageDecoder;
+import dev.tokenpress.runtime.media.ImagePreprocessor;
+import dev.tokenpress.runtime.media.PixelValues;
+import dev.tokenpress.runtime.media.RgbImage;
+import dev.tokenpress.runtime.text.EncodedPrompt;
+import dev.tokenpress.runtime.text.PromptEncoder;
+import dev.tokenpress.runtime.vision.FusedVisionEncoder;
+import dev.tokenpress.runtime.vision.VisionBundle;
+import dev.tokenpress.runtime.vision.VisionConfig;
+import dev.tokenpress.runtime.vision.VisionEncoder;
+import dev.tokenpress.runtime.vision.VisionOutput;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A LLaVA-family VLM over a model bundle, end to end:
+ *
+ * <pre>
+ * image bytes → decode (RGB8) → preprocess (CLIP) → vision tower + projector (split graphs,
+ *   CLS attention computed only when an operator asks) → [VISUAL_TOKENS operators]
+ *   → LM sequence: text embeddings of the prompt with the kept visual tokens at the image
+ *     placeholder, explicit position ids (SequenceLayout) → LM prefill [PREFILL_AFTER operators]
+ *   → greedy decode → answer, token ids, counts, kept maps, FLOPs, timings, KV cache
+ * </pre>
+ *
+ * <p>Thread-safe: one instance per bundle per JVM serves concurrent requests (sessions are
+ * shared; every request has its own buffers and cache). Close once.
+ */
+public final class VlmRuntime implements AutoCloseable {
+  private final Bundle bundle;
+  private final VlmOptions options;
+  private final VisionConfig visionConfig;
+  private final ModelShape shape;
+  private final ImageDecoder decoder;
+  private final ImagePreprocessor preprocessor;
+  private final PromptEncoder prompts;
+  private final VisionEncoder vision;
+  private final FusedVisionEncoder fusedVision;
+  private final LlamaRuntime lm;
+  private final FusedLlamaRuntime fusedLm;
+  private final int[] stopTokens;
+  private final Map<CompressionPlan, PlanExecution> plans = new ConcurrentHashMap<>();
+
+  private VlmRuntime(Bundle bundle, VlmOptions options, VisionBundle.Spec spec, PromptEncoder prompts,
+      VisionEncoder vision, FusedVisionEncoder fusedVision, LlamaRuntime lm, FusedLlamaRuntime fusedLm) {
+    this.bundle = bundle;
+    this.options = options;
+    this.visionConfig = spec.config();
+    this.decoder = new ImageDecoder(options.decode());
+    this.preprocessor = new ImagePreprocessor(spec.preprocessor());
+    this.prompts = prompts;
+    this.vision = vision;
+    this.fusedVision = fusedVision;
+    this.lm = lm;
+    this.fusedLm = fusedLm;
+    LmSpec l = bundle.lm();
+    this.stopTokens = l.eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
+    int layersRun = visionConfig.layersRun();
+    if (layersRun < 1) {
+      throw new BundleException("vision_feature_layer " + visionConfig.featureLayer() + " selects the embeddings; "
+          + "operators need at least one ViT layer");
+    }
+    this.shape = new ModelShape(visionConfig.numLayers(), visionConfig.numHeads(), visionConfig.gridSize(),
+        visionConfig.gridSize(), true, layersRun - 1, l.numLayers(), l.numHeads(), l.numKvHeads(), l.hiddenSize());
+  }
+
+  /** Opens a bundle directory (verified per {@link VlmOptions#verify()}) and loads its sessions. */
+  public static VlmRuntime open(Path bundleDir, VlmOptions options) {
+    Bundle bundle = Bundle.open(bundleDir, options.verify());
+    VisionBundle.Spec spec = VisionBundle.spec(bundle);
+    List<AutoCloseable> opened = new ArrayList<>();
+    try {
+      PromptEncoder prompts = track(opened, PromptEncoder.load(bundle.resolve("source_config.json"),
+          bundle.resolve("tokenizer.json"), bundle.resolve("tokenizer_config.json")));
+      VisionEncoder vision = null;
+      FusedVisionEncoder fusedVision = null;
+      LlamaRuntime lm = null;
+      FusedLlamaRuntime fusedLm = null;
+      if (options.fused()) {
+        fusedVision = track(opened, VisionBundle.openFused(bundle, options.session()));
+        fusedLm = track(opened, FusedLlamaRuntime.open(bundle, options.session()));
+      } else {
+        vision = track(opened, VisionBundle.openSplit(bundle, options.session()));
+        lm = track(opened, LlamaRuntime.open(bundle, options.session()));
+      }
+      if (spec.config().textHiddenSize() != bundle.lm().hiddenSize()) {
+        throw new BundleException("projector outputs " + spec.config().textHiddenSize() + " features, the LM takes "
+            + bundle.lm().hiddenSize());
+      }
+      return new VlmRuntime(bundle, options, spec, prompts, vision, fusedVision, lm, fusedLm);
+    } catch (RuntimeException e) {
+      for (int i = opened.size() - 1; i >= 0; i--) {
+        try {
+          opened.get(i).close();
+        } catch (Exception suppressed) {
+          e.addSuppressed(suppressed);
+        }
+      }
+      throw e;
+    }
+  }
+
+  private static <T extends AutoCloseable> T track(List<AutoCloseable> opened, T c) {
+    opened.add(c);
+    return c;
+  }
+
+  public Bundle bundle() {
+    return bundle;
+  }
+
+  /** The model as operators see it (for plan validation). */
+  public ModelShape shape() {
+    return shape;
+  }
+
+  public PromptEncoder prompts() {
+    return prompts;
+  }
+
+  public ImageDecoder decoder() {
+    return decoder;
+  }
+
+  public ImagePreprocessor preprocessor() {
+    return preprocessor;
+  }
+
+  /**
+   * Validates {@code plan} against this model (operators' field ranges, signals this bundle can
+   * compute, hooks this runtime runs); throws {@link IllegalArgumentException} naming the problem.
+   */
+  public void validate(CompressionPlan plan) {
+    prepared(plan);
+  }
+
+  private PlanExecution prepared(CompressionPlan plan) {
+    PlanExecution p = plans.get(plan);
+    if (p == null) {
+      p = new PlanExecution(plan, shape, visionConfig.layersRun());
+      if (plans.size() < 64) {
+        plans.put(plan, p);
+      }
+    }
+    return p;
+  }
+
+  /** Answers one request; typed errors for bad images ({@code MediaDecodeException}) and prompts. */
+  public VlmResult generate(VlmRequest request) {
+    long t0 = System.nanoTime();
+    PlanExecution plan = prepared(request.plan());
+    if (options.fused() && !plan.isEmpty()) {
+      throw new IllegalArgumentException("the fused runtime runs no operators; use the split runtime for plan "
+          + request.plan().toJson());
+    }
+    RgbImage image = request.image() != null ? request.image() : decoder.decode(request.imageBytes());
+    long t1 = System.nanoTime();
+    PixelValues pixels = preprocessor.preprocess(image);
+    long t2 = System.nanoTime();
+
+    int n = visionConfig.numImageTokens();
+    EncodedPrompt prompt = prompts.encode(request.prompt(), n);
+    VisionOutput vis = options.fused() ? fusedVision.encode(pixels) : vision.encode(pixels, plan.visionHook());
+    long t3 = System.nanoTime();
+
+    PlanExecution.Record rec = plan.record(Seeds.recordSeed(request.id(), options.jobSeed()));
+    int[] prefix = prompt.prefix();
+    int[] suffix = prompt.suffix();
+    float[] features = vis.features();
+    SequenceLayout layout = rec.visualTokens(features, vis.tokens(), vis.dim(), vis.clsAttention(), prefix.length,
+        suffix.length);
+    TokenEmbedding emb = options.fused() ? fusedLm.embedding() : lm.embedding();
+    int d = emb.dim();
+    float[] embeds = new float[layout.length() * d];
+    for (int r = 0; r < layout.length(); r++) {
+      int vi = layout.visualIndex(r);
+      if (vi >= 0) {
+        System.arraycopy(features, vi * d, embeds, r * d, d);
+      } else {
+        int orig = layout.originalIndex(r);
+        int id = orig < prefix.length ? prefix[orig] : suffix[orig - prefix.length - n];
+        emb.lookup(id, embeds, r * d);
+      }
+    }
+    int maxNew = request.maxNewTokens() >= 0 ? request.maxNewTokens() : options.maxNewTokens();
+    LmRequest lmRequest = new LmRequest(embeds, layout.positionIds(),
+        request.ignoresStopTokens() ? new int[0] : stopTokens, maxNew, options.kvPrecision(), request.recordLogits());
+    long t4 = System.nanoTime();
+    GenerationResult gen = options.fused() ? fusedLm.generate(lmRequest) : lm.generate(lmRequest, rec.lmHooks());
+    long t5 = System.nanoTime();
+
+    int[] ids = gen.tokenIds();
+    String answer = prompts.tokenizer().decode(ids);
+    Map<String, Long> flops = new LinkedHashMap<>();
+    flops.put("vision", vis.flops());
+    flops.put("prefill", gen.flops().prefill());
+    flops.put("decode", gen.flops().decode());
+    flops.put("total", vis.flops() + gen.flops().total());
+    Map<String, Double> ms = new LinkedHashMap<>();
+    ms.put("image_decode", (t1 - t0) / 1e6);
+    ms.put("preprocess", (t2 - t1) / 1e6);
+    ms.put("vision", (t3 - t2) / 1e6);
+    ms.put("operators", (t4 - t3) / 1e6);
+    ms.put("prefill", gen.timings().prefillMs());
+    ms.put("decode", gen.timings().decodeMs());
+    ms.put("total", (System.nanoTime() - t0) / 1e6);
+    return new VlmResult(answer, ids, gen.stopReason(), prompt.ids(), n, layout.visualCount(), layout,
+        rec.keptMaps(), flops, ms, gen.kvCache(), gen.stepLogits());
+  }
+
+  @Override
+  public void close() {
+    RuntimeException failure = null;
+    for (AutoCloseable c : new AutoCloseable[] {lm, fusedLm, vision, fusedVision, prompts}) {
+      if (c == null) {
+        continue;
+      }
+      try {
+        c.close();
+      } catch (Exception e) {
+        if (failure == null) {
+          failure = new IllegalStateException("cannot close the VLM runtime cleanly", e);
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
+  }
+}

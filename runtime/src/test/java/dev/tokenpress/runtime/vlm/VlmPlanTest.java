@@ -1,0 +1,150 @@
+package dev.tokenpress.runtime.vlm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.KeptMap;
+import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.tensor.Kernels;
+import dev.tokenpress.runtime.media.MediaDecodeException;
+import dev.tokenpress.runtime.text.PromptTooLongException;
+import dev.tokenpress.runtime.vision.ClsAttention;
+import dev.tokenpress.runtime.vision.VisionBundle;
+import dev.tokenpress.runtime.vision.VisionEncoder;
+import dev.tokenpress.runtime.vision.VisionHook;
+import dev.tokenpress.runtime.vision.VisionOutput;
+import dev.tokenpress.runtime.bundle.Bundle;
+import dev.tokenpress.runtime.onnx.SessionConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Operators through the whole pipeline on the bundled model: counts, positions, caches, seeds. */
+class VlmPlanTest {
+  private static VlmRuntime rt;
+  private static byte[] image;
+  private static final String Q = "is there a red circle?";
+
+  @BeforeAll
+  static void open() throws Exception {
+    Path bundle = TinyLlavaBundle.bundle();
+    rt = VlmRuntime.open(bundle, VlmOptions.defaults().withMaxNewTokens(8));
+    try (Stream<Path> s = Files.list(TinyLlavaBundle.checkpoint().resolve("reference_images"))) {
+      image = Files.readAllBytes(s.sorted().findFirst().orElseThrow());
+    }
+  }
+
+  @AfterAll
+  static void close() {
+    if (rt != null) {
+      rt.close();
+    }
+  }
+
+  private static VlmResult run(String plan, String id) {
+    return rt.generate(VlmRequest.ofBytes(id, image, Q).withPlan(CompressionPlan.parse(plan)));
+  }
+
+  @Test
+  void emptyPlanKeepsEverything() {
+    VlmResult r = run("[]", "a");
+    assertThat(r.visualTokensIn()).isEqualTo(256);
+    assertThat(r.visualTokensKept()).isEqualTo(256);
+    assertThat(r.keptMaps()).isEmpty();
+    int rows = r.promptIds().length - 1 + 256;
+    assertThat(r.kvCache().layer(0).length()).isEqualTo(rows + r.tokenIds().length - 1);
+    assertThat(r.flops().get("total")).isEqualTo(r.flops().get("vision") + r.flops().get("prefill") + r.flops().get("decode"));
+    assertThat(r.timingsMs()).containsKeys("image_decode", "preprocess", "vision", "prefill", "decode", "total");
+  }
+
+  @Test
+  void randomDropIsSeededPerRecord() {
+    String plan = "[{\"op\":\"random-drop\",\"keep\":64,\"seed\":7}]";
+    VlmResult a = run(plan, "rec-1");
+    VlmResult b = run(plan, "rec-1");
+    VlmResult c = run(plan, "rec-2");
+    assertThat(a.visualTokensKept()).isEqualTo(64);
+    assertThat(a.keptMaps()).hasSize(1);
+    assertThat(a.keptMaps().get(0).original()).containsExactly(b.keptMaps().get(0).original());
+    assertThat(a.keptMaps().get(0).original()).isNotEqualTo(c.keptMaps().get(0).original());
+    assertThat(a.tokenIds()).containsExactly(b.tokenIds());
+    assertThat(a.flops().get("prefill")).isLessThan(run("[]", "rec-1").flops().get("prefill"));
+  }
+
+  @Test
+  void vtcClsKeepsTheTopClsAttentionPatchesInSpatialOrder() {
+    VlmResult r = run("[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"1..L-2\"}]", "v");
+    assertThat(r.visualTokensKept()).isEqualTo(64);
+    KeptMap m = r.keptMaps().get(0);
+    assertThat(m.hook()).isEqualTo(Hook.VISUAL_TOKENS);
+    // independent route: the encoder's CLS rows of layers 1..2, summed, top 64, ascending
+    Bundle bundle = rt.bundle();
+    VisionBundle.Spec spec = VisionBundle.spec(bundle);
+    float[] score = new float[256];
+    try (VisionEncoder enc = VisionBundle.openSplit(bundle, SessionConfig.singleThreaded())) {
+      VisionOutput out = enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), new VisionHook() {
+        @Override
+        public Set<Integer> clsAttentionLayers() {
+          return Set.of(1, 2);
+        }
+      });
+      for (int layer : List.of(1, 2)) {
+        float[] p = ClsAttention.patches(out.clsAttention().get(layer));
+        for (int j = 0; j < 256; j++) {
+          score[j] += p[j];
+        }
+      }
+    }
+    int[] top = Kernels.topK(score, 64);
+    Arrays.sort(top);
+    assertThat(m.original()).containsExactly(top);
+    // VTC-CLS re-packs positions: the prompt after the image continues right after 64 tokens
+    SequenceLayout l = r.prefillLayout();
+    int prefix = 3;
+    assertThat(l.positionId(prefix)).isEqualTo(prefix);
+    assertThat(l.positionId(prefix + 63)).isEqualTo(prefix + 63);
+    assertThat(l.positionId(prefix + 64)).isEqualTo(prefix + 64);
+    assertThat(spec.config().numImageTokens()).isEqualTo(256);
+  }
+
+  @Test
+  void fastVDropsAfterItsLayerWithOriginalPositions() {
+    VlmResult full = run("[]", "f");
+    VlmResult r = run("[{\"op\":\"fastv\",\"layer\":2,\"drop_ratio\":0.5}]", "f");
+    assertThat(r.visualTokensKept()).isEqualTo(256); // FastV acts inside the LM
+    KeptMap m = r.keptMaps().get(0);
+    assertThat(m.hook()).isEqualTo(Hook.PREFILL_AFTER);
+    assertThat(m.layer()).isEqualTo(1); // FastV K=2: scored with layer 1's attention, layers 2.. run on fewer rows
+    int[] lengths = r.kvCache().lengths();
+    int rows = r.promptIds().length - 1 + 256;
+    int gen = r.tokenIds().length - 1;
+    assertThat(lengths[0]).isEqualTo(rows + gen);
+    assertThat(lengths[1]).isEqualTo(rows + gen);
+    assertThat(lengths[2]).isEqualTo(rows - 128 + gen);
+    assertThat(lengths[3]).isEqualTo(rows - 128 + gen);
+    // kept rows keep their original positions; the next position is unchanged
+    int[] pos3 = r.kvCache().layer(3).positions();
+    assertThat(pos3[pos3.length - 1]).isEqualTo(full.kvCache().layer(3).positions()[rows + gen - 1]);
+    assertThat(r.flops().get("prefill")).isLessThan(full.flops().get("prefill"));
+  }
+
+  @Test
+  void badInputsAreTyped() {
+    assertThatThrownBy(() -> rt.generate(VlmRequest.ofBytes("x", new byte[0], Q)))
+        .isInstanceOf(MediaDecodeException.class);
+    assertThatThrownBy(() -> rt.generate(VlmRequest.ofBytes("x", image, "is there a red circle? ".repeat(60))))
+        .isInstanceOf(PromptTooLongException.class).hasMessageContaining("context is 512");
+    assertThatThrownBy(() -> run("[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"3..3\"}]", "x"))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("ViT layer");
+    assertThatThrownBy(() -> run("[{\"op\":\"fastv\",\"layer\":9}]", "x"))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("fastv.layer");
+  }
+}
