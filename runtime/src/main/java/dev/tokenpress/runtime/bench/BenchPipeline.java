@@ -51,8 +51,15 @@ final class BenchPipeline implements AutoCloseable {
    * @param stepLogits logits before each choice, or null when not recorded
    * @param stageMs wall time per {@link #STAGES} entry
    * @param decodeSteps decode forward passes (tokens after the first)
+   * @param cpuMs CPU time of the calling thread over the whole run (ORT runs single-threaded
+   *     graphs on the caller's thread), less sensitive to machine load than wall time
+   * @param decodeOrtMs wall time of the decode steps spent in ORT calls (split only, else NaN)
+   * @param decodeAttentionMs wall time of the decode steps spent in Java attention (split only)
    */
-  record Run(int[] tokens, List<float[]> stepLogits, double[] stageMs, int decodeSteps) {}
+  record Run(int[] tokens, List<float[]> stepLogits, double[] stageMs, int decodeSteps, double cpuMs,
+      double decodeOrtMs, double decodeAttentionMs) {}
+
+  private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
 
   private BenchPipeline(Bundle bundle, SessionConfig session, boolean fused) {
     VisionBundle.Spec spec = VisionBundle.spec(bundle);
@@ -90,6 +97,7 @@ final class BenchPipeline implements AutoCloseable {
 
   /** Answers {@code question} about the encoded image with exactly {@code newTokens} tokens. */
   Run run(byte[] imageBytes, String question, int newTokens, boolean recordLogits) {
+    long c0 = THREADS.getCurrentThreadCpuTime();
     long t0 = System.nanoTime();
     RgbImage image = decoder.decode(imageBytes);
     long t1 = System.nanoTime();
@@ -118,10 +126,13 @@ final class BenchPipeline implements AutoCloseable {
     long t4 = System.nanoTime();
     GenerationResult gen = fused ? fusedLm.generate(req) : lm.generate(req);
     long t5 = System.nanoTime();
+    long c5 = THREADS.getCurrentThreadCpuTime();
     double[] ms = {
         (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (t4 - t3) / 1e6, gen.timings().prefillMs(),
         gen.timings().decodeMs(), (t5 - t0) / 1e6};
-    return new Run(gen.tokenIds(), gen.stepLogits(), ms, gen.timings().decodeSteps());
+    double ort = fused ? Double.NaN : gen.timings().decodeOrtNanos() / 1e6;
+    double att = fused ? Double.NaN : gen.timings().decodeAttentionNanos() / 1e6;
+    return new Run(gen.tokenIds(), gen.stepLogits(), ms, gen.timings().decodeSteps(), (c5 - c0) / 1e6, ort, att);
   }
 
   @Override

@@ -56,6 +56,10 @@ public final class RuntimeBenchCommand {
     double[][] fused = new double[stages][images];
     double[] splitTokS = new double[images];
     double[] fusedTokS = new double[images];
+    double[] splitCpu = new double[images];
+    double[] fusedCpu = new double[images];
+    double[] ortPerStep = new double[images];
+    double[] attPerStep = new double[images];
     double maxDiff = 0;
     boolean sameTokens = true;
     try (BenchPipeline sp = BenchPipeline.split(bundle, session); BenchPipeline fp = BenchPipeline.fused(bundle, session)) {
@@ -86,6 +90,11 @@ public final class RuntimeBenchCommand {
           fused[k][i] = rf.stageMs()[k];
         }
         splitTokS[i] = tokensPerSecond(rs);
+        splitCpu[i] = rs.cpuMs();
+        fusedCpu[i] = rf.cpuMs();
+        int steps = Math.max(1, rs.decodeSteps());
+        ortPerStep[i] = rs.decodeOrtMs() / steps;
+        attPerStep[i] = rs.decodeAttentionMs() / steps;
         fusedTokS[i] = tokensPerSecond(rf);
       }
     }
@@ -107,6 +116,11 @@ public final class RuntimeBenchCommand {
     o.put("split_mean_ms_per_image", Stats.round(Stats.mean(split[total])));
     o.put("fused_mean_ms_per_image", Stats.round(Stats.mean(fused[total])));
     o.put("ratio_of_means", Stats.round(Stats.mean(split[total]) / Stats.mean(fused[total])));
+    double sc = Stats.median(splitCpu);
+    double fc = Stats.median(fusedCpu);
+    o.put("split_cpu_ms_per_image", Stats.round(sc));
+    o.put("fused_cpu_ms_per_image", Stats.round(fc));
+    o.put("cpu_ratio", Stats.round(sc / fc));
     ObjectNode tps = o.putObject("decode_tokens_per_s");
     tps.put("split", Stats.round(Stats.median(splitTokS)));
     tps.put("fused", Stats.round(Stats.median(fusedTokS)));
@@ -117,9 +131,19 @@ public final class RuntimeBenchCommand {
       ms.put(BenchPipeline.STAGES[k], Stats.round(Stats.median(split[k])));
       mf.put(BenchPipeline.STAGES[k], Stats.round(Stats.median(fused[k])));
     }
+    ObjectNode prof = o.putObject("split_decode_step_ms");
+    double stepMs = Stats.median(split[5]) / Math.max(1, newTokens - 1);
+    prof.put("total", Stats.round(stepMs));
+    prof.put("ort_calls", Stats.round(Stats.median(ortPerStep)));
+    prof.put("java_attention", Stats.round(Stats.median(attPerStep)));
+    prof.put("fused_total", Stats.round(Stats.median(fused[5]) / Math.max(1, newTokens - 1)));
     ObjectNode p = o.putObject("parity");
     p.put("images", Math.min(parityImages, images));
-    p.put("max_abs_logit_diff", maxDiff);
+    if (Double.isInfinite(maxDiff)) {
+      p.putNull("max_abs_logit_diff");
+    } else {
+      p.put("max_abs_logit_diff", maxDiff);
+    }
     p.put("within_1e-4", maxDiff <= 1e-4);
     p.put("same_tokens", sameTokens);
     try {

@@ -19,7 +19,8 @@ public final class RuntimeCli {
 
     static final String USAGE = "usage: tokenpress <command> [options]\n\ncommands:\n  " + ModelBuildCommand.USAGE + "\n\n  "
             + GenerateCommand.USAGE + "\n\n  " + LmGenerateCommand.USAGE + "\n\n  " + BenchLmCommand.USAGE + "\n\n  "
-            + RuntimeBenchCommand.USAGE + "\n\n  " + MemoryBenchCommand.USAGE + "\n\n  " + EvalCommand.USAGE + "\n\n"
+            + BenchLmMemoryCommand.USAGE + "\n\n  " + RuntimeBenchCommand.USAGE + "\n\n  "
+            + MemoryBenchCommand.USAGE + "\n\n  " + EvalCommand.USAGE + "\n\n"
             + "  convert llama2c --checkpoint MODEL.bin --out DIR [--rope-theta 10000] [--norm-eps 1e-5]\n"
             + "  Converts a llama2.c checkpoint to a Hugging Face Llama checkpoint directory.";
 
@@ -83,6 +84,9 @@ public final class RuntimeCli {
                     return 0;
                 case "eval":
                     System.out.println(EvalCommand.run(rest));
+                    return 0;
+                case "bench lm-memory":
+                    System.out.println(BenchLmMemoryCommand.run(rest));
                     return 0;
                 case "convert llama2c":
                     System.out.println(convert(rest));
