@@ -62,6 +62,8 @@ save("rgb.png", rgb)
 save("rgb.bmp", rgb)
 save("rgb_q90.jpg", rgb, quality=90)
 save("rgb_q90_444.jpg", rgb, quality=90, subsampling=0)
+save("rgb_progressive.jpg", rgb, quality=88, progressive=True)
+save("rgba.bmp", Image.merge("RGBA", rgb.split() + (rgb.convert("L"),)))
 save("gray.png", rgb.convert("L"))
 save("gray.jpg", rgb.convert("L"), quality=92)
 save("gray.bmp", rgb.convert("L"))
@@ -130,6 +132,11 @@ write_png16("rgb16.png", arr16, 2)
 with Image.open(os.path.join(OUT, "rgb16.png")) as re:
     # Pillow unpacks RGB;16B by taking the high byte of every sample.
     decode.append({"file": "rgb16.png", "mode": re.mode, "width": 61, "height": 47,
+                   "rgb_sha256": sha(re.convert("RGB").tobytes())})
+rgba16 = np.concatenate([arr16, (np.arange(61, dtype=np.uint32)[None, :, None].repeat(47, 0) * 1000).astype(np.uint16)], 2)
+write_png16("rgba16.png", rgba16, 6)
+with Image.open(os.path.join(OUT, "rgba16.png")) as re:
+    decode.append({"file": "rgba16.png", "mode": re.mode, "width": 61, "height": 47,
                    "rgb_sha256": sha(re.convert("RGB").tobytes())})
 gray16 = arr16[:, :, 1]
 write_png16("gray16.png", gray16, 0)
