@@ -21,7 +21,7 @@ public final class BenchLmCommand {
             + "         [--warmup 3] [--runs 10] [--threads 1]\n"
             + "  Greedy generation of exactly --new-tokens tokens (no stop token) with the split runtime and with\n"
             + "  the fused decoder (bundle built with --fused); prints medians: prefill ms, decode ms/token,\n"
-            + "  decode tokens/s and the split/fused ratio.";
+            + "  decode tokens/s, the split/fused ratio and the max |split - fused| logit over all steps.";
 
     private BenchLmCommand() {}
 
@@ -51,6 +51,9 @@ public final class BenchLmCommand {
                 split.generate(req);
                 fused.generate(req);
             }
+            LmRequest recorded = new LmRequest(split.embedding().embed(ids), LmRequest.sequentialPositions(ids.length),
+                    new int[0], newTokens, KvPrecision.FP32, true);
+            double maxDiff = maxAbsDiff(split.generate(recorded).stepLogits(), fused.generate(recorded).stepLogits());
             double[][] s = new double[4][runs];
             double[][] f = new double[4][runs];
             boolean same = true;
@@ -68,6 +71,7 @@ public final class BenchLmCommand {
             o.put("new_tokens", newTokens);
             o.put("runs", runs);
             o.put("same_tokens", same);
+            o.put("max_abs_logit_diff", maxDiff);
             double sMsTok = median(s[1]);
             double fMsTok = median(f[1]);
             o.put("split_ms_per_token", Json.round(sMsTok));
@@ -91,6 +95,19 @@ public final class BenchLmCommand {
         m[1][i] = r.timings().decodeMs() / steps;
         m[2][i] = r.timings().prefillMs() + r.timings().decodeMs();
         m[3][i] = r.timings().decodeAttentionNanos() / 1e6 / steps;
+    }
+
+    private static double maxAbsDiff(java.util.List<float[]> a, java.util.List<float[]> b) {
+        if (a.size() != b.size()) {
+            return Double.POSITIVE_INFINITY;
+        }
+        double m = 0;
+        for (int s = 0; s < a.size(); s++) {
+            for (int i = 0; i < a.get(s).length; i++) {
+                m = Math.max(m, Math.abs(a.get(s)[i] - b.get(s)[i]));
+            }
+        }
+        return m;
     }
 
     /** BOS followed by deterministic ids spread over the vocabulary. */

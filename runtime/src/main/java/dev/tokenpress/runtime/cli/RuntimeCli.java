@@ -10,14 +10,16 @@ import java.util.Arrays;
 
 /**
  * Entry point of the runtime's commands ({@code bin/tokenpress}): {@code model build},
- * {@code lm generate}, {@code bench lm}, {@code convert llama2c}. Results go to stdout as JSON;
+ * {@code generate}, {@code lm generate}, {@code bench lm|runtime|memory}, {@code eval},
+ * {@code convert llama2c}. Results go to stdout as JSON;
  * usage errors exit 2, runtime failures exit 1, each with one message on stderr.
  */
 public final class RuntimeCli {
     private RuntimeCli() {}
 
     static final String USAGE = "usage: tokenpress <command> [options]\n\ncommands:\n  " + ModelBuildCommand.USAGE + "\n\n  "
-            + LmGenerateCommand.USAGE + "\n\n  " + BenchLmCommand.USAGE + "\n\n  " + RuntimeBenchCommand.USAGE + "\n\n  "
+            + GenerateCommand.USAGE + "\n\n  " + LmGenerateCommand.USAGE + "\n\n  " + BenchLmCommand.USAGE + "\n\n  "
+            + BenchLmMemoryCommand.USAGE + "\n\n  " + RuntimeBenchCommand.USAGE + "\n\n  "
             + MemoryBenchCommand.USAGE + "\n\n  " + EvalCommand.USAGE + "\n\n"
             + "  convert llama2c --checkpoint MODEL.bin --out DIR [--rope-theta 10000] [--norm-eps 1e-5]\n"
             + "  Converts a llama2.c checkpoint to a Hugging Face Llama checkpoint directory.";
@@ -57,13 +59,16 @@ public final class RuntimeCli {
             System.err.println(USAGE);
             return args.length == 1 && (args[0].equals("--help") || args[0].equals("-h")) ? 0 : 2;
         }
-        boolean oneWord = args[0].equals("eval");
-        String cmd = oneWord ? args[0] : args[0] + " " + args[1];
-        String[] rest = Arrays.copyOfRange(args, oneWord ? 1 : 2, args.length);
+        boolean single = args[0].equals("generate") || args[0].equals("eval");
+        String cmd = single ? args[0] : args[0] + " " + args[1];
+        String[] rest = Arrays.copyOfRange(args, single ? 1 : 2, args.length);
         try {
             switch (cmd) {
                 case "model build":
                     System.out.println(ModelBuildCommand.run(rest));
+                    return 0;
+                case "generate":
+                    System.out.println(GenerateCommand.run(rest));
                     return 0;
                 case "lm generate":
                     System.out.println(LmGenerateCommand.run(rest));
@@ -80,6 +85,9 @@ public final class RuntimeCli {
                 case "eval":
                     System.out.println(EvalCommand.run(rest));
                     return 0;
+                case "bench lm-memory":
+                    System.out.println(BenchLmMemoryCommand.run(rest));
+                    return 0;
                 case "convert llama2c":
                     System.out.println(convert(rest));
                     return 0;
@@ -89,7 +97,8 @@ public final class RuntimeCli {
         } catch (UsageException e) {
             System.err.println("error: " + e.getMessage() + "\n\n" + USAGE);
             return 2;
-        } catch (BundleException | RunnerException | IllegalArgumentException | java.io.UncheckedIOException e) {
+        } catch (BundleException | RunnerException | IllegalArgumentException | java.io.UncheckedIOException
+                 | dev.tokenpress.runtime.media.MediaDecodeException e) {
             System.err.println("error: " + e.getMessage());
             return 1;
         }
