@@ -62,6 +62,8 @@ save("rgb.png", rgb)
 save("rgb.bmp", rgb)
 save("rgb_q90.jpg", rgb, quality=90)
 save("rgb_q90_444.jpg", rgb, quality=90, subsampling=0)
+save("rgb_progressive.jpg", rgb, quality=88, progressive=True)
+save("rgba.bmp", Image.merge("RGBA", rgb.split() + (rgb.convert("L"),)))
 save("gray.png", rgb.convert("L"))
 save("gray.jpg", rgb.convert("L"), quality=92)
 save("gray.bmp", rgb.convert("L"))
@@ -131,6 +133,11 @@ with Image.open(os.path.join(OUT, "rgb16.png")) as re:
     # Pillow unpacks RGB;16B by taking the high byte of every sample.
     decode.append({"file": "rgb16.png", "mode": re.mode, "width": 61, "height": 47,
                    "rgb_sha256": sha(re.convert("RGB").tobytes())})
+rgba16 = np.concatenate([arr16, (np.arange(61, dtype=np.uint32)[None, :, None].repeat(47, 0) * 1000).astype(np.uint16)], 2)
+write_png16("rgba16.png", rgba16, 6)
+with Image.open(os.path.join(OUT, "rgba16.png")) as re:
+    decode.append({"file": "rgba16.png", "mode": re.mode, "width": 61, "height": 47,
+                   "rgb_sha256": sha(re.convert("RGB").tobytes())})
 gray16 = arr16[:, :, 1]
 write_png16("gray16.png", gray16, 0)
 # Pillow opens 16-bit grey as mode I and convert("RGB") clips to 0..255 (so nearly white);
@@ -199,8 +206,30 @@ for name in ["photo_203x157.png", "rgb.png", "gray.png", "rgba.png", "palette.gi
                            "mean": MEAN, "std": STD, "sum": float(t.astype(np.float64).sum()),
                            "sha256": sha(t.astype("<f4").tobytes())})
 
+# Real photos (real/SOURCES.md): decode and preprocessing goldens.
+import base64
+real = []
+for name in ["real/chelsea.png", "real/hubble_deep_field.jpg", "real/no_time_for_that_tiny.gif"]:
+    with Image.open(os.path.join(OUT, name)) as im:
+        rgb = im.convert("RGB")
+        a = np.asarray(rgb)
+        h, w = a.shape[:2]
+        y0, x0 = h // 2 - 16, w // 2 - 16
+        crop = np.ascontiguousarray(a[max(0, y0):max(0, y0) + 32, max(0, x0):max(0, x0) + 32])
+        entry = {"file": name, "width": w, "height": h, "rgb_sha256": sha(rgb.tobytes()),
+                 "channel_means": [float(a[..., c].mean()) for c in range(3)],
+                 "center_crop": {"x": max(0, x0), "y": max(0, y0), "w": crop.shape[1], "h": crop.shape[0],
+                                 "rgb_base64": base64.b64encode(crop.tobytes()).decode()},
+                 "preprocess": []}
+        for size, crop_size, f in [(128, 128, 2), (224, 224, 3), (336, 336, 3)]:
+            t = clip_preprocess(im, size, crop_size, f, MEAN, STD)
+            entry["preprocess"].append({"size": size, "crop": crop_size, "filter": f,
+                                        "sum": float(t.astype(np.float64).sum()),
+                                        "sha256": sha(t.astype("<f4").tobytes())})
+        real.append(entry)
+
 with open(os.path.join(OUT, "expected.json"), "w") as f:
     json.dump({"generator": "gen_media_fixtures.py",
                "pillow": Image.__version__, "numpy": np.__version__,
-               "decode": decode, "resize": resize, "preprocess": preprocess}, f, indent=1)
+               "decode": decode, "resize": resize, "preprocess": preprocess, "real": real}, f, indent=1)
 print("wrote", len(decode), "decode,", len(resize), "resize,", len(preprocess), "preprocess cases")

@@ -111,7 +111,7 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
               RowCodec.okRow(ref, r, timings, p.engineInfo(), provenance, now),
               null));
           if (writeKv) {
-            for (Row kv : RowCodec.kvRows(ref.id(), r, p.engineInfo(), provenance)) {
+            for (Row kv : RowCodec.kvRows(ref.id(), r.kvCache(), p.engineInfo(), provenance)) {
               pending.add(RowFactory.create(OutputSchemas.KIND_KV, null, kv));
             }
           }

@@ -26,7 +26,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
  * Exports one record's KV cache as an Arrow IPC file: one row per layer, {@code k} and {@code v}
- * as the canonical {@code arrow.variable_shape_tensor} (float32, dims {@code H_kv, T, D}),
+ * as the canonical {@code arrow.variable_shape_tensor} (float32, dims {@code T, H_kv, D}),
  * {@code token_index} and {@code position} as {@code list<int32>}, schema metadata {@code id} and
  * {@code next_position}. In Python: {@code pa.ipc.open_file(f).read_all()}.
  *
@@ -36,7 +36,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * check with {@link BufferAllocator#getAllocatedMemory()}).
  */
 public final class KvArrowExport {
-  private static final VariableShapeTensorType TENSOR = new VariableShapeTensorType(List.of("H_kv", "T", "D"));
+  private static final VariableShapeTensorType TENSOR = new VariableShapeTensorType(List.of("T", "H_kv", "D"));
 
   private KvArrowExport() {}
 

@@ -2,8 +2,8 @@ package dev.tokenpress.spark;
 
 import static org.apache.spark.sql.functions.col;
 
+import dev.tokenpress.operators.kv.KvTensor;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -12,12 +12,14 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * Loads one record's KV cache from a job's output as float32 tensors, dequantising packed chunks
- * and concatenating a layer's chunks along T.
+ * Loads one record's KV cache from a job's output as float32 tensors: every chunk is dequantised
+ * with the operators' codecs ({@link KvTensor#dequantize()}) and its rows are put back at their
+ * {@code entries} positions, so a layer's chunks (including the interleaved chunks of a
+ * mixed-precision group) restore the layer in entry order.
  *
  * <pre>{@code
- * KvCache kv = KvCacheReader.load(spark, "/data/out", "img-000123.png");
- * float[] k0 = kv.layer(0).k();   // [H_kv, T, D], C order
+ * KvCache kv = KvCacheReader.load(spark, "/data/out", "images/000123.png");
+ * float[] k0 = kv.layer(0).k();   // [T, H_kv, D], C order
  * }</pre>
  */
 public final class KvCacheReader {
@@ -47,73 +49,48 @@ public final class KvCacheReader {
     }
     List<KvLayer> layers = new ArrayList<>(byLayer.size());
     for (Map.Entry<Integer, List<Row>> e : byLayer.entrySet()) {
-      List<Row> chunks = e.getValue();
-      chunks.sort(Comparator.comparingInt(r -> r.<Integer>getAs("chunk")));
-      layers.add(layer(e.getKey(), chunks));
+      layers.add(layer(e.getKey(), e.getValue()));
     }
     return new KvCache(id, next, layers);
   }
 
   private static KvLayer layer(int layer, List<Row> chunks) {
-    List<float[]> ks = new ArrayList<>();
-    List<float[]> vs = new ArrayList<>();
-    List<int[]> kShapes = new ArrayList<>();
-    List<int[]> vShapes = new ArrayList<>();
-    List<Integer> tokens = new ArrayList<>();
-    List<Integer> positions = new ArrayList<>();
+    int total = 0;
+    int[] rowShape = null;
     for (Row r : chunks) {
-      TensorData k = RowCodec.tensor(r.getAs("k"));
-      TensorData v = RowCodec.tensor(r.getAs("v"));
-      int bits = r.<Integer>getAs("bits");
-      Integer group = r.getAs("group_size");
-      Row scales = r.getAs("scales");
-      Row zeros = r.getAs("zeros");
-      ks.add(TensorCodec.dequantize(k, bits, group == null ? 1 : group,
-          scales == null ? null : RowCodec.tensor(scales.getAs("k")),
-          zeros == null ? null : RowCodec.tensor(zeros.getAs("k"))));
-      vs.add(TensorCodec.dequantize(v, bits, group == null ? 1 : group,
-          scales == null ? null : RowCodec.tensor(scales.getAs("v")),
-          zeros == null ? null : RowCodec.tensor(zeros.getAs("v"))));
-      kShapes.add(TensorCodec.logicalShape(k, bits));
-      vShapes.add(TensorCodec.logicalShape(v, bits));
-      tokens.addAll(r.<Integer>getList(r.fieldIndex("token_index")));
-      positions.addAll(r.<Integer>getList(r.fieldIndex("position")));
-    }
-    int[] kShape = concatShape(layer, kShapes);
-    int[] vShape = concatShape(layer, vShapes);
-    return new KvLayer(layer, concatAlongT(ks, kShapes, kShape), kShape, concatAlongT(vs, vShapes, vShape), vShape,
-        tokens.stream().mapToInt(Integer::intValue).toArray(),
-        positions.stream().mapToInt(Integer::intValue).toArray());
-  }
-
-  private static int[] concatShape(int layer, List<int[]> shapes) {
-    int[] first = shapes.get(0);
-    int t = 0;
-    for (int[] s : shapes) {
-      if (s.length != 3 || s[0] != first[0] || s[2] != first[2]) {
-        throw new IllegalArgumentException("layer " + layer + ": chunks disagree on [H_kv, _, D]");
+      int[] shape = RowCodec.ints(r.getAs("k"), "shape");
+      if (rowShape == null) {
+        rowShape = shape;
+      } else if (shape.length != rowShape.length || shape[1] != rowShape[1] || shape[2] != rowShape[2]) {
+        throw new IllegalArgumentException("layer " + layer + ": chunks disagree on [_, kv_heads, head_dim]");
       }
-      t += s[1];
+      total += shape[0];
     }
-    return new int[] {first[0], t, first[2]};
-  }
-
-  /** Concatenates C-order [H, T_i, D] blocks into [H, sum T_i, D]. */
-  static float[] concatAlongT(List<float[]> parts, List<int[]> shapes, int[] total) {
-    if (parts.size() == 1) {
-      return parts.get(0);
-    }
-    int h = total[0];
-    int d = total[2];
-    float[] out = new float[h * total[1] * d];
-    for (int head = 0; head < h; head++) {
-      int dst = head * total[1] * d;
-      for (int p = 0; p < parts.size(); p++) {
-        int tp = shapes.get(p)[1];
-        System.arraycopy(parts.get(p), head * tp * d, out, dst, tp * d);
-        dst += tp * d;
+    int w = rowShape[1] * rowShape[2];
+    float[] k = new float[total * w];
+    float[] v = new float[total * w];
+    int[] tokens = new int[total];
+    int[] positions = new int[total];
+    boolean[] seen = new boolean[total];
+    for (Row r : chunks) {
+      float[] ck = RowCodec.tensor(r.getAs("k")).dequantize();
+      float[] cv = RowCodec.tensor(r.getAs("v")).dequantize();
+      int[] entries = RowCodec.ints(r, "entries");
+      int[] ti = RowCodec.ints(r, "token_index");
+      int[] pos = RowCodec.ints(r, "position");
+      for (int i = 0; i < entries.length; i++) {
+        int e = entries[i];
+        if (e < 0 || e >= total || seen[e]) {
+          throw new IllegalArgumentException("layer " + layer + ": entry " + e + " is out of range or repeated");
+        }
+        seen[e] = true;
+        System.arraycopy(ck, i * w, k, e * w, w);
+        System.arraycopy(cv, i * w, v, e * w, w);
+        tokens[e] = ti[i];
+        positions[e] = pos[i];
       }
     }
-    return out;
+    int[] shape = {total, rowShape[1], rowShape[2]};
+    return new KvLayer(layer, k, shape, v, shape.clone(), tokens, positions);
   }
 }

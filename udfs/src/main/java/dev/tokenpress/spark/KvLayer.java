@@ -3,8 +3,8 @@ package dev.tokenpress.spark;
 import java.util.Objects;
 
 /**
- * One LM layer of a record's KV cache as float32: keys and values {@code [H_kv, T, D]} in C
- * order, with each entry's original token index and position id.
+ * One LM layer of a record's KV cache as float32: keys and values {@code [T, H_kv, D]} in C order
+ * (token-major, as stored), with each entry's original token index and position id.
  */
 public final class KvLayer {
   private final int layer;
@@ -24,9 +24,17 @@ public final class KvLayer {
     this.vShape = Objects.requireNonNull(vShape, "vShape");
     this.tokenIndex = Objects.requireNonNull(tokenIndex, "tokenIndex");
     this.position = Objects.requireNonNull(position, "position");
-    if (TensorData.elementCount(kShape) != k.length || TensorData.elementCount(vShape) != v.length) {
+    if (count(kShape) != k.length || count(vShape) != v.length) {
       throw new IllegalArgumentException("layer " + layer + ": k/v lengths do not match their shapes");
     }
+  }
+
+  private static long count(int[] shape) {
+    long n = 1;
+    for (int d : shape) {
+      n *= d;
+    }
+    return n;
   }
 
   public int layer() {

@@ -2,6 +2,7 @@ package dev.tokenpress.spark;
 
 import static org.apache.spark.sql.types.DataTypes.BinaryType;
 import static org.apache.spark.sql.types.DataTypes.DoubleType;
+import static org.apache.spark.sql.types.DataTypes.FloatType;
 import static org.apache.spark.sql.types.DataTypes.IntegerType;
 import static org.apache.spark.sql.types.DataTypes.LongType;
 import static org.apache.spark.sql.types.DataTypes.StringType;
@@ -27,17 +28,23 @@ public final class OutputSchemas {
   /** Status value of a row whose input failed; {@code error} says why. */
   public static final String STATUS_ERROR = "error";
 
-  /** Tensor struct: the storage of Arrow's canonical variable-shape tensor, plus the axis names. */
+  /**
+   * One stored K or V tensor (see the operators' {@code KvCodecs} for the formats): the first four
+   * fields are the storage of Arrow's canonical variable-shape tensor ({@code data}, logical
+   * {@code shape [rows, kv_heads, head_dim]}, {@code dtype}, {@code layout}); the rest is its
+   * quantisation metadata ({@code bits}, {@code group_size}, float32 {@code scales}, {@code zeros},
+   * {@code channel_scales}; empty arrays for float dtypes).
+   */
   public static final StructType TENSOR = createStructType(List.of(
       createStructField("data", BinaryType, false),
       createStructField("shape", createArrayType(IntegerType, false), false),
       createStructField("dtype", StringType, false),
-      createStructField("layout", StringType, false)));
-
-  /** Scales or zeros of K and V. */
-  public static final StructType KV_PAIR = createStructType(List.of(
-      createStructField("k", TENSOR, true),
-      createStructField("v", TENSOR, true)));
+      createStructField("layout", StringType, false),
+      createStructField("bits", IntegerType, false),
+      createStructField("group_size", IntegerType, false),
+      createStructField("scales", createArrayType(FloatType, false), false),
+      createStructField("zeros", createArrayType(FloatType, false), false),
+      createStructField("channel_scales", createArrayType(FloatType, false), false)));
 
   /** Input to the partition function: one corpus record still to process. */
   public static final StructType WORK = createStructType(List.of(
@@ -98,7 +105,9 @@ public final class OutputSchemas {
       createStructField("created_at", TimestampType, false)));
 
   /**
-   * {@code kv_cache/}: one row per (id, layer, chunk). {@code batch_id} becomes the directory
+   * {@code kv_cache/}: one row per (id, layer, chunk); a chunk is one stored form of a run of the
+   * layer's entries (row i of the chunk is entry {@code entries[i]} of the layer, so the two
+   * chunks of a mixed-precision group restore the order). {@code batch_id} becomes the directory
    * partition ({@code kv_cache/batch_id=.../}) so that a batch whose outputs never committed can
    * be removed as a unit.
    */
@@ -108,11 +117,8 @@ public final class OutputSchemas {
       createStructField("chunk", IntegerType, false),
       createStructField("k", TENSOR, false),
       createStructField("v", TENSOR, false),
-      createStructField("quant_scheme", StringType, true),
-      createStructField("bits", IntegerType, false),
-      createStructField("group_size", IntegerType, true),
-      createStructField("scales", KV_PAIR, true),
-      createStructField("zeros", KV_PAIR, true),
+      createStructField("precision", StringType, false),
+      createStructField("entries", createArrayType(IntegerType, false), false),
       createStructField("token_index", createArrayType(IntegerType, false), false),
       createStructField("position", createArrayType(IntegerType, false), false),
       createStructField("next_position", IntegerType, false),

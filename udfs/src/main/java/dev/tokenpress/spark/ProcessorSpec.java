@@ -1,5 +1,6 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.kv.KvPrecision;
 import java.io.Serializable;
 import java.util.Objects;
 
@@ -13,17 +14,18 @@ import java.util.Objects;
  * @param seed job seed; each record's sampling seed derives from it and the record id
  * @param maxPixels images with more pixels fail with a typed error before decoding
  * @param intraOpThreads ONNX Runtime intra-op threads per call; 0 = cores per task slot
- * @param kvDtype stored element type of unquantised KV tensors (float32, float16, bfloat16)
+ * @param kvPrecision precision the runtime keeps KV entries in (FP32 or FP16) unless the plan's
+ *     operators re-encode them
  */
 public record ProcessorSpec(
-    String bundle, String planJson, int maxNewTokens, long seed, long maxPixels, int intraOpThreads, DType kvDtype)
+    String bundle, String planJson, int maxNewTokens, long seed, long maxPixels, int intraOpThreads, KvPrecision kvPrecision)
     implements Serializable {
   public ProcessorSpec {
     Objects.requireNonNull(bundle, "bundle");
     Objects.requireNonNull(planJson, "planJson");
-    Objects.requireNonNull(kvDtype, "kvDtype");
-    if (!kvDtype.isFloat()) {
-      throw new IllegalArgumentException("kvDtype must be float32, float16 or bfloat16, got " + kvDtype.wireName());
+    Objects.requireNonNull(kvPrecision, "kvPrecision");
+    if (kvPrecision != KvPrecision.FP32 && kvPrecision != KvPrecision.FP16) {
+      throw new IllegalArgumentException("kvPrecision must be FP32 or FP16, got " + kvPrecision);
     }
     if (maxNewTokens < 1) {
       throw new IllegalArgumentException("maxNewTokens must be >= 1, got " + maxNewTokens);

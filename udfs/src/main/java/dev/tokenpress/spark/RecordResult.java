@@ -1,13 +1,15 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.kv.KvCache;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
 /**
  * What the runtime produced for one record: the answer and its token ids, per-stage token counts
- * and token maps, FLOPs, timings, and the compressed KV cache as chunks (one or more per layer).
- * Plain Java values only: no native or ONNX objects escape the runtime.
+ * and kept-token maps, FLOPs, timings, and the compressed KV cache (the operators' {@link KvCache},
+ * written as {@link KvCache#layer(int)}{@code .chunks()}). Plain Java values only: no native or
+ * ONNX objects escape the runtime.
  */
 public final class RecordResult {
   private final String answer;
@@ -16,8 +18,7 @@ public final class RecordResult {
   private final List<KeptTokens> keptMaps;
   private final Flops flops;
   private final Map<String, Double> timingsMs;
-  private final List<KvChunk> kv;
-  private final int nextPosition;
+  private final KvCache kvCache;
 
   /** Takes ownership of the arrays and lists. */
   public RecordResult(
@@ -27,16 +28,14 @@ public final class RecordResult {
       List<KeptTokens> keptMaps,
       Flops flops,
       Map<String, Double> timingsMs,
-      List<KvChunk> kv,
-      int nextPosition) {
+      KvCache kvCache) {
     this.answer = Objects.requireNonNull(answer, "answer");
     this.answerTokenIds = Objects.requireNonNull(answerTokenIds, "answerTokenIds");
     this.stages = List.copyOf(stages);
     this.keptMaps = List.copyOf(keptMaps);
     this.flops = Objects.requireNonNull(flops, "flops");
     this.timingsMs = Map.copyOf(timingsMs);
-    this.kv = List.copyOf(kv);
-    this.nextPosition = nextPosition;
+    this.kvCache = kvCache;
   }
 
   public String answer() {
@@ -65,13 +64,8 @@ public final class RecordResult {
     return timingsMs;
   }
 
-  /** KV chunks ordered by (layer, chunk); empty when the plan keeps no cache. */
-  public List<KvChunk> kv() {
-    return kv;
-  }
-
-  /** Position id the next decoded token would get (for cache reuse). */
-  public int nextPosition() {
-    return nextPosition;
+  /** The KV cache, or null when the runner keeps none (e.g. the fused baseline). */
+  public KvCache kvCache() {
+    return kvCache;
   }
 }

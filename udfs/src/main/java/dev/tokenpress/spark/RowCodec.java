@@ -1,5 +1,8 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.kv.KvChunk;
+import dev.tokenpress.operators.kv.KvTensor;
 import java.sql.Timestamp;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -10,8 +13,8 @@ import org.apache.spark.sql.RowFactory;
 import scala.jdk.javaapi.CollectionConverters;
 
 /**
- * Turns records and results into rows of {@link OutputSchemas} and tensor structs back into
- * {@link TensorData}. Field order follows the schemas exactly.
+ * Turns records and results into rows of {@link OutputSchemas}, and tensor structs back into the
+ * operators' {@link KvTensor}. Field order follows the schemas exactly.
  */
 public final class RowCodec {
   /** Error messages longer than this are cut (the class name is always kept). */
@@ -32,17 +35,20 @@ public final class RowCodec {
       maps.add(RowFactory.create(m.operator(), m.hook(), m.layer(), m.inputCount(), m.kept(), m.original()));
     }
     Flops f = r.flops();
-    long entries = 0;
-    long bytes = 0;
-    int layers = 0;
-    int lastLayer = -1;
-    for (KvChunk c : r.kv()) {
-      entries += c.length();
-      bytes += c.storedBytes();
-      if (c.layer() != lastLayer) {
-        layers++;
-        lastLayer = c.layer();
+    KvCache cache = r.kvCache();
+    Integer layers = null;
+    Long entries = null;
+    Long bytes = null;
+    Integer next = null;
+    if (cache != null) {
+      layers = cache.numLayers();
+      long e = 0;
+      for (int l : cache.lengths()) {
+        e += l;
       }
+      entries = e;
+      bytes = cache.storedBytes();
+      next = cache.nextPosition();
     }
     return RowFactory.create(
         in.id(), in.source(), in.prompt(), in.reference(),
@@ -50,7 +56,7 @@ public final class RowCodec {
         r.answer(), r.answerTokenIds(), seq(stages), seq(maps),
         RowFactory.create(f.vision(), f.prefill(), f.decode(), f.total()),
         map(timingsMs),
-        layers, entries, bytes, r.nextPosition(),
+        layers, entries, bytes, next,
         prov.planJson(), prov.planHash(), prov.configHash(),
         engine.modelSha256(), engine.engineVersion(),
         prov.runId(), prov.batchId(), now);
@@ -71,27 +77,26 @@ public final class RowCodec {
         prov.runId(), prov.batchId(), now);
   }
 
-  /** The {@code kv_cache/} rows of a processed record, in (layer, chunk) order. */
-  public static List<Row> kvRows(String id, RecordResult r, EngineInfo engine, RowProvenance prov) {
-    List<Row> rows = new ArrayList<>(r.kv().size());
-    for (KvChunk c : r.kv()) {
-      KvQuant q = c.quant();
-      rows.add(RowFactory.create(
-          id, c.layer(), c.chunk(), tensorRow(c.k()), tensorRow(c.v()),
-          q == null ? null : q.scheme(),
-          q == null ? c.k().dtype().bytes() * 8 : q.bits(),
-          q == null ? null : q.groupSize(),
-          q == null ? null : RowFactory.create(tensorRow(q.kScales()), tensorRow(q.vScales())),
-          q == null || (q.kZeros() == null && q.vZeros() == null)
-              ? null
-              : RowFactory.create(tensorRow(q.kZeros()), tensorRow(q.vZeros())),
-          c.tokenIndex(), c.position(), r.nextPosition(),
-          prov.planHash(), engine.modelSha256(), prov.runId(), prov.batchId()));
+  /** The {@code kv_cache/} rows of a processed record, in (layer, chunk) order; none without a cache. */
+  public static List<Row> kvRows(String id, KvCache cache, EngineInfo engine, RowProvenance prov) {
+    List<Row> rows = new ArrayList<>();
+    if (cache == null) {
+      return rows;
+    }
+    for (int layer = 0; layer < cache.numLayers(); layer++) {
+      List<KvChunk> chunks = cache.layer(layer).chunks();
+      for (int c = 0; c < chunks.size(); c++) {
+        KvChunk ch = chunks.get(c);
+        rows.add(RowFactory.create(
+            id, layer, c, tensorRow(ch.k()), tensorRow(ch.v()), ch.precision().name(),
+            ch.entries(), ch.tokenIndex(), ch.position(), cache.nextPosition(),
+            prov.planHash(), engine.modelSha256(), prov.runId(), prov.batchId()));
+      }
     }
     return rows;
   }
 
-  /** Spark's Row encoder takes Scala collections for array and map columns. */
+  /** Spark's Row encoder takes Scala collections for array-of-struct and map columns. */
   static <T> scala.collection.immutable.Seq<T> seq(List<T> list) {
     return CollectionConverters.asScala(list).toSeq();
   }
@@ -100,26 +105,38 @@ public final class RowCodec {
     return CollectionConverters.asScala(new LinkedHashMap<>(m));
   }
 
-  /** A tensor struct row, or null. */
-  public static Row tensorRow(TensorData t) {
-    if (t == null) {
-      return null;
-    }
-    return RowFactory.create(t.data(), t.shape(), t.dtype().wireName(), t.layout());
+  /** A tensor struct row of {@link OutputSchemas#TENSOR}. */
+  public static Row tensorRow(KvTensor t) {
+    return RowFactory.create(t.data(), t.shape(), t.dtype(), t.layout(), t.bits(), t.groupSize(),
+        t.scales(), t.zeros(), t.channelScales());
   }
 
-  /** Reads a tensor struct (as a {@link Row}) back; null stays null. */
-  public static TensorData tensor(Row row) {
+  /** Reads a tensor struct back (validated by {@link KvTensor#of}); null stays null. */
+  public static KvTensor tensor(Row row) {
     if (row == null) {
       return null;
     }
-    byte[] data = row.getAs("data");
-    List<Integer> shapeList = row.getList(row.fieldIndex("shape"));
-    int[] shape = new int[shapeList.size()];
-    for (int i = 0; i < shape.length; i++) {
-      shape[i] = shapeList.get(i);
+    return KvTensor.of(row.getAs("dtype"), row.getAs("layout"), row.getAs("data"), ints(row, "shape"),
+        row.<Integer>getAs("bits"), row.<Integer>getAs("group_size"), floats(row, "scales"), floats(row, "zeros"),
+        floats(row, "channel_scales"));
+  }
+
+  static int[] ints(Row row, String field) {
+    List<Integer> list = row.getList(row.fieldIndex(field));
+    int[] out = new int[list.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = list.get(i);
     }
-    return TensorData.wrap(data, shape, DType.fromWireName(row.getAs("dtype")), row.getAs("layout"));
+    return out;
+  }
+
+  static float[] floats(Row row, String field) {
+    List<Float> list = row.getList(row.fieldIndex(field));
+    float[] out = new float[list.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = list.get(i);
+    }
+    return out;
   }
 
   /** "message; caused by Class: message" for the whole cause chain, cut to {@link #MAX_ERROR_MESSAGE}. */

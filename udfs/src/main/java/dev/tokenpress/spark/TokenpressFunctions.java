@@ -11,7 +11,6 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.api.java.UDF1;
 import org.apache.spark.sql.api.java.UDF2;
-import org.apache.spark.sql.api.java.UDF5;
 import scala.collection.Seq;
 import scala.jdk.javaapi.CollectionConverters;
 
@@ -20,19 +19,16 @@ import scala.jdk.javaapi.CollectionConverters;
  *
  * <pre>{@code
  * TokenpressFunctions.register(spark);
- * spark.sql("SELECT id, layer, tp_tensor_floats(k) FROM kv");
+ * spark.sql("SELECT id, layer, tp_kv_floats(k) AS k FROM kv");
  * }</pre>
  *
  * <table>
  * <caption>Functions</caption>
- * <tr><td>{@code tp_tensor_floats(t)}</td><td>{@code array<float>} of a float32/float16/bfloat16
- *     tensor struct, C order</td></tr>
- * <tr><td>{@code tp_dequantize(t, scales, zeros, bits, group_size)}</td><td>{@code array<float>}
- *     of any tensor struct; quantised ones with their metadata ({@code zeros} may be null), float
- *     ones as they are: {@code tp_dequantize(k, scales.k, zeros.k, bits, group_size)}</td></tr>
+ * <tr><td>{@code tp_kv_floats(t)}</td><td>{@code array<float>} of a {@code k} or {@code v} struct:
+ *     float tensors decoded, quantised ones dequantised with their metadata (the operators'
+ *     {@code KvCodecs}); row-major over {@code shape = [rows, kv_heads, head_dim]}</td></tr>
  * <tr><td>{@code tp_tensor_nbytes(t)}</td><td>stored bytes of the tensor's data</td></tr>
- * <tr><td>{@code tp_tensor_numel(t, bits)}</td><td>logical element count (packed codes
- *     unpacked)</td></tr>
+ * <tr><td>{@code tp_tensor_numel(t)}</td><td>logical element count (product of {@code shape})</td></tr>
  * <tr><td>{@code tp_kept_mask(kept, n)}</td><td>expands a kept-token list ({@code kept_maps[i].kept},
  *     ascending indices of the {@code n = input_count} tokens entering a stage) to {@code
  *     array<boolean>} of length n: true where kept</td></tr>
@@ -47,8 +43,7 @@ import scala.jdk.javaapi.CollectionConverters;
 public final class TokenpressFunctions {
   private TokenpressFunctions() {}
 
-  public static final String TENSOR_FLOATS = "tp_tensor_floats";
-  public static final String DEQUANTIZE = "tp_dequantize";
+  public static final String KV_FLOATS = "tp_kv_floats";
   public static final String TENSOR_NBYTES = "tp_tensor_nbytes";
   public static final String TENSOR_NUMEL = "tp_tensor_numel";
   public static final String KEPT_MASK = "tp_kept_mask";
@@ -57,35 +52,22 @@ public final class TokenpressFunctions {
 
   /** Registers every function in {@code spark}'s session catalog. */
   public static void register(SparkSession spark) {
-    spark.udf().register(TENSOR_FLOATS,
-        (UDF1<Row, float[]>) t -> t == null ? null : TensorCodec.decode(RowCodec.tensor(t)),
-        createArrayType(FloatType, false));
-    spark.udf().register(DEQUANTIZE,
-        (UDF5<Row, Row, Row, Integer, Integer, float[]>) (t, scales, zeros, bits, groupSize) -> {
-          if (t == null) {
-            return null;
-          }
-          TensorData q = RowCodec.tensor(t);
-          if (q.dtype().isFloat()) {
-            return TensorCodec.decode(q);
-          }
-          if (bits == null) {
-            throw new IllegalArgumentException("tp_dequantize: bits is null for quantised tensor " + q);
-          }
-          return TensorCodec.dequantize(q, bits, groupSize == null ? 1 : groupSize,
-              RowCodec.tensor(scales), RowCodec.tensor(zeros));
-        },
+    spark.udf().register(KV_FLOATS,
+        (UDF1<Row, float[]>) t -> t == null ? null : RowCodec.tensor(t).dequantize(),
         createArrayType(FloatType, false));
     spark.udf().register(TENSOR_NBYTES,
         (UDF1<Row, Long>) t -> t == null ? null : (long) ((byte[]) t.getAs("data")).length,
         LongType);
     spark.udf().register(TENSOR_NUMEL,
-        (UDF2<Row, Integer, Long>) (t, bits) -> {
+        (UDF1<Row, Long>) t -> {
           if (t == null) {
             return null;
           }
-          TensorData d = RowCodec.tensor(t);
-          return TensorData.elementCount(TensorCodec.logicalShape(d, bits == null ? d.dtype().bytes() * 8 : bits));
+          long n = 1;
+          for (int d : RowCodec.ints(t, "shape")) {
+            n *= d;
+          }
+          return n;
         },
         LongType);
     spark.udf().register(KEPT_MASK,

@@ -24,11 +24,11 @@ class KvArrowExportTest {
     SplittableRandom rnd = new SplittableRandom(3);
     int h = 2;
     int d = 4;
-    KvLayer l0 = new KvLayer(0, TokenpressFunctionsTest.random(rnd, h * 5 * d), new int[] {h, 5, d},
-        TokenpressFunctionsTest.random(rnd, h * 5 * d), new int[] {h, 5, d}, new int[] {0, 1, 2, 3, 4},
+    KvLayer l0 = new KvLayer(0, TokenpressFunctionsTest.random(rnd, h * 5 * d), new int[] {5, h, d},
+        TokenpressFunctionsTest.random(rnd, h * 5 * d), new int[] {5, h, d}, new int[] {0, 1, 2, 3, 4},
         new int[] {0, 1, 2, 3, 4});
-    KvLayer l1 = new KvLayer(1, TokenpressFunctionsTest.random(rnd, h * 2 * d), new int[] {h, 2, d},
-        TokenpressFunctionsTest.random(rnd, h * 2 * d), new int[] {h, 2, d}, new int[] {0, 4}, new int[] {0, 4});
+    KvLayer l1 = new KvLayer(1, TokenpressFunctionsTest.random(rnd, h * 2 * d), new int[] {2, h, d},
+        TokenpressFunctionsTest.random(rnd, h * 2 * d), new int[] {2, h, d}, new int[] {0, 4}, new int[] {0, 4});
     return new KvCache("img-1.png", 9, List.of(l0, l1));
   }
 
@@ -65,7 +65,7 @@ class KvArrowExportTest {
           ArrowFileReader r = new ArrowFileReader(ch, root)) {
         Field k = r.getVectorSchemaRoot().getSchema().findField("k");
         assertThat(k.getType()).isInstanceOf(VariableShapeTensorType.class);
-        assertThat(((VariableShapeTensorType) k.getType()).dimNames()).containsExactly("H_kv", "T", "D");
+        assertThat(((VariableShapeTensorType) k.getType()).dimNames()).containsExactly("T", "H_kv", "D");
         assertThat(k.getChildren()).extracting(Field::getName).containsExactly("data", "shape");
       }
       assertThat(root.getAllocatedMemory()).isZero();

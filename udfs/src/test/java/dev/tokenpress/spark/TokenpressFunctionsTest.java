@@ -8,6 +8,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import dev.tokenpress.operators.kv.KvChunk;
+import dev.tokenpress.operators.kv.KvCodec;
+import dev.tokenpress.operators.kv.KvLayout;
+import dev.tokenpress.operators.kv.KvPrecision;
+import dev.tokenpress.operators.kv.MixedPrecisionEncoder;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -46,38 +51,32 @@ class TokenpressFunctionsTest {
     return f;
   }
 
-  /** Record "r1": layer 0 in two float16 chunks (T = 3 + 2), layer 1 one 8-bit chunk (T = 2). */
-  static RecordResult result() {
+  /**
+   * The operators' cache for record "r1": layer 0 FP16 (5 entries), layer 1 with entries 0..5 in
+   * a ZipVL mixed-precision group (4-bit and 2-bit chunks whose entries interleave).
+   */
+  static dev.tokenpress.operators.kv.KvCache cache() {
     SplittableRandom rnd = new SplittableRandom(7);
-    int h = 2;
-    int d = 4;
-    List<KvChunk> kv = new ArrayList<>();
-    kv.add(new KvChunk(0, 0,
-        TensorCodec.encode(random(rnd, h * 3 * d), new int[] {h, 3, d}, DType.FLOAT16, "H_kv,T,D"),
-        TensorCodec.encode(random(rnd, h * 3 * d), new int[] {h, 3, d}, DType.FLOAT16, "H_kv,T,D"),
-        null, new int[] {0, 1, 2}, new int[] {0, 1, 2}));
-    kv.add(new KvChunk(0, 1,
-        TensorCodec.encode(random(rnd, h * 2 * d), new int[] {h, 2, d}, DType.FLOAT32, "H_kv,T,D"),
-        TensorCodec.encode(random(rnd, h * 2 * d), new int[] {h, 2, d}, DType.FLOAT32, "H_kv,T,D"),
-        null, new int[] {5, 6}, new int[] {3, 4}));
-    byte[] codes = new byte[h * 2 * d];
-    for (int i = 0; i < codes.length; i++) {
-      codes[i] = (byte) (i * 17);
-    }
-    KvQuant q = new KvQuant("affine", 8, 2,
-        TensorCodec.encode(random(rnd, h * d), new int[] {h, 1, d}, DType.FLOAT32, "H_kv,T/g,D"),
-        TensorCodec.encode(random(rnd, h * d), new int[] {h, 1, d}, DType.FLOAT32, "H_kv,T/g,D"),
-        TensorCodec.encode(random(rnd, h * 2), new int[] {h, 2, 1}, DType.FLOAT32, "H_kv,T,D/g"),
-        null);
-    kv.add(new KvChunk(1, 0, TensorData.wrap(codes.clone(), new int[] {h, 2, d}, DType.UINT8, "H_kv,T,D"),
-        TensorData.wrap(codes, new int[] {h, 2, d}, DType.UINT8, "H_kv,T,D"), q, new int[] {0, 6}, new int[] {0, 4}));
+    KvLayout layout = new KvLayout(2, 4);
+    dev.tokenpress.operators.kv.KvCache c =
+        new dev.tokenpress.operators.kv.KvCache(2, layout, KvCodec.of(KvPrecision.FP16));
+    c.layer(0).appendRows(random(rnd, 5 * 8), 0, random(rnd, 5 * 8), 0, 5, new int[] {0, 1, 2, 5, 6},
+        new int[] {0, 1, 2, 3, 4}, 0);
+    c.layer(1).appendRows(random(rnd, 6 * 8), 0, random(rnd, 6 * 8), 0, 6, new int[] {0, 1, 2, 3, 4, 6},
+        new int[] {0, 1, 2, 3, 4, 5}, 0);
+    c.layer(1).recodeMixed(0, 6, new boolean[] {true, false, true, false, false, true}, MixedPrecisionEncoder.ZIPVL);
+    c.advance(7, 7);
+    return c;
+  }
+
+  static RecordResult result() {
     return new RecordResult("ans", new int[] {1, 2}, List.of(),
         List.of(new KeptTokens("vtc-cls", "VISUAL_TOKENS", -1, 6, new int[] {1, 4}, new int[] {1, 4})),
-        new Flops(1, 2, 3), Map.of(), kv, 7);
+        new Flops(1, 2, 3), Map.of(), cache());
   }
 
   static Dataset<Row> kvFrame(Path dir) {
-    List<Row> rows = RowCodec.kvRows("r1", result(), ENGINE, PROV);
+    List<Row> rows = RowCodec.kvRows("r1", cache(), ENGINE, PROV);
     spark.createDataFrame(rows, OutputSchemas.KV_CACHE).write().mode("overwrite")
         .partitionBy("batch_id").parquet(dir.resolve("kv_cache").toString());
     Dataset<Row> kv = spark.read().parquet(dir.resolve("kv_cache").toString());
@@ -86,29 +85,25 @@ class TokenpressFunctionsTest {
   }
 
   @Test
-  void tensorFunctionsDecodeDequantizeAndMeasure() {
+  void tensorFunctionsDequantizeWithTheOperatorsCodecsAndMeasure() {
     kvFrame(tmp);
-    RecordResult r = result();
-    List<Row> rows = spark.sql("SELECT layer, chunk, tp_tensor_nbytes(k) AS nb, tp_tensor_numel(k, bits) AS n, "
-        + "tp_dequantize(k, scales.k, zeros.k, bits, group_size) AS kf, "
-        + "tp_dequantize(v, scales.v, zeros.v, bits, group_size) AS vf FROM kv ORDER BY layer, chunk").collectAsList();
-    assertThat(rows).hasSize(3);
-    for (int i = 0; i < 3; i++) {
-      KvChunk c = r.kv().get(i);
+    dev.tokenpress.operators.kv.KvCache c = cache();
+    List<KvChunk> expected = new ArrayList<>(c.layer(0).chunks());
+    expected.addAll(c.layer(1).chunks());
+    List<Row> rows = spark.sql("SELECT layer, chunk, precision, tp_tensor_nbytes(k) AS nb, tp_tensor_numel(k) AS n, "
+        + "tp_kv_floats(k) AS kf, tp_kv_floats(v) AS vf, k.dtype AS dt FROM kv ORDER BY layer, chunk").collectAsList();
+    assertThat(rows).hasSize(expected.size()).hasSize(3);
+    for (int i = 0; i < rows.size(); i++) {
+      KvChunk e = expected.get(i);
       Row row = rows.get(i);
-      assertThat(row.getLong(2)).isEqualTo(c.k().data().length);
-      assertThat(row.getLong(3)).isEqualTo(c.k().elementCount());
-      float[] expectedK = c.quant() == null ? TensorCodec.decode(c.k())
-          : TensorCodec.dequantize(c.k(), 8, 2, c.quant().kScales(), c.quant().kZeros());
-      float[] expectedV = c.quant() == null ? TensorCodec.decode(c.v())
-          : TensorCodec.dequantize(c.v(), 8, 2, c.quant().vScales(), null);
-      assertThat(floats(row.getList(4))).containsExactly(expectedK);
-      assertThat(floats(row.getList(5))).containsExactly(expectedV);
+      assertThat(row.getString(2)).isEqualTo(e.precision().name());
+      assertThat(row.getLong(3)).isEqualTo(e.k().dataLength());
+      assertThat(row.getLong(4)).isEqualTo((long) e.k().rows() * e.k().width());
+      assertThat(floats(row.getList(5))).containsExactly(e.k().dequantize());
+      assertThat(floats(row.getList(6))).containsExactly(e.v().dequantize());
+      assertThat(row.getString(7)).isEqualTo(e.k().dtype());
     }
-    List<Row> f = spark.sql("SELECT tp_tensor_floats(k) FROM kv WHERE layer = 0 AND chunk = 0").collectAsList();
-    assertThat(floats(f.get(0).getList(0))).containsExactly(TensorCodec.decode(r.kv().get(0).k()));
-    assertThatThrownBy(() -> spark.sql("SELECT tp_tensor_floats(k) FROM kv WHERE layer = 1").collectAsList())
-        .hasStackTraceContaining("dequantise");
+    assertThat(rows).extracting(r -> r.getString(7)).containsExactly("float16", "uint4x2", "uint2x4");
   }
 
   @Test
@@ -124,24 +119,20 @@ class TokenpressFunctionsTest {
   }
 
   @Test
-  void readerLoadsOneRecordConcatenatingChunksAlongT() {
+  void readerRestoresEachLayerInEntryOrderFromInterleavedChunks() {
     kvFrame(tmp);
-    RecordResult r = result();
-    KvCache cache = KvCacheReader.load(spark, tmp.toString(), "r1");
-    assertThat(cache.nextPosition()).isEqualTo(7);
-    assertThat(cache.layers()).hasSize(2);
-    KvLayer l0 = cache.layer(0);
-    assertThat(l0.kShape()).containsExactly(2, 5, 4);
-    assertThat(l0.tokenIndex()).containsExactly(0, 1, 2, 5, 6);
-    assertThat(l0.position()).containsExactly(0, 1, 2, 3, 4);
-    float[] a = TensorCodec.decode(r.kv().get(0).k());
-    float[] b = TensorCodec.decode(r.kv().get(1).k());
-    // head 1, entry 3 (first entry of chunk 1), channel 2
-    assertThat(l0.k()[1 * 5 * 4 + 3 * 4 + 2]).isEqualTo(b[1 * 2 * 4 + 0 * 4 + 2]);
-    assertThat(l0.k()[1 * 5 * 4 + 2 * 4 + 1]).isEqualTo(a[1 * 3 * 4 + 2 * 4 + 1]);
-    KvLayer l1 = cache.layer(1);
-    assertThat(l1.v()).containsExactly(
-        TensorCodec.dequantize(r.kv().get(2).v(), 8, 2, r.kv().get(2).quant().vScales(), null));
+    dev.tokenpress.operators.kv.KvCache c = cache();
+    KvCache read = KvCacheReader.load(spark, tmp.toString(), "r1");
+    assertThat(read.nextPosition()).isEqualTo(7);
+    assertThat(read.layers()).hasSize(2);
+    for (int l = 0; l < 2; l++) {
+      KvLayer got = read.layer(l);
+      assertThat(got.kShape()).containsExactly(c.layer(l).length(), 2, 4);
+      assertThat(got.k()).containsExactly(c.layer(l).keys());
+      assertThat(got.v()).containsExactly(c.layer(l).values());
+      assertThat(got.tokenIndex()).containsExactly(c.layer(l).tokenIndices());
+      assertThat(got.position()).containsExactly(c.layer(l).positions());
+    }
     assertThatThrownBy(() -> KvCacheReader.load(spark, tmp.toString(), "nope")).hasMessageContaining("no KV cache rows");
   }
 

@@ -73,8 +73,7 @@ public final class CompressJob {
   private static final String TS_TYPE = "spark.sql.parquet.outputTimestampType";
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   /** Column paths of tensor bytes in kv_cache: no dictionary, no statistics. */
-  private static final List<String> TENSOR_BYTE_COLUMNS =
-      List.of("k.data", "v.data", "scales.k.data", "scales.v.data", "zeros.k.data", "zeros.v.data");
+  private static final List<String> TENSOR_BYTE_COLUMNS = List.of("k.data", "v.data");
 
   private CompressJob() {}
 
@@ -166,7 +165,7 @@ public final class CompressJob {
     String configHash = ConfigLoader.sha256(configJson);
     ProcessorSpec spec = new ProcessorSpec(
         RuntimeFactories.resolveBundle(config.model().bundle()), plan.json(), config.model().maxNewTokens(),
-        config.model().seed(), config.model().maxPixels(), config.model().intraOpThreads(), config.kv().dtype().dtype());
+        config.model().seed(), config.model().maxPixels(), config.model().intraOpThreads(), config.kv().dtype().precision());
     EngineInfo engine = factory.describe(spec);
     OutputLayout out = OutputLayout.open(spark, config.output().path());
 

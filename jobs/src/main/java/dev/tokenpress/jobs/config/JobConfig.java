@@ -127,7 +127,7 @@ public record JobConfig(
 
   /**
    * @param enabled write {@code kv_cache/}
-   * @param dtype element type of KV tensors the plan leaves unquantised
+   * @param dtype precision of KV entries the plan leaves unquantised (float32, float16)
    */
   public record Kv(boolean enabled, KvStorage dtype) {
     public Kv {

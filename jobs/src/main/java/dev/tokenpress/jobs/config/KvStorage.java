@@ -2,22 +2,21 @@ package dev.tokenpress.jobs.config;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonValue;
-import dev.tokenpress.spark.DType;
+import dev.tokenpress.operators.kv.KvPrecision;
 
-/** Element type of KV tensors the plan leaves unquantised. */
+/** Precision the runtime keeps KV entries in, unless the plan's operators re-encode them. */
 public enum KvStorage {
-  FLOAT32(DType.FLOAT32),
-  FLOAT16(DType.FLOAT16),
-  BFLOAT16(DType.BFLOAT16);
+  FLOAT32(KvPrecision.FP32),
+  FLOAT16(KvPrecision.FP16);
 
-  private final DType dtype;
+  private final KvPrecision precision;
 
-  KvStorage(DType dtype) {
-    this.dtype = dtype;
+  KvStorage(KvPrecision precision) {
+    this.precision = precision;
   }
 
-  public DType dtype() {
-    return dtype;
+  public KvPrecision precision() {
+    return precision;
   }
 
   @JsonValue

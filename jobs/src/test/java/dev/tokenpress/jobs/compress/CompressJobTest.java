@@ -5,8 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.tokenpress.jobs.config.ConfigLoader;
 import dev.tokenpress.jobs.config.JobConfig;
-import dev.tokenpress.spark.DType;
-import dev.tokenpress.spark.KvChunk;
+import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.kv.KvChunk;
+import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.spark.RecordFailedException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -61,7 +62,7 @@ class CompressJobTest {
     assertThat(s.inputs()).isEqualTo(12);
     assertThat(s.ok()).isEqualTo(12);
     assertThat(s.errors()).isZero();
-    assertThat(s.kvRows()).isEqualTo(24);
+    assertThat(s.kvRows()).isEqualTo(36);
     try (DuckDb db = new DuckDb()) {
       List<Map<String, Object>> rows = db.query(
           "SELECT id, status, answer, plan_hash, model_sha256, run_id, flops.total AS flops_total, "
@@ -76,7 +77,7 @@ class CompressJobTest {
       });
       // Answers equal what the processor returns for the same input.
       var direct = new TestProcessorFactory().create(
-          new dev.tokenpress.spark.ProcessorSpec("test-bundle", "[]", 32, 0, 1 << 24, 1, DType.FLOAT16), 1);
+          new dev.tokenpress.spark.ProcessorSpec("test-bundle", "[]", 32, 0, 1 << 24, 1, KvPrecision.FP16), 1);
       for (Map<String, Object> r : rows) {
         String id = (String) r.get("id");
         byte[] bytes = Files.readAllBytes(corpus.resolve(id));
@@ -84,32 +85,34 @@ class CompressJobTest {
         assertThat(r.get("answer")).as(id).isEqualTo(answer);
         assertThat(((Number) r.get("ntok")).intValue()).isEqualTo(answer.length());
       }
-      // KV rows: one per (id, layer); tensors byte-identical to the processor's cache.
-      assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.kv(out))).isEqualTo(24);
-      assertThat(db.scalarLong("SELECT count(DISTINCT (id, layer, chunk)) FROM " + DuckDb.kv(out))).isEqualTo(24);
+      // KV rows: one per (id, layer, chunk); tensors byte-identical to the processor's cache.
+      assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.kv(out))).isEqualTo(36);
+      assertThat(db.scalarLong("SELECT count(DISTINCT (id, layer, chunk)) FROM " + DuckDb.kv(out))).isEqualTo(36);
       for (String id : ids.subList(0, 4)) {
-        List<KvChunk> expected = TestProcessorFactory.kv(id, DType.FLOAT16);
-        List<Map<String, Object>> kv = db.query("SELECT layer, k.data AS kd, k.shape AS ks, k.dtype AS kt, k.layout AS kl, "
-            + "v.data AS vd, bits, group_size, scales.k.data AS sk, token_index, position, next_position FROM "
-            + DuckDb.kv(out) + " WHERE id = '" + id + "' ORDER BY layer");
-        assertThat(kv).hasSize(2);
-        for (int l = 0; l < 2; l++) {
-          KvChunk e = expected.get(l);
-          Map<String, Object> r = kv.get(l);
+        KvCache cache = TestProcessorFactory.kv(id, KvPrecision.FP16);
+        List<KvChunk> expected = new ArrayList<>(cache.layer(0).chunks());
+        expected.addAll(cache.layer(1).chunks());
+        List<Map<String, Object>> kv = db.query("SELECT layer, chunk, precision, k.data AS kd, k.shape AS ks, "
+            + "k.dtype AS kt, k.layout AS kl, k.scales AS ksc, v.data AS vd, v.channel_scales AS vcs, entries, "
+            + "token_index, position, next_position FROM " + DuckDb.kv(out) + " WHERE id = '" + id + "' ORDER BY layer, chunk");
+        assertThat(kv).hasSize(3);
+        for (int i = 0; i < 3; i++) {
+          KvChunk e = expected.get(i);
+          Map<String, Object> r = kv.get(i);
           assertThat((byte[]) r.get("kd")).isEqualTo(e.k().data());
           assertThat((byte[]) r.get("vd")).isEqualTo(e.v().data());
           assertThat(ints(r.get("ks"))).containsExactly(e.k().shape());
-          assertThat(r.get("kt")).isEqualTo(e.k().dtype().wireName());
-          assertThat(r.get("kl")).isEqualTo("H_kv,T,D");
+          assertThat(r.get("kt")).isEqualTo(e.k().dtype());
+          assertThat(r.get("kl")).isEqualTo(e.k().layout());
+          assertThat(r.get("precision")).isEqualTo(e.precision().name());
+          assertThat(floats(r.get("ksc"))).containsExactly(e.k().scales());
+          assertThat(floats(r.get("vcs"))).containsExactly(e.v().channelScales());
+          assertThat(ints(r.get("entries"))).containsExactly(e.entries());
           assertThat(ints(r.get("token_index"))).containsExactly(e.tokenIndex());
           assertThat(ints(r.get("position"))).containsExactly(e.position());
           assertThat(r.get("next_position")).isEqualTo(20);
         }
-        assertThat(kv.get(0).get("bits")).isEqualTo(16);
-        assertThat(kv.get(0).get("sk")).isNull();
-        assertThat(kv.get(1).get("bits")).isEqualTo(4);
-        assertThat(kv.get(1).get("group_size")).isEqualTo(2);
-        assertThat((byte[]) kv.get(1).get("sk")).isEqualTo(expected.get(1).quant().kScales().data());
+        assertThat(kv).extracting(r -> r.get("kt")).containsExactly("float16", "uint4x2", "uint2x4");
       }
       // Parquet physical layout: zstd everywhere, no dictionary on tensor bytes, micros timestamps.
       List<Map<String, Object>> meta = db.query("SELECT DISTINCT path_in_schema, compression, encodings FROM parquet_metadata('"
@@ -201,8 +204,8 @@ class CompressJobTest {
     try (DuckDb db = new DuckDb()) {
       assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out))).isEqualTo(40);
       assertThat(db.scalarLong("SELECT count(DISTINCT id) FROM " + DuckDb.outputs(out))).isEqualTo(40);
-      assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.kv(out))).isEqualTo(80);
-      assertThat(db.scalarLong("SELECT count(DISTINCT (id, layer)) FROM " + DuckDb.kv(out))).isEqualTo(80);
+      assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.kv(out))).isEqualTo(120);
+      assertThat(db.scalarLong("SELECT count(DISTINCT (id, layer, chunk)) FROM " + DuckDb.kv(out))).isEqualTo(120);
       // Every KV batch belongs to a committed outputs batch.
       Set<Object> outBatches = db.query("SELECT DISTINCT batch_id FROM " + DuckDb.outputs(out)).stream()
           .map(r -> r.get("batch_id")).collect(Collectors.toSet());
@@ -227,6 +230,15 @@ class CompressJobTest {
     assertThatThrownBy(() -> CompressJob.run(spark, other, new TestProcessorFactory(), log))
         .hasMessageContaining("output.mode")
         .hasMessageContaining("plan_hash");
+  }
+
+  private static float[] floats(Object array) {
+    Object[] a = (Object[]) array;
+    float[] f = new float[a.length];
+    for (int i = 0; i < a.length; i++) {
+      f[i] = ((Number) a[i]).floatValue();
+    }
+    return f;
   }
 
   private static int[] ints(Object array) {

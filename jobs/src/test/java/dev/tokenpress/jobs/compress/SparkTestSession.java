@@ -19,7 +19,7 @@ final class SparkTestSession {
           .config("spark.driver.bindAddress", "127.0.0.1")
           .config("spark.sql.shuffle.partitions", "4")
           .config("spark.default.parallelism", "2")
-          .config("spark.executor.heartbeatInterval", "1s")
+          .config("spark.executor.heartbeatInterval", "3s")
           .getOrCreate();
       spark.sparkContext().setLogLevel("WARN");
     }

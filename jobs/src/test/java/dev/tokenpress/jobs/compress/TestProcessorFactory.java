@@ -1,23 +1,22 @@
 package dev.tokenpress.jobs.compress;
 
-import dev.tokenpress.spark.DType;
+import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.kv.KvCodec;
+import dev.tokenpress.operators.kv.KvLayout;
+import dev.tokenpress.operators.kv.KvPrecision;
+import dev.tokenpress.operators.kv.MixedPrecisionEncoder;
 import dev.tokenpress.spark.EngineInfo;
 import dev.tokenpress.spark.Flops;
 import dev.tokenpress.spark.InputRecord;
 import dev.tokenpress.spark.KeptTokens;
-import dev.tokenpress.spark.KvChunk;
-import dev.tokenpress.spark.KvQuant;
 import dev.tokenpress.spark.ProcessorFactory;
 import dev.tokenpress.spark.ProcessorSpec;
 import dev.tokenpress.spark.RecordProcessor;
 import dev.tokenpress.spark.RecordResult;
 import dev.tokenpress.spark.StageCount;
-import dev.tokenpress.spark.TensorCodec;
-import dev.tokenpress.spark.TensorData;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -30,7 +29,7 @@ import javax.imageio.stream.ImageInputStream;
  * A deterministic in-test stand-in for the model runtime, for tests of the Spark plumbing (errors,
  * resume, schemas, UDFs, readers). It decodes PNGs with ImageIO (so broken files fail as they
  * would in the runtime), answers with facts about the image, and returns a small ragged KV cache
- * (layer 0 as floats in the spec's dtype, layer 1 quantised to 4 bits) derived from the id.
+ * derived from the id (see {@link #kv}).
  *
  * @param crashOnId id whose processing throws an {@link Error} (simulates a crash), or null
  * @param sleepMs milliseconds of simulated work per record
@@ -105,7 +104,7 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
           List.of(new StageCount("visual_tokens", 16, 8)),
           List.of(new KeptTokens("random-drop", "VISUAL_TOKENS", -1, 16, keepEven(16), keepEven(16))),
           new Flops(1000, 2000, 300), Map.of("vision", 1.0, "prefill", 2.0, "decode", 3.0),
-          kv(r.id(), spec.kvDtype()), 20);
+          kv(r.id(), spec.kvPrecision()));
     }
 
     @Override
@@ -125,30 +124,21 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
     return k;
   }
 
-  /** The KV cache the processor returns for {@code id} (also used by tests as the expectation). */
-  static List<KvChunk> kv(String id, DType dtype) {
+  /**
+   * The KV cache the processor returns for {@code id} (also the tests' expectation): layer 0 in the
+   * spec's precision with 5..7 entries, layer 1 with 4 entries re-encoded as a ZipVL
+   * mixed-precision group (4-bit and 2-bit chunks).
+   */
+  static KvCache kv(String id, KvPrecision precision) {
     SplittableRandom rnd = new SplittableRandom(id.hashCode());
-    List<KvChunk> out = new ArrayList<>();
+    KvCache c = new KvCache(2, new KvLayout(H, D), KvCodec.of(precision));
     int t0 = 5 + Math.floorMod(id.hashCode(), 3);
-    out.add(new KvChunk(0, 0,
-        TensorCodec.encode(floats(rnd, H * t0 * D), new int[] {H, t0, D}, dtype, "H_kv,T,D"),
-        TensorCodec.encode(floats(rnd, H * t0 * D), new int[] {H, t0, D}, dtype, "H_kv,T,D"),
-        null, range(0, t0), range(0, t0)));
-    int t1 = 3;
-    byte[] codes = new byte[H * t1 * D / 2];
-    for (int i = 0; i < codes.length; i++) {
-      codes[i] = (byte) rnd.nextInt(256);
-    }
-    int g = 2;
-    TensorData kq = TensorData.wrap(codes.clone(), new int[] {H, t1, D / 2}, DType.UINT8, "H_kv,T,D");
-    TensorData vq = TensorData.wrap(codes, new int[] {H, t1, D / 2}, DType.UINT8, "H_kv,T,D");
-    KvQuant q = new KvQuant("affine", 4, g,
-        TensorCodec.encode(floats(rnd, H * 2 * D), new int[] {H, 2, D}, DType.FLOAT16, "H_kv,T/g,D"),
-        TensorCodec.encode(floats(rnd, H * 2 * D), new int[] {H, 2, D}, DType.FLOAT16, "H_kv,T/g,D"),
-        TensorCodec.encode(floats(rnd, H * t1 * D / g), new int[] {H, t1, D / g}, DType.FLOAT16, "H_kv,T,D/g"),
-        null);
-    out.add(new KvChunk(1, 0, kq, vq, q, new int[] {0, 2, 4}, new int[] {0, 2, 4}));
-    return out;
+    c.layer(0).appendRows(floats(rnd, t0 * H * D), 0, floats(rnd, t0 * H * D), 0, t0, range(0, t0), range(0, t0), 0);
+    c.layer(1).appendRows(floats(rnd, 4 * H * D), 0, floats(rnd, 4 * H * D), 0, 4, new int[] {0, 2, 4, 5},
+        new int[] {0, 2, 4, 5}, 0);
+    c.layer(1).recodeMixed(0, 4, new boolean[] {true, false, false, true}, MixedPrecisionEncoder.ZIPVL);
+    c.advance(t0, 20);
+    return c;
   }
 
   private static float[] floats(SplittableRandom rnd, int n) {

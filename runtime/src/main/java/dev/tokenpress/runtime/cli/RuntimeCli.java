@@ -1,21 +1,26 @@
 package dev.tokenpress.runtime.cli;
 
 import dev.tokenpress.runtime.RunnerException;
+import dev.tokenpress.runtime.bench.MemoryBenchCommand;
+import dev.tokenpress.runtime.bench.RuntimeBenchCommand;
 import dev.tokenpress.runtime.bundle.BundleException;
 import dev.tokenpress.runtime.convert.Llama2cConverter;
+import dev.tokenpress.runtime.eval.EvalCommand;
 import java.util.Arrays;
 
 /**
  * Entry point of the runtime's commands ({@code bin/tokenpress}): {@code model build},
- * {@code lm generate}, {@code bench lm}, {@code convert llama2c}. Results go to stdout as JSON;
+ * {@code generate}, {@code lm generate}, {@code bench lm|runtime|memory}, {@code eval},
+ * {@code convert llama2c}. Results go to stdout as JSON;
  * usage errors exit 2, runtime failures exit 1, each with one message on stderr.
  */
 public final class RuntimeCli {
     private RuntimeCli() {}
 
     static final String USAGE = "usage: tokenpress <command> [options]\n\ncommands:\n  " + ModelBuildCommand.USAGE + "\n\n  "
-            + LmGenerateCommand.USAGE + "\n\n  " + BenchLmCommand.USAGE + "\n\n  "
-            + BenchLmMemoryCommand.USAGE + "\n\n"
+            + GenerateCommand.USAGE + "\n\n  " + LmGenerateCommand.USAGE + "\n\n  " + BenchLmCommand.USAGE + "\n\n  "
+            + BenchLmMemoryCommand.USAGE + "\n\n  " + RuntimeBenchCommand.USAGE + "\n\n  "
+            + MemoryBenchCommand.USAGE + "\n\n  " + EvalCommand.USAGE + "\n\n"
             + "  convert llama2c --checkpoint MODEL.bin --out DIR [--rope-theta 10000] [--norm-eps 1e-5]\n"
             + "  Converts a llama2.c checkpoint to a Hugging Face Llama checkpoint directory.";
 
@@ -54,18 +59,31 @@ public final class RuntimeCli {
             System.err.println(USAGE);
             return args.length == 1 && (args[0].equals("--help") || args[0].equals("-h")) ? 0 : 2;
         }
-        String cmd = args[0] + " " + args[1];
-        String[] rest = Arrays.copyOfRange(args, 2, args.length);
+        boolean single = args[0].equals("generate") || args[0].equals("eval");
+        String cmd = single ? args[0] : args[0] + " " + args[1];
+        String[] rest = Arrays.copyOfRange(args, single ? 1 : 2, args.length);
         try {
             switch (cmd) {
                 case "model build":
                     System.out.println(ModelBuildCommand.run(rest));
+                    return 0;
+                case "generate":
+                    System.out.println(GenerateCommand.run(rest));
                     return 0;
                 case "lm generate":
                     System.out.println(LmGenerateCommand.run(rest));
                     return 0;
                 case "bench lm":
                     System.out.println(BenchLmCommand.run(rest));
+                    return 0;
+                case "bench runtime":
+                    System.out.println(RuntimeBenchCommand.run(rest));
+                    return 0;
+                case "bench memory":
+                    System.out.println(MemoryBenchCommand.run(rest));
+                    return 0;
+                case "eval":
+                    System.out.println(EvalCommand.run(rest));
                     return 0;
                 case "bench lm-memory":
                     System.out.println(BenchLmMemoryCommand.run(rest));
@@ -79,7 +97,8 @@ public final class RuntimeCli {
         } catch (UsageException e) {
             System.err.println("error: " + e.getMessage() + "\n\n" + USAGE);
             return 2;
-        } catch (BundleException | RunnerException | IllegalArgumentException | java.io.UncheckedIOException e) {
+        } catch (BundleException | RunnerException | IllegalArgumentException | java.io.UncheckedIOException
+                 | dev.tokenpress.runtime.media.MediaDecodeException e) {
             System.err.println("error: " + e.getMessage());
             return 1;
         }

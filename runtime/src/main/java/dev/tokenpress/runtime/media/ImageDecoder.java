@@ -55,6 +55,15 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  * <p>Thread-safe: no state besides the immutable options.
  */
 public final class ImageDecoder {
+  static {
+    // Load the ImageIO registry and the readers once, not inside the first record's timing.
+    for (ImageFormat f : ImageFormat.values()) {
+      if (f.jdkSupported()) {
+        ImageIO.getImageReadersByFormatName(f.imageIoName());
+      }
+    }
+  }
+
   private final DecodeOptions options;
 
   public ImageDecoder(DecodeOptions options) {

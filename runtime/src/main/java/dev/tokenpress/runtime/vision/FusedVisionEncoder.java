@@ -44,6 +44,10 @@ public final class FusedVisionEncoder implements AutoCloseable {
   }
 
   public VisionOutput encode(PixelValues pixels) {
+    if (pixels.height() != cfg.imageSize() || pixels.width() != cfg.imageSize()) {
+      throw new IllegalArgumentException("pixel values are " + pixels.height() + "x" + pixels.width()
+          + ", the vision tower takes " + cfg.imageSize() + "x" + cfg.imageSize());
+    }
     long start = System.nanoTime();
     FloatBuffer px = ByteBuffer.allocateDirect(3 * pixels.height() * pixels.width() * 4)
         .order(ByteOrder.nativeOrder()).asFloatBuffer();

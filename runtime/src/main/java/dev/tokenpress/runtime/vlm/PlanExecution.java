@@ -5,8 +5,6 @@ import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.OperatorConfig;
-import dev.tokenpress.operators.api.PositionMode;
-import dev.tokenpress.operators.api.PrefillLayerContext;
 import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.api.Signal;
 import dev.tokenpress.operators.api.SignalValues;
@@ -15,7 +13,7 @@ import dev.tokenpress.operators.api.TokenSelection;
 import dev.tokenpress.operators.api.VisualTokensContext;
 import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.runtime.lm.LmHooks;
-import dev.tokenpress.runtime.lm.PrefillLayer;
+import dev.tokenpress.runtime.lm.PlanLmHooks;
 import dev.tokenpress.runtime.vision.ClsAttention;
 import dev.tokenpress.runtime.vision.VisionHook;
 import java.util.ArrayList;
@@ -28,8 +26,8 @@ import java.util.TreeSet;
 /**
  * A compression plan prepared against one model: operators built and validated, the union of
  * their signals, and the runtime side of the operator protocol ({@link TokenOperator}) for one
- * record — the ViT signals, {@link Hook#VISUAL_TOKENS} and {@link Hook#PREFILL_AFTER} (as
- * {@link LmHooks}). A prepared plan is immutable; {@link #record} makes the per-record state.
+ * record — the ViT signals and {@link Hook#VISUAL_TOKENS} here, {@link Hook#PREFILL_AFTER}
+ * through {@link PlanLmHooks}. A prepared plan is immutable; {@link #record} makes the per-record state.
  */
 final class PlanExecution {
   private final ModelShape shape;
@@ -106,13 +104,10 @@ final class PlanExecution {
     private final long seed;
     private final List<KeptMap> kept = new ArrayList<>();
     private SequenceLayout layout;
+    private PlanLmHooks lmHooks;
 
     Record(long seed) {
       this.seed = seed;
-    }
-
-    List<KeptMap> keptMaps() {
-      return kept;
     }
 
     /**
@@ -155,79 +150,25 @@ final class PlanExecution {
       return layout;
     }
 
-    /** The LM hooks of this record ({@link LmHooks#NONE} when no operator acts during prefill). */
+    /**
+     * The LM hooks of this record ({@link LmHooks#NONE} when no operator acts during prefill):
+     * {@link PlanLmHooks} over the layout {@link #visualTokens} built.
+     */
     LmHooks lmHooks() {
       if (!hasPrefillAfter) {
         return LmHooks.NONE;
       }
-      return new LmHooks() {
-        @Override
-        public int[] keepAfterLayer(int layer, PrefillLayer view) {
-          return prefillAfter(layer, view);
-        }
-      };
+      lmHooks = new PlanLmHooks(operators, shape, layout, seed);
+      return lmHooks;
     }
 
-    private int[] prefillAfter(int layer, PrefillLayer view) {
-      int n = layout.length();
-      if (view.rows() != n) {
-        throw new IllegalStateException("LM layer " + layer + " has " + view.rows() + " rows, the layout " + n);
+    /** Every selection applied so far: the visual ones, then the LM ones. */
+    List<KeptMap> keptMaps() {
+      List<KeptMap> all = new ArrayList<>(kept);
+      if (lmHooks != null) {
+        all.addAll(lmHooks.keptMaps());
       }
-      SignalValues.Builder b = SignalValues.builder();
-      for (Signal s : signals) {
-        if (s instanceof Signal.QueryRowAttention qa && qa.lmLayer() == layer) {
-          b.put(s, queryRowAttention(view, qa.rows().resolve(layout)));
-        }
-      }
-      SignalValues values = b.build();
-      int[] rows = identity(n);
-      for (TokenOperator op : operators) {
-        if (!op.hooks().contains(Hook.PREFILL_AFTER)) {
-          continue;
-        }
-        TokenSelection sel = op.afterPrefillLayer(new PrefillLayerContext(shape, layer, layout, values, seed));
-        if (sel.keepsAll()) {
-          continue;
-        }
-        if (sel.positions() == PositionMode.REPACK) {
-          throw new IllegalArgumentException("operator " + op.name() + " re-packs positions after LM layer " + layer
-              + "; the KV cache keeps original positions, so only KEEP_ORIGINAL is supported there");
-        }
-        kept.add(KeptMap.ofPrefill(op.name(), layer, layout, sel));
-        int[] next = new int[sel.keptCount()];
-        for (int i = 0; i < next.length; i++) {
-          next[i] = rows[sel.kept(i)];
-        }
-        rows = next;
-        layout = layout.apply(sel);
-      }
-      return rows.length == n ? null : rows;
+      return all;
     }
-  }
-
-  /** Head-mean attention rows {@code [queries, keys]} of the current layer's cache. */
-  private FloatTensor queryRowAttention(PrefillLayer view, int[] queryRows) {
-    float[] p = view.attentionRows(queryRows); // [q, heads, keys]
-    int heads = shape.lmHeads();
-    int keys = p.length / (queryRows.length * heads);
-    float[] mean = new float[queryRows.length * keys];
-    for (int q = 0; q < queryRows.length; q++) {
-      for (int k = 0; k < keys; k++) {
-        double s = 0;
-        for (int h = 0; h < heads; h++) {
-          s += p[(q * heads + h) * keys + k];
-        }
-        mean[q * keys + k] = (float) (s / heads);
-      }
-    }
-    return FloatTensor.wrap(mean, queryRows.length, keys);
-  }
-
-  private static int[] identity(int n) {
-    int[] a = new int[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = i;
-    }
-    return a;
   }
 }

@@ -16,9 +16,10 @@ public final class VlmRequest {
   private final CompressionPlan plan;
   private final int maxNewTokens;
   private final boolean recordLogits;
+  private final boolean ignoreStop;
 
   private VlmRequest(String id, byte[] imageBytes, RgbImage image, String prompt, CompressionPlan plan,
-      int maxNewTokens, boolean recordLogits) {
+      int maxNewTokens, boolean recordLogits, boolean ignoreStop) {
     if (id == null) {
       throw new IllegalArgumentException("request id must not be null (it seeds the operators)");
     }
@@ -35,12 +36,13 @@ public final class VlmRequest {
     this.plan = plan;
     this.maxNewTokens = maxNewTokens;
     this.recordLogits = recordLogits;
+    this.ignoreStop = ignoreStop;
   }
 
   /** An encoded image (PNG, JPEG, ...); decoding errors surface as {@code MediaDecodeException}. */
   public static VlmRequest ofBytes(String id, byte[] imageBytes, String prompt) {
     return new VlmRequest(id, imageBytes == null ? null : imageBytes.clone(), null, prompt, CompressionPlan.empty(),
-        -1, false);
+        -1, false, false);
   }
 
   /** An already decoded image. */
@@ -48,11 +50,11 @@ public final class VlmRequest {
     if (image == null) {
       throw new IllegalArgumentException("image must not be null");
     }
-    return new VlmRequest(id, null, image, prompt, CompressionPlan.empty(), -1, false);
+    return new VlmRequest(id, null, image, prompt, CompressionPlan.empty(), -1, false, false);
   }
 
   public VlmRequest withPlan(CompressionPlan p) {
-    return new VlmRequest(id, imageBytes, image, prompt, p, maxNewTokens, recordLogits);
+    return new VlmRequest(id, imageBytes, image, prompt, p, maxNewTokens, recordLogits, ignoreStop);
   }
 
   /** Overrides {@link VlmOptions#maxNewTokens()} for this request. */
@@ -60,12 +62,21 @@ public final class VlmRequest {
     if (n < 0) {
       throw new IllegalArgumentException("maxNewTokens must be >= 0, found " + n);
     }
-    return new VlmRequest(id, imageBytes, image, prompt, plan, n, recordLogits);
+    return new VlmRequest(id, imageBytes, image, prompt, plan, n, recordLogits, ignoreStop);
   }
 
   /** Keep the logits of every step in the result (parity tests). */
   public VlmRequest withRecordLogits(boolean r) {
-    return new VlmRequest(id, imageBytes, image, prompt, plan, maxNewTokens, r);
+    return new VlmRequest(id, imageBytes, image, prompt, plan, maxNewTokens, r, ignoreStop);
+  }
+
+  /** Generate exactly {@code maxNewTokens} tokens, ignoring stop tokens (benchmarks). */
+  public VlmRequest withoutStopTokens() {
+    return new VlmRequest(id, imageBytes, image, prompt, plan, maxNewTokens, recordLogits, true);
+  }
+
+  public boolean ignoresStopTokens() {
+    return ignoreStop;
   }
 
   public String id() {

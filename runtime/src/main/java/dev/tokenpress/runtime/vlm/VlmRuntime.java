@@ -10,6 +10,7 @@ import dev.tokenpress.runtime.bundle.LmSpec;
 import dev.tokenpress.runtime.lm.FusedLlamaRuntime;
 import dev.tokenpress.runtime.lm.GenerationResult;
 import dev.tokenpress.runtime.lm.LlamaRuntime;
+import dev.tokenpress.runtime.lm.LmHooks;
 import dev.tokenpress.runtime.lm.LmRequest;
 import dev.tokenpress.runtime.lm.TokenEmbedding;
 import dev.tokenpress.runtime.media.ImageDecoder;
@@ -201,10 +202,11 @@ public final class VlmRuntime implements AutoCloseable {
       }
     }
     int maxNew = request.maxNewTokens() >= 0 ? request.maxNewTokens() : options.maxNewTokens();
-    LmRequest lmRequest = new LmRequest(embeds, layout.positionIds(), stopTokens, maxNew, options.kvPrecision(),
-        request.recordLogits());
+    LmRequest lmRequest = new LmRequest(embeds, layout.positionIds(), layout.originalIndices(),
+        request.ignoresStopTokens() ? new int[0] : stopTokens, maxNew, options.kvPrecision(), request.recordLogits());
+    LmHooks hooks = rec.lmHooks();
     long t4 = System.nanoTime();
-    GenerationResult gen = options.fused() ? fusedLm.generate(lmRequest) : lm.generate(lmRequest, rec.lmHooks());
+    GenerationResult gen = options.fused() ? fusedLm.generate(lmRequest) : lm.generate(lmRequest, hooks);
     long t5 = System.nanoTime();
 
     int[] ids = gen.tokenIds();

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tokenpress.runtime.lm.StopReason;
+import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import dev.tokenpress.runtime.media.ImagePreprocessor;
 import dev.tokenpress.runtime.media.PixelValues;
 import dev.tokenpress.runtime.media.PreprocessorConfig;

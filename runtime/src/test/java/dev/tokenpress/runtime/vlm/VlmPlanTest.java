@@ -8,6 +8,7 @@ import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.tensor.Kernels;
+import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import dev.tokenpress.runtime.media.MediaDecodeException;
 import dev.tokenpress.runtime.text.PromptTooLongException;
 import dev.tokenpress.runtime.vision.ClsAttention;
@@ -134,6 +135,29 @@ class VlmPlanTest {
     int[] pos3 = r.kvCache().layer(3).positions();
     assertThat(pos3[pos3.length - 1]).isEqualTo(full.kvCache().layer(3).positions()[rows + gen - 1]);
     assertThat(r.flops().get("prefill")).isLessThan(full.flops().get("prefill"));
+  }
+
+  @Test
+  void concurrentRequestsEqualSequentialOnes() throws Exception {
+    String plan = "[{\"op\":\"vtc-cls\",\"keep\":96,\"layers\":\"1..L-2\"},{\"op\":\"fastv\",\"layer\":2}]";
+    String[] ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
+    int[][] sequential = new int[ids.length][];
+    for (int i = 0; i < ids.length; i++) {
+      sequential[i] = run(i % 2 == 0 ? plan : "[]", ids[i]).tokenIds();
+    }
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+    try {
+      List<java.util.concurrent.Future<int[]>> futures = new java.util.ArrayList<>();
+      for (int i = 0; i < ids.length; i++) {
+        final int k = i;
+        futures.add(pool.submit(() -> run(k % 2 == 0 ? plan : "[]", ids[k]).tokenIds()));
+      }
+      for (int i = 0; i < ids.length; i++) {
+        assertThat(futures.get(i).get()).as(ids[i]).containsExactly(sequential[i]);
+      }
+    } finally {
+      pool.shutdown();
+    }
   }
 
   @Test

@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.vlm;
+package dev.tokenpress.runtime.testing;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -17,12 +17,12 @@ import java.nio.file.Path;
  * {@code reference_outputs.json} is absent. {@code -Dtokenpress.tiny.llava.dir=DIR} points at
  * another copy of the checkpoint.
  */
-final class TinyLlavaBundle {
+public final class TinyLlavaBundle {
   private static Path bundle;
 
   private TinyLlavaBundle() {}
 
-  static Path checkpoint() {
+  public static Path checkpoint() {
     String dir = System.getProperty("tokenpress.tiny.llava.dir");
     if (dir == null) {
       dir = Path.of(System.getProperty("tokenpress.project.dir", "."), "models", "tiny-llava-shapes").toString();
@@ -33,7 +33,7 @@ final class TinyLlavaBundle {
     return p;
   }
 
-  static JsonNode references() {
+  public static JsonNode references() {
     Path f = checkpoint().resolve("reference_outputs.json");
     assumeTrue(Files.isRegularFile(f), "skipped: " + f.toAbsolutePath() + " not found");
     try {
@@ -43,7 +43,7 @@ final class TinyLlavaBundle {
     }
   }
 
-  static synchronized Path bundle() {
+  public static synchronized Path bundle() {
     Path ckpt = checkpoint();
     if (bundle == null) {
       try {

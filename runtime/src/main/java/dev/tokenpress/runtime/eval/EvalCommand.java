@@ -1,0 +1,317 @@
+package dev.tokenpress.runtime.eval;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tokenpress.datasets.Question;
+import dev.tokenpress.datasets.Scene;
+import dev.tokenpress.datasets.SceneObject;
+import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.runtime.bench.CommandArgs;
+import dev.tokenpress.runtime.bundle.LmSpec;
+import dev.tokenpress.runtime.cli.UsageException;
+import dev.tokenpress.runtime.lm.LmFlops;
+import dev.tokenpress.runtime.lm.StopReason;
+import dev.tokenpress.runtime.media.RgbImage;
+import dev.tokenpress.runtime.onnx.SessionConfig;
+import dev.tokenpress.runtime.vision.VisionBundle;
+import dev.tokenpress.runtime.vision.VisionConfig;
+import dev.tokenpress.runtime.vision.VisionFlops;
+import dev.tokenpress.runtime.vlm.VlmOptions;
+import dev.tokenpress.runtime.vlm.VlmRequest;
+import dev.tokenpress.runtime.vlm.VlmResult;
+import dev.tokenpress.runtime.vlm.VlmRuntime;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code tokenpress eval}: accuracy of a compression plan on ShapesVQA, scored as the training
+ * script scores it ({@link AnswerScoring}), with the FLOPs the plan spends relative to the empty
+ * plan on the same questions.
+ *
+ * <p>The FLOPs ratio compares each question's analytic FLOPs with those of the same question run
+ * uncompressed for the same number of generated tokens (all visual tokens through every ViT and
+ * LM layer, the same {@link VisionFlops}/{@link LmFlops} counting), so it measures the plan and
+ * not a change in answer length.
+ */
+public final class EvalCommand {
+  public static final String USAGE = "eval --bundle DIR [--plan JSON|@FILE] [--split test] [--images 200] [--start 0]\n"
+      + "         [--kinds exists,color,count,position,caption] [--max-new-tokens 48] [--threads 1] [--workers 1]\n"
+      + "         [--seed 1234]\n"
+      + "  Answers the ShapesVQA questions of --images images of --split (generated with --seed; 1234 is the\n"
+      + "  bundled model's data) with the split runtime and --plan (default [], no compression); prints\n"
+      + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
+      + "  CHAIR, visual tokens kept, FLOPs per question and their ratio to the empty plan, wall time.\n"
+      + "  --workers runs that many requests at once on one runtime (results do not depend on it).";
+
+  static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
+
+  private static final Set<String> OPTIONS = Set.of("--bundle", "--plan", "--split", "--images", "--start", "--kinds",
+      "--max-new-tokens", "--threads", "--workers", "--seed");
+
+  private EvalCommand() {}
+
+  /** A plan given inline as JSON or as {@code @FILE}; invalid plans are usage errors. */
+  public static CompressionPlan plan(String arg) {
+    String json = arg;
+    if (arg.startsWith("@")) {
+      Path f = Path.of(arg.substring(1));
+      try {
+        json = Files.readString(f);
+      } catch (IOException e) {
+        throw new UsageException("cannot read plan file " + f + ": " + e.getMessage());
+      }
+    }
+    try {
+      return CompressionPlan.parse(json);
+    } catch (IllegalArgumentException e) {
+      throw new UsageException("invalid --plan: " + e.getMessage());
+    }
+  }
+
+  static List<String> kinds(String arg) {
+    Set<String> out = new LinkedHashSet<>();
+    for (String k : arg.split(",")) {
+      String t = k.trim();
+      if (t.isEmpty()) {
+        continue;
+      }
+      if (!Question.KINDS.contains(t)) {
+        throw new UsageException("--kinds: unknown kind '" + t + "'; allowed: " + String.join(",", Question.KINDS));
+      }
+      out.add(t);
+    }
+    if (out.isEmpty()) {
+      throw new UsageException("--kinds must name at least one of " + String.join(",", Question.KINDS));
+    }
+    return List.copyOf(out);
+  }
+
+  public static String run(String[] argv) {
+    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    CompressionPlan plan = plan(a.string("--plan", "[]"));
+    String split = a.string("--split", "test");
+    int images = a.integer("--images", 200, 1, 1_000_000);
+    int start = a.integer("--start", 0, 0, 1_000_000);
+    List<String> kinds = kinds(a.string("--kinds", String.join(",", Question.KINDS)));
+    int maxNew = a.integer("--max-new-tokens", 48, 1, 4096);
+    int threads = a.integer("--threads", 1, 0, 1024);
+    int workers = a.integer("--workers", 1, 1, 256);
+    String seedArg = a.string("--seed", Long.toString(ShapesVqaSource.TEST_SEED));
+    long seed;
+    try {
+      seed = Long.parseLong(seedArg.trim());
+    } catch (NumberFormatException e) {
+      throw new UsageException("--seed must be an integer, found '" + seedArg + "'");
+    }
+    ShapesVqaSource data;
+    try {
+      data = new ShapesVqaSource(seed, 128, split);
+    } catch (IllegalArgumentException e) {
+      throw new UsageException("--split: " + e.getMessage());
+    }
+    Path bundleDir = a.path("--bundle");
+    VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false)).withMaxNewTokens(maxNew);
+    try (VlmRuntime rt = VlmRuntime.open(bundleDir, options)) {
+      rt.validate(plan);
+      return new Evaluation(rt, plan, kinds).run(data, start, images, maxNew, workers).toJson(bundleDir, split, seed, start,
+          images);
+    }
+  }
+
+  /** Running tallies of one evaluation. */
+  static final class Evaluation {
+    private final VlmRuntime rt;
+    private final CompressionPlan plan;
+    private final List<String> kinds;
+    private final LmSpec lm;
+    private final VisionConfig vision;
+    private final Map<String, int[]> exact = new LinkedHashMap<>();
+    private final AnswerScoring.CaptionTally captions = new AnswerScoring.CaptionTally();
+    private final long[] flops = new long[4];
+    private final long[] emptyFlops = new long[4];
+    private long questions;
+    private long captionQuestions;
+    private long keptVisual;
+    private long inVisual;
+    private long generatedTokens;
+    private double seconds;
+
+    Evaluation(VlmRuntime rt, CompressionPlan plan, List<String> kinds) {
+      this.rt = rt;
+      this.plan = plan;
+      this.kinds = kinds;
+      this.lm = rt.bundle().lm();
+      this.vision = VisionBundle.spec(rt.bundle()).config();
+      for (String k : EXACT_KINDS) {
+        if (kinds.contains(k)) {
+          exact.put(k, new int[2]);
+        }
+      }
+    }
+
+    /** Answers every selected question of images {@code [start, start+images)}, {@code workers} at a time. */
+    Evaluation run(ShapesVqaSource data, int start, int images, int maxNew, int workers) {
+      long t0 = System.nanoTime();
+      int step = Math.max(1, images / 10);
+      java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger(start);
+      java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+      Runnable worker = () -> {
+        for (int i = next.getAndIncrement(); i < start + images; i = next.getAndIncrement()) {
+          Scene scene = data.scene(i);
+          RgbImage image = ShapesVqaSource.image(scene);
+          for (Question q : scene.questions()) {
+            if (!kinds.contains(q.kind())) {
+              continue;
+            }
+            VlmResult r = rt.generate(
+                VlmRequest.ofImage(q.id(), image, q.question()).withPlan(plan).withMaxNewTokens(maxNew));
+            synchronized (this) {
+              score(scene, q, r);
+            }
+          }
+          int d = done.incrementAndGet();
+          if (d % step == 0) {
+            System.err.printf("eval: %d/%d images, %.1f s%n", d, images, (System.nanoTime() - t0) / 1e9);
+          }
+        }
+      };
+      if (workers == 1) {
+        worker.run();
+      } else {
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(workers);
+        try {
+          List<java.util.concurrent.Future<?>> fs = new ArrayList<>();
+          for (int w = 0; w < workers; w++) {
+            fs.add(pool.submit(worker));
+          }
+          for (java.util.concurrent.Future<?> f : fs) {
+            f.get();
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("evaluation interrupted", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+          if (e.getCause() instanceof RuntimeException re) {
+            throw re;
+          }
+          throw new IllegalStateException(e.getCause());
+        } finally {
+          pool.shutdownNow();
+        }
+      }
+      seconds = (System.nanoTime() - t0) / 1e9;
+      return this;
+    }
+
+    void score(Scene scene, Question q, VlmResult r) {
+      questions++;
+      keptVisual += r.visualTokensKept();
+      inVisual += r.visualTokensIn();
+      generatedTokens += r.tokenIds().length;
+      flops[0] += r.flops().get("vision");
+      flops[1] += r.flops().get("prefill");
+      flops[2] += r.flops().get("decode");
+      flops[3] += r.flops().get("total");
+      long[] e = emptyPlanFlops(r);
+      for (int k = 0; k < 4; k++) {
+        emptyFlops[k] += e[k];
+      }
+      if (q.kind().equals("caption")) {
+        captionQuestions++;
+        List<AnswerScoring.CaptionObject> truth = new ArrayList<>();
+        for (SceneObject o : scene.objects()) {
+          truth.add(new AnswerScoring.CaptionObject(o.sizeName(), o.colorName(), o.shapeName(), o.positionName()));
+        }
+        captions.add(AnswerScoring.parseCaption(r.answer()), truth);
+      } else {
+        int[] c = exact.get(q.kind());
+        c[1]++;
+        if (AnswerScoring.exactMatch(r.answer(), q.answer())) {
+          c[0]++;
+        }
+      }
+    }
+
+    /** {vision, prefill, decode, total} of the same question uncompressed, same generated length. */
+    long[] emptyPlanFlops(VlmResult r) {
+      int[] tokens = new int[vision.layersRun()];
+      Arrays.fill(tokens, vision.numPositions());
+      long v = VisionFlops.total(vision, tokens, r.visualTokensIn());
+      long rows = r.promptIds().length - 1L + r.visualTokensIn();
+      long prefill = LmFlops.head(lm, 1);
+      for (int l = 0; l < lm.numLayers(); l++) {
+        prefill += LmFlops.layer(lm, rows, rows);
+      }
+      int n = r.tokenIds().length;
+      int steps = r.stopReason() == StopReason.STOP_TOKEN ? n : Math.max(0, n - 1);
+      long decode = 0;
+      for (int s = 1; s <= steps; s++) {
+        decode += lm.numLayers() * LmFlops.layer(lm, 1, rows + s) + LmFlops.head(lm, 1);
+      }
+      return new long[] {v, prefill, decode, v + prefill + decode};
+    }
+
+    String toJson(Path bundle, String split, long seed, int start, int images) {
+      ObjectMapper m = new ObjectMapper();
+      ObjectNode o = m.createObjectNode();
+      o.put("bundle", bundle.toAbsolutePath().toString());
+      o.put("plan", plan.toJson());
+      o.put("split", split);
+      o.put("seed", seed);
+      o.put("start", start);
+      o.put("images", images);
+      o.put("kinds", String.join(",", kinds));
+      o.put("questions", questions);
+      ObjectNode acc = o.putObject("accuracy");
+      ObjectNode counts = o.putObject("questions_per_kind");
+      double sum = 0;
+      for (Map.Entry<String, int[]> e : exact.entrySet()) {
+        double x = e.getValue()[0] / (double) Math.max(1, e.getValue()[1]);
+        acc.put(e.getKey(), round(x));
+        counts.put(e.getKey(), e.getValue()[1]);
+        sum += x;
+      }
+      if (!exact.isEmpty()) {
+        o.put("overall", round(sum / exact.size()));
+        o.put("overall_kinds", String.join(",", exact.keySet()));
+      }
+      if (kinds.contains("caption")) {
+        counts.put("caption", captionQuestions);
+        o.put("caption_object_f1", round(captions.f1()));
+        o.put("caption_object_precision", round(captions.precision()));
+        o.put("caption_object_recall", round(captions.recall()));
+        o.put("chair", round(captions.chair()));
+      }
+      o.put("visual_tokens_in", questions == 0 ? 0 : inVisual / (double) questions);
+      o.put("mean_visual_tokens_kept", round(keptVisual / (double) Math.max(1, questions)));
+      o.put("mean_generated_tokens", round(generatedTokens / (double) Math.max(1, questions)));
+      String[] names = {"vision", "prefill", "decode", "total"};
+      ObjectNode f = o.putObject("flops_per_question");
+      ObjectNode fr = o.putObject("flops_ratio_vs_empty_plan");
+      for (int k = 0; k < 4; k++) {
+        f.put(names[k], Math.round(flops[k] / (double) Math.max(1, questions)));
+        fr.put(names[k], emptyFlops[k] == 0 ? 1.0 : round(flops[k] / (double) emptyFlops[k]));
+      }
+      o.put("wall_seconds", round(seconds));
+      o.put("ms_per_question", round(1000 * seconds / Math.max(1, questions)));
+      try {
+        return m.writeValueAsString(o);
+      } catch (JsonProcessingException e) {
+        throw new IllegalStateException(e);
+      }
+    }
+
+    private static double round(double x) {
+      return Math.round(x * 1e4) / 1e4;
+    }
+  }
+}

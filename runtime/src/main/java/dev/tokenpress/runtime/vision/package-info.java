@@ -1,0 +1,20 @@
+/**
+ * The LLaVA-1.5 vision tower (CLIP ViT) and projector as ONNX graphs built in Java.
+ *
+ * <p>{@link dev.tokenpress.runtime.vision.VisionGraphs} builds, from checkpoint weights: the patch
+ * embedding (Conv, CLS, positions, {@code pre_layrnorm}); per ViT layer a pre-attention graph
+ * ({@code layer_norm1} → fused q|k|v, heads split) and a post-attention graph ({@code out_proj} +
+ * residual → {@code layer_norm2} → {@code fc1} → activation → {@code fc2} + residual); a generic
+ * attention graph (optionally with an additive bias); the projector (CLS dropped for the
+ * {@code default} strategy, {@code linear_1} → GELU(erf) → {@code linear_2}); the "cut between
+ * attentions" merges (embed+pre_0, post_i+pre_i+1, post_last+projector) that halve the calls; and
+ * the fused whole-tower graph. Layers past {@code vision_feature_layer} are never built.
+ *
+ * <p>{@link dev.tokenpress.runtime.vision.VisionEncoder} chains the split graphs with tensors kept in
+ * ONNX Runtime and computes a layer's head-averaged CLS attention row in Java from its q and k
+ * only when a {@link dev.tokenpress.runtime.vision.VisionHook} asks; a hook may also replace the
+ * token stream between layers (drop/merge inside the ViT).
+ * {@link dev.tokenpress.runtime.vision.VisionBundle} writes/reads the bundle's {@code vision/}
+ * graphs and manifest section.
+ */
+package dev.tokenpress.runtime.vision;

@@ -1,0 +1,44 @@
+package dev.tokenpress.runtime.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+/** Dispatch of {@code bench runtime}, {@code bench memory} and {@code eval}: usage errors exit 2. */
+class BenchCliTest {
+  private static String[] run(int expectedCode, String... args) {
+    PrintStream oldErr = System.err;
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    try {
+      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+      int code = RuntimeCli.run(args);
+      assertThat(code).as(err.toString(StandardCharsets.UTF_8)).isEqualTo(expectedCode);
+      return err.toString(StandardCharsets.UTF_8).split("\n");
+    } finally {
+      System.setErr(oldErr);
+    }
+  }
+
+  @Test
+  void usageErrorsExitTwo() {
+    assertThat(run(2, "bench", "runtime", "--images", "x")[0]).isEqualTo("error: --images must be an integer, found 'x'");
+    assertThat(run(2, "bench", "memory", "--generations", "0")[0])
+        .startsWith("error: --generations must be in [1, ");
+    assertThat(run(2, "eval", "--images", "5")[0]).isEqualTo("error: --bundle is required");
+    assertThat(run(2, "eval")[0]).startsWith("usage: tokenpress");
+  }
+
+  @Test
+  void usageListsTheCommands() {
+    assertThat(RuntimeCli.USAGE).contains("bench runtime --bundle DIR").contains("bench memory --bundle DIR")
+        .contains("eval --bundle DIR");
+  }
+
+  @Test
+  void missingBundleIsARuntimeError() {
+    assertThat(run(1, "eval", "--bundle", "/nonexistent/bundle", "--images", "1")[0]).startsWith("error: ");
+  }
+}
