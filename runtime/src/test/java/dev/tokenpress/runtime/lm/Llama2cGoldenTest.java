@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * llama2.c reference greedy ids of GOLDEN.md exactly, and the fused variant gives the same logits.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class Stories260KGoldenTest {
+class Llama2cGoldenTest {
     private Path shared;
     private List<Golden.Case> cases;
     private Llama2cTokenizer tokenizer;
