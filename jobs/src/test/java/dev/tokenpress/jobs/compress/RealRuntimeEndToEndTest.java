@@ -121,6 +121,53 @@ class RealRuntimeEndToEndTest {
     }
   }
 
+  @Test
+  void brokenFilesAreExactlyTheErrorRowsWithTheRuntimesTypedErrors(@TempDir Path tmp) throws IOException {
+    Path model = project().resolve("models/tiny-llava-shapes");
+    Path shapes = project().resolve("datasets/sample/images/shapes");
+    assumeTrue(Files.isRegularFile(model.resolve("config.json")), "skipped: no bundled model at " + model);
+    assumeTrue(Files.isDirectory(shapes), "skipped: no sample corpus at " + shapes);
+    Path corpus = tmp.resolve("corpus");
+    List<Path> pngs;
+    try (Stream<Path> s = Files.list(shapes)) {
+      pngs = s.sorted().limit(36).collect(Collectors.toList());
+    }
+    for (Path p : pngs) {
+      Files.copy(p, Files.createDirectories(corpus).resolve(p.getFileName()));
+    }
+    // 36 good files: the 32 sample scenes and 4 of them again under other names.
+    for (int i = 0; pngs.size() + i < 36; i++) {
+      Files.copy(pngs.get(i), corpus.resolve("dup-" + pngs.get(i).getFileName()));
+    }
+    // 4 of 40 files (10%) broken, one of each kind.
+    byte[] good = Files.readAllBytes(pngs.get(0));
+    Map<String, String> broken = Map.of(
+        "broken-truncated.png", "truncated", "broken-empty.png", "zero-byte",
+        "broken-text.png", "not an image", "broken-huge.png", "over the pixel limit");
+    TestImages.write(corpus.resolve("broken-truncated.png"), Arrays.copyOf(good, good.length / 3));
+    TestImages.write(corpus.resolve("broken-empty.png"), new byte[0]);
+    TestImages.write(corpus.resolve("broken-text.png"), "this is not a PNG".getBytes(StandardCharsets.UTF_8));
+    TestImages.write(corpus.resolve("broken-huge.png"), TestImages.png(300, 300, 1));
+    Path out = tmp.resolve("out");
+    JobConfig config = ConfigLoader.load(null, List.of(
+        "input.path=" + corpus, "input.glob=*.png", "model.bundle=" + model, "model.maxNewTokens=4",
+        "model.maxPixels=40000", "output.path=" + out, "output.mode=overwrite", "output.rowsPerTask=8"));
+
+    RunSummary s = CompressJob.run(SparkTestSession.get(), config, VlmProcessorFactory.INSTANCE,
+        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+
+    assertThat(s.processed()).isEqualTo(40);
+    assertThat(s.errors()).isEqualTo(4);
+    try (DuckDb db = new DuckDb()) {
+      List<Map<String, Object>> errors = db.query("SELECT id, error.class AS cls, error.message AS msg FROM "
+          + DuckDb.outputs(out) + " WHERE status = 'error' ORDER BY id");
+      assertThat(errors).extracting(r -> r.get("id")).containsExactlyInAnyOrderElementsOf(broken.keySet());
+      assertThat(errors).allSatisfy(r -> assertThat((String) r.get("msg")).isNotBlank());
+      assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out) + " WHERE status = 'ok'")).isEqualTo(36);
+      assertThat(db.scalarLong("SELECT count(DISTINCT id) FROM " + DuckDb.kv(out))).isEqualTo(36);
+    }
+  }
+
   private static int[] ints(Object array) {
     return Arrays.stream((Object[]) array).mapToInt(o -> ((Number) o).intValue()).toArray();
   }
