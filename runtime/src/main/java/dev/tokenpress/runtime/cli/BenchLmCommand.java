@@ -54,15 +54,21 @@ public final class BenchLmCommand {
             LmRequest recorded = new LmRequest(split.embedding().embed(ids), LmRequest.sequentialPositions(ids.length),
                     new int[0], newTokens, KvPrecision.FP32, true);
             double maxDiff = maxAbsDiff(split.generate(recorded).stepLogits(), fused.generate(recorded).stepLogits());
-            double[][] s = new double[4][runs];
-            double[][] f = new double[4][runs];
+            double[][] s = new double[5][runs];
+            double[][] f = new double[5][runs];
             boolean same = true;
+            java.lang.management.ThreadMXBean cpu = java.lang.management.ManagementFactory.getThreadMXBean();
             for (int i = 0; i < runs; i++) {
+                long c0 = cpu.getCurrentThreadCpuTime();
                 GenerationResult rs = split.generate(req);
+                long c1 = cpu.getCurrentThreadCpuTime();
                 GenerationResult rf = fused.generate(req);
+                long c2 = cpu.getCurrentThreadCpuTime();
                 same &= Arrays.equals(rs.tokenIds(), rf.tokenIds());
                 record(s, i, rs);
                 record(f, i, rf);
+                s[4][i] = (c1 - c0) / 1e6;
+                f[4][i] = (c2 - c1) / 1e6;
             }
             ObjectNode o = Json.object();
             o.put("bundle", bundle.directory().toAbsolutePath().toString());
@@ -85,6 +91,11 @@ public final class BenchLmCommand {
             o.put("fused_end_to_end_ms", Json.round(median(f[2])));
             o.put("ratio_end_to_end", Json.round(median(s[2]) / median(f[2])));
             o.put("split_decode_java_attention_ms_per_token", Json.round(median(s[3])));
+            // thread CPU time of a whole generation (with 1 intra-op thread ORT runs on the calling
+            // thread): a comparison that machine load disturbs far less than wall time
+            o.put("split_cpu_ms_per_generation", Json.round(median(s[4])));
+            o.put("fused_cpu_ms_per_generation", Json.round(median(f[4])));
+            o.put("ratio_cpu", Json.round(median(s[4]) / median(f[4])));
             return Json.write(o);
         }
     }

@@ -11,12 +11,26 @@ public final class SharedData {
 
     /** {@code ../shared/models/stories260K}, or the test is skipped. */
     public static Path stories260K() {
-        String shared = System.getProperty("tokenpress.shared.dir", "../shared");
-        Path dir = Path.of(shared, "models", "stories260K");
-        assumeTrue(Files.isRegularFile(dir.resolve("stories260K.bin")) && Files.isRegularFile(dir.resolve("tok512.bin"))
-                        && Files.isRegularFile(dir.resolve("GOLDEN.md")),
-                "skipped: stories260K test data not found at " + dir.toAbsolutePath()
-                        + " (set -Dtokenpress.shared.dir to the shared/ directory)");
+        Path dir = stories260KOrNull();
+        assumeTrue(dir != null, stories260KMissing());
         return dir;
+    }
+
+    /** {@code ../shared/models/stories260K}, or null when absent (for class-level fixtures). */
+    public static Path stories260KOrNull() {
+        Path dir = storiesDir();
+        boolean ok = Files.isRegularFile(dir.resolve("stories260K.bin")) && Files.isRegularFile(dir.resolve("tok512.bin"))
+                && Files.isRegularFile(dir.resolve("GOLDEN.md"));
+        return ok ? dir : null;
+    }
+
+    /** The skip message. */
+    public static String stories260KMissing() {
+        return "skipped: stories260K test data not found at " + storiesDir().toAbsolutePath()
+                + " (set -Dtokenpress.shared.dir to the shared/ directory)";
+    }
+
+    private static Path storiesDir() {
+        return Path.of(System.getProperty("tokenpress.shared.dir", "../shared"), "models", "stories260K");
     }
 }
