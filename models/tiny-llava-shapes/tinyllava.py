@@ -390,6 +390,8 @@ class AuxHeads(nn.Module):
         d = c["v_hidden"]
         s.patch = nn.Linear(d, sum(s.N_PATCH_LOCAL) + sum(s.N_PATCH_GLOBAL))
         s.cls = nn.Linear(d, s.N_CLS_MULTI + sum(s.N_CLS_SOFT))
+        s.sil = nn.Linear(d, c["patch_size"] ** 2)   # the patch's object silhouette (per pixel)
+        s.nbr = nn.Linear(d, 36)                      # silhouette of the 3x3-patch neighbourhood, 4-px cells
 
 
 class TinyLlava(nn.Module):

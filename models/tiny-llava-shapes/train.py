@@ -96,19 +96,26 @@ def patch_targets(split, cache_path, grid=16, patch=8):
     if cache_path and os.path.exists(cache_path):
         z = np.load(cache_path)
         if len(z["local"]) == len(split):
-            return z["local"], z["cls_multi"], z["cls_cnt"]
+            return z["local"], z["cls_multi"], z["cls_cnt"], z["sil"], z["nbr"]
     meta = split.meta
     shapes, colors, sizes = meta["shapes"], list(meta["colors"]), meta["sizes"]
     N = len(split)
     local = np.zeros((N, grid * grid, 5), np.int8)
     cls_multi = np.zeros((N, len(colors) * len(shapes)), np.float32)
     cls_cnt = np.zeros((N, 1 + len(shapes)), np.int8)
+    sil = np.zeros((N, grid * grid, patch * patch // 8), np.uint8)
+    nbr = np.zeros((N, grid * grid, 5), np.uint8)   # 36 bits packed
     for i, s in enumerate(split.scenes):
         with Image.open(os.path.join(split.dir, s["mask"])) as im:
             m = np.asarray(im.convert("L"))
         objs = s["objects"]
         counts = np.zeros((len(objs) + 1, grid, grid), np.int32)
         mm = m.reshape(grid, patch, grid, patch)
+        sil[i] = np.packbits((mm > 0).transpose(0, 2, 1, 3).reshape(grid * grid, patch * patch), axis=-1)
+        g4 = (m > 0).reshape(grid * 2, 4, grid * 2, 4).mean((1, 3)) > 0.5      # 32x32 at 4-px cells
+        g4 = np.pad(g4, 2)
+        win = np.lib.stride_tricks.sliding_window_view(g4, (6, 6))[::2, ::2]   # [16,16,6,6]
+        nbr[i] = np.packbits(win.reshape(grid * grid, 36), axis=-1)
         for k in range(1, len(objs) + 1):
             counts[k] = (mm == k).sum((1, 3))
         best = counts[1:].argmax(0) + 1 if objs else np.zeros((grid, grid), int)
@@ -127,9 +134,9 @@ def patch_targets(split, cache_path, grid=16, patch=8):
             cls_cnt[i, 1 + shapes.index(o["shape"])] += 1
         cls_cnt[i, 0] = len(objs)
     if cache_path:
-        np.savez(cache_path + ".tmp.npz", local=local, cls_multi=cls_multi, cls_cnt=cls_cnt)
+        np.savez(cache_path + ".tmp.npz", local=local, cls_multi=cls_multi, cls_cnt=cls_cnt, sil=sil, nbr=nbr)
         os.replace(cache_path + ".tmp.npz", cache_path)
-    return local, cls_multi, cls_cnt
+    return local, cls_multi, cls_cnt, sil, nbr
 
 
 def build_vocab(data_dir, meta):
@@ -151,8 +158,8 @@ def build_vocab(data_dir, meta):
 # ---------------------------------------------------------------------------------------------
 # Losses
 # ---------------------------------------------------------------------------------------------
-def vision_aux_loss(model, px, local, cls_multi, cls_cnt):
-    feat, cls = model.vision_features(px, want_cls=True)
+def vision_aux_loss(model, px, local, cls_multi, cls_cnt, sil, nbr, precomputed=None):
+    feat, cls = precomputed if precomputed is not None else model.vision_features(px, want_cls=True)
     heads = model.aux_heads
     out = heads.patch(feat)                             # [B,256,sum]
     sizes = heads.N_PATCH_LOCAL + heads.N_PATCH_GLOBAL
@@ -163,7 +170,7 @@ def vision_aux_loss(model, px, local, cls_multi, cls_cnt):
     stats = {}
     for j in range(5):
         ce = F.cross_entropy(parts[j].reshape(-1, sizes[j]), local[..., j].reshape(-1), reduction="none")
-        wt = (w * (4.0 if j == 4 else 1.0)).reshape(-1)
+        wt = (w * (4.0 if j == 4 else 3.0 if j == 0 else 1.0)).reshape(-1)
         loss = loss + (ce * wt).sum() / wt.sum()
         if j < 4:
             pred = parts[j].argmax(-1)
@@ -171,6 +178,12 @@ def vision_aux_loss(model, px, local, cls_multi, cls_cnt):
     for j in range(5):
         tgt = cls_cnt[:, j:j + 1].expand(-1, feat.shape[1])
         loss = loss + 0.3 * F.cross_entropy(parts[5 + j].reshape(-1, 5), tgt.reshape(-1))
+    sl = heads.sil(feat)
+    loss = loss + 2.0 * F.binary_cross_entropy_with_logits(sl, sil)
+    stats["sil"] = ((sl > 0).float() == sil).float().mean().item()
+    nb = heads.nbr(feat)
+    loss = loss + 3.0 * F.binary_cross_entropy_with_logits(nb, nbr)
+    stats["nbr"] = ((nb > 0).float() == nbr).float().mean().item()
     co = heads.cls(cls)
     loss = loss + F.binary_cross_entropy_with_logits(co[:, :24], cls_multi) * 2.0
     for j in range(5):
@@ -509,7 +522,7 @@ def lr_at(step, total, base, warm):
     return base * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, p))))
 
 
-def make_opt(model, stage, lr):
+def make_opt(model, stage, lr, vit_mult=0.5):
     if stage == 1:
         params = list(model.vision_tower.parameters()) + list(model.aux_heads.parameters())
         groups = [{"params": params, "lr": lr}]
@@ -520,7 +533,7 @@ def make_opt(model, stage, lr):
         groups = [{"params": list(model.multi_modal_projector.parameters()) +
                    list(model.language_model.parameters()), "lr": lr},
                   {"params": list(model.vision_tower.parameters()) + list(model.aux_heads.parameters()),
-                   "lr": lr * 0.3, "vit": True}]
+                   "lr": lr * vit_mult, "vit": True}]
     decay = []
     for g in groups:
         g["weight_decay"] = 0.01
@@ -540,14 +553,16 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--smoke", action="store_true", help="a few steps on a handful of images (CI)")
-    ap.add_argument("--s1-steps", type=int, default=900)
+    ap.add_argument("--s1-steps", type=int, default=600)
     ap.add_argument("--s1-batch", type=int, default=32)
     ap.add_argument("--s1-lr", type=float, default=2e-3)
-    ap.add_argument("--s2-steps", type=int, default=1400)
+    ap.add_argument("--s2-steps", type=int, default=150)
     ap.add_argument("--s2-batch", type=int, default=16)
     ap.add_argument("--s2-lr", type=float, default=2e-3)
-    ap.add_argument("--s3-steps", type=int, default=300)
-    ap.add_argument("--s3-lr", type=float, default=3e-4)
+    ap.add_argument("--s3-steps", type=int, default=700)
+    ap.add_argument("--s3-lr", type=float, default=2e-3)
+    ap.add_argument("--s3-vit-mult", type=float, default=0.5, help="stage-3 LR of the vision tower / LM LR")
+    ap.add_argument("--s3-aux", type=float, default=1.0, help="stage-3 weight of the vision auxiliary loss")
     ap.add_argument("--ckpt-every", type=float, default=240.0, help="seconds between checkpoints")
     ap.add_argument("--eval-images", type=int, default=0, help="0 = whole test split")
     ap.add_argument("--export-now", action="store_true",
@@ -612,7 +627,9 @@ def main():
 
     cache = None if args.smoke else args.work
     imgs = load_images(train, cache and os.path.join(cache, "train_images.npy"))
-    local, cls_multi, cls_cnt = patch_targets(train, cache and os.path.join(cache, "train_targets.npz"))
+    local, cls_multi, cls_cnt, sil, nbr = patch_targets(train, cache and os.path.join(cache, "train_targets3.npz"))
+    sil_t = torch.from_numpy(np.unpackbits(sil, axis=-1))  # [N,256,64] uint8
+    nbr_t = torch.from_numpy(np.unpackbits(nbr, axis=-1)[..., :36].copy())  # [N,256,36]
     log("train data loaded")
     local_t = torch.from_numpy(local.astype(np.int64))
     N = len(train)
@@ -635,7 +652,7 @@ def main():
             checkpoint()
             continue
         if opt is None:
-            opt = make_opt(model, stage, lrs[stage])
+            opt = make_opt(model, stage, lrs[stage], args.s3_vit_mult)
         model.train()
         for p in model.vision_tower.parameters():
             p.requires_grad_(stage != 2)
@@ -654,25 +671,26 @@ def main():
         it = torch.from_numpy(idx)
         if stage == 1:
             loss, stats = vision_aux_loss(model, px, local_t[it], torch.from_numpy(cls_multi[idx]),
-                                          torch.from_numpy(cls_cnt[idx].astype(np.int64)))
+                                          torch.from_numpy(cls_cnt[idx].astype(np.int64)), sil_t[it].float(), nbr_t[it].float())
         else:
             if stage == 2:
                 with torch.no_grad():
                     feat, _ = model.vision_features(px)
                 aux = 0.0
             else:
-                bb = min(B, 8)
-                aux_loss, _ = vision_aux_loss(model, px[:bb], local_t[it[:bb]],
-                                              torch.from_numpy(cls_multi[idx[:bb]]),
-                                              torch.from_numpy(cls_cnt[idx[:bb]].astype(np.int64)))
-                feat, _ = model.vision_features(px)
-                aux = 0.3 * aux_loss
+                feat, cls = model.vision_features(px, want_cls=True)
+                aux_loss, vstats = vision_aux_loss(model, px, local_t[it], torch.from_numpy(cls_multi[idx]),
+                                                   torch.from_numpy(cls_cnt[idx].astype(np.int64)),
+                                                   sil_t[it].float(), nbr_t[it].float(), (feat, cls))
+                aux = args.s3_aux * aux_loss
             vis = model.multi_modal_projector(feat)
             prng = random.Random(args.seed * 7919 + stage * 1000003 + step)
             ids, lab, tid, pos = pack_batch(enc, [train.questions[i] for i in idx], prng)
             lm_loss, tacc = lm_packed_loss(model, enc, vis, ids, lab, tid, pos)
             loss = lm_loss + aux
             stats = {"tok_acc": tacc, "lm": lm_loss.item()}
+            if stage == 3:
+                stats.update(p0=vstats["p0"], p2=vstats["p2"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -92,6 +92,7 @@ public final class OutputSchemas {
       createStructField("flops", FLOPS, true),
       createStructField("timings_ms", createMapType(StringType, DoubleType, false), true),
       createStructField("kv_layers", IntegerType, true),
+      createStructField("kv_chunks", IntegerType, true),
       createStructField("kv_entries", LongType, true),
       createStructField("kv_bytes", LongType, true),
       createStructField("next_position", IntegerType, true),

@@ -37,11 +37,17 @@ public final class RowCodec {
     Flops f = r.flops();
     KvCache cache = r.kvCache();
     Integer layers = null;
+    Integer chunks = null;
     Long entries = null;
     Long bytes = null;
     Integer next = null;
     if (cache != null) {
       layers = cache.numLayers();
+      int nc = 0;
+      for (int l = 0; l < cache.numLayers(); l++) {
+        nc += cache.layer(l).chunks().size();
+      }
+      chunks = nc;
       long e = 0;
       for (int l : cache.lengths()) {
         e += l;
@@ -56,7 +62,7 @@ public final class RowCodec {
         r.answer(), r.answerTokenIds(), seq(stages), seq(maps),
         RowFactory.create(f.vision(), f.prefill(), f.decode(), f.total()),
         map(timingsMs),
-        layers, entries, bytes, next,
+        layers, chunks, entries, bytes, next,
         prov.planJson(), prov.planHash(), prov.configHash(),
         engine.modelSha256(), engine.engineVersion(),
         prov.runId(), prov.batchId(), now);
@@ -71,7 +77,7 @@ public final class RowCodec {
         RowFactory.create(error.getClass().getName(), errorMessage(error)),
         null, null, null, null, null,
         map(Map.of("total", totalMs)),
-        null, null, null, null,
+        null, null, null, null, null,
         prov.planJson(), prov.planHash(), prov.configHash(),
         engine == null ? null : engine.modelSha256(), engine == null ? null : engine.engineVersion(),
         prov.runId(), prov.batchId(), now);

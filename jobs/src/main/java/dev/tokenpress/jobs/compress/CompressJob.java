@@ -230,9 +230,17 @@ public final class CompressJob {
       if (config.input().format() != InputFormat.DIRECTORY) {
         CorpusReader.checkIds(corpus, config.input().path());
       }
-      pending = committed == null ? corpus : corpus.join(committed.select("id"), corpus.col("id").equalTo(committed.col("id")), "left_anti");
-      pending = pending.persist(StorageLevel.DISK_ONLY());
-      long toDo = pending.count();
+      long toDo;
+      if (committed == null && config.input().format() == InputFormat.DIRECTORY) {
+        // A fresh run over a listed directory: the work list is a local relation, counted on the driver.
+        pending = corpus;
+        toDo = pending.count();
+      } else {
+        pending = committed == null ? corpus
+            : corpus.join(committed.select("id"), corpus.col("id").equalTo(committed.col("id")), "left_anti");
+        pending = pending.persist(StorageLevel.DISK_ONLY());
+        toDo = pending.count();
+      }
       long inputs = toDo + alreadyCommitted;
       manifest.put("inputs", inputs);
       manifest.put("already_committed", alreadyCommitted);
@@ -366,22 +374,23 @@ public final class CompressJob {
     Map<String, Long> classes = new LinkedHashMap<>();
     long kvRows = 0;
     if (batches > 0) {
+      // One aggregation over this run's committed rows: counts by status and error class, KV rows.
       Dataset<Row> mine = spark.read().parquet(out.outputs()).where(col("run_id").equalTo(runId));
-      for (Row r : mine.groupBy("status").count().collectAsList()) {
+      for (Row r : mine.groupBy(col("status"), col("error.class").as("cls"))
+          .agg(org.apache.spark.sql.functions.count(lit(1)).as("n"),
+              org.apache.spark.sql.functions.sum(org.apache.spark.sql.functions.coalesce(col("kv_chunks"), lit(0))).as("kv"))
+          .orderBy(col("n").desc()).collectAsList()) {
+        long n = r.getLong(2);
+        kvRows += r.isNullAt(3) ? 0 : r.getLong(3);
         if (OutputSchemas.STATUS_OK.equals(r.getString(0))) {
-          ok = r.getLong(1);
+          ok += n;
         } else {
-          errors += r.getLong(1);
+          errors += n;
+          classes.merge(r.isNullAt(1) ? "(unknown)" : r.getString(1), n, Long::sum);
         }
       }
-      if (errors > 0) {
-        for (Row r : mine.where(col("status").equalTo(OutputSchemas.STATUS_ERROR))
-            .groupBy("error.class").count().orderBy(col("count").desc()).limit(20).collectAsList()) {
-          classes.put(r.getString(0), r.getLong(1));
-        }
-      }
-      if (kv) {
-        kvRows = spark.read().parquet(out.kvCache()).where(col("run_id").equalTo(runId)).count();
+      if (!kv) {
+        kvRows = 0;
       }
     }
     double secs = java.time.Duration.between(start, Instant.now()).toMillis() / 1000.0;

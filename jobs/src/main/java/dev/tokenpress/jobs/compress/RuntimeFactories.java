@@ -2,6 +2,7 @@ package dev.tokenpress.jobs.compress;
 
 import dev.tokenpress.jobs.config.JobConfig;
 import dev.tokenpress.spark.ProcessorFactory;
+import dev.tokenpress.spark.VlmProcessorFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -9,10 +10,9 @@ import java.nio.file.Path;
 public final class RuntimeFactories {
   private RuntimeFactories() {}
 
-  /** The ONNX Runtime-backed factory. */
+  /** The ONNX Runtime-backed factory ({@link VlmProcessorFactory}). */
   public static ProcessorFactory forConfig(JobConfig config) {
-    throw new UnsupportedOperationException(
-        "the ONNX runtime adapter is not wired yet (waiting for the runtime module on main)");
+    return VlmProcessorFactory.INSTANCE;
   }
 
   /**

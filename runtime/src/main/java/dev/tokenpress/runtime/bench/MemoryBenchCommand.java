@@ -31,7 +31,8 @@ public final class MemoryBenchCommand {
       + "         [--images 50] [--max-new-tokens 16] [--threads 1] [--plan JSON|@FILE]\n"
       + "  Consecutive generations (cycling images and questions) on one split runtime; samples VmRSS from\n"
       + "  /proc/self/status after --warmup generations and every --sample-every; prints the series and\n"
-      + "  growth in % of the after-warm-up RSS (target: within 10%).";
+      + "  growth in % of the after-warm-up RSS (target: within 10%). Run with a fixed, pre-touched heap\n"
+      + "  (TOKENPRESS_JAVA_OPTS='-Xms256m -Xmx256m -XX:+AlwaysPreTouch') so heap sizing is not read as a leak.";
 
   /** The target: RSS within this many percent of the after-warm-up value. */
   static final double TARGET_GROWTH_PCT = 10.0;
@@ -41,6 +42,21 @@ public final class MemoryBenchCommand {
           "--max-new-tokens");
 
   private MemoryBenchCommand() {}
+
+  /**
+   * Two full GCs and a short pause before a sample, so the heap is at its floor; run with a fixed,
+   * pre-touched heap ({@code -Xms=-Xmx -XX:+AlwaysPreTouch}) so that heap sizing does not show up
+   * as RSS changes.
+   */
+  private static void settle() {
+    System.gc();
+    System.gc();
+    try {
+      Thread.sleep(50);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
 
   public static String run(String[] argv) {
     CommandArgs a = new CommandArgs(argv, OPTIONS);
@@ -88,7 +104,7 @@ public final class MemoryBenchCommand {
         tokens += rt.generate(req).tokenIds().length;
         int done = g + 1;
         if (done == warmup || (done > warmup && (done - warmup) % every == 0) || done == generations) {
-          System.gc();
+          settle();
           long rss = ProcessMemory.rssKib();
           MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
           if (warm < 0) {
@@ -111,6 +127,7 @@ public final class MemoryBenchCommand {
     double maxGrowth = 100.0 * (max - warm) / warm;
     o.put("bundle", bundleDir.toAbsolutePath().toString());
     o.put("plan", plan.toJson());
+    o.put("jvm_args", String.join(" ", ManagementFactory.getRuntimeMXBean().getInputArguments()));
     o.put("generations", generations);
     o.put("warmup", warmup);
     o.put("images", images);

@@ -1,20 +1,28 @@
 package dev.tokenpress.runtime.bench;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Scene;
-import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.eval.ShapesVqaSource;
 import dev.tokenpress.runtime.onnx.SessionConfig;
+import dev.tokenpress.runtime.vlm.VlmOptions;
+import dev.tokenpress.runtime.vlm.VlmRequest;
+import dev.tokenpress.runtime.vlm.VlmResult;
+import dev.tokenpress.runtime.vlm.VlmRuntime;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 
 /**
  * {@code tokenpress bench runtime}: end-to-end time per image of the split runtime vs the fused
- * graphs on ShapesVQA test images, same bundle and threads, the two variants alternating on every
- * image (the order flips each image) so that machine noise hits both alike. Also checks on the
- * first images that both variants give the same logits.
+ * graphs ({@link VlmOptions#fused()}) on ShapesVQA test images, same bundle and threads, through
+ * {@link VlmRuntime} with the empty plan and no stop token (exactly {@code --new-tokens} tokens).
+ * The two variants alternate on every image (the order flips each image) so that machine noise
+ * hits both alike. Also checks on the first images that both give the same logits at every step.
  */
 public final class RuntimeBenchCommand {
   public static final String USAGE = "bench runtime --bundle DIR [--images 200] [--new-tokens 16] [--threads 1]\n"
@@ -22,15 +30,24 @@ public final class RuntimeBenchCommand {
       + "  Per ShapesVQA test image (PNG bytes): decode + preprocess + vision + prefill + exactly --new-tokens\n"
       + "  tokens (no early stop), split runtime vs fused graphs (bundle built with --fused), alternating.\n"
       + "  Prints split_ms_per_image, fused_ms_per_image, ratio (split/fused, medians), decode tokens/s,\n"
-      + "  per-stage medians and the max abs logit difference over the parity images.";
+      + "  thread CPU ms per image, per-stage medians and the max abs logit difference on the parity images.";
 
   /** The target for {@code ratio}. */
   static final double TARGET_RATIO = 1.25;
 
+  /** Stage keys of {@link VlmResult#timingsMs()}, in output order. */
+  static final List<String> STAGES =
+      List.of("image_decode", "preprocess", "vision", "operators", "prefill", "decode", "total");
+
   private static final Set<String> OPTIONS =
       Set.of("--bundle", "--images", "--new-tokens", "--threads", "--warmup", "--parity-images");
 
+  private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+
   private RuntimeBenchCommand() {}
+
+  /** One timed request: wall time per stage and the calling thread's CPU time. */
+  private record Timed(VlmResult result, double cpuMs) {}
 
   public static String run(String[] argv) {
     CommandArgs a = new CommandArgs(argv, OPTIONS);
@@ -39,8 +56,7 @@ public final class RuntimeBenchCommand {
     int threads = a.integer("--threads", 1, 0, 1024);
     int warmup = a.integer("--warmup", 5, 0, 100_000);
     int parityImages = a.integer("--parity-images", 3, 0, 100_000);
-    Bundle bundle = Bundle.open(a.path("--bundle"));
-    SessionConfig session = new SessionConfig(threads, false);
+    Path bundleDir = a.path("--bundle");
 
     ShapesVqaSource data = ShapesVqaSource.test();
     byte[][] png = new byte[images][];
@@ -51,59 +67,57 @@ public final class RuntimeBenchCommand {
       // cycle through the question kinds so prompts of every length are timed
       question[i] = s.questions().get(i % s.questions().size()).question();
     }
-    int stages = BenchPipeline.STAGES.length;
+    int stages = STAGES.size();
     double[][] split = new double[stages][images];
     double[][] fused = new double[stages][images];
     double[] splitTokS = new double[images];
     double[] fusedTokS = new double[images];
     double[] splitCpu = new double[images];
     double[] fusedCpu = new double[images];
-    double[] ortPerStep = new double[images];
-    double[] attPerStep = new double[images];
     double maxDiff = 0;
     boolean sameTokens = true;
-    try (BenchPipeline sp = BenchPipeline.split(bundle, session); BenchPipeline fp = BenchPipeline.fused(bundle, session)) {
+    VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false)).withMaxNewTokens(newTokens);
+    try (VlmRuntime sp = VlmRuntime.open(bundleDir, options);
+        VlmRuntime fp = VlmRuntime.open(bundleDir, options.withFused(true))) {
       for (int i = 0; i < Math.min(parityImages, images); i++) {
-        BenchPipeline.Run rs = sp.run(png[i], question[i], newTokens, true);
-        BenchPipeline.Run rf = fp.run(png[i], question[i], newTokens, true);
-        sameTokens &= Arrays.equals(rs.tokens(), rf.tokens());
+        VlmResult rs = sp.generate(request(i, png[i], question[i]).withRecordLogits(true));
+        VlmResult rf = fp.generate(request(i, png[i], question[i]).withRecordLogits(true));
+        sameTokens &= Arrays.equals(rs.tokenIds(), rf.tokenIds());
         maxDiff = Math.max(maxDiff, maxAbsDiff(rs.stepLogits(), rf.stepLogits()));
       }
       for (int i = 0; i < warmup; i++) {
         int j = i % images;
-        sp.run(png[j], question[j], newTokens, false);
-        fp.run(png[j], question[j], newTokens, false);
+        sp.generate(request(j, png[j], question[j]));
+        fp.generate(request(j, png[j], question[j]));
       }
       for (int i = 0; i < images; i++) {
-        BenchPipeline.Run rs;
-        BenchPipeline.Run rf;
+        Timed rs;
+        Timed rf;
         if (i % 2 == 0) {
-          rs = sp.run(png[i], question[i], newTokens, false);
-          rf = fp.run(png[i], question[i], newTokens, false);
+          rs = timed(sp, request(i, png[i], question[i]));
+          rf = timed(fp, request(i, png[i], question[i]));
         } else {
-          rf = fp.run(png[i], question[i], newTokens, false);
-          rs = sp.run(png[i], question[i], newTokens, false);
+          rf = timed(fp, request(i, png[i], question[i]));
+          rs = timed(sp, request(i, png[i], question[i]));
         }
-        sameTokens &= Arrays.equals(rs.tokens(), rf.tokens());
+        sameTokens &= Arrays.equals(rs.result().tokenIds(), rf.result().tokenIds());
         for (int k = 0; k < stages; k++) {
-          split[k][i] = rs.stageMs()[k];
-          fused[k][i] = rf.stageMs()[k];
+          split[k][i] = rs.result().timingsMs().get(STAGES.get(k));
+          fused[k][i] = rf.result().timingsMs().get(STAGES.get(k));
         }
-        splitTokS[i] = tokensPerSecond(rs);
+        splitTokS[i] = tokensPerSecond(rs.result());
+        fusedTokS[i] = tokensPerSecond(rf.result());
         splitCpu[i] = rs.cpuMs();
         fusedCpu[i] = rf.cpuMs();
-        int steps = Math.max(1, rs.decodeSteps());
-        ortPerStep[i] = rs.decodeOrtMs() / steps;
-        attPerStep[i] = rs.decodeAttentionMs() / steps;
-        fusedTokS[i] = tokensPerSecond(rf);
       }
     }
     int total = stages - 1;
+    int decode = STAGES.indexOf("decode");
     double s = Stats.median(split[total]);
     double f = Stats.median(fused[total]);
     ObjectMapper m = new ObjectMapper();
     ObjectNode o = m.createObjectNode();
-    o.put("bundle", bundle.directory().toAbsolutePath().toString());
+    o.put("bundle", bundleDir.toAbsolutePath().toString());
     o.put("images", images);
     o.put("new_tokens", newTokens);
     o.put("threads", threads);
@@ -124,19 +138,16 @@ public final class RuntimeBenchCommand {
     ObjectNode tps = o.putObject("decode_tokens_per_s");
     tps.put("split", Stats.round(Stats.median(splitTokS)));
     tps.put("fused", Stats.round(Stats.median(fusedTokS)));
+    ObjectNode step = o.putObject("decode_ms_per_step");
+    step.put("split", Stats.round(Stats.median(split[decode]) / Math.max(1, newTokens - 1)));
+    step.put("fused", Stats.round(Stats.median(fused[decode]) / Math.max(1, newTokens - 1)));
     ObjectNode med = o.putObject("stage_medians_ms");
     ObjectNode ms = med.putObject("split");
     ObjectNode mf = med.putObject("fused");
     for (int k = 0; k < stages; k++) {
-      ms.put(BenchPipeline.STAGES[k], Stats.round(Stats.median(split[k])));
-      mf.put(BenchPipeline.STAGES[k], Stats.round(Stats.median(fused[k])));
+      ms.put(STAGES.get(k), Stats.round(Stats.median(split[k])));
+      mf.put(STAGES.get(k), Stats.round(Stats.median(fused[k])));
     }
-    ObjectNode prof = o.putObject("split_decode_step_ms");
-    double stepMs = Stats.median(split[5]) / Math.max(1, newTokens - 1);
-    prof.put("total", Stats.round(stepMs));
-    prof.put("ort_calls", Stats.round(Stats.median(ortPerStep)));
-    prof.put("java_attention", Stats.round(Stats.median(attPerStep)));
-    prof.put("fused_total", Stats.round(Stats.median(fused[5]) / Math.max(1, newTokens - 1)));
     ObjectNode p = o.putObject("parity");
     p.put("images", Math.min(parityImages, images));
     if (Double.isInfinite(maxDiff)) {
@@ -148,20 +159,32 @@ public final class RuntimeBenchCommand {
     p.put("same_tokens", sameTokens);
     try {
       return m.writeValueAsString(o);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+    } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
   }
 
-  /** Decode steps per second of decode wall time (the first token comes from the prefill). */
-  private static double tokensPerSecond(BenchPipeline.Run r) {
-    double ms = r.stageMs()[5];
-    return r.decodeSteps() == 0 || ms <= 0 ? Double.NaN : r.decodeSteps() * 1000.0 / ms;
+  private static VlmRequest request(int i, byte[] png, String question) {
+    return VlmRequest.ofBytes("bench-" + i, png, question).withoutStopTokens();
   }
 
-  /** Max |a - b| over every step both recorded. */
+  /** ORT runs single-threaded graphs on the caller's thread, so its CPU time covers the model. */
+  private static Timed timed(VlmRuntime rt, VlmRequest req) {
+    long c0 = THREADS.getCurrentThreadCpuTime();
+    VlmResult r = rt.generate(req);
+    return new Timed(r, (THREADS.getCurrentThreadCpuTime() - c0) / 1e6);
+  }
+
+  /** Decode steps per second of decode wall time (the first token comes from the prefill). */
+  private static double tokensPerSecond(VlmResult r) {
+    double ms = r.timingsMs().get("decode");
+    int steps = Math.max(0, r.tokenIds().length - 1);
+    return steps == 0 || ms <= 0 ? Double.NaN : steps * 1000.0 / ms;
+  }
+
+  /** Max |a - b| over every step both recorded; infinite when the step counts or widths differ. */
   static double maxAbsDiff(List<float[]> a, List<float[]> b) {
-    if (a.size() != b.size()) {
+    if (a == null || b == null || a.size() != b.size()) {
       return Double.POSITIVE_INFINITY;
     }
     double max = 0;

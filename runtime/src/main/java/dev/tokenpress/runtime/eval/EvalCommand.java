@@ -141,6 +141,7 @@ public final class EvalCommand {
     private long questions;
     private long captionQuestions;
     private long keptVisual;
+    private long finalVisual;
     private long inVisual;
     private long generatedTokens;
     private double seconds;
@@ -215,6 +216,7 @@ public final class EvalCommand {
     void score(Scene scene, Question q, VlmResult r) {
       questions++;
       keptVisual += r.visualTokensKept();
+      finalVisual += visualAfterAllOperators(r);
       inVisual += r.visualTokensIn();
       generatedTokens += r.tokenIds().length;
       flops[0] += r.flops().get("vision");
@@ -239,6 +241,32 @@ public final class EvalCommand {
           c[0]++;
         }
       }
+    }
+
+    /**
+     * Visual tokens left after the last operator: those entering the LM, less what a
+     * {@code PREFILL_AFTER} operator (FastV) dropped for the later layers.
+     */
+    int visualAfterAllOperators(VlmResult r) {
+      int imageAt = -1;
+      int[] ids = r.promptIds();
+      for (int i = 0; i < ids.length && imageAt < 0; i++) {
+        if (ids[i] == rt.prompts().imageTokenId()) {
+          imageAt = i;
+        }
+      }
+      int n = r.visualTokensKept();
+      for (dev.tokenpress.operators.api.KeptMap k : r.keptMaps()) {
+        if (k.hook() == dev.tokenpress.operators.api.Hook.PREFILL_AFTER && imageAt >= 0) {
+          n = 0;
+          for (int o : k.original()) {
+            if (o >= imageAt && o < imageAt + r.visualTokensIn()) {
+              n++;
+            }
+          }
+        }
+      }
+      return n;
     }
 
     /** {vision, prefill, decode, total} of the same question uncompressed, same generated length. */
@@ -293,6 +321,7 @@ public final class EvalCommand {
       }
       o.put("visual_tokens_in", questions == 0 ? 0 : inVisual / (double) questions);
       o.put("mean_visual_tokens_kept", round(keptVisual / (double) Math.max(1, questions)));
+      o.put("mean_visual_tokens_after_lm_drops", round(finalVisual / (double) Math.max(1, questions)));
       o.put("mean_generated_tokens", round(generatedTokens / (double) Math.max(1, questions)));
       String[] names = {"vision", "prefill", "decode", "total"};
       ObjectNode f = o.putObject("flops_per_question");

@@ -1,0 +1,58 @@
+package dev.tokenpress.jobs.bench;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/** Bench corpora: {@code n} distinct files made by cycling over a directory of images. */
+final class BenchCorpus {
+  private BenchCorpus() {}
+
+  /** Writes {@code n} files {@code img-00000.ext ...} into {@code dir}, cycling over {@code source}. */
+  static List<Path> create(Path source, Path dir, int n) {
+    try {
+      List<Path> src;
+      try (Stream<Path> s = Files.walk(source)) {
+        src = s.filter(Files::isRegularFile).filter(p -> p.toString().matches("(?i).*\\.(png|jpe?g)$"))
+            .sorted().collect(Collectors.toList());
+      }
+      if (src.isEmpty()) {
+        throw new IllegalArgumentException("no images under " + source);
+      }
+      Files.createDirectories(dir);
+      List<Path> out = new ArrayList<>(n);
+      for (int i = 0; i < n; i++) {
+        Path s = src.get(i % src.size());
+        String name = s.getFileName().toString();
+        Path d = dir.resolve(String.format("img-%05d%s", i, name.substring(name.lastIndexOf('.'))));
+        Files.copy(s, d);
+        out.add(d);
+      }
+      return out;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static void deleteTree(Path dir) {
+    try (Stream<Path> s = Files.walk(dir)) {
+      s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException e) {
+      // best effort
+    }
+  }
+
+  static String arg(String[] args, String name, String dflt) {
+    for (int i = 0; i < args.length - 1; i++) {
+      if (args[i].equals(name)) {
+        return args[i + 1];
+      }
+    }
+    return dflt;
+  }
+}

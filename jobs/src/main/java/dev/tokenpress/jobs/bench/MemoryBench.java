@@ -1,0 +1,165 @@
+package dev.tokenpress.jobs.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tokenpress.jobs.compress.CompressJob;
+import dev.tokenpress.jobs.compress.RunSummary;
+import dev.tokenpress.jobs.config.ConfigLoader;
+import dev.tokenpress.jobs.config.JobConfig;
+import dev.tokenpress.spark.VlmProcessorFactory;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * Peak memory of the compress job (local[2]: driver and executor share the JVM) for N and 10×N
+ * input rows, each size in a fresh JVM with the same -Xmx. Reports the peak live heap (heap used
+ * right after a forced GC, sampled every 2 s) and the peak resident set (VmHWM), and the 10×/1×
+ * ratios.
+ *
+ * <pre>
+ * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.MemoryBench bin/tokenpress-compress [--rows 32] [--xmx 2g]
+ * </pre>
+ */
+public final class MemoryBench {
+  private MemoryBench() {}
+
+  public static void main(String[] args) throws Exception {
+    if (List.of(args).contains("--child")) {
+      child(Integer.parseInt(BenchCorpus.arg(args, "--rows", "32")), BenchCorpus.arg(args, "--source", "datasets/sample/images"),
+          BenchCorpus.arg(args, "--max-new-tokens", "4"));
+      return;
+    }
+    int rows = Integer.parseInt(BenchCorpus.arg(args, "--rows", "32"));
+    String xmx = BenchCorpus.arg(args, "--xmx", "2g");
+    String source = BenchCorpus.arg(args, "--source", "datasets/sample/images");
+    String maxNew = BenchCorpus.arg(args, "--max-new-tokens", "4");
+    ObjectMapper json = new ObjectMapper();
+    List<ObjectNode> results = new ArrayList<>();
+    for (int n : new int[] {rows, 10 * rows}) {
+      List<String> cmd = new ArrayList<>();
+      cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+      for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+        if (!a.startsWith("-Xmx") && !a.startsWith("-agentlib") && !a.startsWith("-javaagent")) {
+          cmd.add(a);
+        }
+      }
+      cmd.addAll(List.of("-Xmx" + xmx, "-cp", System.getProperty("java.class.path"), MemoryBench.class.getName(),
+          "--child", "--rows", String.valueOf(n), "--source", source, "--max-new-tokens", maxNew));
+      Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+      String line = null;
+      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+        for (String l = r.readLine(); l != null; l = r.readLine()) {
+          if (l.startsWith("MEMBENCH ")) {
+            line = l.substring("MEMBENCH ".length());
+          }
+        }
+      }
+      if (p.waitFor() != 0 || line == null) {
+        throw new IllegalStateException("child run with " + n + " rows failed (exit " + p.exitValue() + ")");
+      }
+      results.add((ObjectNode) json.readTree(line));
+      System.out.println("rows " + n + ": " + line);
+    }
+    ObjectNode a = results.get(0);
+    ObjectNode b = results.get(1);
+    System.out.printf(Locale.ROOT, "peak live heap: %.1f MiB (%d rows) -> %.1f MiB (%d rows): x%.3f%n",
+        a.get("peak_live_heap_mib").asDouble(), a.get("rows").asInt(), b.get("peak_live_heap_mib").asDouble(),
+        b.get("rows").asInt(), b.get("peak_live_heap_mib").asDouble() / a.get("peak_live_heap_mib").asDouble());
+    System.out.printf(Locale.ROOT, "peak RSS (VmHWM): %.1f MiB -> %.1f MiB: x%.3f%n",
+        a.get("vm_hwm_mib").asDouble(), b.get("vm_hwm_mib").asDouble(),
+        b.get("vm_hwm_mib").asDouble() / a.get("vm_hwm_mib").asDouble());
+  }
+
+  private static void child(int rows, String source, String maxNew) throws Exception {
+    Path tmp = Files.createTempDirectory("tokenpress-membench");
+    List<Path> images;
+    try (Stream<Path> s = Files.walk(Path.of(source))) {
+      images = s.filter(Files::isRegularFile).filter(p -> p.toString().matches("(?i).*\\.(png|jpe?g)$")).sorted()
+          .map(Path::toAbsolutePath).collect(Collectors.toList());
+    }
+    StringBuilder manifest = new StringBuilder();
+    for (int i = 0; i < rows; i++) {
+      manifest.append("{\"id\":\"r").append(i).append("\",\"path\":\"").append(images.get(i % images.size()))
+          .append("\"}\n");
+    }
+    Path m = Files.writeString(tmp.resolve("manifest.jsonl"), manifest.toString());
+    Sampler sampler = new Sampler();
+    sampler.start();
+    SparkSession spark = SparkSession.builder().master("local[2]").appName("tokenpress-membench")
+        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "4").getOrCreate();
+    spark.sparkContext().setLogLevel("WARN");
+    JobConfig config = ConfigLoader.load(null, List.of("input.format=jsonl", "input.path=" + m,
+        "input.prompt=describe the image.", "model.maxNewTokens=" + maxNew, "output.path=" + tmp.resolve("out"),
+        "output.mode=overwrite", "run.progressIntervalSeconds=30"));
+    long t0 = System.nanoTime();
+    RunSummary s = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE,
+        new PrintStream(java.io.OutputStream.nullOutputStream()));
+    double secs = (System.nanoTime() - t0) / 1e9;
+    sampler.sample();
+    sampler.interrupt();
+    spark.stop();
+    ObjectNode o = new ObjectMapper().createObjectNode();
+    o.put("rows", rows);
+    o.put("ok", s.ok());
+    o.put("errors", s.errors());
+    o.put("seconds", Math.round(secs * 10) / 10.0);
+    o.put("peak_live_heap_mib", Math.round(sampler.peakLive / 1048576.0 * 10) / 10.0);
+    o.put("vm_hwm_mib", Math.round(vmHwmKib() / 1024.0 * 10) / 10.0);
+    System.out.println("MEMBENCH " + o);
+    BenchCorpus.deleteTree(tmp);
+  }
+
+  /** Peak resident set size of this process in KiB (Linux), or -1. */
+  static long vmHwmKib() {
+    try {
+      for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (l.startsWith("VmHWM:")) {
+          return Long.parseLong(l.replaceAll("[^0-9]", ""));
+        }
+      }
+    } catch (java.io.IOException e) {
+      return -1;
+    }
+    return -1;
+  }
+
+  /** Forces a GC every 2 s and records the largest heap still in use after it (the live set). */
+  static final class Sampler extends Thread {
+    volatile long peakLive;
+
+    Sampler() {
+      super("membench-sampler");
+      setDaemon(true);
+    }
+
+    void sample() {
+      System.gc();
+      long used = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+      peakLive = Math.max(peakLive, used);
+    }
+
+    @Override
+    public void run() {
+      while (!isInterrupted()) {
+        sample();
+        try {
+          Thread.sleep(2000);
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,110 @@
+package dev.tokenpress.spark;
+
+import ai.onnxruntime.OrtEnvironment;
+import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.KeptMap;
+import dev.tokenpress.runtime.bundle.Bundle;
+import dev.tokenpress.runtime.media.DecodeOptions;
+import dev.tokenpress.runtime.onnx.SessionConfig;
+import dev.tokenpress.runtime.vlm.VlmOptions;
+import dev.tokenpress.runtime.vlm.VlmRequest;
+import dev.tokenpress.runtime.vlm.VlmResult;
+import dev.tokenpress.runtime.vlm.VlmRuntime;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.deploy.SparkHadoopUtil;
+
+/**
+ * The production {@link ProcessorFactory}: the ONNX Runtime VLM ({@link VlmRuntime}) over a model
+ * bundle, with the job's plan, limits, KV precision and seed. One runtime per executor JVM (via
+ * {@link ExecutorRuntimes}); its ORT sessions run {@code intraOpThreads} threads per call, with
+ * spinning off so idle pools do not steal cores from the other task slots.
+ */
+public enum VlmProcessorFactory implements ProcessorFactory {
+  INSTANCE;
+
+  @Override
+  public RecordProcessor create(ProcessorSpec spec, int intraOpThreads) {
+    Path dir = BundleLocator.localize(spec.bundle(), hadoopConf());
+    VlmOptions options = new VlmOptions(
+        new SessionConfig(intraOpThreads, false),
+        DecodeOptions.DEFAULT.withMaxPixels(spec.maxPixels()),
+        spec.maxNewTokens(), spec.kvPrecision(), spec.seed(), Bundle.Verify.FULL, false);
+    VlmRuntime runtime = VlmRuntime.open(dir, options);
+    try {
+      CompressionPlan plan = CompressionPlan.parse(spec.planJson());
+      runtime.validate(plan);
+      return new Processor(runtime, plan, new EngineInfo(BundleLocator.bundleSha256(dir), engineVersion()));
+    } catch (RuntimeException e) {
+      runtime.close();
+      throw e;
+    }
+  }
+
+  @Override
+  public EngineInfo describe(ProcessorSpec spec) {
+    Path dir = BundleLocator.localize(spec.bundle(), hadoopConf());
+    return new EngineInfo(BundleLocator.bundleSha256(dir), engineVersion());
+  }
+
+  static String engineVersion() {
+    String tp = VlmRuntime.class.getPackage().getImplementationVersion();
+    return "tokenpress-runtime " + (tp == null ? "dev" : tp) + ", onnxruntime " + OrtEnvironment.getEnvironment().getVersion();
+  }
+
+  private static Configuration hadoopConf() {
+    try {
+      return SparkHadoopUtil.get().conf();
+    } catch (RuntimeException e) {
+      return new Configuration();
+    }
+  }
+
+  /** Adapts {@link VlmResult} to the row codec's {@link RecordResult}. */
+  static final class Processor implements RecordProcessor {
+    private final VlmRuntime runtime;
+    private final CompressionPlan plan;
+    private final EngineInfo engine;
+
+    Processor(VlmRuntime runtime, CompressionPlan plan, EngineInfo engine) {
+      this.runtime = runtime;
+      this.plan = plan;
+      this.engine = engine;
+    }
+
+    @Override
+    public RecordResult process(InputRecord record) {
+      VlmResult r = runtime.generate(
+          VlmRequest.ofBytes(record.id(), record.bytes(), record.prompt()).withPlan(plan));
+      return toRecordResult(r);
+    }
+
+    @Override
+    public EngineInfo engineInfo() {
+      return engine;
+    }
+
+    @Override
+    public void close() {
+      runtime.close();
+    }
+  }
+
+  /** The row codec's view of a runtime result. */
+  public static RecordResult toRecordResult(VlmResult r) {
+    List<StageCount> stages = new ArrayList<>();
+    stages.add(new StageCount("visual_tokens", r.visualTokensIn(), r.visualTokensKept()));
+    List<KeptTokens> kept = new ArrayList<>();
+    for (KeptMap m : r.keptMaps()) {
+      String stage = m.operator() + "@" + m.hook().name().toLowerCase() + (m.layer() >= 0 ? "[" + m.layer() + "]" : "");
+      stages.add(new StageCount(stage, m.inputCount(), m.kept().length));
+      kept.add(new KeptTokens(m.operator(), m.hook().name(), m.layer(), m.inputCount(), m.kept(), m.original()));
+    }
+    Map<String, Long> f = r.flops();
+    Flops flops = new Flops(f.getOrDefault("vision", 0L), f.getOrDefault("prefill", 0L), f.getOrDefault("decode", 0L));
+    return new RecordResult(r.answer(), r.tokenIds(), stages, kept, flops, r.timingsMs(), r.kvCache());
+  }
+}
