@@ -7,6 +7,8 @@ import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.datasets.SceneObject;
 import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.runtime.bench.CommandArgs;
 import dev.tokenpress.runtime.bundle.LmSpec;
 import dev.tokenpress.runtime.cli.UsageException;
@@ -49,7 +51,8 @@ public final class EvalCommand {
       + "  Answers the ShapesVQA questions of --images images of --split (generated with --seed; 1234 is the\n"
       + "  bundled model's data) with the split runtime and --plan (default [], no compression); prints\n"
       + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
-      + "  CHAIR, visual tokens kept, FLOPs per question and their ratio to the empty plan, wall time.\n"
+      + "  CHAIR, visual tokens kept, the share of object patches kept (object_patch_recall) and of kept\n"
+      + "  tokens on objects, FLOPs per question and their ratio to the empty plan, wall time.\n"
       + "  --workers runs that many requests at once on one runtime (results do not depend on it).";
 
   static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
@@ -142,6 +145,8 @@ public final class EvalCommand {
     private long captionQuestions;
     private long keptVisual;
     private long finalVisual;
+    private long objectPatches;
+    private long objectPatchesKept;
     private long inVisual;
     private long generatedTokens;
     private double seconds;
@@ -216,7 +221,15 @@ public final class EvalCommand {
     void score(Scene scene, Question q, VlmResult r) {
       questions++;
       keptVisual += r.visualTokensKept();
-      finalVisual += visualAfterAllOperators(r);
+      boolean[] kept = visualKept(r);
+      boolean[] onObject = objectPatches(scene, kept.length);
+      for (int v = 0; v < kept.length; v++) {
+        finalVisual += kept[v] ? 1 : 0;
+        if (onObject != null && onObject[v]) {
+          objectPatches++;
+          objectPatchesKept += kept[v] ? 1 : 0;
+        }
+      }
       inVisual += r.visualTokensIn();
       generatedTokens += r.tokenIds().length;
       flops[0] += r.flops().get("vision");
@@ -244,10 +257,13 @@ public final class EvalCommand {
     }
 
     /**
-     * Visual tokens left after the last operator: those entering the LM, less what a
-     * {@code PREFILL_AFTER} operator (FastV) dropped for the later layers.
+     * Which visual tokens (projector numbering) are left after the last operator: those entering
+     * the LM, less what a {@code PREFILL_AFTER} operator (FastV) dropped for the later layers.
      */
-    int visualAfterAllOperators(VlmResult r) {
+    boolean[] visualKept(VlmResult r) {
+      int n = r.visualTokensIn();
+      boolean[] kept = new boolean[n];
+      java.util.Arrays.fill(kept, true);
       int imageAt = -1;
       int[] ids = r.promptIds();
       for (int i = 0; i < ids.length && imageAt < 0; i++) {
@@ -255,18 +271,43 @@ public final class EvalCommand {
           imageAt = i;
         }
       }
-      int n = r.visualTokensKept();
-      for (dev.tokenpress.operators.api.KeptMap k : r.keptMaps()) {
-        if (k.hook() == dev.tokenpress.operators.api.Hook.PREFILL_AFTER && imageAt >= 0) {
-          n = 0;
-          for (int o : k.original()) {
-            if (o >= imageAt && o < imageAt + r.visualTokensIn()) {
-              n++;
-            }
+      for (KeptMap k : r.keptMaps()) {
+        int offset = k.hook() == Hook.VISUAL_TOKENS ? 0 : k.hook() == Hook.PREFILL_AFTER ? imageAt : -1;
+        if (offset < 0) {
+          continue;
+        }
+        boolean[] next = new boolean[n];
+        for (int o : k.original()) {
+          int v = o - offset;
+          if (v >= 0 && v < n) {
+            next[v] = kept[v];
+          }
+        }
+        kept = next;
+      }
+      return kept;
+    }
+
+    /**
+     * Patches (row-major grid cells) that overlap an object of the scene's mask; null when the
+     * visual tokens are not one per patch.
+     */
+    boolean[] objectPatches(Scene scene, int tokens) {
+      int grid = vision.gridSize();
+      if (grid * grid != tokens || scene.size() % grid != 0) {
+        return null;
+      }
+      int cell = scene.size() / grid;
+      boolean[] on = new boolean[tokens];
+      byte[] mask = scene.mask();
+      for (int y = 0; y < scene.size(); y++) {
+        for (int x = 0; x < scene.size(); x++) {
+          if (mask[y * scene.size() + x] != 0) {
+            on[(y / cell) * grid + x / cell] = true;
           }
         }
       }
-      return n;
+      return on;
     }
 
     /** {vision, prefill, decode, total} of the same question uncompressed, same generated length. */
@@ -322,6 +363,8 @@ public final class EvalCommand {
       o.put("visual_tokens_in", questions == 0 ? 0 : inVisual / (double) questions);
       o.put("mean_visual_tokens_kept", round(keptVisual / (double) Math.max(1, questions)));
       o.put("mean_visual_tokens_after_lm_drops", round(finalVisual / (double) Math.max(1, questions)));
+      o.put("object_patch_recall", round(objectPatchesKept / (double) Math.max(1, objectPatches)));
+      o.put("kept_on_object_fraction", round(objectPatchesKept / (double) Math.max(1, finalVisual)));
       o.put("mean_generated_tokens", round(generatedTokens / (double) Math.max(1, questions)));
       String[] names = {"vision", "prefill", "decode", "total"};
       ObjectNode f = o.putObject("flops_per_question");

@@ -117,6 +117,8 @@ class BenchCommandsTest {
     assertThat(empty.has("caption_object_f1")).isTrue();
     assertThat(empty.get("mean_visual_tokens_kept").asDouble()).isEqualTo(256.0);
     assertThat(empty.get("flops_ratio_vs_empty_plan").get("total").asDouble()).isEqualTo(1.0);
+    assertThat(empty.get("object_patch_recall").asDouble()).isEqualTo(1.0);
+    assertThat(empty.get("kept_on_object_fraction").asDouble()).isBetween(0.01, 0.99);
 
     JsonNode vtc = json(EvalCommand.run(new String[] {"--bundle", bundle().toString(), "--images", "1",
         "--max-new-tokens", "2", "--kinds", "color", "--workers", "2",
