@@ -24,7 +24,7 @@ import org.apache.spark.sql.SparkSession;
 /**
  * Peak memory of the compress job (local[2]: driver and executor share the JVM) for N and 10×N
  * input rows, each size in a fresh JVM with the same -Xmx. Reports the peak live heap (heap used
- * right after a forced GC, sampled every 2 s) and the peak resident set (VmHWM), and the 10×/1×
+ * right after a forced GC, sampled every 0.5 s) and the peak resident set (VmHWM), and the 10×/1×
  * ratios.
  *
  * <pre>
@@ -135,7 +135,7 @@ public final class MemoryBench {
     return -1;
   }
 
-  /** Forces a GC every 2 s and records the largest heap still in use after it (the live set). */
+  /** Forces a GC every 0.5 s and records the largest heap still in use after it (the live set). */
   static final class Sampler extends Thread {
     volatile long peakLive;
 
@@ -155,7 +155,7 @@ public final class MemoryBench {
       while (!isInterrupted()) {
         sample();
         try {
-          Thread.sleep(2000);
+          Thread.sleep(500);
         } catch (InterruptedException e) {
           return;
         }

@@ -226,15 +226,18 @@ public final class CompressJob {
         out.removeUncommittedKv(Set.of());
       }
 
-      Dataset<Row> corpus = CorpusReader.read(spark, config.input());
+      CorpusReader.Corpus listing = CorpusReader.open(spark, config.input(), config.output().rowsPerTask());
+      Dataset<Row> corpus = listing.rows();
       if (config.input().format() != InputFormat.DIRECTORY) {
         CorpusReader.checkIds(corpus, config.input().path());
       }
       long toDo;
-      if (committed == null && config.input().format() == InputFormat.DIRECTORY) {
-        // A fresh run over a listed directory: the work list is a local relation, counted on the driver.
+      boolean listed = committed == null && config.input().format() == InputFormat.DIRECTORY;
+      if (listed) {
+        // A fresh run over a listed directory: the work list was built on the driver, already
+        // partitioned; counting it runs no job.
         pending = corpus;
-        toDo = pending.count();
+        toDo = listing.listedCount();
       } else {
         pending = committed == null ? corpus
             : corpus.join(committed.select("id"), corpus.col("id").equalTo(committed.col("id")), "left_anti");
@@ -269,7 +272,8 @@ public final class CompressJob {
         InferencePartitionFunction fn = new InferencePartitionFunction(
             factory, spec, prov.withBatch(batchId), config.run().failFast(), config.kv().enabled(),
             config.input().maxBytes(), hadoopConf, okAcc, errAcc);
-        Dataset<Row> results = work.repartition(tasks).mapPartitions(fn, Encoders.row(OutputSchemas.UNION));
+        Dataset<Row> spread = listed && nb == 1 ? work : work.repartition(tasks);
+        Dataset<Row> results = spread.mapPartitions(fn, Encoders.row(OutputSchemas.UNION));
         String what = "tokenpress " + runId + " batch " + (b + 1) + "/" + nb;
         if (config.kv().enabled()) {
           // Two writes from one inference pass: persist the union stream, then project it.

@@ -17,6 +17,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
@@ -42,18 +43,35 @@ public final class CorpusReader {
 
   private CorpusReader() {}
 
+  /**
+   * A corpus as work rows.
+   *
+   * @param rows {@link OutputSchemas#WORK} rows
+   * @param listedCount records of a directory corpus (listed on the driver), -1 for manifests
+   */
+  public record Corpus(Dataset<Row> rows, long listedCount) {}
+
   /** The corpus as work rows. Fails with a {@link ConfigException} on a missing path or columns. */
   public static Dataset<Row> read(SparkSession spark, JobConfig.Input in) {
-    Dataset<Row> work = switch (in.format()) {
-      case DIRECTORY -> directory(spark, in);
-      case JSONL, PARQUET -> manifest(spark, in);
+    return open(spark, in, 32).rows();
+  }
+
+  /**
+   * The corpus as work rows; a directory corpus comes already split into partitions of about
+   * {@code rowsPerTask} records (at least the default parallelism), with its size known.
+   */
+  public static Corpus open(SparkSession spark, JobConfig.Input in, int rowsPerTask) {
+    Corpus c = switch (in.format()) {
+      case DIRECTORY -> directory(spark, in, rowsPerTask);
+      case JSONL, PARQUET -> new Corpus(manifest(spark, in), -1);
     };
-    return work.select(
+    Dataset<Row> work = c.rows().select(
         col("id").cast(DataTypes.StringType).as("id"),
         col("source").cast(DataTypes.StringType).as("source"),
         col("bytes").cast(DataTypes.BinaryType).as("bytes"),
         col("prompt").cast(DataTypes.StringType).as("prompt"),
         col("reference").cast(DataTypes.StringType).as("reference"));
+    return new Corpus(work, c.listedCount());
   }
 
   /** Checks that ids are non-null and unique (one aggregation over the id column). */
@@ -71,7 +89,7 @@ public final class CorpusReader {
     }
   }
 
-  private static Dataset<Row> directory(SparkSession spark, JobConfig.Input in) {
+  private static Corpus directory(SparkSession spark, JobConfig.Input in, int rowsPerTask) {
     String root = qualify(spark, in.path(), "input.path");
     String[] files;
     try {
@@ -97,7 +115,11 @@ public final class CorpusReader {
       String id = source.startsWith(prefix) ? source.substring(prefix.length()) : source;
       rows.add(RowFactory.create(id, source, null, in.prompt(), null));
     }
-    return spark.createDataFrame(rows, OutputSchemas.WORK);
+    // Already split into as many partitions as the job's tasks: no shuffle is needed to spread work.
+    int slices = Math.max(1, Math.min(rows.size(), Math.max(spark.sparkContext().defaultParallelism(),
+        (rows.size() + rowsPerTask - 1) / rowsPerTask)));
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    return new Corpus(spark.createDataFrame(jsc.parallelize(rows, slices), OutputSchemas.WORK), rows.size());
   }
 
   private static String qualifiedPrefix(String root) {

@@ -47,7 +47,8 @@ public final class BundleBuilder {
             w.copyFile(checkpoint.resolve("config.json"), "source_config.json");
             Map<String, String> build = new LinkedHashMap<>();
             build.put("source", checkpoint.toAbsolutePath().normalize().getFileName().toString());
-            build.put("builder", "tokenpress " + BundleBuilder.class.getPackage().getImplementationVersion());
+            String version = BundleBuilder.class.getPackage().getImplementationVersion();
+            build.put("builder", "tokenpress " + (version != null ? version : "dev"));
             build.put("opset", Integer.toString(dev.tokenpress.runtime.onnx.GraphBuilder.OPSET));
             return w.finish(ckpt.family(), lm, vision, null, build);
         }

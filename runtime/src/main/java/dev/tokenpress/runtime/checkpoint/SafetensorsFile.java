@@ -11,7 +11,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -61,11 +60,9 @@ public final class SafetensorsFile implements AutoCloseable {
             long dataStart = 8 + headerLen;
             Map<String, TensorEntry> tensors = new LinkedHashMap<>();
             Map<String, String> meta = new LinkedHashMap<>();
-            Iterator<Map.Entry<String, JsonNode>> it = header.fields();
-            while (it.hasNext()) {
-                Map.Entry<String, JsonNode> e = it.next();
+            for (Map.Entry<String, JsonNode> e : header.properties()) {
                 if (e.getKey().equals("__metadata__")) {
-                    e.getValue().fields().forEachRemaining(m -> meta.put(m.getKey(), m.getValue().asText()));
+                    e.getValue().properties().forEach(m -> meta.put(m.getKey(), m.getValue().asText()));
                     continue;
                 }
                 JsonNode t = e.getValue();

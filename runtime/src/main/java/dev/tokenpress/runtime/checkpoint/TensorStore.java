@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -46,9 +45,7 @@ public final class TensorStore implements AutoCloseable {
                 if (!map.isObject()) {
                     throw new IllegalArgumentException("no weight_map object in " + index);
                 }
-                Iterator<Map.Entry<String, JsonNode>> it = map.fields();
-                while (it.hasNext()) {
-                    Map.Entry<String, JsonNode> e = it.next();
+                for (Map.Entry<String, JsonNode> e : map.properties()) {
                     Path shard = dir.resolve(e.getValue().asText());
                     if (!Files.isRegularFile(shard)) {
                         throw new IllegalArgumentException("shard " + shard.getFileName() + " named in " + index.getFileName()

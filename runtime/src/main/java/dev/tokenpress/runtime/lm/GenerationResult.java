@@ -8,9 +8,11 @@ import java.util.List;
  * Result of one generation: generated token ids (stop token excluded), why it stopped, FLOPs,
  * timings, the KV cache and, if requested, the logits of every step.
  *
- * <p>The KV cache holds the prompt and every generated token except the last one (which was
- * never fed back); {@code kvCache().nextPosition()} is the position that token takes when a
- * consumer resumes decoding with it. Null for runners that do not own a cache (the fused variant).
+ * <p>The KV cache holds the prompt and every generated token that went back through the decoder:
+ * all of them when a stop token ended generation (the stop token itself is never fed), all but
+ * the last when {@link StopReason#MAX_NEW_TOKENS} or {@link StopReason#CONTEXT_LIMIT} did.
+ * {@code kvCache().nextPosition()} is the position of the next token to feed. Null for runners
+ * that do not own a cache (the fused variant).
  */
 public final class GenerationResult {
     private final int[] tokenIds;

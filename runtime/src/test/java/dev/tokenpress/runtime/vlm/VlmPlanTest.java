@@ -50,6 +50,14 @@ class VlmPlanTest {
     }
   }
 
+  /**
+   * Generated tokens that went back through the decoder (and so into the KV cache): all of them
+   * when a stop token ended generation, all but the last when the token limit did.
+   */
+  private static int fedBack(VlmResult r) {
+    return r.tokenIds().length - (r.stopReason() == dev.tokenpress.runtime.lm.StopReason.STOP_TOKEN ? 0 : 1);
+  }
+
   private static VlmResult run(String plan, String id) {
     return rt.generate(VlmRequest.ofBytes(id, image, Q).withPlan(CompressionPlan.parse(plan)));
   }
@@ -61,7 +69,7 @@ class VlmPlanTest {
     assertThat(r.visualTokensKept()).isEqualTo(256);
     assertThat(r.keptMaps()).isEmpty();
     int rows = r.promptIds().length - 1 + 256;
-    assertThat(r.kvCache().layer(0).length()).isEqualTo(rows + r.tokenIds().length - 1);
+    assertThat(r.kvCache().layer(0).length()).isEqualTo(rows + fedBack(r));
     assertThat(r.flops().get("total")).isEqualTo(r.flops().get("vision") + r.flops().get("prefill") + r.flops().get("decode"));
     assertThat(r.timingsMs()).containsKeys("image_decode", "preprocess", "vision", "prefill", "decode", "total");
   }
@@ -126,7 +134,7 @@ class VlmPlanTest {
     assertThat(m.layer()).isEqualTo(1); // FastV K=2: scored with layer 1's attention, layers 2.. run on fewer rows
     int[] lengths = r.kvCache().lengths();
     int rows = r.promptIds().length - 1 + 256;
-    int gen = r.tokenIds().length - 1;
+    int gen = fedBack(r);
     assertThat(lengths[0]).isEqualTo(rows + gen);
     assertThat(lengths[1]).isEqualTo(rows + gen);
     assertThat(lengths[2]).isEqualTo(rows - 128 + gen);
