@@ -8,7 +8,10 @@ Stages (all resumable; state lives in --work):
      one sequence sharing the image prefix (each turn attends to the prefix and to itself only,
      and its positions restart where a single-question prompt's would, so training sees exactly
      the inference-time input of every turn)
-  3  short joint fine-tune (vision tower at a low LR, with its auxiliary loss)
+  3  joint fine-tune (vision tower at a low LR, with its auxiliary loss)
+  4  robustness fine-tune: as stage 3, but on a share of the steps the image keeps only a random,
+     spatially ordered subset of its visual tokens (positions re-packed, exactly what a pruning
+     operator hands the language model), and the yes/no answers of `exists` turns weigh more
 then: evaluate on the test split -> training_report.json, export -> --out.
 
   /usr/bin/python3 train.py --data /work/data/shapesvqa --work /work/train/run --out . --seed 1234
@@ -228,43 +231,62 @@ class Encoder:
         return ids
 
 
-def pack_batch(enc, qlists, rng):
+def pack_batch(enc, qlists, rng, kind_weight=None):
     """qlists: list (per image) of question dicts. Returns text ids after the image, labels,
-    turn ids and positions (all [B,Ttext]) for the packed, turn-isolated layout."""
+    turn ids, positions and label weights (all [B,Ttext]) for the packed, turn-isolated layout.
+    kind_weight: optional {kind: weight} for the answer tokens of that question kind (default 1)."""
     rows = []
     for qs in qlists:
         order = list(range(len(qs)))
         rng.shuffle(order)
-        ids, lab, tid, pos = [], [], [], []
+        ids, lab, tid, pos, wts = [], [], [], [], []
         for t, j in enumerate(order):
             q, a = enc.q_ids(qs[j]["question"]), enc.a_ids(qs[j]["answer"])
             seq = q + a
             ids += seq
             # label at position i = next token; only for tokens predicting the answer
             lab += [-100] * (len(q) - 1) + a + [-100]
+            w = (kind_weight or {}).get(qs[j]["kind"], 1.0)
+            wts += [w] * len(seq)
             tid += [t + 1] * len(seq)
             pos += list(range(enc.n_prefix, enc.n_prefix + len(seq)))
-        rows.append((ids, lab, tid, pos))
+        rows.append((ids, lab, tid, pos, wts))
     T = max(len(r[0]) for r in rows)
     B = len(rows)
     ids = torch.full((B, T), tl.PAD, dtype=torch.long)
     lab = torch.full((B, T), -100, dtype=torch.long)
     tid = torch.full((B, T), 99, dtype=torch.long)
     pos = torch.zeros((B, T), dtype=torch.long)
-    for b, (i_, l_, t_, p_) in enumerate(rows):
+    lw = torch.ones((B, T))
+    for b, (i_, l_, t_, p_, w_) in enumerate(rows):
         n = len(i_)
         ids[b, :n] = torch.tensor(i_)
         lab[b, :n] = torch.tensor(l_)
         tid[b, :n] = torch.tensor(t_)
         pos[b, :n] = torch.tensor(p_)
+        lw[b, :n] = torch.tensor(w_)
         if n < T:
             pos[b, n:] = torch.arange(enc.n_prefix, enc.n_prefix + T - n)
-    return ids, lab, tid, pos
+    return ids, lab, tid, pos, lw
 
 
-def lm_packed_loss(model, enc, vis_emb, ids, lab, tid, pos):
+def random_keep(rng, batch, n_vis, min_keep):
+    """Stage-4 token dropping: one kept count for the batch, uniform in [min_keep, n_vis), and per
+    image a uniformly random subset of that size in spatial (raster) order -- the layout every
+    pruning operator hands the language model (VTC-CLS and RandomDrop both restore raster order)."""
+    k = int(rng.integers(min_keep, n_vis))
+    idx = np.stack([np.sort(rng.choice(n_vis, size=k, replace=False)) for _ in range(batch)])
+    return torch.from_numpy(idx)
+
+
+def lm_packed_loss(model, enc, vis_emb, ids, lab, tid, pos, lw=None, keep_idx=None):
+    """keep_idx: optional [B,k] visual-token indices kept (sorted); positions are re-packed so the
+    text starts right after the k kept tokens, as in the runtime with a re-packing operator."""
+    if keep_idx is not None:
+        vis_emb = torch.gather(vis_emb, 1, keep_idx[..., None].expand(-1, -1, vis_emb.shape[-1]))
+        pos = pos - (N_VIS - keep_idx.shape[1])
     B, Tt = ids.shape
-    P = enc.n_prefix
+    P = len(enc.prefix) + vis_emb.shape[1]
     pre = model.embed(torch.tensor(enc.prefix)).unsqueeze(0).expand(B, -1, -1)
     emb = torch.cat([pre, vis_emb, model.embed(ids)], 1)
     T = P + Tt
@@ -279,7 +301,11 @@ def lm_packed_loss(model, enc, vis_emb, ids, lab, tid, pos):
     h = h[:, P:]
     sel = lab != -100
     logits = model.logits(h[sel])
-    return F.cross_entropy(logits, lab[sel]), (logits.argmax(-1) == lab[sel]).float().mean().item()
+    acc = (logits.argmax(-1) == lab[sel]).float().mean().item()
+    if lw is None:
+        return F.cross_entropy(logits, lab[sel]), acc
+    w = lw[sel]
+    return (F.cross_entropy(logits, lab[sel], reduction="none") * w).sum() / w.sum(), acc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -559,10 +585,17 @@ def main():
     ap.add_argument("--s2-steps", type=int, default=150)
     ap.add_argument("--s2-batch", type=int, default=16)
     ap.add_argument("--s2-lr", type=float, default=2e-3)
-    ap.add_argument("--s3-steps", type=int, default=700)
+    ap.add_argument("--s3-steps", type=int, default=1050)
     ap.add_argument("--s3-lr", type=float, default=2e-3)
     ap.add_argument("--s3-vit-mult", type=float, default=0.5, help="stage-3 LR of the vision tower / LM LR")
     ap.add_argument("--s3-aux", type=float, default=1.0, help="stage-3 weight of the vision auxiliary loss")
+    ap.add_argument("--s4-steps", type=int, default=850, help="robustness fine-tune steps (0 = none)")
+    ap.add_argument("--s4-lr", type=float, default=1.5e-3)
+    ap.add_argument("--s4-drop-prob", type=float, default=0.5,
+                    help="share of stage-4 steps whose images keep a random subset of visual tokens")
+    ap.add_argument("--s4-min-keep", type=int, default=32, help="fewest visual tokens kept on a drop step")
+    ap.add_argument("--s4-exists-weight", type=float, default=2.0,
+                    help="stage-4 loss weight of the answer tokens of `exists` questions")
     ap.add_argument("--ckpt-every", type=float, default=240.0, help="seconds between checkpoints")
     ap.add_argument("--eval-images", type=int, default=0, help="0 = whole test split")
     ap.add_argument("--export-now", action="store_true",
@@ -573,7 +606,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     if args.smoke:
-        args.s1_steps, args.s2_steps, args.s3_steps = 4, 4, 2
+        args.s1_steps, args.s2_steps, args.s3_steps, args.s4_steps = 4, 4, 2, 2
         args.s1_batch, args.s2_batch = 4, 2
         args.eval_images = 4
         args.ckpt_every = 0
@@ -607,10 +640,15 @@ def main():
         model.load_state_dict(st["model"])
         state = st["state"]
         set_rng(st["rng"])
-        if st.get("opt") is not None and state["stage"] in (1, 2, 3):
+        if st.get("opt") is not None and state["stage"] in (1, 2, 3, 4):
             opt = make_opt(model, state["stage"], 1.0)
             opt.load_state_dict(st["opt"])
         log(f"resumed: stage {state['stage']} step {state['step']} wall {state['wall_seconds']:.0f}s")
+        if state["stage"] == "eval" and args.s4_steps > state["steps"].get("stage4", 0) \
+                and not args.export_now:
+            # a run that finished before stage 4 existed (or with fewer stage-4 steps) continues
+            state["stage"], state["step"], opt = 4, state["steps"].get("stage4", 0), None
+            log(f"continuing with stage 4 from step {state['step']}")
     wall0 = state["wall_seconds"]
 
     def wall():
@@ -638,15 +676,15 @@ def main():
         return np.random.default_rng(args.seed * 1000 + stage * 100 + epoch).permutation(N)
 
     last_ck = time.time()
-    totals = {1: args.s1_steps, 2: args.s2_steps, 3: args.s3_steps}
-    batches = {1: args.s1_batch, 2: args.s2_batch, 3: args.s2_batch}
-    lrs = {1: args.s1_lr, 2: args.s2_lr, 3: args.s3_lr}
+    totals = {1: args.s1_steps, 2: args.s2_steps, 3: args.s3_steps, 4: args.s4_steps}
+    batches = {1: args.s1_batch, 2: args.s2_batch, 3: args.s2_batch, 4: args.s2_batch}
+    lrs = {1: args.s1_lr, 2: args.s2_lr, 3: args.s3_lr, 4: args.s4_lr}
 
-    while state["stage"] in (1, 2, 3):
+    while state["stage"] in (1, 2, 3, 4):
         stage, total, B = state["stage"], totals[state["stage"]], batches[state["stage"]]
         if state["step"] >= total:
             state["steps"][f"stage{stage}"] = total
-            state["stage"] = stage + 1 if stage < 3 else "eval"
+            state["stage"] = stage + 1 if stage < 3 or (stage == 3 and args.s4_steps > 0) else "eval"
             state["step"] = 0
             opt = None
             checkpoint()
@@ -685,12 +723,18 @@ def main():
                 aux = args.s3_aux * aux_loss
             vis = model.multi_modal_projector(feat)
             prng = random.Random(args.seed * 7919 + stage * 1000003 + step)
-            ids, lab, tid, pos = pack_batch(enc, [train.questions[i] for i in idx], prng)
-            lm_loss, tacc = lm_packed_loss(model, enc, vis, ids, lab, tid, pos)
+            kw = {"exists": args.s4_exists_weight} if stage == 4 else None
+            ids, lab, tid, pos, lw = pack_batch(enc, [train.questions[i] for i in idx], prng, kw)
+            keep = None
+            if stage == 4:
+                drng = np.random.default_rng(args.seed * 15485863 + step)
+                if drng.random() < args.s4_drop_prob:
+                    keep = random_keep(drng, len(idx), N_VIS, args.s4_min_keep)
+            lm_loss, tacc = lm_packed_loss(model, enc, vis, ids, lab, tid, pos, lw if kw else None, keep)
             loss = lm_loss + aux
             stats = {"tok_acc": tacc, "lm": lm_loss.item()}
-            if stage == 3:
-                stats.update(p0=vstats["p0"], p2=vstats["p2"])
+            if stage >= 3:
+                stats.update(p0=vstats["p0"], p2=vstats["p2"], kept=N_VIS if keep is None else keep.shape[1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -717,7 +761,10 @@ def main():
     eval_wall = wall() - train_wall
     rep.update({
         "steps": {k: v for k, v in state["steps"].items()},
-        "batch_sizes": {"stage1": args.s1_batch, "stage2": args.s2_batch, "stage3": args.s2_batch},
+        "batch_sizes": {"stage1": args.s1_batch, "stage2": args.s2_batch, "stage3": args.s2_batch,
+                        "stage4": args.s2_batch},
+        "stage4": {"drop_prob": args.s4_drop_prob, "min_keep": args.s4_min_keep,
+                   "exists_weight": args.s4_exists_weight, "lr": args.s4_lr},
         "wall_seconds": round(train_wall, 1),
         "eval_wall_seconds": round(eval_wall, 1),
         "seconds_per_step": _step_times(state["history"]),
@@ -740,7 +787,7 @@ def main():
 
 def _step_times(hist):
     out = {}
-    for stage in (1, 2, 3):
+    for stage in (1, 2, 3, 4):
         ts = [h[3] for h in hist if h[0] == stage and h[1] > 0]
         if ts:
             out[f"stage{stage}"] = round(float(np.median(ts)), 3)

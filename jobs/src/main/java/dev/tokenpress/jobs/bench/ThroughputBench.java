@@ -25,12 +25,14 @@ import org.apache.spark.sql.SparkSession;
 /**
  * Throughput of the compress job on local[2] against a plain Java loop with 2 threads over the
  * same images, same model, plan and options (the loop only runs the model; the job also lists,
- * shuffles, writes both Parquet datasets and commits). Both share the executor's runtime, warmed
- * up first. Prints both rows/s figures and the ratio.
+ * encodes and writes both Parquet datasets, commits and summarises). Both share the executor's
+ * runtime. After one warm-up pass of each (JIT, Spark code generation), loop and job alternate for
+ * {@code --rounds} rounds; prints each round, the medians, their ratio, process CPU per row and
+ * the Spark jobs of the last run.
  *
  * <pre>
  * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.ThroughputBench bin/tokenpress-compress \
- *     [--images 256] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
+ *     [--images 256] [--rounds 3] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
  * </pre>
  */
 public final class ThroughputBench {
@@ -42,12 +44,14 @@ public final class ThroughputBench {
     String maxNew = BenchCorpus.arg(args, "--max-new-tokens", "16");
     String plan = BenchCorpus.arg(args, "--plan", "[{op: vtc-cls, keep: 32, layers: \"1..L-2\"}]");
     String bundle = BenchCorpus.arg(args, "--bundle", "models/tiny-llava-shapes");
+    int rounds = Integer.parseInt(BenchCorpus.arg(args, "--rounds", "3"));
+    if (rounds < 1) {
+      throw new IllegalArgumentException("--rounds must be >= 1");
+    }
     Path tmp = Files.createTempDirectory("tokenpress-bench");
     try {
       Path corpus = tmp.resolve("corpus");
       List<Path> files = BenchCorpus.create(source, corpus, n);
-      Path warm = tmp.resolve("warm");
-      BenchCorpus.create(source, warm, 8);
       JobConfig config = ConfigLoader.load(null, List.of("input.path=" + corpus, "input.glob=*", "model.bundle=" + bundle,
           "model.maxNewTokens=" + maxNew, "plan=" + plan, "output.path=" + tmp.resolve("out"), "output.mode=overwrite",
           "run.progressIntervalSeconds=30"));
@@ -57,11 +61,7 @@ public final class ThroughputBench {
           config.kv().dtype().precision());
       // intraOpThreads 0 in local[2] resolves to 1 per task; the loop uses the same cached runtime.
       RecordProcessor rt = ExecutorRuntimes.getOrCreate(VlmProcessorFactory.INSTANCE, spec, 1);
-      for (Path f : files.subList(0, Math.min(8, files.size()))) {
-        rt.process(new InputRecord(f.toString(), f.toString(), Files.readAllBytes(f), config.input().prompt(), null));
-      }
-
-      double loopRate = loop(rt, files, config.input().prompt(), 2);
+      String prompt = config.input().prompt();
 
       SparkSession spark = SparkSession.builder().master("local[2]").appName("tokenpress-bench")
           .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
@@ -69,24 +69,115 @@ public final class ThroughputBench {
           .getOrCreate();
       spark.sparkContext().setLogLevel("WARN");
       PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
-      JobConfig warmConfig = ConfigLoader.load(null, List.of("input.path=" + warm, "input.glob=*", "model.bundle=" + bundle,
-          "model.maxNewTokens=" + maxNew, "plan=" + plan, "output.path=" + tmp.resolve("warm-out"),
-          "output.mode=overwrite"));
-      CompressJob.run(spark, warmConfig, VlmProcessorFactory.INSTANCE, quiet);
-      long t0 = System.nanoTime();
-      RunSummary s = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet);
-      double jobSecs = (System.nanoTime() - t0) / 1e9;
-      double jobRate = s.processed() / jobSecs;
+
+      // Warm-up: one full pass of each, so that JIT compilation and Spark's first code generation
+      // (one-time costs of a JVM, amortised over a real corpus) are not measured.
+      Measure loopWarm = Measure.of(n, () -> loop(rt, files, prompt, 2));
+      Measure jobWarm = Measure.of(n, () -> CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet));
+      System.out.printf(Locale.ROOT, "warm-up: loop %.2f rows/s, job %.2f rows/s%n", loopWarm.rate(), jobWarm.rate());
+
+      List<Measure> loops = new ArrayList<>();
+      List<Measure> jobs = new ArrayList<>();
+      JobTimes times = null;
+      RunSummary last = null;
+      for (int r = 0; r < rounds; r++) {
+        loops.add(Measure.of(n, () -> loop(rt, files, prompt, 2)));
+        times = new JobTimes();
+        spark.sparkContext().addSparkListener(times);
+        RunSummary[] holder = new RunSummary[1];
+        jobs.add(Measure.of(n, () -> holder[0] = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet)));
+        spark.sparkContext().removeSparkListener(times);
+        last = holder[0];
+        System.out.printf(Locale.ROOT, "round %d: loop %.2f rows/s, job %.2f rows/s, ratio %.3f%n", r + 1,
+            loops.get(r).rate(), jobs.get(r).rate(), jobs.get(r).rate() / loops.get(r).rate());
+      }
       spark.stop();
-      System.out.printf(Locale.ROOT, "images: %d (%d ok, %d error), plan %s, maxNewTokens %s%n", n, s.ok(), s.errors(),
-          p.json(), maxNew);
-      System.out.printf(Locale.ROOT, "plain Java loop, 2 threads: %.2f rows/s%n", loopRate);
-      System.out.printf(Locale.ROOT, "compress job, local[2]:     %.2f rows/s (%.1f s incl. listing, writes, commits)%n",
-          jobRate, jobSecs);
-      System.out.printf(Locale.ROOT, "ratio job/loop: %.3f%n", jobRate / loopRate);
+      Measure loopMed = Measure.median(loops);
+      Measure jobMed = Measure.median(jobs);
+      System.out.printf(Locale.ROOT, "images: %d (%d ok, %d error), plan %s, maxNewTokens %s, %d rounds after warm-up%n",
+          n, last.ok(), last.errors(), p.json(), maxNew, rounds);
+      System.out.printf(Locale.ROOT, "plain Java loop, 2 threads: %.2f rows/s (median)%n", loopMed.rate());
+      System.out.printf(Locale.ROOT, "compress job, local[2]:     %.2f rows/s (median; %.2f s per run incl. listing, "
+          + "writes, commits, summary)%n", jobMed.rate(), jobMed.seconds());
+      System.out.printf(Locale.ROOT, "ratio job/loop: %.3f%n", jobMed.rate() / loopMed.rate());
+      System.out.printf(Locale.ROOT, "process CPU per row (median): loop %.2f ms, job %.2f ms (job/loop %.3f)%n",
+          loopMed.cpuMsPerRow(), jobMed.cpuMsPerRow(), jobMed.cpuMsPerRow() / loopMed.cpuMsPerRow());
+      System.out.printf(Locale.ROOT, "spark jobs of the last run (%.2f s in jobs, %.2f s on the driver between them):%n",
+          times.totalSeconds(), jobs.get(rounds - 1).seconds() - times.totalSeconds());
+      System.out.print(times.report());
     } finally {
       ExecutorRuntimes.closeAll();
       BenchCorpus.deleteTree(tmp);
+    }
+  }
+
+  /** One timed run: wall seconds and process CPU time for {@code rows} rows. */
+  record Measure(int rows, double seconds, double cpuSeconds) {
+    interface Body {
+      void run() throws Exception;
+    }
+
+    static Measure of(int rows, Body body) throws Exception {
+      long cpu = processCpuNanos();
+      long t = System.nanoTime();
+      body.run();
+      return new Measure(rows, (System.nanoTime() - t) / 1e9, (processCpuNanos() - cpu) / 1e9);
+    }
+
+    double rate() {
+      return rows / seconds;
+    }
+
+    double cpuMsPerRow() {
+      return cpuSeconds * 1000 / rows;
+    }
+
+    /** The run of median wall time. */
+    static Measure median(List<Measure> ms) {
+      List<Measure> sorted = new ArrayList<>(ms);
+      sorted.sort(java.util.Comparator.comparingDouble(Measure::seconds));
+      return sorted.get(sorted.size() / 2);
+    }
+  }
+
+  static long processCpuNanos() {
+    return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
+  }
+
+  /** Wall time of each Spark job (description or first stage name) while registered. */
+  static final class JobTimes extends org.apache.spark.scheduler.SparkListener {
+    private final java.util.Map<Integer, Long> starts = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.Map<Integer, String> names = new java.util.concurrent.ConcurrentHashMap<>();
+    private final List<String> lines = java.util.Collections.synchronizedList(new ArrayList<>());
+    private final java.util.concurrent.atomic.AtomicLong totalNanos = new java.util.concurrent.atomic.AtomicLong();
+
+    @Override
+    public void onJobStart(org.apache.spark.scheduler.SparkListenerJobStart e) {
+      starts.put(e.jobId(), System.nanoTime());
+      String d = e.properties() == null ? null : e.properties().getProperty("spark.job.description");
+      String stage = e.stageInfos().isEmpty() ? "?" : e.stageInfos().head().name();
+      names.put(e.jobId(), (d == null ? "" : d + " | ") + stage);
+    }
+
+    @Override
+    public void onJobEnd(org.apache.spark.scheduler.SparkListenerJobEnd e) {
+      Long t = starts.remove(e.jobId());
+      if (t != null) {
+        long ns = System.nanoTime() - t;
+        totalNanos.addAndGet(ns);
+        lines.add(String.format(Locale.ROOT, "  job %d: %.3f s  %s%n", e.jobId(), ns / 1e9, names.remove(e.jobId())));
+      }
+    }
+
+    double totalSeconds() {
+      return totalNanos.get() / 1e9;
+    }
+
+    String report() {
+      synchronized (lines) {
+        return String.join("", lines);
+      }
     }
   }
 

@@ -6,17 +6,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Resident set size of this process from {@code /proc/self/status} (Linux). */
-final class ProcessMemory {
+public final class ProcessMemory {
   private static final Path STATUS = Path.of("/proc/self/status");
 
   private ProcessMemory() {}
 
-  static boolean available() {
+  public static boolean available() {
     return Files.isReadable(STATUS);
   }
 
   /** {@code VmRSS} in KiB. */
-  static long rssKib() {
+  public static long rssKib() {
     try {
       return parseRssKib(Files.readString(STATUS));
     } catch (IOException e) {

@@ -7,9 +7,6 @@ import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.lm.LlamaRuntime;
 import dev.tokenpress.runtime.lm.LmRequest;
 import dev.tokenpress.runtime.onnx.SessionConfig;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Set;
 
 /**
@@ -45,11 +42,11 @@ public final class BenchLmMemoryCommand {
                 rt.generate(req);
                 if (i == warmup) {
                     System.gc();
-                    warm = rssKb();
+                    warm = dev.tokenpress.runtime.bench.ProcessMemory.rssKib();
                 }
                 if (i % Math.max(1, generations / 10) == 0) {
                     System.gc();
-                    samples.add(Json.round(rssKb() / 1024.0));
+                    samples.add(Json.round(dev.tokenpress.runtime.bench.ProcessMemory.rssKib() / 1024.0));
                     heap.add(Json.round(java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage()
                             .getCommitted() / 1048576.0));
                     direct.add(Json.round(directBytes() / 1048576.0));
@@ -57,7 +54,7 @@ public final class BenchLmMemoryCommand {
             }
         }
         System.gc();
-        long end = rssKb();
+        long end = dev.tokenpress.runtime.bench.ProcessMemory.rssKib();
         o.put("generations", generations);
         o.put("new_tokens", newTokens);
         o.put("rss_mb_after_warmup", Json.round(warm / 1024.0));
@@ -74,20 +71,6 @@ public final class BenchLmMemoryCommand {
             if (b.getName().equals("direct")) {
                 return b.getMemoryUsed();
             }
-        }
-        return -1;
-    }
-
-    /** VmRSS of this process in kB (Linux), or -1. */
-    static long rssKb() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            return -1;
         }
         return -1;
     }
