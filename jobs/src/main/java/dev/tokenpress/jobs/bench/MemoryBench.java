@@ -23,12 +23,17 @@ import org.apache.spark.sql.SparkSession;
 
 /**
  * Peak memory of the compress job (local[2]: driver and executor share the JVM) for N and 10×N
- * input rows, each size in a fresh JVM with the same -Xmx. Reports the peak live heap (heap used
- * right after a forced GC, sampled every 0.5 s) and the peak resident set (VmHWM), and the 10×/1×
- * ratios.
+ * input rows, each size in a fresh JVM. Each child first runs a small warm-up job (JIT, Spark's
+ * code generation and thread pools are one-time costs of a JVM, not of its rows), then the
+ * measured job. The heap is fixed and pre-touched ({@code -Xms = -Xmx}, {@code
+ * -XX:+AlwaysPreTouch}) so that heap sizing decisions cannot pass for growth; what can grow is the
+ * live heap and the memory outside the heap. Reports, per size: the peak live heap (heap used right
+ * after a forced GC, sampled every 0.5 s), the peak resident set (VmHWM), and the peak resident
+ * memory outside the fixed heap (VmHWM − heap size: ORT arenas, metaspace, code cache, thread
+ * stacks, direct buffers, malloc); then the 10×/1× ratios.
  *
  * <pre>
- * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.MemoryBench bin/tokenpress-compress [--rows 32] [--xmx 2g]
+ * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.MemoryBench bin/tokenpress-compress [--rows 64] [--heap 768m]
  * </pre>
  */
 public final class MemoryBench {
@@ -36,12 +41,13 @@ public final class MemoryBench {
 
   public static void main(String[] args) throws Exception {
     if (List.of(args).contains("--child")) {
-      child(Integer.parseInt(BenchCorpus.arg(args, "--rows", "32")), BenchCorpus.arg(args, "--source", "datasets/sample/images"),
-          BenchCorpus.arg(args, "--max-new-tokens", "4"));
+      child(Integer.parseInt(BenchCorpus.arg(args, "--rows", "64")), BenchCorpus.arg(args, "--source", "datasets/sample/images"),
+          BenchCorpus.arg(args, "--max-new-tokens", "4"), parseMib(BenchCorpus.arg(args, "--heap", "768m")));
       return;
     }
-    int rows = Integer.parseInt(BenchCorpus.arg(args, "--rows", "32"));
-    String xmx = BenchCorpus.arg(args, "--xmx", "2g");
+    int rows = Integer.parseInt(BenchCorpus.arg(args, "--rows", "64"));
+    String heap = BenchCorpus.arg(args, "--heap", "768m");
+    parseMib(heap);
     String source = BenchCorpus.arg(args, "--source", "datasets/sample/images");
     String maxNew = BenchCorpus.arg(args, "--max-new-tokens", "4");
     ObjectMapper json = new ObjectMapper();
@@ -50,12 +56,14 @@ public final class MemoryBench {
       List<String> cmd = new ArrayList<>();
       cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
       for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-        if (!a.startsWith("-Xmx") && !a.startsWith("-agentlib") && !a.startsWith("-javaagent")) {
+        if (!a.startsWith("-Xmx") && !a.startsWith("-Xms") && !a.startsWith("-agentlib") && !a.startsWith("-javaagent")
+            && !a.contains("PreTouch")) {
           cmd.add(a);
         }
       }
-      cmd.addAll(List.of("-Xmx" + xmx, "-cp", System.getProperty("java.class.path"), MemoryBench.class.getName(),
-          "--child", "--rows", String.valueOf(n), "--source", source, "--max-new-tokens", maxNew));
+      cmd.addAll(List.of("-Xms" + heap, "-Xmx" + heap, "-XX:+AlwaysPreTouch", "-cp", System.getProperty("java.class.path"),
+          MemoryBench.class.getName(), "--child", "--rows", String.valueOf(n), "--source", source,
+          "--max-new-tokens", maxNew, "--heap", heap));
       Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
       String line = null;
       try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -79,9 +87,12 @@ public final class MemoryBench {
     System.out.printf(Locale.ROOT, "peak RSS (VmHWM): %.1f MiB -> %.1f MiB: x%.3f%n",
         a.get("vm_hwm_mib").asDouble(), b.get("vm_hwm_mib").asDouble(),
         b.get("vm_hwm_mib").asDouble() / a.get("vm_hwm_mib").asDouble());
+    System.out.printf(Locale.ROOT, "peak RSS outside the fixed %s heap: %.1f MiB -> %.1f MiB: x%.3f%n", heap,
+        a.get("off_heap_rss_mib").asDouble(), b.get("off_heap_rss_mib").asDouble(),
+        b.get("off_heap_rss_mib").asDouble() / a.get("off_heap_rss_mib").asDouble());
   }
 
-  private static void child(int rows, String source, String maxNew) throws Exception {
+  private static void child(int rows, String source, String maxNew, long heapMib) throws Exception {
     Path tmp = Files.createTempDirectory("tokenpress-membench");
     List<Path> images;
     try (Stream<Path> s = Files.walk(Path.of(source))) {
@@ -94,12 +105,22 @@ public final class MemoryBench {
           .append("\"}\n");
     }
     Path m = Files.writeString(tmp.resolve("manifest.jsonl"), manifest.toString());
+    StringBuilder warmManifest = new StringBuilder();
+    for (int i = 0; i < 16; i++) {
+      warmManifest.append("{\"id\":\"w").append(i).append("\",\"path\":\"").append(images.get(i % images.size()))
+          .append("\"}\n");
+    }
+    Path wm = Files.writeString(tmp.resolve("warm.jsonl"), warmManifest.toString());
     Sampler sampler = new Sampler();
     sampler.start();
     SparkSession spark = SparkSession.builder().master("local[2]").appName("tokenpress-membench")
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "4").getOrCreate();
     spark.sparkContext().setLogLevel("WARN");
+    JobConfig warm = ConfigLoader.load(null, List.of("input.format=jsonl", "input.path=" + wm,
+        "input.prompt=describe the image.", "model.maxNewTokens=" + maxNew, "output.path=" + tmp.resolve("warm-out"),
+        "output.mode=overwrite", "run.progressIntervalSeconds=30"));
+    CompressJob.run(spark, warm, VlmProcessorFactory.INSTANCE, new PrintStream(java.io.OutputStream.nullOutputStream()));
     JobConfig config = ConfigLoader.load(null, List.of("input.format=jsonl", "input.path=" + m,
         "input.prompt=describe the image.", "model.maxNewTokens=" + maxNew, "output.path=" + tmp.resolve("out"),
         "output.mode=overwrite", "run.progressIntervalSeconds=30"));
@@ -116,9 +137,22 @@ public final class MemoryBench {
     o.put("errors", s.errors());
     o.put("seconds", Math.round(secs * 10) / 10.0);
     o.put("peak_live_heap_mib", Math.round(sampler.peakLive / 1048576.0 * 10) / 10.0);
-    o.put("vm_hwm_mib", Math.round(vmHwmKib() / 1024.0 * 10) / 10.0);
+    double hwm = vmHwmKib() / 1024.0;
+    o.put("vm_hwm_mib", Math.round(hwm * 10) / 10.0);
+    o.put("heap_mib", heapMib);
+    o.put("off_heap_rss_mib", Math.round((hwm - heapMib) * 10) / 10.0);
     System.out.println("MEMBENCH " + o);
     BenchCorpus.deleteTree(tmp);
+  }
+
+  /** {@code 768m}, {@code 2g} → MiB. */
+  static long parseMib(String size) {
+    java.util.regex.Matcher mt = java.util.regex.Pattern.compile("(?i)(\\d+)([mg])").matcher(size);
+    if (!mt.matches()) {
+      throw new IllegalArgumentException("--heap must look like 768m or 2g, got '" + size + "'");
+    }
+    long v = Long.parseLong(mt.group(1));
+    return mt.group(2).equalsIgnoreCase("g") ? v * 1024 : v;
   }
 
   /** Peak resident set size of this process in KiB (Linux), or -1. */

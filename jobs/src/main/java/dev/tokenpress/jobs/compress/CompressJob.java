@@ -205,6 +205,8 @@ public final class CompressJob {
     Progress progress = null;
     LongAccumulator okAcc = spark.sparkContext().longAccumulator("tokenpress.rows.ok");
     LongAccumulator errAcc = spark.sparkContext().longAccumulator("tokenpress.rows.error");
+    OutputTally tally = new OutputTally();
+    spark.sparkContext().register(tally, "tokenpress.outputs.tally");
     int batchesDone = 0;
     try {
       // What is already committed, and what an interrupted run left half-written.
@@ -287,7 +289,8 @@ public final class CompressJob {
                 .parquet(out.kvCache());
           }
           spark.sparkContext().setJobDescription(what + (config.kv().enabled() ? ": outputs" : ": inference + outputs"));
-          writer(results.where(col("kind").equalTo(OutputSchemas.KIND_OUTPUT)).select("out.*"), config, false)
+          Dataset<Row> outputRows = results.where(col("kind").equalTo(OutputSchemas.KIND_OUTPUT)).select("out.*");
+          writer(outputRows.mapPartitions(OutputTally.counting(tally), Encoders.row(outputRows.schema())), config, false)
               .parquet(out.outputs());
           batchesDone++;
         } catch (Exception e) {
@@ -304,7 +307,8 @@ public final class CompressJob {
       if (nb > 0) {
         log.println(progress.line());
       }
-      RunSummary summary = summarize(spark, out, runId, inputs, alreadyCommitted, batchesDone, start, config.kv().enabled());
+      RunSummary summary = summarize(tally.value(), out, runId, inputs, alreadyCommitted, batchesDone, start,
+          config.kv().enabled());
       finish(manifest, out, summary, "succeeded", null);
       log.printf(Locale.ROOT,
           "[tokenpress] done: %d processed (%d ok, %d error) in %.1f s, %.2f rows/s; %d inputs, %d were already committed; "
@@ -370,35 +374,17 @@ public final class CompressJob {
     }
   }
 
+  /** This run's counts, as tallied by its committed {@code outputs} writes ({@link OutputTally}). */
   private static RunSummary summarize(
-      SparkSession spark, OutputLayout out, String runId, long inputs, long already, int batches, Instant start,
+      OutputTally.Counts counts, OutputLayout out, String runId, long inputs, long already, int batches, Instant start,
       boolean kv) {
-    long ok = 0;
-    long errors = 0;
-    Map<String, Long> classes = new LinkedHashMap<>();
-    long kvRows = 0;
-    if (batches > 0) {
-      // One aggregation over this run's committed rows: counts by status and error class, KV rows.
-      Dataset<Row> mine = spark.read().parquet(out.outputs()).where(col("run_id").equalTo(runId));
-      for (Row r : mine.groupBy(col("status"), col("error.class").as("cls"))
-          .agg(org.apache.spark.sql.functions.count(lit(1)).as("n"),
-              org.apache.spark.sql.functions.sum(org.apache.spark.sql.functions.coalesce(col("kv_chunks"), lit(0))).as("kv"))
-          .orderBy(col("n").desc()).collectAsList()) {
-        long n = r.getLong(2);
-        kvRows += r.isNullAt(3) ? 0 : r.getLong(3);
-        if (OutputSchemas.STATUS_OK.equals(r.getString(0))) {
-          ok += n;
-        } else {
-          errors += n;
-          classes.merge(r.isNullAt(1) ? "(unknown)" : r.getString(1), n, Long::sum);
-        }
-      }
-      if (!kv) {
-        kvRows = 0;
-      }
-    }
     double secs = java.time.Duration.between(start, Instant.now()).toMillis() / 1000.0;
-    return new RunSummary(runId, out.root(), inputs, already, ok + errors, ok, errors, classes, kvRows, batches, secs);
+    Map<String, Long> classes = new LinkedHashMap<>();
+    counts.errorClasses().entrySet().stream()
+        .sorted(Map.Entry.<String, Long>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()))
+        .forEach(e -> classes.put(e.getKey(), e.getValue()));
+    return new RunSummary(runId, out.root(), inputs, already, counts.ok() + counts.errors(), counts.ok(), counts.errors(),
+        classes, kv ? counts.kvRows() : 0, batches, secs);
   }
 
   private static void finish(ObjectNode manifest, OutputLayout out, RunSummary s, String status, Throwable error) {

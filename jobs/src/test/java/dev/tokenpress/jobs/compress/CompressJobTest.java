@@ -149,9 +149,14 @@ class CompressJobTest {
 
     assertThat(s.processed()).isEqualTo(36);
     assertThat(s.errors()).isEqualTo(4);
+    assertThat(s.errorClasses().values().stream().mapToLong(Long::longValue).sum()).isEqualTo(4);
     try (DuckDb db = new DuckDb()) {
       List<Map<String, Object>> errors = db.query("SELECT id, error.class AS cls, error.message AS msg FROM "
           + DuckDb.outputs(out) + " WHERE status = 'error' ORDER BY id");
+      // The summary's per-class counts (tallied by the write job) equal what the output holds.
+      Map<String, Long> byClass = new java.util.TreeMap<>();
+      errors.forEach(r -> byClass.merge((String) r.get("cls"), 1L, Long::sum));
+      assertThat(new java.util.TreeMap<>(s.errorClasses())).isEqualTo(byClass);
       assertThat(errors).extracting(r -> r.get("id")).containsExactlyInAnyOrderElementsOf(broken.keySet());
       assertThat(errors).allSatisfy(r -> assertThat((String) r.get("msg")).isNotBlank());
       Map<String, String> classById = errors.stream()
