@@ -80,16 +80,27 @@ public final class ThroughputBench {
       List<Measure> jobs = new ArrayList<>();
       JobTimes times = null;
       RunSummary last = null;
+      java.util.Map<String, Long> loopThreads = null;
+      java.util.Map<String, Long> jobThreads = null;
       for (int r = 0; r < rounds; r++) {
+        java.util.Map<String, Long> t0 = ThreadCpu.snapshot();
         loops.add(Measure.of(n, () -> loop(rt, files, prompt, 2)));
+        java.util.Map<String, Long> t1 = ThreadCpu.snapshot();
         times = new JobTimes();
         spark.sparkContext().addSparkListener(times);
         RunSummary[] holder = new RunSummary[1];
+        long up = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime();
+        long classes0 = java.lang.management.ManagementFactory.getClassLoadingMXBean().getTotalLoadedClassCount();
         jobs.add(Measure.of(n, () -> holder[0] = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet)));
         spark.sparkContext().removeSparkListener(times);
+        loopThreads = ThreadCpu.delta(t0, t1);
+        jobThreads = ThreadCpu.delta(t1, ThreadCpu.snapshot());
         last = holder[0];
-        System.out.printf(Locale.ROOT, "round %d: loop %.2f rows/s, job %.2f rows/s, ratio %.3f%n", r + 1,
-            loops.get(r).rate(), jobs.get(r).rate(), jobs.get(r).rate() / loops.get(r).rate());
+        System.out.printf(Locale.ROOT, "round %d: loop %.2f rows/s, job %.2f rows/s, ratio %.3f (job at JVM uptime %d..%d ms, "
+            + "%d classes loaded)%n",
+            r + 1, loops.get(r).rate(), jobs.get(r).rate(), jobs.get(r).rate() / loops.get(r).rate(), up,
+            java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime(),
+            java.lang.management.ManagementFactory.getClassLoadingMXBean().getTotalLoadedClassCount() - classes0);
       }
       spark.stop();
       Measure loopMed = Measure.median(loops);
@@ -105,9 +116,71 @@ public final class ThroughputBench {
       System.out.printf(Locale.ROOT, "spark jobs of the last run (%.2f s in jobs, %.2f s on the driver between them):%n",
           times.totalSeconds(), jobs.get(rounds - 1).seconds() - times.totalSeconds());
       System.out.print(times.report());
+      System.out.println("CPU ms per row by thread group, last round (loop | job):");
+      System.out.print(ThreadCpu.report(loopThreads, jobThreads, n));
     } finally {
       ExecutorRuntimes.closeAll();
       BenchCorpus.deleteTree(tmp);
+    }
+  }
+
+  /**
+   * CPU time per thread group from {@code /proc/self/task/<tid>/stat} (Linux): Java and JVM-internal
+   * threads alike (GC, JIT compilers), grouped by name with digits removed.
+   */
+  static final class ThreadCpu {
+    private ThreadCpu() {}
+
+    static java.util.Map<String, Long> snapshot() {
+      java.util.Map<String, Long> ticksByTid = new java.util.HashMap<>();
+      Path tasks = Path.of("/proc/self/task");
+      if (!Files.isDirectory(tasks)) {
+        return ticksByTid;
+      }
+      try (java.util.stream.Stream<Path> ts = Files.list(tasks)) {
+        for (Path t : (Iterable<Path>) ts::iterator) {
+          try {
+            String stat = Files.readString(t.resolve("stat"));
+            int open = stat.indexOf('(');
+            int close = stat.lastIndexOf(')');
+            String name = stat.substring(open + 1, close).replaceAll("[0-9]+", "N");
+            String[] f = stat.substring(close + 2).split(" ");
+            long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);  // utime + stime
+            ticksByTid.put(t.getFileName() + "/" + name, ticks);  // tid/name; threads may rename themselves
+          } catch (IOException | RuntimeException e) {
+            // the thread ended while we listed it
+          }
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      return ticksByTid;
+    }
+
+    /** Clock ticks used between two snapshots, summed by thread name group. */
+    static java.util.Map<String, Long> delta(java.util.Map<String, Long> before, java.util.Map<String, Long> after) {
+      java.util.Map<String, Long> beforeByTid = new java.util.HashMap<>();
+      before.forEach((key, ticks) -> beforeByTid.put(key.substring(0, key.indexOf('/')), ticks));
+      java.util.Map<String, Long> byGroup = new java.util.TreeMap<>();
+      after.forEach((key, ticks) -> {
+        long d = ticks - beforeByTid.getOrDefault(key.substring(0, key.indexOf('/')), 0L);
+        if (d > 0) {
+          byGroup.merge(key.substring(key.indexOf('/') + 1), d, Long::sum);
+        }
+      });
+      return byGroup;
+    }
+
+    static String report(java.util.Map<String, Long> loop, java.util.Map<String, Long> job, int rows) {
+      java.util.Set<String> names = new java.util.TreeSet<>(loop.keySet());
+      names.addAll(job.keySet());
+      double msPerTick = 10.0;  // USER_HZ = 100 on Linux
+      StringBuilder sb = new StringBuilder();
+      names.stream().sorted(java.util.Comparator.comparingLong(k -> -(job.getOrDefault(k, 0L) + loop.getOrDefault(k, 0L))))
+          .filter(k -> job.getOrDefault(k, 0L) + loop.getOrDefault(k, 0L) >= 2)
+          .forEach(k -> sb.append(String.format(Locale.ROOT, "  %-28s %7.2f | %7.2f%n", k,
+              loop.getOrDefault(k, 0L) * msPerTick / rows, job.getOrDefault(k, 0L) * msPerTick / rows)));
+      return sb.toString();
     }
   }
 
