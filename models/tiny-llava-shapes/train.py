@@ -12,6 +12,11 @@ Stages (all resumable; state lives in --work):
   4  robustness fine-tune: as stage 3, but on a share of the steps the image keeps only a random,
      spatially ordered subset of its visual tokens (positions re-packed, exactly what a pruning
      operator hands the language model), and the yes/no answers of `exists` turns weigh more
+  5  short mixed-subset fine-tune: as stage 4, but half of the dropping steps keep an object-first
+     subset (every object patch, then random background) instead of a uniform one, so that the
+     model reads subsets concentrated on objects (what saliency-based pruning keeps) as well as
+     uniform ones (what random pruning keeps); without it the model over-fits stage 4's uniform
+     subsets and misreads object-concentrated ones (count and size)
 then: evaluate on the test split -> training_report.json, export -> --out.
 
   /usr/bin/python3 train.py --data /work/data/shapesvqa --work /work/train/run --out . --seed 1234
@@ -276,6 +281,16 @@ def random_keep(rng, batch, n_vis, min_keep):
     pruning operator hands the language model (VTC-CLS and RandomDrop both restore raster order)."""
     k = int(rng.integers(min_keep, n_vis))
     idx = np.stack([np.sort(rng.choice(n_vis, size=k, replace=False)) for _ in range(batch)])
+    return torch.from_numpy(idx)
+
+
+def salient_keep(rng, obj, k):
+    """Stage-5 object-first subset: obj [B,256] bool (patch covered by an object); per image keep
+    all object patches (a random subset of them if there are more than k), then random background
+    patches up to k, in raster order."""
+    B, n = obj.shape
+    score = obj.astype(np.float64) + 0.9 * rng.random((B, n))
+    idx = np.sort(np.argsort(-score, axis=1, kind="stable")[:, :k], axis=1)
     return torch.from_numpy(idx)
 
 
@@ -596,6 +611,11 @@ def main():
     ap.add_argument("--s4-min-keep", type=int, default=32, help="fewest visual tokens kept on a drop step")
     ap.add_argument("--s4-exists-weight", type=float, default=2.0,
                     help="stage-4 loss weight of the answer tokens of `exists` questions")
+    ap.add_argument("--s5-steps", type=int, default=130, help="mixed-subset fine-tune steps (0 = none)")
+    ap.add_argument("--s5-lr", type=float, default=5e-4)
+    ap.add_argument("--s5-drop-prob", type=float, default=0.75)
+    ap.add_argument("--s5-salient-share", type=float, default=0.5,
+                    help="share of stage-5 dropping steps that keep an object-first subset")
     ap.add_argument("--ckpt-every", type=float, default=240.0, help="seconds between checkpoints")
     ap.add_argument("--eval-images", type=int, default=0, help="0 = whole test split")
     ap.add_argument("--export-now", action="store_true",
@@ -606,7 +626,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     if args.smoke:
-        args.s1_steps, args.s2_steps, args.s3_steps, args.s4_steps = 4, 4, 2, 2
+        args.s1_steps, args.s2_steps, args.s3_steps, args.s4_steps, args.s5_steps = 4, 4, 2, 2, 2
         args.s1_batch, args.s2_batch = 4, 2
         args.eval_images = 4
         args.ckpt_every = 0
@@ -640,15 +660,16 @@ def main():
         model.load_state_dict(st["model"])
         state = st["state"]
         set_rng(st["rng"])
-        if st.get("opt") is not None and state["stage"] in (1, 2, 3, 4):
+        if st.get("opt") is not None and state["stage"] in (1, 2, 3, 4, 5):
             opt = make_opt(model, state["stage"], 1.0)
             opt.load_state_dict(st["opt"])
         log(f"resumed: stage {state['stage']} step {state['step']} wall {state['wall_seconds']:.0f}s")
-        if state["stage"] == "eval" and args.s4_steps > state["steps"].get("stage4", 0) \
-                and not args.export_now:
-            # a run that finished before stage 4 existed (or with fewer stage-4 steps) continues
-            state["stage"], state["step"], opt = 4, state["steps"].get("stage4", 0), None
-            log(f"continuing with stage 4 from step {state['step']}")
+        for later, n_later in ((4, args.s4_steps), (5, args.s5_steps)):
+            if state["stage"] == "eval" and n_later > state["steps"].get(f"stage{later}", 0) \
+                    and not args.export_now:
+                # a run that finished before this stage existed continues with it
+                state["stage"], state["step"], opt = later, state["steps"].get(f"stage{later}", 0), None
+                log(f"continuing with stage {later} from step {state['step']}")
     wall0 = state["wall_seconds"]
 
     def wall():
@@ -676,15 +697,21 @@ def main():
         return np.random.default_rng(args.seed * 1000 + stage * 100 + epoch).permutation(N)
 
     last_ck = time.time()
-    totals = {1: args.s1_steps, 2: args.s2_steps, 3: args.s3_steps, 4: args.s4_steps}
-    batches = {1: args.s1_batch, 2: args.s2_batch, 3: args.s2_batch, 4: args.s2_batch}
-    lrs = {1: args.s1_lr, 2: args.s2_lr, 3: args.s3_lr, 4: args.s4_lr}
+    totals = {1: args.s1_steps, 2: args.s2_steps, 3: args.s3_steps, 4: args.s4_steps, 5: args.s5_steps}
+    batches = {1: args.s1_batch, 2: args.s2_batch, 3: args.s2_batch, 4: args.s2_batch, 5: args.s2_batch}
+    lrs = {1: args.s1_lr, 2: args.s2_lr, 3: args.s3_lr, 4: args.s4_lr, 5: args.s5_lr}
 
-    while state["stage"] in (1, 2, 3, 4):
+    def next_stage(stage):
+        for later in range(stage + 1, 6):
+            if later <= 3 or totals[later] > 0:
+                return later
+        return "eval"
+
+    while state["stage"] in (1, 2, 3, 4, 5):
         stage, total, B = state["stage"], totals[state["stage"]], batches[state["stage"]]
         if state["step"] >= total:
             state["steps"][f"stage{stage}"] = total
-            state["stage"] = stage + 1 if stage < 3 or (stage == 3 and args.s4_steps > 0) else "eval"
+            state["stage"] = next_stage(stage)
             state["step"] = 0
             opt = None
             checkpoint()
@@ -723,13 +750,21 @@ def main():
                 aux = args.s3_aux * aux_loss
             vis = model.multi_modal_projector(feat)
             prng = random.Random(args.seed * 7919 + stage * 1000003 + step)
-            kw = {"exists": args.s4_exists_weight} if stage == 4 else None
+            kw = {"exists": args.s4_exists_weight} if stage >= 4 else None
             ids, lab, tid, pos, lw = pack_batch(enc, [train.questions[i] for i in idx], prng, kw)
             keep = None
             if stage == 4:
                 drng = np.random.default_rng(args.seed * 15485863 + step)
                 if drng.random() < args.s4_drop_prob:
                     keep = random_keep(drng, len(idx), N_VIS, args.s4_min_keep)
+            elif stage == 5:
+                drng = np.random.default_rng(args.seed * 32452843 + step)
+                if drng.random() < args.s5_drop_prob:
+                    if drng.random() < args.s5_salient_share:
+                        k = int(drng.integers(args.s4_min_keep, N_VIS))
+                        keep = salient_keep(drng, local[idx, :, 0] > 0, k)
+                    else:
+                        keep = random_keep(drng, len(idx), N_VIS, args.s4_min_keep)
             lm_loss, tacc = lm_packed_loss(model, enc, vis, ids, lab, tid, pos, lw if kw else None, keep)
             loss = lm_loss + aux
             stats = {"tok_acc": tacc, "lm": lm_loss.item()}
@@ -762,9 +797,10 @@ def main():
     rep.update({
         "steps": {k: v for k, v in state["steps"].items()},
         "batch_sizes": {"stage1": args.s1_batch, "stage2": args.s2_batch, "stage3": args.s2_batch,
-                        "stage4": args.s2_batch},
+                        "stage4": args.s2_batch, "stage5": args.s2_batch},
         "stage4": {"drop_prob": args.s4_drop_prob, "min_keep": args.s4_min_keep,
                    "exists_weight": args.s4_exists_weight, "lr": args.s4_lr},
+        "stage5": {"drop_prob": args.s5_drop_prob, "salient_share": args.s5_salient_share, "lr": args.s5_lr},
         "wall_seconds": round(train_wall, 1),
         "eval_wall_seconds": round(eval_wall, 1),
         "seconds_per_step": _step_times(state["history"]),
@@ -787,7 +823,7 @@ def main():
 
 def _step_times(hist):
     out = {}
-    for stage in (1, 2, 3, 4):
+    for stage in (1, 2, 3, 4, 5):
         ts = [h[3] for h in hist if h[0] == stage and h[1] > 0]
         if ts:
             out[f"stage{stage}"] = round(float(np.median(ts)), 3)
