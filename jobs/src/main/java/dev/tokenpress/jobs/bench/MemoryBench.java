@@ -28,7 +28,7 @@ import org.apache.spark.sql.SparkSession;
  * measured job. The heap is fixed and pre-touched ({@code -Xms = -Xmx}, {@code
  * -XX:+AlwaysPreTouch}) so that heap sizing decisions cannot pass for growth; what can grow is the
  * live heap and the memory outside the heap. Reports, per size: the peak live heap (heap used right
- * after a forced GC, sampled every 0.5 s), the peak resident set (VmHWM), and the peak resident
+ * at the end of a forced full GC, as the collector recorded it, sampled every 0.5 s), the peak resident set (VmHWM), and the peak resident
  * memory outside the fixed heap (VmHWM − heap size: ORT arenas, metaspace, code cache, thread
  * stacks, direct buffers, malloc); then the 10×/1× ratios.
  *
@@ -84,6 +84,11 @@ public final class MemoryBench {
     System.out.printf(Locale.ROOT, "peak live heap: %.1f MiB (%d rows) -> %.1f MiB (%d rows): x%.3f%n",
         a.get("peak_live_heap_mib").asDouble(), a.get("rows").asInt(), b.get("peak_live_heap_mib").asDouble(),
         b.get("rows").asInt(), b.get("peak_live_heap_mib").asDouble() / a.get("peak_live_heap_mib").asDouble());
+    System.out.printf(Locale.ROOT, "live heap during the measured job, median / p90: %.1f / %.1f MiB -> %.1f / %.1f MiB: "
+        + "x%.3f / x%.3f%n", a.get("job_live_heap_p50_mib").asDouble(), a.get("job_live_heap_p90_mib").asDouble(),
+        b.get("job_live_heap_p50_mib").asDouble(), b.get("job_live_heap_p90_mib").asDouble(),
+        b.get("job_live_heap_p50_mib").asDouble() / a.get("job_live_heap_p50_mib").asDouble(),
+        b.get("job_live_heap_p90_mib").asDouble() / a.get("job_live_heap_p90_mib").asDouble());
     System.out.printf(Locale.ROOT, "peak RSS (VmHWM): %.1f MiB -> %.1f MiB: x%.3f%n",
         a.get("vm_hwm_mib").asDouble(), b.get("vm_hwm_mib").asDouble(),
         b.get("vm_hwm_mib").asDouble() / a.get("vm_hwm_mib").asDouble());
@@ -125,8 +130,10 @@ public final class MemoryBench {
         "input.prompt=describe the image.", "model.maxNewTokens=" + maxNew, "output.path=" + tmp.resolve("out"),
         "output.mode=overwrite", "run.progressIntervalSeconds=30"));
     long t0 = System.nanoTime();
+    sampler.recording = true;
     RunSummary s = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE,
         new PrintStream(java.io.OutputStream.nullOutputStream()));
+    sampler.recording = false;
     double secs = (System.nanoTime() - t0) / 1e9;
     sampler.sample();
     sampler.interrupt();
@@ -137,6 +144,9 @@ public final class MemoryBench {
     o.put("errors", s.errors());
     o.put("seconds", Math.round(secs * 10) / 10.0);
     o.put("peak_live_heap_mib", Math.round(sampler.peakLive / 1048576.0 * 10) / 10.0);
+    o.put("job_live_heap_samples", sampler.jobSamples.size());
+    o.put("job_live_heap_p50_mib", sampler.quantileMib(0.5));
+    o.put("job_live_heap_p90_mib", sampler.quantileMib(0.9));
     double hwm = vmHwmKib() / 1024.0;
     o.put("vm_hwm_mib", Math.round(hwm * 10) / 10.0);
     o.put("heap_mib", heapMib);
@@ -172,16 +182,46 @@ public final class MemoryBench {
   /** Forces a GC every 0.5 s and records the largest heap still in use after it (the live set). */
   static final class Sampler extends Thread {
     volatile long peakLive;
+    /** Live-heap samples (bytes) taken while {@link #recording} is set: the measured job. */
+    final List<Long> jobSamples = java.util.Collections.synchronizedList(new ArrayList<>());
+    volatile boolean recording;
 
     Sampler() {
       super("membench-sampler");
       setDaemon(true);
     }
 
+    /**
+     * Forces a full GC and reads what the collector itself recorded at its end (each heap pool's
+     * collection usage): reading the heap's current usage instead would race with the task threads'
+     * allocations right after the GC and inflate the figure.
+     */
     void sample() {
       System.gc();
-      long used = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
-      peakLive = Math.max(peakLive, used);
+      long live = 0;
+      for (java.lang.management.MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+        if (pool.getType() == java.lang.management.MemoryType.HEAP && pool.getCollectionUsage() != null) {
+          live += pool.getCollectionUsage().getUsed();
+        }
+      }
+      peakLive = Math.max(peakLive, live);
+      if (recording) {
+        jobSamples.add(live);
+      }
+    }
+
+    /** The q-quantile (0..1, nearest rank) of the measured job's samples, in MiB. */
+    double quantileMib(double q) {
+      List<Long> sorted;
+      synchronized (jobSamples) {
+        sorted = new ArrayList<>(jobSamples);
+      }
+      if (sorted.isEmpty()) {
+        return -1;
+      }
+      java.util.Collections.sort(sorted);
+      int i = (int) Math.min(sorted.size() - 1, Math.max(0, Math.ceil(q * sorted.size()) - 1));
+      return Math.round(sorted.get(i) / 1048576.0 * 10) / 10.0;
     }
 
     @Override
