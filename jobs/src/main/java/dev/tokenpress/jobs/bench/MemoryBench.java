@@ -147,6 +147,12 @@ public final class MemoryBench {
     o.put("job_live_heap_samples", sampler.jobSamples.size());
     o.put("job_live_heap_p50_mib", sampler.quantileMib(0.5));
     o.put("job_live_heap_p90_mib", sampler.quantileMib(0.9));
+    com.fasterxml.jackson.databind.node.ArrayNode series = o.putArray("job_live_heap_series_mib");
+    synchronized (sampler.jobSamples) {
+      for (long v : sampler.jobSamples) {
+        series.add(Math.round(v / 1048576.0));
+      }
+    }
     double hwm = vmHwmKib() / 1024.0;
     o.put("vm_hwm_mib", Math.round(hwm * 10) / 10.0);
     o.put("heap_mib", heapMib);
