@@ -33,7 +33,8 @@ import org.apache.spark.sql.SparkSession;
  * stacks, direct buffers, malloc); then the 10×/1× ratios.
  *
  * <pre>
- * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.MemoryBench bin/tokenpress-compress [--rows 64] [--heap 768m]
+ * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.MemoryBench bin/tokenpress-compress [--rows 64] [--heap 768m] \
+ *     [--set kv.enabled=false]...
  * </pre>
  */
 public final class MemoryBench {
@@ -42,7 +43,7 @@ public final class MemoryBench {
   public static void main(String[] args) throws Exception {
     if (List.of(args).contains("--child")) {
       child(Integer.parseInt(BenchCorpus.arg(args, "--rows", "64")), BenchCorpus.arg(args, "--source", "datasets/sample/images"),
-          BenchCorpus.arg(args, "--max-new-tokens", "4"), parseMib(BenchCorpus.arg(args, "--heap", "768m")));
+          BenchCorpus.arg(args, "--max-new-tokens", "4"), parseMib(BenchCorpus.arg(args, "--heap", "768m")), sets(args));
       return;
     }
     int rows = Integer.parseInt(BenchCorpus.arg(args, "--rows", "64"));
@@ -64,6 +65,9 @@ public final class MemoryBench {
       cmd.addAll(List.of("-Xms" + heap, "-Xmx" + heap, "-XX:+AlwaysPreTouch", "-cp", System.getProperty("java.class.path"),
           MemoryBench.class.getName(), "--child", "--rows", String.valueOf(n), "--source", source,
           "--max-new-tokens", maxNew, "--heap", heap));
+      for (String set : sets(args)) {
+        cmd.addAll(List.of("--set", set));
+      }
       Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
       String line = null;
       try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -97,7 +101,18 @@ public final class MemoryBench {
         b.get("off_heap_rss_mib").asDouble() / a.get("off_heap_rss_mib").asDouble());
   }
 
-  private static void child(int rows, String source, String maxNew, long heapMib) throws Exception {
+  /** {@code --set key=value} job-config overrides, applied to both runs of each child. */
+  static List<String> sets(String[] args) {
+    List<String> out = new ArrayList<>();
+    for (int i = 0; i < args.length - 1; i++) {
+      if (args[i].equals("--set")) {
+        out.add(args[i + 1]);
+      }
+    }
+    return out;
+  }
+
+  private static void child(int rows, String source, String maxNew, long heapMib, List<String> sets) throws Exception {
     Path tmp = Files.createTempDirectory("tokenpress-membench");
     List<Path> images;
     try (Stream<Path> s = Files.walk(Path.of(source))) {
@@ -122,13 +137,31 @@ public final class MemoryBench {
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "4").getOrCreate();
     spark.sparkContext().setLogLevel("WARN");
-    JobConfig warm = ConfigLoader.load(null, List.of("input.format=jsonl", "input.path=" + wm,
+    List<String> warmSets = new ArrayList<>(List.of("input.format=jsonl", "input.path=" + wm,
         "input.prompt=describe the image.", "model.maxNewTokens=" + maxNew, "output.path=" + tmp.resolve("warm-out"),
         "output.mode=overwrite", "run.progressIntervalSeconds=30"));
+    warmSets.addAll(sets);
+    JobConfig warm = ConfigLoader.load(null, warmSets);
     CompressJob.run(spark, warm, VlmProcessorFactory.INSTANCE, new PrintStream(java.io.OutputStream.nullOutputStream()));
-    JobConfig config = ConfigLoader.load(null, List.of("input.format=jsonl", "input.path=" + m,
+    List<String> configSets = new ArrayList<>(List.of("input.format=jsonl", "input.path=" + m,
         "input.prompt=describe the image.", "model.maxNewTokens=" + maxNew, "output.path=" + tmp.resolve("out"),
         "output.mode=overwrite", "run.progressIntervalSeconds=30"));
+    configSets.addAll(sets);
+    JobConfig config = ConfigLoader.load(null, configSets);
+    List<String> jobMarks = java.util.Collections.synchronizedList(new ArrayList<>());
+    spark.sparkContext().addSparkListener(new org.apache.spark.scheduler.SparkListener() {
+      @Override
+      public void onJobStart(org.apache.spark.scheduler.SparkListenerJobStart e) {
+        String d = e.properties() == null ? null : e.properties().getProperty("spark.job.description");
+        jobMarks.add(sampler.jobSamples.size() + ": start job " + e.jobId() + (d == null ? "" : " (" + d.replaceAll(".*: ", "")
+            + ")"));
+      }
+
+      @Override
+      public void onJobEnd(org.apache.spark.scheduler.SparkListenerJobEnd e) {
+        jobMarks.add(sampler.jobSamples.size() + ": end job " + e.jobId());
+      }
+    });
     long t0 = System.nanoTime();
     sampler.recording = true;
     RunSummary s = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE,
@@ -147,6 +180,10 @@ public final class MemoryBench {
     o.put("job_live_heap_samples", sampler.jobSamples.size());
     o.put("job_live_heap_p50_mib", sampler.quantileMib(0.5));
     o.put("job_live_heap_p90_mib", sampler.quantileMib(0.9));
+    com.fasterxml.jackson.databind.node.ArrayNode marks = o.putArray("spark_jobs_at_sample");
+    synchronized (jobMarks) {
+      jobMarks.forEach(marks::add);
+    }
     com.fasterxml.jackson.databind.node.ArrayNode series = o.putArray("job_live_heap_series_mib");
     synchronized (sampler.jobSamples) {
       for (long v : sampler.jobSamples) {

@@ -71,6 +71,17 @@ import org.slf4j.LoggerFactory;
 public final class CompressJob {
   private static final Logger LOG = LoggerFactory.getLogger(CompressJob.class);
   private static final String TS_TYPE = "spark.sql.parquet.outputTimestampType";
+  /**
+   * Session settings the job sets for its own queries and restores afterwards. Adaptive execution
+   * is off: under it Spark materialises the persisted inference pass as a separate query stage
+   * (one job writing the cache) and then runs the {@code kv_cache} write as another job reading it
+   * all back; without it the write job fills the cache while it writes, so the KV bytes are
+   * encoded and read one time fewer (measured: see docs/benchmarks.md). The job's plans have no
+   * joins or aggregations for adaptive execution to improve.
+   */
+  private static final Map<String, String> SESSION_SETTINGS = Map.of(
+      TS_TYPE, "TIMESTAMP_MICROS",
+      "spark.sql.adaptive.enabled", "false");
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   /** Column paths of tensor bytes in kv_cache: no dictionary, no statistics. */
   private static final List<String> TENSOR_BYTE_COLUMNS = List.of("k.data", "v.data");
@@ -199,8 +210,11 @@ public final class CompressJob {
       case RESUME -> { }
     }
 
-    String previousTsType = spark.conf().contains(TS_TYPE) ? spark.conf().get(TS_TYPE) : null;
-    spark.conf().set(TS_TYPE, "TIMESTAMP_MICROS");
+    Map<String, String> previousSettings = new LinkedHashMap<>();
+    for (Map.Entry<String, String> e : SESSION_SETTINGS.entrySet()) {
+      previousSettings.put(e.getKey(), spark.conf().contains(e.getKey()) ? spark.conf().get(e.getKey()) : null);
+      spark.conf().set(e.getKey(), e.getValue());
+    }
     Dataset<Row> pending = null;
     Progress progress = null;
     LongAccumulator okAcc = spark.sparkContext().longAccumulator("tokenpress.rows.ok");
@@ -336,11 +350,13 @@ public final class CompressJob {
       if (pending != null) {
         pending.unpersist(false);
       }
-      if (previousTsType == null) {
-        spark.conf().unset(TS_TYPE);
-      } else {
-        spark.conf().set(TS_TYPE, previousTsType);
-      }
+      previousSettings.forEach((key, value) -> {
+        if (value == null) {
+          spark.conf().unset(key);
+        } else {
+          spark.conf().set(key, value);
+        }
+      });
     }
   }
 
