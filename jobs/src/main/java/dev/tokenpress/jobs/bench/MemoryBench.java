@@ -134,6 +134,7 @@ public final class MemoryBench {
     Sampler sampler = new Sampler();
     sampler.start();
     SparkSession spark = SparkSession.builder().master("local[2]").appName("tokenpress-membench")
+        .config("spark.serializer.objectStreamReset", CompressJob.APP_DEFAULTS.get("spark.serializer.objectStreamReset"))
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "4").getOrCreate();
     spark.sparkContext().setLogLevel("WARN");

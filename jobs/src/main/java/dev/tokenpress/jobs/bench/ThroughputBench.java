@@ -33,6 +33,7 @@ import org.apache.spark.sql.SparkSession;
  * <pre>
  * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.ThroughputBench bin/tokenpress-compress \
  *     [--images 256] [--rounds 3] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
+ *     [--set key=value]...
  * </pre>
  */
 public final class ThroughputBench {
@@ -52,9 +53,11 @@ public final class ThroughputBench {
     try {
       Path corpus = tmp.resolve("corpus");
       List<Path> files = BenchCorpus.create(source, corpus, n);
-      JobConfig config = ConfigLoader.load(null, List.of("input.path=" + corpus, "input.glob=*", "model.bundle=" + bundle,
+      List<String> sets = new ArrayList<>(List.of("input.path=" + corpus, "input.glob=*", "model.bundle=" + bundle,
           "model.maxNewTokens=" + maxNew, "plan=" + plan, "output.path=" + tmp.resolve("out"), "output.mode=overwrite",
           "run.progressIntervalSeconds=30"));
+      sets.addAll(MemoryBench.sets(args));  // --set key=value job-config overrides
+      JobConfig config = ConfigLoader.load(null, sets);
       PlanSpec p = PlanSpec.of(config.plan());
       ProcessorSpec spec = new ProcessorSpec(RuntimeFactories.resolveBundle(bundle), p.json(),
           config.model().maxNewTokens(), config.model().seed(), config.model().maxPixels(), 0,
@@ -64,6 +67,7 @@ public final class ThroughputBench {
       String prompt = config.input().prompt();
 
       SparkSession spark = SparkSession.builder().master("local[2]").appName("tokenpress-bench")
+          .config("spark.serializer.objectStreamReset", CompressJob.APP_DEFAULTS.get("spark.serializer.objectStreamReset"))
           .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
           .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "4")
           .getOrCreate();

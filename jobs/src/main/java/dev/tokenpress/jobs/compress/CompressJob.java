@@ -79,12 +79,30 @@ public final class CompressJob {
    * encoded and read one time fewer (measured: see docs/benchmarks.md). The job's plans have no
    * joins or aggregations for adaptive execution to improve.
    */
+  /**
+   * Application settings {@link #main} applies unless the config ({@code spark.conf}) or
+   * {@code spark-submit --conf} sets them. {@code spark.serializer.objectStreamReset=1}: the
+   * inference pass is persisted {@code DISK_ONLY} as columnar batches written with Java
+   * serialization, whose stream keeps every object it wrote (for back-references) until it is
+   * reset, by default every 100 objects — so a task held all its cached batches, i.e. all its
+   * records' KV bytes, until it ended (measured: live heap growing ~0.6 MB per record within a
+   * task). Resetting after each batch bounds a task's memory whatever its number of records.
+   */
+  public static final Map<String, String> APP_DEFAULTS = Map.of("spark.serializer.objectStreamReset", "1");
+
   private static final Map<String, String> SESSION_SETTINGS = Map.of(
       TS_TYPE, "TIMESTAMP_MICROS",
       "spark.sql.adaptive.enabled", "false");
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   /** Column paths of tensor bytes in kv_cache: no dictionary, no statistics. */
   private static final List<String> TENSOR_BYTE_COLUMNS = List.of("k.data", "v.data");
+  /**
+   * Row-group size of {@code kv_cache/} files. A Parquet writer holds its open row group in memory,
+   * so this bounds a task's buffered KV bytes whatever its number of records (Parquet's 128 MB
+   * default would let a task of 128 small-model records buffer all of them). A KV row (one layer
+   * chunk of one record) is read whole anyway, so small row groups cost readers nothing.
+   */
+  static final long KV_ROW_GROUP_BYTES = 8L << 20;
 
   private CompressJob() {}
 
@@ -125,6 +143,11 @@ public final class CompressJob {
       return;
     }
     SparkSession.Builder builder = SparkSession.builder().appName(config.spark().appName());
+    for (Map.Entry<String, String> e : APP_DEFAULTS.entrySet()) {
+      if (System.getProperty(e.getKey()) == null && !config.spark().conf().containsKey(e.getKey())) {
+        builder = builder.config(e.getKey(), e.getValue());
+      }
+    }
     if (config.spark().master() != null && System.getProperty("spark.master") == null) {
       builder = builder.master(config.spark().master());
     }
@@ -365,6 +388,7 @@ public final class CompressJob {
         .option("compression", "zstd")
         .option("parquet.compression.codec.zstd.level", String.valueOf(config.output().zstdLevel()));
     if (tensors) {
+      w = w.option("parquet.block.size", String.valueOf(KV_ROW_GROUP_BYTES));
       for (String c : TENSOR_BYTE_COLUMNS) {
         w = w.option("parquet.enable.dictionary#" + c, "false")
             .option("parquet.column.statistics.enabled#" + c, "false");
