@@ -5,9 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokenpress.runtime.testing.TinyLlavaBundle;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
@@ -16,22 +13,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** {@code tokenpress generate} and {@code bench runtime} on the bundled tiny LLaVA. */
 class GenerateCommandTest {
-    private record Run(int code, String out, String err) {}
-
-    private static Run run(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = RuntimeCli.run(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     private static Path firstImage() throws Exception {
@@ -43,7 +26,7 @@ class GenerateCommandTest {
     @Test
     void generatePrintsTheDocumentedJson() throws Exception {
         Path bundle = TinyLlavaBundle.bundle();
-        Run r = run("generate", "--bundle", bundle.toString(), "--image", firstImage().toString(),
+        CliRun r = run("generate", "--bundle", bundle.toString(), "--image", firstImage().toString(),
                 "--prompt", "describe the image.", "--max-new-tokens", "4",
                 "--plan", "[{\"op\":\"random-drop\",\"keep_ratio\":0.25}]");
         assertThat(r.code()).as(r.err()).isZero();
@@ -58,16 +41,16 @@ class GenerateCommandTest {
 
     @Test
     void errorsAreOneLineWithTheReason(@TempDir Path dir) throws Exception {
-        Run usage = run("generate", "--image", "x.png");
+        CliRun usage = run("generate", "--image", "x.png");
         assertThat(usage.code()).isEqualTo(2);
         assertThat(usage.err()).contains("--bundle is required");
         Path bundle = TinyLlavaBundle.bundle();
         Path bad = dir.resolve("bad.png");
         Files.write(bad, new byte[] {(byte) 0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0});
-        Run trunc = run("generate", "--bundle", bundle.toString(), "--image", bad.toString(), "--prompt", "q");
+        CliRun trunc = run("generate", "--bundle", bundle.toString(), "--image", bad.toString(), "--prompt", "q");
         assertThat(trunc.code()).isEqualTo(1);
         assertThat(trunc.err()).startsWith("error: TRUNCATED");
-        Run plan = run("generate", "--bundle", bundle.toString(), "--image", firstImage().toString(), "--prompt", "q",
+        CliRun plan = run("generate", "--bundle", bundle.toString(), "--image", firstImage().toString(), "--prompt", "q",
                 "--plan", "[{\"op\":\"nope\"}]");
         assertThat(plan.code()).isEqualTo(1);
         assertThat(plan.err()).contains("unknown operator");

@@ -5,9 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokenpress.runtime.testing.TinyCheckpoints;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -16,27 +13,13 @@ class RuntimeCliTest {
     @TempDir
     Path tmp;
 
-    private record Run(int code, String out, String err) {}
-
-    private static Run run(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = RuntimeCli.run(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
     void usageErrorsExitTwoWithAMessage() {
-        Run r = run("model", "build", "--checkpoint");
+        CliRun r = run("model", "build", "--checkpoint");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("missing value after --checkpoint").contains("usage:");
         assertThat(run("model", "build", "--out", "x").err()).contains("--checkpoint is required");
@@ -50,11 +33,11 @@ class RuntimeCliTest {
         Path ckpt = TinyCheckpoints.write(tmp.resolve("ckpt"), 3, true, false);
         Path bundle = tmp.resolve("bundle");
         ObjectMapper json = new ObjectMapper();
-        Run b = run("model", "build", "--checkpoint", ckpt.toString(), "--out", bundle.toString(), "--fused");
+        CliRun b = run("model", "build", "--checkpoint", ckpt.toString(), "--out", bundle.toString(), "--fused");
         assertThat(b.code()).as(b.err()).isZero();
         assertThat(json.readTree(b.out()).get("family").asText()).isEqualTo("llava");
 
-        Run g = run("lm", "generate", "--bundle", bundle.toString(), "--prompt-ids", "1,4,9", "--max-new-tokens", "4",
+        CliRun g = run("lm", "generate", "--bundle", bundle.toString(), "--prompt-ids", "1,4,9", "--max-new-tokens", "4",
                 "--stop-ids", "", "--kv", "fp16");
         assertThat(g.code()).as(g.err()).isZero();
         JsonNode o = json.readTree(g.out());
@@ -62,7 +45,7 @@ class RuntimeCliTest {
         assertThat(o.get("flops").get("total").asLong()).isPositive();
         assertThat(o.get("kv_lengths").get(0).asInt()).isEqualTo(3 + 3);
 
-        Run bench = run("bench", "lm", "--bundle", bundle.toString(), "--new-tokens", "4", "--warmup", "0", "--runs", "1");
+        CliRun bench = run("bench", "lm", "--bundle", bundle.toString(), "--new-tokens", "4", "--warmup", "0", "--runs", "1");
         assertThat(bench.code()).as(bench.err()).isZero();
         JsonNode bj = json.readTree(bench.out());
         assertThat(bj.get("same_tokens").asBoolean()).isTrue();
