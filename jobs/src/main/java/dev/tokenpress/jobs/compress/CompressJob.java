@@ -72,14 +72,6 @@ public final class CompressJob {
   private static final Logger LOG = LoggerFactory.getLogger(CompressJob.class);
   private static final String TS_TYPE = "spark.sql.parquet.outputTimestampType";
   /**
-   * Session settings the job sets for its own queries and restores afterwards. Adaptive execution
-   * is off: under it Spark materialises the persisted inference pass as a separate query stage
-   * (one job writing the cache) and then runs the {@code kv_cache} write as another job reading it
-   * all back; without it the write job fills the cache while it writes, so the KV bytes are
-   * encoded and read one time fewer (measured: see docs/benchmarks.md). The job's plans have no
-   * joins or aggregations for adaptive execution to improve.
-   */
-  /**
    * Application settings {@link #main} applies unless the config ({@code spark.conf}) or
    * {@code spark-submit --conf} sets them. {@code spark.serializer.objectStreamReset=1}: the
    * inference pass is persisted {@code DISK_ONLY} as columnar batches written with Java
@@ -90,6 +82,14 @@ public final class CompressJob {
    */
   public static final Map<String, String> APP_DEFAULTS = Map.of("spark.serializer.objectStreamReset", "1");
 
+  /**
+   * Session settings the job sets for its own queries and restores afterwards. Adaptive execution
+   * is off: under it Spark materialises the persisted inference pass as a separate query stage
+   * (one job writing the cache) and then runs the {@code kv_cache} write as another job reading it
+   * all back; without it the write job fills the cache while it writes, so the KV bytes are
+   * encoded and read one time fewer (measured: see docs/benchmarks.md). The job's plans have no
+   * joins or aggregations for adaptive execution to improve.
+   */
   private static final Map<String, String> SESSION_SETTINGS = Map.of(
       TS_TYPE, "TIMESTAMP_MICROS",
       "spark.sql.adaptive.enabled", "false");
