@@ -9,7 +9,10 @@ import java.util.List;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
-/** Bench corpora: {@code n} distinct files made by cycling over a directory of images. */
+/**
+ * Shared bench plumbing: corpora of {@code n} distinct files made by cycling over a directory of
+ * images, argument parsing, and the local[2] session every bench runs in.
+ */
 final class BenchCorpus {
   private BenchCorpus() {}
 
@@ -54,5 +57,29 @@ final class BenchCorpus {
       }
     }
     return dflt;
+  }
+
+  /** Every {@code --set key=value} job-config override, in order. */
+  static List<String> sets(String[] args) {
+    List<String> out = new ArrayList<>();
+    for (int i = 0; i < args.length - 1; i++) {
+      if (args[i].equals("--set")) {
+        out.add(args[i + 1]);
+      }
+    }
+    return out;
+  }
+
+  /** The local[2] session of the benches, with the job's application defaults. */
+  static org.apache.spark.sql.SparkSession localSession(String appName) {
+    org.apache.spark.sql.SparkSession.Builder b = org.apache.spark.sql.SparkSession.builder().master("local[2]")
+        .appName(appName).config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "4");
+    for (java.util.Map.Entry<String, String> e : dev.tokenpress.jobs.compress.CompressJob.APP_DEFAULTS.entrySet()) {
+      b = b.config(e.getKey(), e.getValue());
+    }
+    org.apache.spark.sql.SparkSession spark = b.getOrCreate();
+    spark.sparkContext().setLogLevel("WARN");
+    return spark;
   }
 }

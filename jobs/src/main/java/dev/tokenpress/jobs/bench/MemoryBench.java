@@ -43,7 +43,7 @@ public final class MemoryBench {
   public static void main(String[] args) throws Exception {
     if (List.of(args).contains("--child")) {
       child(Integer.parseInt(BenchCorpus.arg(args, "--rows", "64")), BenchCorpus.arg(args, "--source", "datasets/sample/images"),
-          BenchCorpus.arg(args, "--max-new-tokens", "4"), parseMib(BenchCorpus.arg(args, "--heap", "768m")), sets(args));
+          BenchCorpus.arg(args, "--max-new-tokens", "4"), parseMib(BenchCorpus.arg(args, "--heap", "768m")), BenchCorpus.sets(args));
       return;
     }
     int rows = Integer.parseInt(BenchCorpus.arg(args, "--rows", "64"));
@@ -65,7 +65,7 @@ public final class MemoryBench {
       cmd.addAll(List.of("-Xms" + heap, "-Xmx" + heap, "-XX:+AlwaysPreTouch", "-cp", System.getProperty("java.class.path"),
           MemoryBench.class.getName(), "--child", "--rows", String.valueOf(n), "--source", source,
           "--max-new-tokens", maxNew, "--heap", heap));
-      for (String set : sets(args)) {
+      for (String set : BenchCorpus.sets(args)) {
         cmd.addAll(List.of("--set", set));
       }
       Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
@@ -101,17 +101,6 @@ public final class MemoryBench {
         b.get("off_heap_rss_mib").asDouble() / a.get("off_heap_rss_mib").asDouble());
   }
 
-  /** {@code --set key=value} job-config overrides, applied to both runs of each child. */
-  static List<String> sets(String[] args) {
-    List<String> out = new ArrayList<>();
-    for (int i = 0; i < args.length - 1; i++) {
-      if (args[i].equals("--set")) {
-        out.add(args[i + 1]);
-      }
-    }
-    return out;
-  }
-
   private static void child(int rows, String source, String maxNew, long heapMib, List<String> sets) throws Exception {
     Path tmp = Files.createTempDirectory("tokenpress-membench");
     List<Path> images;
@@ -133,11 +122,7 @@ public final class MemoryBench {
     Path wm = Files.writeString(tmp.resolve("warm.jsonl"), warmManifest.toString());
     Sampler sampler = new Sampler();
     sampler.start();
-    SparkSession spark = SparkSession.builder().master("local[2]").appName("tokenpress-membench")
-        .config("spark.serializer.objectStreamReset", CompressJob.APP_DEFAULTS.get("spark.serializer.objectStreamReset"))
-        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "4").getOrCreate();
-    spark.sparkContext().setLogLevel("WARN");
+    SparkSession spark = BenchCorpus.localSession("tokenpress-membench");
     List<String> warmSets = new ArrayList<>(List.of("input.format=jsonl", "input.path=" + wm,
         "input.prompt=describe the image.", "model.maxNewTokens=" + maxNew, "output.path=" + tmp.resolve("warm-out"),
         "output.mode=overwrite", "run.progressIntervalSeconds=30"));
@@ -191,7 +176,7 @@ public final class MemoryBench {
         series.add(Math.round(v / 1048576.0));
       }
     }
-    double hwm = vmHwmKib() / 1024.0;
+    double hwm = dev.tokenpress.runtime.bench.ProcessMemory.peakRssKib() / 1024.0;
     o.put("vm_hwm_mib", Math.round(hwm * 10) / 10.0);
     o.put("heap_mib", heapMib);
     o.put("off_heap_rss_mib", Math.round((hwm - heapMib) * 10) / 10.0);
@@ -207,20 +192,6 @@ public final class MemoryBench {
     }
     long v = Long.parseLong(mt.group(1));
     return mt.group(2).equalsIgnoreCase("g") ? v * 1024 : v;
-  }
-
-  /** Peak resident set size of this process in KiB (Linux), or -1. */
-  static long vmHwmKib() {
-    try {
-      for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (l.startsWith("VmHWM:")) {
-          return Long.parseLong(l.replaceAll("[^0-9]", ""));
-        }
-      }
-    } catch (java.io.IOException e) {
-      return -1;
-    }
-    return -1;
   }
 
   /** Forces a GC every 0.5 s and records the largest heap still in use after it (the live set). */

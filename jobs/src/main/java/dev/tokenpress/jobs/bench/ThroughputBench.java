@@ -56,7 +56,7 @@ public final class ThroughputBench {
       List<String> sets = new ArrayList<>(List.of("input.path=" + corpus, "input.glob=*", "model.bundle=" + bundle,
           "model.maxNewTokens=" + maxNew, "plan=" + plan, "output.path=" + tmp.resolve("out"), "output.mode=overwrite",
           "run.progressIntervalSeconds=30"));
-      sets.addAll(MemoryBench.sets(args));  // --set key=value job-config overrides
+      sets.addAll(BenchCorpus.sets(args));  // --set key=value job-config overrides
       JobConfig config = ConfigLoader.load(null, sets);
       PlanSpec p = PlanSpec.of(config.plan());
       ProcessorSpec spec = new ProcessorSpec(RuntimeFactories.resolveBundle(bundle), p.json(),
@@ -66,12 +66,7 @@ public final class ThroughputBench {
       RecordProcessor rt = ExecutorRuntimes.getOrCreate(VlmProcessorFactory.INSTANCE, spec, 1);
       String prompt = config.input().prompt();
 
-      SparkSession spark = SparkSession.builder().master("local[2]").appName("tokenpress-bench")
-          .config("spark.serializer.objectStreamReset", CompressJob.APP_DEFAULTS.get("spark.serializer.objectStreamReset"))
-          .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-          .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "4")
-          .getOrCreate();
-      spark.sparkContext().setLogLevel("WARN");
+      SparkSession spark = BenchCorpus.localSession("tokenpress-bench");
       PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
 
       // Warm-up: one full pass of each, so that JIT compilation and Spark's first code generation

@@ -5,7 +5,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Resident set size of this process from {@code /proc/self/status} (Linux). */
+/** Resident set size (current and peak) of this process from {@code /proc/self/status} (Linux). */
 public final class ProcessMemory {
   private static final Path STATUS = Path.of("/proc/self/status");
 
@@ -24,16 +24,29 @@ public final class ProcessMemory {
     }
   }
 
+  /** {@code VmHWM} (peak resident set size) in KiB. */
+  public static long peakRssKib() {
+    try {
+      return parseKib(Files.readString(STATUS), "VmHWM:");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + STATUS, e);
+    }
+  }
+
   static long parseRssKib(String status) {
+    return parseKib(status, "VmRSS:");
+  }
+
+  private static long parseKib(String status, String field) {
     for (String line : status.split("\n")) {
-      if (line.startsWith("VmRSS:")) {
-        String v = line.substring("VmRSS:".length()).trim();
+      if (line.startsWith(field)) {
+        String v = line.substring(field.length()).trim();
         if (!v.endsWith("kB")) {
-          throw new IllegalStateException("unexpected VmRSS line '" + line + "'");
+          throw new IllegalStateException("unexpected " + field + " line '" + line + "'");
         }
         return Long.parseLong(v.substring(0, v.length() - 2).trim());
       }
     }
-    throw new IllegalStateException("no VmRSS line in " + STATUS);
+    throw new IllegalStateException("no " + field + " line in " + STATUS);
   }
 }
