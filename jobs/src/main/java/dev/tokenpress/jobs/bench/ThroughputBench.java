@@ -82,9 +82,9 @@ public final class ThroughputBench {
       java.util.Map<String, Long> loopThreads = null;
       java.util.Map<String, Long> jobThreads = null;
       for (int r = 0; r < rounds; r++) {
-        java.util.Map<String, Long> t0 = ThreadCpu.snapshot();
+        java.util.Map<String, ThreadCpu.Ticks> t0 = ThreadCpu.snapshot();
         loops.add(Measure.of(n, () -> loop(rt, files, prompt, 2)));
-        java.util.Map<String, Long> t1 = ThreadCpu.snapshot();
+        java.util.Map<String, ThreadCpu.Ticks> t1 = ThreadCpu.snapshot();
         times = new JobTimes();
         spark.sparkContext().addSparkListener(times);
         RunSummary[] holder = new RunSummary[1];
@@ -130,11 +130,15 @@ public final class ThroughputBench {
   static final class ThreadCpu {
     private ThreadCpu() {}
 
-    static java.util.Map<String, Long> snapshot() {
-      java.util.Map<String, Long> ticksByTid = new java.util.HashMap<>();
+    /** One thread's name (digits replaced by N) and CPU clock ticks (utime + stime). */
+    record Ticks(String name, long ticks) {}
+
+    /** CPU ticks by thread id; threads may rename themselves, so the name is the latest one. */
+    static java.util.Map<String, Ticks> snapshot() {
+      java.util.Map<String, Ticks> byTid = new java.util.HashMap<>();
       Path tasks = Path.of("/proc/self/task");
       if (!Files.isDirectory(tasks)) {
-        return ticksByTid;
+        return byTid;
       }
       try (java.util.stream.Stream<Path> ts = Files.list(tasks)) {
         for (Path t : (Iterable<Path>) ts::iterator) {
@@ -144,8 +148,7 @@ public final class ThroughputBench {
             int close = stat.lastIndexOf(')');
             String name = stat.substring(open + 1, close).replaceAll("[0-9]+", "N");
             String[] f = stat.substring(close + 2).split(" ");
-            long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);  // utime + stime
-            ticksByTid.put(t.getFileName() + "/" + name, ticks);  // tid/name; threads may rename themselves
+            byTid.put(t.getFileName().toString(), new Ticks(name, Long.parseLong(f[11]) + Long.parseLong(f[12])));
           } catch (IOException | RuntimeException e) {
             // the thread ended while we listed it
           }
@@ -153,18 +156,17 @@ public final class ThroughputBench {
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
-      return ticksByTid;
+      return byTid;
     }
 
     /** Clock ticks used between two snapshots, summed by thread name group. */
-    static java.util.Map<String, Long> delta(java.util.Map<String, Long> before, java.util.Map<String, Long> after) {
-      java.util.Map<String, Long> beforeByTid = new java.util.HashMap<>();
-      before.forEach((key, ticks) -> beforeByTid.put(key.substring(0, key.indexOf('/')), ticks));
+    static java.util.Map<String, Long> delta(java.util.Map<String, Ticks> before, java.util.Map<String, Ticks> after) {
       java.util.Map<String, Long> byGroup = new java.util.TreeMap<>();
-      after.forEach((key, ticks) -> {
-        long d = ticks - beforeByTid.getOrDefault(key.substring(0, key.indexOf('/')), 0L);
+      after.forEach((tid, now) -> {
+        Ticks then = before.get(tid);
+        long d = now.ticks() - (then == null ? 0 : then.ticks());
         if (d > 0) {
-          byGroup.merge(key.substring(key.indexOf('/') + 1), d, Long::sum);
+          byGroup.merge(now.name(), d, Long::sum);
         }
       });
       return byGroup;
