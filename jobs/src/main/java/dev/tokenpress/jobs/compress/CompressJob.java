@@ -16,7 +16,7 @@ import dev.tokenpress.jobs.config.OutputMode;
 import dev.tokenpress.jobs.corpus.CorpusReader;
 import dev.tokenpress.spark.EngineInfo;
 import dev.tokenpress.spark.InferencePartitionFunction;
-import dev.tokenpress.spark.OutputSchemas;
+import dev.tokenpress.spark.NioLocalFileSystem;
 import dev.tokenpress.spark.ProcessorFactory;
 import dev.tokenpress.spark.ProcessorSpec;
 import dev.tokenpress.spark.RowProvenance;
@@ -36,10 +36,7 @@ import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.DataFrameWriter;
-import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.storage.StorageLevel;
 import org.apache.spark.util.LongAccumulator;
@@ -52,14 +49,12 @@ import org.slf4j.LoggerFactory;
  * chunk) as zstd Parquet through Spark's commit protocol.
  *
  * <h2>One inference pass, two datasets</h2>
- * Work is split into batches of {@code output.batchRows} records. For each batch the partition
- * function emits one stream of {@link OutputSchemas#UNION} rows (an {@code output} row per record
- * followed by its {@code kv} rows). That stream is persisted {@code DISK_ONLY} (Spark's columnar
- * cache streams it to executor-local disk in bounded batches), then projected twice: {@code kv}
- * rows are appended to {@code kv_cache/batch_id=<batch>/}, then {@code output} rows to {@code
- * outputs/}. Each append is one Spark write job with its own commit, so a retried or speculative
- * task never duplicates or loses rows, and inference runs once per record (a lost executor's
- * cached blocks are recomputed from lineage, deterministically).
+ * Work is split into batches of {@code output.batchRows} records. Each batch is one Spark job
+ * ({@link BatchWrite}): its tasks run the partition function, which emits an {@code output} row per
+ * record followed by its {@code kv} rows, and stream them into an {@code outputs/} and a {@code
+ * kv_cache/batch_id=<batch>/} Parquet file, committed together through Spark's file commit
+ * protocol, so a retried or speculative task never duplicates or loses rows and inference runs once
+ * per record.
  *
  * <h2>Resume</h2>
  * A record is done when its {@code outputs/} row is committed. A rerun reads the committed ids and
@@ -73,26 +68,18 @@ public final class CompressJob {
   private static final String TS_TYPE = "spark.sql.parquet.outputTimestampType";
   /**
    * Application settings {@link #main} applies unless the config ({@code spark.conf}) or
-   * {@code spark-submit --conf} sets them. {@code spark.serializer.objectStreamReset=1}: the
-   * inference pass is persisted {@code DISK_ONLY} as columnar batches written with Java
-   * serialization, whose stream keeps every object it wrote (for back-references) until it is
-   * reset, by default every 100 objects — so a task held all its cached batches, i.e. all its
-   * records' KV bytes, until it ended (measured: live heap growing ~0.6 MB per record within a
-   * task). Resetting after each batch bounds a task's memory whatever its number of records.
+   * {@code spark-submit --conf} sets them. {@code spark.hadoop.fs.file.impl}: {@link
+   * NioLocalFileSystem}, Hadoop's local filesystem without a {@code chmod} process per file created
+   * (only {@code file:} paths are affected).
    */
-  public static final Map<String, String> APP_DEFAULTS = Map.of("spark.serializer.objectStreamReset", "1");
+  public static final Map<String, String> APP_DEFAULTS = Map.of(
+      "spark.hadoop." + NioLocalFileSystem.IMPL_KEY, NioLocalFileSystem.class.getName());
 
   /**
-   * Session settings the job sets for its own queries and restores afterwards. Adaptive execution
-   * is off: under it Spark materialises the persisted inference pass as a separate query stage
-   * (one job writing the cache) and then runs the {@code kv_cache} write as another job reading it
-   * all back; without it the write job fills the cache while it writes, so the KV bytes are
-   * encoded and read one time fewer (measured: see docs/benchmarks.md). The job's plans have no
-   * joins or aggregations for adaptive execution to improve.
+   * Session settings the job sets for its own writes and restores afterwards: timestamps as
+   * microseconds (readable by every Parquet reader, unlike the legacy INT96 default).
    */
-  private static final Map<String, String> SESSION_SETTINGS = Map.of(
-      TS_TYPE, "TIMESTAMP_MICROS",
-      "spark.sql.adaptive.enabled", "false");
+  private static final Map<String, String> SESSION_SETTINGS = Map.of(TS_TYPE, "TIMESTAMP_MICROS");
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   /** Column paths of tensor bytes in kv_cache: no dictionary, no statistics. */
   private static final List<String> TENSOR_BYTE_COLUMNS = List.of("k.data", "v.data");
@@ -312,31 +299,17 @@ public final class CompressJob {
             factory, spec, prov.withBatch(batchId), config.run().failFast(), config.kv().enabled(),
             config.input().maxBytes(), hadoopConf, okAcc, errAcc);
         Dataset<Row> spread = listed && nb == 1 ? work : work.repartition(tasks);
-        Dataset<Row> results = spread.mapPartitions(fn, Encoders.row(OutputSchemas.UNION));
         String what = "tokenpress " + runId + " batch " + (b + 1) + "/" + nb;
-        if (config.kv().enabled()) {
-          // Two writes from one inference pass: persist the union stream, then project it.
-          results = results.persist(StorageLevel.DISK_ONLY());
-        }
         try {
-          if (config.kv().enabled()) {
-            spark.sparkContext().setJobDescription(what + ": inference + kv_cache");
-            writer(results.where(col("kind").equalTo(OutputSchemas.KIND_KV)).select("kv.*"), config, true)
-                .partitionBy("batch_id")
-                .parquet(out.kvCache());
-          }
-          spark.sparkContext().setJobDescription(what + (config.kv().enabled() ? ": outputs" : ": inference + outputs"));
-          Dataset<Row> outputRows = results.where(col("kind").equalTo(OutputSchemas.KIND_OUTPUT)).select("out.*");
-          writer(outputRows.mapPartitions(OutputTally.counting(tally), Encoders.row(outputRows.schema())), config, false)
-              .parquet(out.outputs());
+          BatchWrite write = BatchWrite.prepare(spark, out.outputs(), out.kvCache(), batchId,
+              parquetOptions(config, false), config.kv().enabled() ? parquetOptions(config, true) : null, tally);
+          spark.sparkContext().setJobDescription(what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""));
+          write.run(spread.javaRDD(), fn);
           batchesDone++;
         } catch (Exception e) {
           out.deleteKvBatch(batchId);
           throw e;
         } finally {
-          if (config.kv().enabled()) {
-            results.unpersist(false);
-          }
           spark.sparkContext().setJobDescription(null);
         }
       }
@@ -383,18 +356,19 @@ public final class CompressJob {
     }
   }
 
-  private static DataFrameWriter<Row> writer(Dataset<Row> ds, JobConfig config, boolean tensors) {
-    DataFrameWriter<Row> w = ds.write().mode(SaveMode.Append)
-        .option("compression", "zstd")
-        .option("parquet.compression.codec.zstd.level", String.valueOf(config.output().zstdLevel()));
+  /** Parquet writer options of {@code outputs/} or ({@code tensors}) {@code kv_cache/} files. */
+  private static Map<String, String> parquetOptions(JobConfig config, boolean tensors) {
+    Map<String, String> o = new LinkedHashMap<>();
+    o.put("compression", "zstd");
+    o.put("parquet.compression.codec.zstd.level", String.valueOf(config.output().zstdLevel()));
     if (tensors) {
-      w = w.option("parquet.block.size", String.valueOf(KV_ROW_GROUP_BYTES));
+      o.put("parquet.block.size", String.valueOf(KV_ROW_GROUP_BYTES));
       for (String c : TENSOR_BYTE_COLUMNS) {
-        w = w.option("parquet.enable.dictionary#" + c, "false")
-            .option("parquet.column.statistics.enabled#" + c, "false");
+        o.put("parquet.enable.dictionary#" + c, "false");
+        o.put("parquet.column.statistics.enabled#" + c, "false");
       }
     }
-    return w;
+    return o;
   }
 
   /** Refuses to resume onto outputs made with another plan or model. */

@@ -1,10 +1,8 @@
 package dev.tokenpress.jobs.compress;
 
 import dev.tokenpress.spark.OutputSchemas;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Row;
 import org.apache.spark.util.AccumulatorV2;
 
@@ -12,10 +10,9 @@ import org.apache.spark.util.AccumulatorV2;
  * Counts of the {@code outputs/} rows a run writes — ok, error, error classes, KV rows — taken by
  * the write job itself, so a run's summary needs no read-back of the output.
  *
- * <p>The counting pass-through ({@link #counting}) runs inside the result stage of the {@code
- * outputs} write, and Spark applies a result task's accumulator updates once per partition (a
- * failed or duplicate speculative attempt contributes nothing), so the counts are those of the
- * rows that the committed write holds.
+ * <p>{@link BatchWrite}'s tasks add each {@code outputs/} row as they write it, and Spark applies a
+ * result task's accumulator updates once per partition (a failed or duplicate speculative attempt
+ * contributes nothing), so the counts are those of the rows that the committed write holds.
  */
 public final class OutputTally extends AccumulatorV2<Row, OutputTally.Counts> {
   private static final long serialVersionUID = 1L;
@@ -77,22 +74,5 @@ public final class OutputTally extends AccumulatorV2<Row, OutputTally.Counts> {
   @Override
   public Counts value() {
     return new Counts(ok, errors, kvRows, Map.copyOf(errorClasses));
-  }
-
-  /** A pass-through over {@code outputs/} rows that adds each to {@code tally}. */
-  public static MapPartitionsFunction<Row, Row> counting(OutputTally tally) {
-    return rows -> new Iterator<>() {
-      @Override
-      public boolean hasNext() {
-        return rows.hasNext();
-      }
-
-      @Override
-      public Row next() {
-        Row r = rows.next();
-        tally.add(r);
-        return r;
-      }
-    };
   }
 }

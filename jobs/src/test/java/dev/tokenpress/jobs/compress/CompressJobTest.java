@@ -205,6 +205,11 @@ class CompressJobTest {
           ? db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out)) : 0;
     }
     assertThat(committedAfterCrash).isLessThan(40);
+    // The failed batch's task attempts and job were aborted: no staging or temporary files remain.
+    try (var walk = Files.walk(out)) {
+      assertThat(walk.map(p -> out.relativize(p).toString()))
+          .noneMatch(p -> p.contains(".spark-staging") || p.contains("_temporary"));
+    }
     assertThat(Files.readString(out.resolve("_run.json"))).contains("\"status\" : \"failed\"");
 
     RunSummary s = CompressJob.run(spark, c, new TestProcessorFactory(), log);
@@ -227,6 +232,25 @@ class CompressJobTest {
     RunSummary again = CompressJob.run(spark, c, new TestProcessorFactory(), log);
     assertThat(again.processed()).isZero();
     assertThat(again.alreadyCommitted()).isEqualTo(40);
+  }
+
+  @Test
+  void withoutKvWritesOnlyOutputs(@TempDir Path tmp) throws IOException {
+    Path corpus = tmp.resolve("corpus");
+    List<String> ids = writeCorpus(corpus, 7);
+    Path out = tmp.resolve("out");
+
+    RunSummary s = CompressJob.run(spark, config(corpus, out, "kv.enabled=false"), new TestProcessorFactory(), log);
+
+    assertThat(s.ok()).isEqualTo(7);
+    assertThat(s.kvRows()).isZero();
+    try (var kv = Files.walk(out)) {
+      assertThat(kv.map(p -> out.relativize(p).toString())).noneMatch(p -> p.endsWith(".parquet") && p.startsWith("kv_cache"));
+    }
+    try (DuckDb db = new DuckDb()) {
+      assertThat(db.query("SELECT id FROM " + DuckDb.outputs(out) + " ORDER BY id")).extracting(r -> r.get("id"))
+          .containsExactlyElementsOf(new TreeSet<>(ids));
+    }
   }
 
   @Test
