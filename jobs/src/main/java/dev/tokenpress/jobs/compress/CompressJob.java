@@ -293,8 +293,7 @@ public final class CompressJob {
         progress.phase("batch " + (b + 1) + "/" + nb);
         Dataset<Row> work = nb == 1 ? pending : pending.where(pmod(xxhash64(col("id")), lit(nb)).equalTo(b));
         long approxRows = (toDo + nb - 1) / nb;
-        int tasks = (int) Math.max(1, Math.min(approxRows,
-            Math.max(parallelism, (approxRows + config.output().rowsPerTask() - 1) / config.output().rowsPerTask())));
+        int tasks = CorpusReader.tasksFor(approxRows, config.output().rowsPerTask(), parallelism);
         InferencePartitionFunction fn = new InferencePartitionFunction(
             factory, spec, prov.withBatch(batchId), config.run().failFast(), config.kv().enabled(),
             config.input().maxBytes(), hadoopConf, okAcc, errAcc);
@@ -304,7 +303,9 @@ public final class CompressJob {
           BatchWrite write = BatchWrite.prepare(spark, out.outputs(), out.kvCache(), batchId,
               parquetOptions(config, false), config.kv().enabled() ? parquetOptions(config, true) : null, tally);
           spark.sparkContext().setJobDescription(what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""));
-          write.run(spread.javaRDD(), fn);
+          // A fresh run over a listed directory in one batch feeds the listed rows straight in: no
+          // query to plan and no row conversion.
+          write.run(listed && nb == 1 ? listing.listed() : spread.javaRDD(), fn);
           batchesDone++;
         } catch (Exception e) {
           out.deleteKvBatch(batchId);

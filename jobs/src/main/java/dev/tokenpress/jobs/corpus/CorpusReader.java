@@ -15,10 +15,12 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.GlobFilter;
 import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -31,8 +33,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Reads a corpus into {@link OutputSchemas#WORK} rows ({@code id, source, bytes, prompt,
  * reference}) without reading image bytes on the driver or in the listing: directory corpora are
- * listed with {@code binaryFile} selecting only path and length (content is then read inside the
- * task that processes it), manifests keep their rows as they are.
+ * listed with Hadoop's filesystem API on the driver (content is then read inside the task that
+ * processes it), manifests keep their rows as they are.
  *
  * <p>Ids are deterministic: a directory corpus uses the file's path relative to the corpus root
  * ({@code images/000123.png}); a manifest uses its id column, which must be unique and non-null.
@@ -48,8 +50,9 @@ public final class CorpusReader {
    *
    * @param rows {@link OutputSchemas#WORK} rows
    * @param listedCount records of a directory corpus (listed on the driver), -1 for manifests
+   * @param listed a directory corpus's work rows as listed, already partitioned; null for manifests
    */
-  public record Corpus(Dataset<Row> rows, long listedCount) {}
+  public record Corpus(Dataset<Row> rows, long listedCount, JavaRDD<Row> listed) {}
 
   /** The corpus as work rows. Fails with a {@link ConfigException} on a missing path or columns. */
   public static Dataset<Row> read(SparkSession spark, JobConfig.Input in) {
@@ -63,7 +66,7 @@ public final class CorpusReader {
   public static Corpus open(SparkSession spark, JobConfig.Input in, int rowsPerTask) {
     Corpus c = switch (in.format()) {
       case DIRECTORY -> directory(spark, in, rowsPerTask);
-      case JSONL, PARQUET -> new Corpus(manifest(spark, in), -1);
+      case JSONL, PARQUET -> new Corpus(manifest(spark, in), -1, null);
     };
     Dataset<Row> work = c.rows().select(
         col("id").cast(DataTypes.StringType).as("id"),
@@ -71,7 +74,22 @@ public final class CorpusReader {
         col("bytes").cast(DataTypes.BinaryType).as("bytes"),
         col("prompt").cast(DataTypes.StringType).as("prompt"),
         col("reference").cast(DataTypes.StringType).as("reference"));
-    return new Corpus(work, c.listedCount());
+    return new Corpus(work, c.listedCount(), c.listed());
+  }
+
+  /**
+   * Tasks for {@code rows} records: about {@code rowsPerTask} records each, rounded up to a
+   * multiple of the task slots ({@code parallelism}) so that every slot gets the same share of
+   * the work (no slot idles while another finishes a last task); never more tasks than records.
+   */
+  public static int tasksFor(long rows, int rowsPerTask, int parallelism) {
+    if (rows <= 0) {
+      return 1;
+    }
+    long slots = Math.max(1, parallelism);
+    long tasks = (rows + rowsPerTask - 1) / rowsPerTask;
+    tasks = (tasks + slots - 1) / slots * slots;
+    return (int) Math.max(1, Math.min(rows, tasks));
   }
 
   /** Checks that ids are non-null and unique (one aggregation over the id column). */
@@ -91,35 +109,62 @@ public final class CorpusReader {
 
   private static Corpus directory(SparkSession spark, JobConfig.Input in, int rowsPerTask) {
     String root = qualify(spark, in.path(), "input.path");
-    String[] files;
+    List<String> files = new ArrayList<>();
     try {
-      var reader = spark.read().format("binaryFile").option("recursiveFileLookup", String.valueOf(in.recursive()));
-      if (in.glob() != null && !in.glob().isBlank()) {
-        reader = reader.option("pathGlobFilter", in.glob());
+      GlobFilter glob = in.glob() == null || in.glob().isBlank() ? null : globFilter(in.glob());
+      Path rootPath = new Path(root);
+      FileSystem fs = rootPath.getFileSystem(spark.sparkContext().hadoopConfiguration());
+      FileStatus st = fs.getFileStatus(rootPath);
+      if (st.isDirectory()) {
+        list(fs, rootPath, glob, in.recursive(), files);
+      } else {
+        files.add(st.getPath().toString());
       }
-      // Spark's file index lists (in parallel for many directories) and applies the glob. Its scan
-      // would skip zero-byte files; the corpus must keep them (they become error rows), so take
-      // the index's file list rather than scanning.
-      files = reader.load(root).inputFiles();
-    } catch (Exception e) {
-      if (e instanceof AnalysisException || e.getCause() instanceof AnalysisException) {
-        throw new ConfigException("input.path", "cannot list " + root + ": " + e.getMessage());
-      }
-      throw e;
+    } catch (IOException e) {
+      throw new ConfigException("input.path", "cannot list " + root + ": " + e.getMessage());
     }
-    Arrays.sort(files);
+    java.util.Collections.sort(files);
     String prefix = qualifiedPrefix(root);
-    List<Row> rows = new ArrayList<>(files.length);
-    for (String f : files) {
-      String source = new Path(f).toString();
+    List<Row> rows = new ArrayList<>(files.size());
+    for (String source : files) {
       String id = source.startsWith(prefix) ? source.substring(prefix.length()) : source;
       rows.add(RowFactory.create(id, source, null, in.prompt(), null));
     }
     // Already split into as many partitions as the job's tasks: no shuffle is needed to spread work.
-    int slices = Math.max(1, Math.min(rows.size(), Math.max(spark.sparkContext().defaultParallelism(),
-        (rows.size() + rowsPerTask - 1) / rowsPerTask)));
-    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-    return new Corpus(spark.createDataFrame(jsc.parallelize(rows, slices), OutputSchemas.WORK), rows.size());
+    int slices = tasksFor(rows.size(), rowsPerTask, spark.sparkContext().defaultParallelism());
+    JavaRDD<Row> listed = JavaSparkContext.fromSparkContext(spark.sparkContext()).parallelize(rows, slices);
+    return new Corpus(spark.createDataFrame(listed, OutputSchemas.WORK), rows.size(), listed);
+  }
+
+  /**
+   * Files below {@code dir} whose names match {@code glob} (all if null), descending into
+   * subdirectories if {@code recursive}. Like Spark's file sources, names starting with {@code .}
+   * or {@code _} (hidden files, {@code _SUCCESS}, {@code _temporary/}) are skipped. Zero-byte files
+   * are kept: they become error rows.
+   */
+  private static void list(FileSystem fs, Path dir, GlobFilter glob, boolean recursive, List<String> out)
+      throws IOException {
+    for (FileStatus st : fs.listStatus(dir)) {
+      String name = st.getPath().getName();
+      if (name.startsWith(".") || name.startsWith("_")) {
+        continue;
+      }
+      if (st.isDirectory()) {
+        if (recursive) {
+          list(fs, st.getPath(), glob, true, out);
+        }
+      } else if (glob == null || glob.accept(st.getPath())) {
+        out.add(st.getPath().toString());
+      }
+    }
+  }
+
+  private static GlobFilter globFilter(String glob) {
+    try {
+      return new GlobFilter(glob);
+    } catch (IOException | IllegalArgumentException e) {
+      throw new ConfigException("input.glob", "invalid glob '" + glob + "': " + e.getMessage());
+    }
   }
 
   private static String qualifiedPrefix(String root) {

@@ -3,12 +3,12 @@ package dev.tokenpress.jobs.compress;
 import org.apache.spark.sql.SparkSession;
 
 /** One local[2] session for all Spark tests of this module (loopback, no UI, few partitions). */
-final class SparkTestSession {
+public final class SparkTestSession {
   private static SparkSession spark;
 
   private SparkTestSession() {}
 
-  static synchronized SparkSession get() {
+  public static synchronized SparkSession get() {
     if (spark == null) {
       spark = SparkSession.builder()
           .master("local[2]")
