@@ -45,7 +45,7 @@ public final class RowCodec {
       layers = cache.numLayers();
       int nc = 0;
       for (int l = 0; l < cache.numLayers(); l++) {
-        nc += cache.layer(l).chunks().size();
+        nc += cache.layer(l).chunkCount();
       }
       chunks = nc;
       long e = 0;

@@ -6,6 +6,7 @@ import dev.tokenpress.spark.SerializableHadoopConf;
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.Date;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -75,15 +76,18 @@ final class BatchWrite implements Serializable {
   private final String outputsDir;
   private final OutputWriterFactory rootWriters;
   private final OutputWriterFactory outputsWriters;
-  private final Broadcast<SerializableHadoopConf> rootConf;
-  private final Broadcast<SerializableHadoopConf> outputsConf;
+  /** The session's Hadoop configuration, shared with the partition function (one broadcast per run). */
+  private final Broadcast<SerializableHadoopConf> baseConf;
+  /** What the writers' configurations set on top of {@link #baseConf}. */
+  private final HashMap<String, String> rootConf;
+  private final HashMap<String, String> outputsConf;
   private final OutputTally tally;
   private final transient Job rootJob;
 
   private BatchWrite(
       FileCommitProtocol committer, String jobTrackerId, boolean kv, String kvPartition, String outputsDir,
-      OutputWriterFactory rootWriters, OutputWriterFactory outputsWriters, Broadcast<SerializableHadoopConf> rootConf,
-      Broadcast<SerializableHadoopConf> outputsConf, OutputTally tally, Job rootJob) {
+      OutputWriterFactory rootWriters, OutputWriterFactory outputsWriters, Broadcast<SerializableHadoopConf> baseConf,
+      HashMap<String, String> rootConf, HashMap<String, String> outputsConf, OutputTally tally, Job rootJob) {
     this.committer = committer;
     this.jobTrackerId = jobTrackerId;
     this.kv = kv;
@@ -91,6 +95,7 @@ final class BatchWrite implements Serializable {
     this.outputsDir = outputsDir;
     this.rootWriters = rootWriters;
     this.outputsWriters = outputsWriters;
+    this.baseConf = baseConf;
     this.rootConf = rootConf;
     this.outputsConf = outputsConf;
     this.tally = tally;
@@ -101,12 +106,13 @@ final class BatchWrite implements Serializable {
    * Prepares the write of one batch. The commit protocol's root is {@code kv_cache/} when KV is
    * written (outputs then go to an absolute directory, moved after the KV), else {@code outputs/}.
    *
+   * @param baseConf the broadcast of the session's Hadoop configuration ({@code SparkContext.hadoopConfiguration})
    * @param outputsOptions Parquet options of {@code outputs/} files (as for {@code DataFrameWriter.option})
    * @param kvOptions Parquet options of {@code kv_cache/} files, or null for no KV
    */
   static BatchWrite prepare(
-      SparkSession spark, String outputsDir, String kvDir, String batchId, Map<String, String> outputsOptions,
-      Map<String, String> kvOptions, OutputTally tally) {
+      SparkSession spark, Broadcast<SerializableHadoopConf> baseConf, String outputsDir, String kvDir, String batchId,
+      Map<String, String> outputsOptions, Map<String, String> kvOptions, OutputTally tally) {
     boolean kv = kvOptions != null;
     Job outputsJob = job(spark, outputsDir, outputsOptions);
     OutputWriterFactory outputsWriters = new ParquetFileFormat().prepareWrite(
@@ -121,14 +127,21 @@ final class BatchWrite implements Serializable {
         "org.apache.spark.sql.execution.datasources.SQLHadoopMapReduceCommitProtocol");
     FileCommitProtocol committer = FileCommitProtocol.instantiate(
         protocol, UUID.randomUUID().toString(), kv ? kvDir : outputsDir, false);
-    var ctag = scala.reflect.ClassTag$.MODULE$.<SerializableHadoopConf>apply(SerializableHadoopConf.class);
-    Broadcast<SerializableHadoopConf> rootConf = spark.sparkContext().broadcast(
-        new SerializableHadoopConf(rootJob.getConfiguration()), ctag);
-    Broadcast<SerializableHadoopConf> outputsConf = kv
-        ? spark.sparkContext().broadcast(new SerializableHadoopConf(outputsJob.getConfiguration()), ctag)
-        : rootConf;
+    Configuration base = baseConf.value().get();
     return new BatchWrite(committer, SparkHadoopWriterUtils.createJobTrackerID(new Date()), kv,
-        "batch_id=" + batchId, outputsDir, rootWriters, outputsWriters, rootConf, outputsConf, tally, rootJob);
+        "batch_id=" + batchId, outputsDir, rootWriters, outputsWriters, baseConf,
+        overrides(rootJob.getConfiguration(), base), overrides(outputsJob.getConfiguration(), base), tally, rootJob);
+  }
+
+  /** The entries of {@code conf} that {@code base} lacks or sets differently. */
+  static HashMap<String, String> overrides(Configuration conf, Configuration base) {
+    HashMap<String, String> diff = new HashMap<>();
+    for (Map.Entry<String, String> e : conf) {
+      if (!e.getValue().equals(base.getRaw(e.getKey()))) {
+        diff.put(e.getKey(), e.getValue());
+      }
+    }
+    return diff;
   }
 
   /**
@@ -150,11 +163,6 @@ final class BatchWrite implements Serializable {
         t.addSuppressed(suppressed);
       }
       throw t;
-    } finally {
-      rootConf.destroy();
-      if (outputsConf != rootConf) {
-        outputsConf.destroy();
-      }
     }
   }
 
@@ -167,8 +175,9 @@ final class BatchWrite implements Serializable {
     TaskContext tc = TaskContext.get();
     JobID jobId = SparkHadoopWriterUtils.createJobID(jobTrackerId, tc.stageId());
     TaskAttemptID attempt = new TaskAttemptID(new TaskID(jobId, TaskType.MAP, tc.partitionId()), tc.attemptNumber());
-    TaskAttemptContext rootCtx = attemptContext(rootConf.value().get(), jobId, attempt);
-    TaskAttemptContext outputsCtx = kv ? attemptContext(outputsConf.value().get(), jobId, attempt) : rootCtx;
+    Configuration base = baseConf.value().get();
+    TaskAttemptContext rootCtx = attemptContext(base, rootConf, jobId, attempt);
+    TaskAttemptContext outputsCtx = kv ? attemptContext(base, outputsConf, jobId, attempt) : rootCtx;
     committer.setupTask(rootCtx);
     // Interpreted Row -> InternalRow converters: cheap to create per task (an encoder's serializer
     // would generate code for each task) and they pass tensor bytes through without copying.
@@ -236,8 +245,10 @@ final class BatchWrite implements Serializable {
   }
 
   /** A task attempt's Hadoop context, with the ids Spark's own write tasks set. */
-  private static TaskAttemptContext attemptContext(Configuration shared, JobID jobId, TaskAttemptID attempt) {
-    Configuration conf = new Configuration(shared);
+  private static TaskAttemptContext attemptContext(
+      Configuration base, Map<String, String> overrides, JobID jobId, TaskAttemptID attempt) {
+    Configuration conf = new Configuration(base);
+    overrides.forEach(conf::set);
     conf.set("mapreduce.job.id", jobId.toString());
     conf.set("mapreduce.task.id", attempt.getTaskID().toString());
     conf.set("mapreduce.task.attempt.id", attempt.toString());

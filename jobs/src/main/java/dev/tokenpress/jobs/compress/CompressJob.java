@@ -300,7 +300,7 @@ public final class CompressJob {
         Dataset<Row> spread = listed && nb == 1 ? work : work.repartition(tasks);
         String what = "tokenpress " + runId + " batch " + (b + 1) + "/" + nb;
         try {
-          BatchWrite write = BatchWrite.prepare(spark, out.outputs(), out.kvCache(), batchId,
+          BatchWrite write = BatchWrite.prepare(spark, hadoopConf, out.outputs(), out.kvCache(), batchId,
               parquetOptions(config, false), config.kv().enabled() ? parquetOptions(config, true) : null, tally);
           spark.sparkContext().setJobDescription(what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""));
           // A fresh run over a listed directory in one batch feeds the listed rows straight in: no

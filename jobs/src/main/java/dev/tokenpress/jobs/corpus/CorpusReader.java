@@ -46,13 +46,41 @@ public final class CorpusReader {
   private CorpusReader() {}
 
   /**
-   * A corpus as work rows.
-   *
-   * @param rows {@link OutputSchemas#WORK} rows
-   * @param listedCount records of a directory corpus (listed on the driver), -1 for manifests
-   * @param listed a directory corpus's work rows as listed, already partitioned; null for manifests
+   * A corpus as work rows: a manifest's rows as read, or a directory's files as listed on the
+   * driver ({@link #listed()}, already partitioned; its {@link #rows()} Dataset is only built when
+   * asked for).
    */
-  public record Corpus(Dataset<Row> rows, long listedCount, JavaRDD<Row> listed) {}
+  public static final class Corpus {
+    private final SparkSession spark;
+    private final JavaRDD<Row> listed;
+    private final long listedCount;
+    private Dataset<Row> rows;
+
+    private Corpus(SparkSession spark, Dataset<Row> rows, JavaRDD<Row> listed, long listedCount) {
+      this.spark = spark;
+      this.rows = rows;
+      this.listed = listed;
+      this.listedCount = listedCount;
+    }
+
+    /** {@link OutputSchemas#WORK} rows. */
+    public Dataset<Row> rows() {
+      if (rows == null) {
+        rows = spark.createDataFrame(listed, OutputSchemas.WORK);
+      }
+      return rows;
+    }
+
+    /** Records of a directory corpus (listed on the driver), -1 for manifests. */
+    public long listedCount() {
+      return listedCount;
+    }
+
+    /** A directory corpus's work rows as listed, already partitioned; null for manifests. */
+    public JavaRDD<Row> listed() {
+      return listed;
+    }
+  }
 
   /** The corpus as work rows. Fails with a {@link ConfigException} on a missing path or columns. */
   public static Dataset<Row> read(SparkSession spark, JobConfig.Input in) {
@@ -64,17 +92,18 @@ public final class CorpusReader {
    * {@code rowsPerTask} records (at least the default parallelism), with its size known.
    */
   public static Corpus open(SparkSession spark, JobConfig.Input in, int rowsPerTask) {
-    Corpus c = switch (in.format()) {
+    return switch (in.format()) {
       case DIRECTORY -> directory(spark, in, rowsPerTask);
-      case JSONL, PARQUET -> new Corpus(manifest(spark, in), -1, null);
+      case JSONL, PARQUET -> {
+        Dataset<Row> m = manifest(spark, in);
+        yield new Corpus(spark, m.select(
+            col("id").cast(DataTypes.StringType).as("id"),
+            col("source").cast(DataTypes.StringType).as("source"),
+            col("bytes").cast(DataTypes.BinaryType).as("bytes"),
+            col("prompt").cast(DataTypes.StringType).as("prompt"),
+            col("reference").cast(DataTypes.StringType).as("reference")), null, -1);
+      }
     };
-    Dataset<Row> work = c.rows().select(
-        col("id").cast(DataTypes.StringType).as("id"),
-        col("source").cast(DataTypes.StringType).as("source"),
-        col("bytes").cast(DataTypes.BinaryType).as("bytes"),
-        col("prompt").cast(DataTypes.StringType).as("prompt"),
-        col("reference").cast(DataTypes.StringType).as("reference"));
-    return new Corpus(work, c.listedCount(), c.listed());
   }
 
   /**
@@ -133,7 +162,7 @@ public final class CorpusReader {
     // Already split into as many partitions as the job's tasks: no shuffle is needed to spread work.
     int slices = tasksFor(rows.size(), rowsPerTask, spark.sparkContext().defaultParallelism());
     JavaRDD<Row> listed = JavaSparkContext.fromSparkContext(spark.sparkContext()).parallelize(rows, slices);
-    return new Corpus(spark.createDataFrame(listed, OutputSchemas.WORK), rows.size(), listed);
+    return new Corpus(spark, null, listed, rows.size());
   }
 
   /**

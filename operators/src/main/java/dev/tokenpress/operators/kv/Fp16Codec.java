@@ -1,6 +1,7 @@
 package dev.tokenpress.operators.kv;
 
 import java.util.Arrays;
+import java.util.List;
 
 /** Half-precision KV storage (IEEE binary16, round to nearest even), dequantized in the kernels. */
 public final class Fp16Codec implements KvCodec {
@@ -70,6 +71,14 @@ public final class Fp16Codec implements KvCodec {
             }
             setBookkeeping(rows, tokenIdx, pos);
             rows++;
+        }
+
+        /** The stored halves as they are: no decode to float and encode back. */
+        @Override
+        public List<KvChunk> export(int firstEntry) {
+            int n = rows * layout.width();
+            int[] shape = exportShape();
+            return List.of(chunk(firstEntry, KvTensor.ofHalves(shape, k, n), KvTensor.ofHalves(shape, v, n)));
         }
 
         private void appendRaw(Segment from, int r) {

@@ -78,13 +78,27 @@ public abstract class KvSegment {
         float[] v = new float[rows * w];
         decodeKeys(k, 0);
         decodeValues(v, 0);
+        int[] shape = exportShape();
+        return List.of(chunk(firstEntry, KvTensor.ofFloats(p, shape, k), KvTensor.ofFloats(p, shape, v)));
+    }
+
+    /** How many chunks {@link #export} gives (without exporting). */
+    public int chunkCount() {
+        return 1;
+    }
+
+    /** The logical shape {@code [rows, kv_heads, head_dim]} of this segment's exported tensors. */
+    protected final int[] exportShape() {
+        return new int[] {rows, layout.numKvHeads(), layout.headDim()};
+    }
+
+    /** The one chunk of all this segment's rows, row {@code r} being entry {@code firstEntry + r}. */
+    protected final KvChunk chunk(int firstEntry, KvTensor k, KvTensor v) {
         int[] entries = new int[rows];
         for (int r = 0; r < rows; r++) {
             entries[r] = firstEntry + r;
         }
-        int[] shape = {rows, layout.numKvHeads(), layout.headDim()};
-        return List.of(new KvChunk(entries, Arrays.copyOf(tokenIndex, rows), Arrays.copyOf(position, rows), p,
-                KvTensor.ofFloats(p, shape, k), KvTensor.ofFloats(p, shape, v)));
+        return new KvChunk(entries, Arrays.copyOf(tokenIndex, rows), Arrays.copyOf(position, rows), precision(), k, v);
     }
 
     /** Whether {@link #append} is supported (group-quantized codecs are sealed once encoded). */

@@ -57,22 +57,36 @@ public final class KvTensor {
 
     /** An FP32 or FP16 tensor of the given floats (FP16 rounds to nearest even). */
     static KvTensor ofFloats(KvPrecision p, int[] shape, float[] values) {
-        ByteBuffer b;
+        byte[] bytes;
         if (p == KvPrecision.FP32) {
-            b = ByteBuffer.allocate(values.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-            for (float f : values) {
-                b.putFloat(f);
-            }
+            bytes = new byte[values.length * Float.BYTES];
+            ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(values);
         } else if (p == KvPrecision.FP16) {
-            b = ByteBuffer.allocate(values.length * Short.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-            for (float f : values) {
-                b.putShort(Fp16.fromFloat(f));
+            bytes = new byte[values.length * Short.BYTES];
+            for (int i = 0, o = 0; i < values.length; i++, o += 2) {
+                short h = Fp16.fromFloat(values[i]);
+                bytes[o] = (byte) h;
+                bytes[o + 1] = (byte) (h >>> 8);
             }
         } else {
             throw new IllegalArgumentException("not a float precision: " + p);
         }
-        return new KvTensor(KvCodecs.dtype(p), KvCodecs.LAYOUT_TOKEN_MAJOR, shape, p.bits(), 0, NONE, NONE, NONE,
-                b.array());
+        return floatTensor(p, shape, bytes);
+    }
+
+    /** A {@code float16} tensor of the first {@code count} stored halves, as little-endian bytes. */
+    static KvTensor ofHalves(int[] shape, short[] halves, int count) {
+        byte[] bytes = new byte[count * Short.BYTES];
+        for (int i = 0, o = 0; i < count; i++, o += 2) {
+            short h = halves[i];
+            bytes[o] = (byte) h;
+            bytes[o + 1] = (byte) (h >>> 8);
+        }
+        return floatTensor(KvPrecision.FP16, shape, bytes);
+    }
+
+    private static KvTensor floatTensor(KvPrecision p, int[] shape, byte[] bytes) {
+        return new KvTensor(KvCodecs.dtype(p), KvCodecs.LAYOUT_TOKEN_MAJOR, shape, p.bits(), 0, NONE, NONE, NONE, bytes);
     }
 
     /** {@code float32}, {@code float16}, {@code uint8}, {@code uint4x2} or {@code uint2x4}. */

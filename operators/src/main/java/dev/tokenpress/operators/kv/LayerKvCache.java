@@ -236,6 +236,15 @@ public final class LayerKvCache {
         replace(from, to, encoder.encode(layout, r.k, r.v, to - from, r.tokenIndex, r.position, important));
     }
 
+    /** How many chunks {@link #chunks} gives, without exporting them. */
+    public int chunkCount() {
+        int n = 0;
+        for (KvSegment s : segments) {
+            n += s.chunkCount();
+        }
+        return n;
+    }
+
     /**
      * The layer in stored form, one {@link KvChunk} per segment (two for a mixed-precision
      * segment), in entry order of each chunk's first entry. Row {@code i} of a chunk is entry

@@ -142,6 +142,11 @@ final class MixedKvSegment extends KvSegment {
     }
 
     @Override
+    public int chunkCount() {
+        return 2;
+    }
+
+    @Override
     public String toString() {
         return "MixedKvSegment(int" + high.bits() + " x " + high.rows() + ", int" + low.bits() + " x " + low.rows()
                 + ", " + layout + ")";

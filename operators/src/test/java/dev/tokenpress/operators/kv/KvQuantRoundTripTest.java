@@ -375,6 +375,16 @@ class KvQuantRoundTripTest {
             }
         }
         assertThat(seen).isEqualTo(c.length());
+        assertThat(c.chunkCount()).isEqualTo(c.chunks().size());
+        // fp16 chunks carry the stored halves: the same bytes as encoding their decoded floats
+        for (KvChunk ch : c.chunks()) {
+            if (ch.precision() == KvPrecision.FP16) {
+                assertThat(ch.k().data()).containsExactly(
+                        KvTensor.ofFloats(KvPrecision.FP16, ch.k().shape(), ch.k().dequantize()).data());
+                assertThat(ch.v().data()).containsExactly(
+                        KvTensor.ofFloats(KvPrecision.FP16, ch.v().shape(), ch.v().dequantize()).data());
+            }
+        }
         assertThat(kr).containsExactly(keys);
         assertThat(vr).containsExactly(vals);
         assertThat(tr).containsExactly(c.tokenIndices());
