@@ -32,7 +32,7 @@ import org.apache.spark.sql.SparkSession;
  *
  * <pre>
  * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.ThroughputBench bin/tokenpress-compress \
- *     [--images 256] [--rounds 3] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
+ *     [--images 256] [--warmup 5] [--rounds 3] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
  *     [--set key=value]...
  * </pre>
  */
@@ -46,6 +46,7 @@ public final class ThroughputBench {
     String plan = BenchCorpus.arg(args, "--plan", "[{op: vtc-cls, keep: 32, layers: \"1..L-2\"}]");
     String bundle = BenchCorpus.arg(args, "--bundle", "models/tiny-llava-shapes");
     int rounds = Integer.parseInt(BenchCorpus.arg(args, "--rounds", "3"));
+    int warmups = Integer.parseInt(BenchCorpus.arg(args, "--warmup", "5"));
     if (rounds < 1) {
       throw new IllegalArgumentException("--rounds must be >= 1");
     }
@@ -69,11 +70,14 @@ public final class ThroughputBench {
       SparkSession spark = BenchCorpus.localSession("tokenpress-bench");
       PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
 
-      // Warm-up: one full pass of each, so that JIT compilation and Spark's first code generation
+      // Warm-up: --warmup full passes of each, so that JIT compilation and Spark's first code generation
       // (one-time costs of a JVM, amortised over a real corpus) are not measured.
-      Measure loopWarm = Measure.of(n, () -> loop(rt, files, prompt, 2));
-      Measure jobWarm = Measure.of(n, () -> CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet));
-      System.out.printf(Locale.ROOT, "warm-up: loop %.2f rows/s, job %.2f rows/s%n", loopWarm.rate(), jobWarm.rate());
+      for (int w = 0; w < warmups; w++) {
+        Measure loopWarm = Measure.of(n, () -> loop(rt, files, prompt, 2));
+        Measure jobWarm = Measure.of(n, () -> CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet));
+        System.out.printf(Locale.ROOT, "warm-up %d: loop %.2f rows/s, job %.2f rows/s%n", w + 1, loopWarm.rate(),
+            jobWarm.rate());
+      }
 
       List<Measure> loops = new ArrayList<>();
       List<Measure> jobs = new ArrayList<>();
@@ -81,9 +85,12 @@ public final class ThroughputBench {
       RunSummary last = null;
       java.util.Map<String, Long> loopThreads = null;
       java.util.Map<String, Long> jobThreads = null;
+      double loopWorkerMsPerRow = 0;
       for (int r = 0; r < rounds; r++) {
         java.util.Map<String, ThreadCpu.Ticks> t0 = ThreadCpu.snapshot();
+        long workers0 = LOOP_WORKER_CPU_NANOS.get();
         loops.add(Measure.of(n, () -> loop(rt, files, prompt, 2)));
+        loopWorkerMsPerRow = (LOOP_WORKER_CPU_NANOS.get() - workers0) / 1e6 / n;
         java.util.Map<String, ThreadCpu.Ticks> t1 = ThreadCpu.snapshot();
         times = new JobTimes();
         spark.sparkContext().addSparkListener(times);
@@ -115,7 +122,9 @@ public final class ThroughputBench {
       System.out.printf(Locale.ROOT, "spark jobs of the last run (%.2f s in jobs, %.2f s on the driver between them):%n",
           times.totalSeconds(), jobs.get(rounds - 1).seconds() - times.totalSeconds());
       System.out.print(times.report());
-      System.out.println("CPU ms per row by thread group, last round (loop | job):");
+      System.out.printf(Locale.ROOT, "CPU ms per row of the loop's worker threads, last round: %.2f (the job's "
+          + "executor task threads: below)%n", loopWorkerMsPerRow);
+      System.out.println("CPU ms per row by thread group, last round (loop | job; threads alive at both snapshots):");
       System.out.print(ThreadCpu.report(loopThreads, jobThreads, n));
     } finally {
       ExecutorRuntimes.closeAll();
@@ -234,6 +243,25 @@ public final class ThroughputBench {
       names.put(e.jobId(), (d == null ? "" : d + " | ") + stage);
     }
 
+    private final List<String> tasks = java.util.Collections.synchronizedList(new ArrayList<>());
+
+    @Override
+    public void onTaskEnd(org.apache.spark.scheduler.SparkListenerTaskEnd e) {
+      org.apache.spark.scheduler.TaskInfo i = e.taskInfo();
+      org.apache.spark.executor.TaskMetrics m = e.taskMetrics();
+      tasks.add(String.format(Locale.ROOT, "    stage %d task %d: %.3f s (launch +%d ms, deserialize %d ms, run %d ms, CPU %d ms)%n",
+          e.stageId(), i.index(), i.duration() / 1e3, i.launchTime() - firstLaunch(i.launchTime()),
+          m == null ? -1 : m.executorDeserializeTime(), m == null ? -1 : m.executorRunTime(),
+          m == null ? -1 : m.executorCpuTime() / 1_000_000));
+    }
+
+    private long firstLaunch = Long.MAX_VALUE;
+
+    private synchronized long firstLaunch(long t) {
+      firstLaunch = Math.min(firstLaunch, t);
+      return firstLaunch;
+    }
+
     @Override
     public void onJobEnd(org.apache.spark.scheduler.SparkListenerJobEnd e) {
       Long t = starts.remove(e.jobId());
@@ -250,10 +278,15 @@ public final class ThroughputBench {
 
     String report() {
       synchronized (lines) {
-        return String.join("", lines);
+        synchronized (tasks) {
+          return String.join("", lines) + String.join("", tasks);
+        }
       }
     }
   }
+
+  /** CPU time of the loop's worker threads, summed as each ends (they are gone before a snapshot). */
+  static final java.util.concurrent.atomic.AtomicLong LOOP_WORKER_CPU_NANOS = new java.util.concurrent.atomic.AtomicLong();
 
   static double loop(RecordProcessor rt, List<Path> files, String prompt, int threads) throws InterruptedException {
     AtomicInteger next = new AtomicInteger();
@@ -261,15 +294,20 @@ public final class ThroughputBench {
     long t0 = System.nanoTime();
     for (int t = 0; t < threads; t++) {
       Thread th = new Thread(() -> {
-        for (int i = next.getAndIncrement(); i < files.size(); i = next.getAndIncrement()) {
-          Path f = files.get(i);
-          try {
-            rt.process(new InputRecord(f.toString(), f.toString(), Files.readAllBytes(f), prompt, null));
-          } catch (IOException e) {
-            throw new UncheckedIOException(e);
+        try {
+          for (int i = next.getAndIncrement(); i < files.size(); i = next.getAndIncrement()) {
+            Path f = files.get(i);
+            try {
+              rt.process(new InputRecord(f.toString(), f.toString(), Files.readAllBytes(f), prompt, null));
+            } catch (IOException e) {
+              throw new UncheckedIOException(e);
+            }
           }
+        } finally {
+          LOOP_WORKER_CPU_NANOS.addAndGet(
+              java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime());
         }
-      });
+      }, "loop-worker-" + t);
       th.start();
       ts.add(th);
     }
