@@ -56,13 +56,11 @@ class CompressJobTest {
     List<String> ids = writeCorpus(corpus, 12);
     TestImages.write(corpus.resolve("a/notes.txt"), "not matched by the glob".getBytes(StandardCharsets.UTF_8));
     Path out = tmp.resolve("out");
-    spark.conf().set("spark.sql.adaptive.enabled", "true");
     boolean hadTsType = spark.conf().contains("spark.sql.parquet.outputTimestampType");
 
     RunSummary s = CompressJob.run(spark, config(corpus, out), new TestProcessorFactory(), log);
 
     // The job's own session settings are restored afterwards.
-    assertThat(spark.conf().get("spark.sql.adaptive.enabled")).isEqualTo("true");
     assertThat(spark.conf().contains("spark.sql.parquet.outputTimestampType")).isEqualTo(hadTsType);
     assertThat(s.inputs()).isEqualTo(12);
     assertThat(s.ok()).isEqualTo(12);
