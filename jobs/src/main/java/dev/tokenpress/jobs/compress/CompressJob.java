@@ -84,6 +84,14 @@ public final class CompressJob {
   /** Column paths of tensor bytes in kv_cache: no dictionary, no statistics. */
   private static final List<String> TENSOR_BYTE_COLUMNS = List.of("k.data", "v.data");
   /**
+   * Column paths of the per-entry index lists in kv_cache ({@code entries}, {@code token_index},
+   * {@code position}: short runs of mostly increasing ints): no dictionary, no statistics. Their
+   * dictionary encoding was the largest cost of writing a KV row after the tensor bytes (JFR), and
+   * zstd compresses their plain encoding to about the same size.
+   */
+  private static final List<String> INDEX_LIST_COLUMNS =
+      List.of("entries.list.element", "token_index.list.element", "position.list.element");
+  /**
    * Row-group size of {@code kv_cache/} files. A Parquet writer holds its open row group in memory,
    * so this bounds a task's buffered KV bytes whatever its number of records (Parquet's 128 MB
    * default would let a task of 128 small-model records buffer all of them). A KV row (one layer
@@ -364,12 +372,18 @@ public final class CompressJob {
     o.put("parquet.compression.codec.zstd.level", String.valueOf(config.output().zstdLevel()));
     if (tensors) {
       o.put("parquet.block.size", String.valueOf(KV_ROW_GROUP_BYTES));
-      for (String c : TENSOR_BYTE_COLUMNS) {
+      for (String c : concat(TENSOR_BYTE_COLUMNS, INDEX_LIST_COLUMNS)) {
         o.put("parquet.enable.dictionary#" + c, "false");
         o.put("parquet.column.statistics.enabled#" + c, "false");
       }
     }
     return o;
+  }
+
+  private static List<String> concat(List<String> a, List<String> b) {
+    List<String> all = new ArrayList<>(a);
+    all.addAll(b);
+    return all;
   }
 
   /** Refuses to resume onto outputs made with another plan or model. */

@@ -161,7 +161,19 @@ public final class CorpusReader {
     }
     // Already split into as many partitions as the job's tasks: no shuffle is needed to spread work.
     int slices = tasksFor(rows.size(), rowsPerTask, spark.sparkContext().defaultParallelism());
-    JavaRDD<Row> listed = JavaSparkContext.fromSparkContext(spark.sparkContext()).parallelize(rows, slices);
+    // Files are dealt round-robin (task t gets files t, t + tasks, ...) rather than in contiguous
+    // ranges of the sorted list: a directory of large photos or any run of costly files is spread
+    // over all tasks instead of lengthening one of them.
+    List<List<Row>> dealt = new ArrayList<>(slices);
+    for (int t = 0; t < slices; t++) {
+      dealt.add(new ArrayList<>(rows.size() / slices + 1));
+    }
+    for (int i = 0; i < rows.size(); i++) {
+      dealt.get(i % slices).add(rows.get(i));
+    }
+    JavaRDD<Row> listed = JavaSparkContext.fromSparkContext(spark.sparkContext())
+        .parallelize(dealt, slices)
+        .flatMap(List::iterator);
     return new Corpus(spark, null, listed, rows.size());
   }
 
