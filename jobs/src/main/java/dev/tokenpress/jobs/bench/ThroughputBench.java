@@ -26,13 +26,15 @@ import org.apache.spark.sql.SparkSession;
  * Throughput of the compress job on local[2] against a plain Java loop with 2 threads over the
  * same images, same model, plan and options (the loop only runs the model; the job also lists,
  * encodes and writes both Parquet datasets, commits and summarises). Both share the executor's
- * runtime. After one warm-up pass of each (JIT, Spark code generation), loop and job alternate for
- * {@code --rounds} rounds; prints each round, the medians, their ratio, process CPU per row and
- * the Spark jobs of the last run.
+ * runtime. After {@code --warmup} passes of each (JIT compilation: a one-time cost of a JVM,
+ * amortised over a real corpus), loop and job run for {@code --rounds} rounds, the loop first in
+ * even rounds and the job first in odd ones; prints each round, the medians and their ratio, the
+ * median of the per-round ratios, the pooled ratio, process CPU per row, the Spark job and tasks of
+ * the last run and CPU per row by thread group.
  *
  * <pre>
  * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.ThroughputBench bin/tokenpress-compress \
- *     [--images 256] [--warmup 5] [--rounds 3] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
+ *     [--images 256] [--warmup 5] [--rounds 10] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
  *     [--set key=value]...
  * </pre>
  */
@@ -45,7 +47,7 @@ public final class ThroughputBench {
     String maxNew = BenchCorpus.arg(args, "--max-new-tokens", "16");
     String plan = BenchCorpus.arg(args, "--plan", "[{op: vtc-cls, keep: 32, layers: \"1..L-2\"}]");
     String bundle = BenchCorpus.arg(args, "--bundle", "models/tiny-llava-shapes");
-    int rounds = Integer.parseInt(BenchCorpus.arg(args, "--rounds", "3"));
+    int rounds = Integer.parseInt(BenchCorpus.arg(args, "--rounds", "10"));
     int warmups = Integer.parseInt(BenchCorpus.arg(args, "--warmup", "5"));
     if (rounds < 1) {
       throw new IllegalArgumentException("--rounds must be >= 1");
@@ -86,25 +88,35 @@ public final class ThroughputBench {
       java.util.Map<String, Long> loopThreads = null;
       java.util.Map<String, Long> jobThreads = null;
       double loopWorkerMsPerRow = 0;
+      List<Double> ratios = new ArrayList<>();
       for (int r = 0; r < rounds; r++) {
-        java.util.Map<String, ThreadCpu.Ticks> t0 = ThreadCpu.snapshot();
-        long workers0 = LOOP_WORKER_CPU_NANOS.get();
-        loops.add(Measure.of(n, () -> loop(rt, files, prompt, 2)));
-        loopWorkerMsPerRow = (LOOP_WORKER_CPU_NANOS.get() - workers0) / 1e6 / n;
-        java.util.Map<String, ThreadCpu.Ticks> t1 = ThreadCpu.snapshot();
-        times = new JobTimes();
-        spark.sparkContext().addSparkListener(times);
+        // Loop first in even rounds, job first in odd ones, so that a drift of the machine's
+        // speed within a round does not always favour the same side.
         RunSummary[] holder = new RunSummary[1];
-        long up = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime();
-        long classes0 = java.lang.management.ManagementFactory.getClassLoadingMXBean().getTotalLoadedClassCount();
-        jobs.add(Measure.of(n, () -> holder[0] = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet)));
-        spark.sparkContext().removeSparkListener(times);
-        loopThreads = ThreadCpu.delta(t0, t1);
-        jobThreads = ThreadCpu.delta(t1, ThreadCpu.snapshot());
+        long up = 0;
+        long classes0 = 0;
+        for (boolean loopTurn : r % 2 == 0 ? new boolean[] {true, false} : new boolean[] {false, true}) {
+          java.util.Map<String, ThreadCpu.Ticks> before = ThreadCpu.snapshot();
+          if (loopTurn) {
+            long workers0 = LOOP_WORKER_CPU_NANOS.get();
+            loops.add(Measure.of(n, () -> loop(rt, files, prompt, 2)));
+            loopWorkerMsPerRow = (LOOP_WORKER_CPU_NANOS.get() - workers0) / 1e6 / n;
+            loopThreads = ThreadCpu.delta(before, ThreadCpu.snapshot());
+          } else {
+            times = new JobTimes();
+            spark.sparkContext().addSparkListener(times);
+            up = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime();
+            classes0 = java.lang.management.ManagementFactory.getClassLoadingMXBean().getTotalLoadedClassCount();
+            jobs.add(Measure.of(n, () -> holder[0] = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet)));
+            spark.sparkContext().removeSparkListener(times);
+            jobThreads = ThreadCpu.delta(before, ThreadCpu.snapshot());
+          }
+        }
         last = holder[0];
-        System.out.printf(Locale.ROOT, "round %d: loop %.2f rows/s, job %.2f rows/s, ratio %.3f (job at JVM uptime %d..%d ms, "
-            + "%d classes loaded)%n",
-            r + 1, loops.get(r).rate(), jobs.get(r).rate(), jobs.get(r).rate() / loops.get(r).rate(), up,
+        ratios.add(jobs.get(r).rate() / loops.get(r).rate());
+        System.out.printf(Locale.ROOT, "round %d (%s first): loop %.2f rows/s, job %.2f rows/s, ratio %.3f (job at JVM "
+            + "uptime %d..%d ms, %d classes loaded)%n",
+            r + 1, r % 2 == 0 ? "loop" : "job", loops.get(r).rate(), jobs.get(r).rate(), ratios.get(r), up,
             java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime(),
             java.lang.management.ManagementFactory.getClassLoadingMXBean().getTotalLoadedClassCount() - classes0);
       }
@@ -116,7 +128,9 @@ public final class ThroughputBench {
       System.out.printf(Locale.ROOT, "plain Java loop, 2 threads: %.2f rows/s (median)%n", loopMed.rate());
       System.out.printf(Locale.ROOT, "compress job, local[2]:     %.2f rows/s (median; %.2f s per run incl. listing, "
           + "writes, commits, summary)%n", jobMed.rate(), jobMed.seconds());
-      System.out.printf(Locale.ROOT, "ratio job/loop: %.3f%n", jobMed.rate() / loopMed.rate());
+      System.out.printf(Locale.ROOT, "ratio job/loop: %.3f (ratio of the medians); median of the per-round ratios %.3f; "
+          + "pooled (all rows over all seconds) %.3f%n", jobMed.rate() / loopMed.rate(), median(ratios),
+          pooledRate(jobs) / pooledRate(loops));
       System.out.printf(Locale.ROOT, "process CPU per row (median): loop %.2f ms, job %.2f ms (job/loop %.3f)%n",
           loopMed.cpuMsPerRow(), jobMed.cpuMsPerRow(), jobMed.cpuMsPerRow() / loopMed.cpuMsPerRow());
       System.out.printf(Locale.ROOT, "spark jobs of the last run (%.2f s in jobs, %.2f s on the driver between them):%n",
@@ -283,6 +297,23 @@ public final class ThroughputBench {
         }
       }
     }
+  }
+
+  static double median(List<Double> xs) {
+    List<Double> sorted = new ArrayList<>(xs);
+    java.util.Collections.sort(sorted);
+    int m = sorted.size() / 2;
+    return sorted.size() % 2 == 1 ? sorted.get(m) : (sorted.get(m - 1) + sorted.get(m)) / 2;
+  }
+
+  static double pooledRate(List<Measure> ms) {
+    double rows = 0;
+    double secs = 0;
+    for (Measure m : ms) {
+      rows += m.rows();
+      secs += m.seconds();
+    }
+    return rows / secs;
   }
 
   /** CPU time of the loop's worker threads, summed as each ends (they are gone before a snapshot). */
