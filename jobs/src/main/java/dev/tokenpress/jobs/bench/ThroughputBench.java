@@ -202,6 +202,7 @@ public final class ThroughputBench {
       StringBuilder sb = new StringBuilder();
       names.stream().sorted(java.util.Comparator.comparingLong(k -> -(job.getOrDefault(k, 0L) + loop.getOrDefault(k, 0L))))
           .filter(k -> job.getOrDefault(k, 0L) + loop.getOrDefault(k, 0L) >= 2)
+          .filter(k -> !k.startsWith("loop-worker"))  // gone before the snapshot: measured by the workers themselves
           .forEach(k -> sb.append(String.format(Locale.ROOT, "  %-28s %7.2f | %7.2f%n", k,
               loop.getOrDefault(k, 0L) * msPerTick / rows, job.getOrDefault(k, 0L) * msPerTick / rows)));
       return sb.toString();
