@@ -4,11 +4,15 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileStatus;
+import java.nio.file.Files;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.LocalFileSystem;
 import org.apache.hadoop.fs.Path;
 
-/** Reads one input file through Hadoop's FileSystem (local, HDFS, S3A, ...) with a size limit. */
+/**
+ * Reads one input file through Hadoop's FileSystem (HDFS, S3A, ...; {@code file:} paths with NIO)
+ * with a size limit.
+ */
 public final class InputBytes {
   private InputBytes() {}
 
@@ -23,8 +27,11 @@ public final class InputBytes {
     Path path = new Path(source);
     try {
       FileSystem fs = path.getFileSystem(conf);
-      FileStatus st = fs.getFileStatus(path);
-      long len = st.getLen();
+      boolean local = fs instanceof LocalFileSystem;
+      // Local files are read with NIO directly: Hadoop's checksummed local filesystem would look
+      // for a .crc sidecar and wrap the stream for every image (an image has no sidecar).
+      java.nio.file.Path file = local ? ((LocalFileSystem) fs).pathToFile(path).toPath() : null;
+      long len = local ? Files.size(file) : fs.getFileStatus(path).getLen();
       if (len > maxBytes) {
         throw new InputTooLargeException(source, len, maxBytes);
       }
@@ -32,7 +39,7 @@ public final class InputBytes {
         throw new EmptyInputException(source);
       }
       byte[] out = new byte[(int) len];
-      try (InputStream in = fs.open(path)) {
+      try (InputStream in = local ? Files.newInputStream(file) : fs.open(path)) {
         int off = 0;
         while (off < out.length) {
           int n = in.read(out, off, out.length - off);
