@@ -34,6 +34,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -81,16 +82,14 @@ public final class CompressJob {
    */
   private static final Map<String, String> SESSION_SETTINGS = Map.of(TS_TYPE, "TIMESTAMP_MICROS");
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-  /** Column paths of tensor bytes in kv_cache: no dictionary, no statistics. */
-  private static final List<String> TENSOR_BYTE_COLUMNS = List.of("k.data", "v.data");
   /**
-   * Column paths of the per-entry index lists in kv_cache ({@code entries}, {@code token_index},
-   * {@code position}: short runs of mostly increasing ints): no dictionary, no statistics. Their
-   * dictionary encoding was the largest cost of writing a KV row after the tensor bytes (JFR), and
-   * zstd compresses their plain encoding to about the same size.
+   * Column paths of kv_cache written without dictionary and statistics: the tensor bytes, and the
+   * per-entry index lists ({@code entries}, {@code token_index}, {@code position}: short runs of
+   * mostly increasing ints, whose dictionary encoding was the largest cost of writing a KV row after
+   * the tensor bytes under JFR; zstd compresses their plain encoding smaller).
    */
-  private static final List<String> INDEX_LIST_COLUMNS =
-      List.of("entries.list.element", "token_index.list.element", "position.list.element");
+  private static final List<String> PLAIN_KV_COLUMNS = List.of(
+      "k.data", "v.data", "entries.list.element", "token_index.list.element", "position.list.element");
   /**
    * Row-group size of {@code kv_cache/} files. A Parquet writer holds its open row group in memory,
    * so this bounds a task's buffered KV bytes whatever its number of records (Parquet's 128 MB
@@ -305,15 +304,16 @@ public final class CompressJob {
         InferencePartitionFunction fn = new InferencePartitionFunction(
             factory, spec, prov.withBatch(batchId), config.run().failFast(), config.kv().enabled(),
             config.input().maxBytes(), hadoopConf, okAcc, errAcc);
-        Dataset<Row> spread = listed && nb == 1 ? work : work.repartition(tasks);
+        // A fresh run over a listed directory in one batch feeds the listed rows straight in (no
+        // query to plan, no row conversion); otherwise the batch's rows are spread over the tasks.
+        JavaRDD<Row> input = listed && nb == 1 ? listing.listed()
+            : work.repartition(tasks).javaRDD();
         String what = "tokenpress " + runId + " batch " + (b + 1) + "/" + nb;
         try {
           BatchWrite write = BatchWrite.prepare(spark, hadoopConf, out.outputs(), out.kvCache(), batchId,
               parquetOptions(config, false), config.kv().enabled() ? parquetOptions(config, true) : null, tally);
           spark.sparkContext().setJobDescription(what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""));
-          // A fresh run over a listed directory in one batch feeds the listed rows straight in: no
-          // query to plan and no row conversion.
-          write.run(listed && nb == 1 ? listing.listed() : spread.javaRDD(), fn);
+          write.run(input, fn);
           batchesDone++;
         } catch (Exception e) {
           out.deleteKvBatch(batchId);
@@ -372,18 +372,12 @@ public final class CompressJob {
     o.put("parquet.compression.codec.zstd.level", String.valueOf(config.output().zstdLevel()));
     if (tensors) {
       o.put("parquet.block.size", String.valueOf(KV_ROW_GROUP_BYTES));
-      for (String c : concat(TENSOR_BYTE_COLUMNS, INDEX_LIST_COLUMNS)) {
+      for (String c : PLAIN_KV_COLUMNS) {
         o.put("parquet.enable.dictionary#" + c, "false");
         o.put("parquet.column.statistics.enabled#" + c, "false");
       }
     }
     return o;
-  }
-
-  private static List<String> concat(List<String> a, List<String> b) {
-    List<String> all = new ArrayList<>(a);
-    all.addAll(b);
-    return all;
   }
 
   /** Refuses to resume onto outputs made with another plan or model. */
