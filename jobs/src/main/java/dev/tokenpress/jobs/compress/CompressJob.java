@@ -68,10 +68,12 @@ public final class CompressJob {
   private static final Logger LOG = LoggerFactory.getLogger(CompressJob.class);
   private static final String TS_TYPE = "spark.sql.parquet.outputTimestampType";
   /**
-   * Application settings {@link #main} applies unless the config ({@code spark.conf}) or
-   * {@code spark-submit --conf} sets them. {@code spark.hadoop.fs.file.impl}: {@link
-   * NioLocalFileSystem}, Hadoop's local filesystem without a {@code chmod} process per file created
-   * (only {@code file:} paths are affected).
+   * Application settings {@link #main} applies in local mode ({@code local[...]} masters) unless
+   * the config ({@code spark.conf}) or {@code spark-submit --conf} sets them. {@code
+   * spark.hadoop.fs.file.impl}: {@link NioLocalFileSystem}, Hadoop's local filesystem without a
+   * {@code chmod} process per file created (only {@code file:} paths are affected). Not applied on
+   * a cluster, where Hadoop may instantiate the {@code file:} filesystem from a class loader that
+   * does not see the application jar; set it there explicitly if the output is on a local mount.
    */
   public static final Map<String, String> APP_DEFAULTS = Map.of(
       "spark.hadoop." + NioLocalFileSystem.IMPL_KEY, NioLocalFileSystem.class.getName());
@@ -137,8 +139,10 @@ public final class CompressJob {
       return;
     }
     SparkSession.Builder builder = SparkSession.builder().appName(config.spark().appName());
+    String master = System.getProperty("spark.master", config.spark().master());
     for (Map.Entry<String, String> e : APP_DEFAULTS.entrySet()) {
-      if (System.getProperty(e.getKey()) == null && !config.spark().conf().containsKey(e.getKey())) {
+      if (master != null && master.startsWith("local") && System.getProperty(e.getKey()) == null
+          && !config.spark().conf().containsKey(e.getKey())) {
         builder = builder.config(e.getKey(), e.getValue());
       }
     }
