@@ -21,10 +21,16 @@ import org.apache.hadoop.mapreduce.TaskID;
 import org.apache.hadoop.mapreduce.TaskType;
 import org.apache.hadoop.mapreduce.lib.output.FileOutputFormat;
 import org.apache.hadoop.mapreduce.task.TaskAttemptContextImpl;
+import org.apache.spark.SparkContext;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerJobEnd;
+import org.apache.spark.scheduler.SparkListenerJobStart;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.scheduler.SparkListenerTaskStart;
 import org.apache.spark.internal.io.FileCommitProtocol;
 import org.apache.spark.internal.io.FileNameSpec;
 import org.apache.spark.internal.io.SparkHadoopWriterUtils;
@@ -145,24 +151,136 @@ final class BatchWrite implements Serializable {
   }
 
   /**
-   * Runs the inference tasks over {@code work} and commits what they wrote; on any failure aborts
-   * the job (the protocol removes the attempts' files) and rethrows.
+   * Runs the inference tasks over {@code work} as one Spark job (described by {@code description})
+   * and commits what they wrote. On any failure it cancels the job's remaining tasks, waits (up to
+   * {@link #ABORT_WAIT_MS}) until none of them runs any more — a task still running after the job
+   * failed would otherwise create its attempt files after the abort removed the staging
+   * directories —, aborts the job (the protocol removes the attempts' files) and rethrows.
    */
-  void run(JavaRDD<Row> work, InferencePartitionFunction inference) throws Exception {
+  void run(JavaRDD<Row> work, InferencePartitionFunction inference, String description) throws Exception {
+    SparkContext sc = work.context();
+    String group = "tokenpress-" + UUID.randomUUID();
+    TaskCounter tasks = new TaskCounter(group);
     committer.setupJob(rootJob);
+    sc.addSparkListener(tasks);
+    sc.setJobGroup(group, description, true);
     try {
       List<FileCommitProtocol.TaskCommitMessage> commits = work.mapPartitions(task(inference)).collect();
       for (FileCommitProtocol.TaskCommitMessage m : commits) {
         committer.onTaskCommit(m);
       }
       committer.commitJob(rootJob, CollectionConverters.asScala(commits).toList());
+      if (kv) {
+        markSuccess();
+      }
     } catch (Throwable t) {
       try {
+        if (tasks.jobRunning()) {
+          sc.cancelJobGroup(group);  // e.g. the driver was interrupted; a failed job's tasks are killed by Spark
+        }
+        tasks.awaitAllEnded(ABORT_WAIT_MS);
         committer.abortJob(rootJob);
       } catch (RuntimeException suppressed) {
         t.addSuppressed(suppressed);
       }
       throw t;
+    } finally {
+      sc.clearJobGroup();
+      sc.removeSparkListener(tasks);
+    }
+  }
+
+  /** Longest wait for a failed job's remaining tasks to end before aborting it. */
+  static final long ABORT_WAIT_MS = 60_000;
+
+  /**
+   * Counts the running tasks of the jobs of one job group, from the listener bus: Spark posts a
+   * job's end before the end of tasks it kills, so "ended" means the job ended and every task that
+   * started has ended.
+   */
+  static final class TaskCounter extends SparkListener {
+    /** How long to wait for the start of a job that may never have been submitted. */
+    private static final long NO_JOB_WAIT_MS = 2_000;
+    private final String group;
+    private final java.util.Set<Integer> jobs = new java.util.HashSet<>();
+    private final java.util.Set<Integer> stages = new java.util.HashSet<>();
+    private int jobsEnded;
+    private int running;
+
+    TaskCounter(String group) {
+      this.group = group;
+    }
+
+    @Override
+    public synchronized void onJobStart(SparkListenerJobStart e) {
+      if (e.properties() != null && group.equals(e.properties().getProperty("spark.jobGroup.id"))) {
+        jobs.add(e.jobId());
+        for (Object stageId : CollectionConverters.asJava(e.stageIds())) {
+          stages.add((Integer) stageId);
+        }
+      }
+    }
+
+    @Override
+    public synchronized void onJobEnd(SparkListenerJobEnd e) {
+      if (jobs.contains(e.jobId())) {
+        jobsEnded++;
+        notifyAll();
+      }
+    }
+
+    @Override
+    public synchronized void onTaskStart(SparkListenerTaskStart e) {
+      if (stages.contains(e.stageId())) {
+        running++;
+      }
+    }
+
+    @Override
+    public synchronized void onTaskEnd(SparkListenerTaskEnd e) {
+      if (stages.contains(e.stageId())) {
+        running--;
+        notifyAll();
+      }
+    }
+
+    /** Whether a job of the group has started and not ended, as far as the listener bus has told. */
+    synchronized boolean jobRunning() {
+      return jobsEnded < jobs.size();
+    }
+
+    /**
+     * Waits until the group's jobs ended and none of their tasks runs, or {@code timeoutMs} passed
+     * (or, if no job of the group has started after a short wait, none ever ran: the failure came
+     * before submission).
+     */
+    synchronized void awaitAllEnded(long timeoutMs) {
+      long start = System.currentTimeMillis();
+      long deadline = start + timeoutMs;
+      try {
+        while (System.currentTimeMillis() < deadline) {
+          if (jobs.isEmpty() ? System.currentTimeMillis() - start > NO_JOB_WAIT_MS
+              : jobsEnded == jobs.size() && running <= 0) {
+            return;
+          }
+          wait(50);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /**
+   * Writes {@code outputs/_SUCCESS} as well (the commit protocol marks only its root, {@code
+   * kv_cache/}), as Hadoop's committer would, unless {@code
+   * mapreduce.fileoutputcommitter.marksuccessfuljobs} is false: schedulers watch for it.
+   */
+  private void markSuccess() throws java.io.IOException {
+    Configuration conf = rootJob.getConfiguration();
+    if (conf.getBoolean("mapreduce.fileoutputcommitter.marksuccessfuljobs", true)) {
+      Path marker = new Path(outputsDir, "_SUCCESS");
+      marker.getFileSystem(conf).create(marker, true).close();
     }
   }
 

@@ -316,14 +316,11 @@ public final class CompressJob {
         try {
           BatchWrite write = BatchWrite.prepare(spark, hadoopConf, out.outputs(), out.kvCache(), batchId,
               parquetOptions(config, false), config.kv().enabled() ? parquetOptions(config, true) : null, tally);
-          spark.sparkContext().setJobDescription(what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""));
-          write.run(input, fn);
+          write.run(input, fn, what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""));
           batchesDone++;
         } catch (Exception e) {
           out.deleteKvBatch(batchId);
           throw e;
-        } finally {
-          spark.sparkContext().setJobDescription(null);
         }
       }
       progress.phase("");

@@ -66,6 +66,8 @@ class CompressJobTest {
     assertThat(s.ok()).isEqualTo(12);
     assertThat(s.errors()).isZero();
     assertThat(s.kvRows()).isEqualTo(36);
+    assertThat(out.resolve("outputs/_SUCCESS")).exists();
+    assertThat(out.resolve("kv_cache/_SUCCESS")).exists();
     try (DuckDb db = new DuckDb()) {
       List<Map<String, Object>> rows = db.query(
           "SELECT id, status, answer, plan_hash, model_sha256, run_id, flops.total AS flops_total, "
