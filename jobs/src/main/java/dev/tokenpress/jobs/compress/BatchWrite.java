@@ -152,9 +152,9 @@ final class BatchWrite implements Serializable {
 
   /**
    * Runs the inference tasks over {@code work} as one Spark job (described by {@code description})
-   * and commits what they wrote. On any failure it cancels the job's remaining tasks, waits (up to
-   * {@link #ABORT_WAIT_MS}) until none of them runs any more — a task still running after the job
-   * failed would otherwise create its attempt files after the abort removed the staging
+   * and commits what they wrote. On any failure it cancels the job if it still runs, waits (up to
+   * {@link #ABORT_WAIT_MS}) until none of its tasks runs any more — a task still running after the
+   * job failed would otherwise create its attempt files after the abort removed the staging
    * directories —, aborts the job (the protocol removes the attempts' files) and rethrows.
    */
   void run(JavaRDD<Row> work, InferencePartitionFunction inference, String description) throws Exception {
