@@ -138,7 +138,7 @@ public final class CorpusReader {
 
   private static Corpus directory(SparkSession spark, JobConfig.Input in, int rowsPerTask) {
     String root = qualify(spark, in.path(), "input.path");
-    List<String> files = new ArrayList<>();
+    List<FileStatus> files = new ArrayList<>();
     try {
       GlobFilter glob = in.glob() == null || in.glob().isBlank() ? null : globFilter(in.glob());
       Path rootPath = new Path(root);
@@ -147,34 +147,55 @@ public final class CorpusReader {
       if (st.isDirectory()) {
         list(fs, rootPath, glob, in.recursive(), files);
       } else {
-        files.add(st.getPath().toString());
+        files.add(st);
       }
     } catch (IOException e) {
       throw new ConfigException("input.path", "cannot list " + root + ": " + e.getMessage());
     }
-    java.util.Collections.sort(files);
     String prefix = qualifiedPrefix(root);
-    List<Row> rows = new ArrayList<>(files.size());
-    for (String source : files) {
-      String id = source.startsWith(prefix) ? source.substring(prefix.length()) : source;
-      rows.add(RowFactory.create(id, source, null, in.prompt(), null));
+    int slices = tasksFor(files.size(), rowsPerTask, spark.sparkContext().defaultParallelism());
+    List<List<Row>> dealt = new ArrayList<>(slices);
+    for (List<FileStatus> task : deal(files, slices)) {
+      List<Row> rows = new ArrayList<>(task.size());
+      for (FileStatus f : task) {
+        String source = f.getPath().toString();
+        String id = source.startsWith(prefix) ? source.substring(prefix.length()) : source;
+        rows.add(RowFactory.create(id, source, null, in.prompt(), null));
+      }
+      dealt.add(rows);
     }
     // Already split into as many partitions as the job's tasks: no shuffle is needed to spread work.
-    int slices = tasksFor(rows.size(), rowsPerTask, spark.sparkContext().defaultParallelism());
-    // Files are dealt round-robin (task t gets files t, t + tasks, ...) rather than in contiguous
-    // ranges of the sorted list: a directory of large photos or any run of costly files is spread
-    // over all tasks instead of lengthening one of them.
-    List<List<Row>> dealt = new ArrayList<>(slices);
-    for (int t = 0; t < slices; t++) {
-      dealt.add(new ArrayList<>(rows.size() / slices + 1));
-    }
-    for (int i = 0; i < rows.size(); i++) {
-      dealt.get(i % slices).add(rows.get(i));
-    }
     JavaRDD<Row> listed = JavaSparkContext.fromSparkContext(spark.sparkContext())
         .parallelize(dealt, slices)
         .flatMap(List::iterator);
-    return new Corpus(spark, null, listed, rows.size());
+    return new Corpus(spark, null, listed, files.size());
+  }
+
+  /**
+   * Splits {@code files} into {@code tasks} lists of equal counts (±1) and similar byte sizes: by
+   * size, largest first, dealt in snake order (task 0, 1, …, n−1, n−1, …, 0, 0, …) — a record's
+   * cost is a fixed part (the model) plus a part growing with its file (decoding), so each task
+   * gets the same number of records and the same mix of large and small files. Each list is in
+   * path order. (Contiguous ranges of the sorted paths, or plain round-robin, left one task 17–25 %
+   * more work than the other when the corpus repeats a pattern of photos and small images.)
+   */
+  static List<List<FileStatus>> deal(List<FileStatus> files, int tasks) {
+    List<FileStatus> bySize = new ArrayList<>(files);
+    bySize.sort(java.util.Comparator.comparingLong(FileStatus::getLen).reversed()
+        .thenComparing(f -> f.getPath().toString()));
+    List<List<FileStatus>> out = new ArrayList<>(tasks);
+    for (int t = 0; t < tasks; t++) {
+      out.add(new ArrayList<>(files.size() / tasks + 1));
+    }
+    for (int i = 0; i < bySize.size(); i++) {
+      int round = i / tasks;
+      int pos = i % tasks;
+      out.get(round % 2 == 0 ? pos : tasks - 1 - pos).add(bySize.get(i));
+    }
+    for (List<FileStatus> task : out) {
+      task.sort(java.util.Comparator.comparing(f -> f.getPath().toString()));
+    }
+    return out;
   }
 
   /**
@@ -183,7 +204,7 @@ public final class CorpusReader {
    * or {@code _} (hidden files, {@code _SUCCESS}, {@code _temporary/}) are skipped. Zero-byte files
    * are kept: they become error rows.
    */
-  private static void list(FileSystem fs, Path dir, GlobFilter glob, boolean recursive, List<String> out)
+  private static void list(FileSystem fs, Path dir, GlobFilter glob, boolean recursive, List<FileStatus> out)
       throws IOException {
     for (FileStatus st : fs.listStatus(dir)) {
       String name = st.getPath().getName();
@@ -195,7 +216,7 @@ public final class CorpusReader {
           list(fs, st.getPath(), glob, true, out);
         }
       } else if (glob == null || glob.accept(st.getPath())) {
-        out.add(st.getPath().toString());
+        out.add(st);
       }
     }
   }

@@ -48,10 +48,10 @@ class CorpusReaderTest {
 
     assertThat(ids(c)).containsExactlyInAnyOrder("a/deeper/y.jpeg", "a/x.jpg", "b.png");
     assertThat(c.listedCount()).isEqualTo(3);
-    // Dealt round-robin over the tasks in sorted order.
+    // Dealt by size in snake order (b.png 3 bytes, y.jpeg 2, x.jpg 0), each task in path order.
     List<List<String>> tasks = c.listed().glom().collect().stream()
         .map(part -> part.stream().map(r -> r.getString(0)).toList()).toList();
-    assertThat(tasks).containsExactly(List.of("a/deeper/y.jpeg", "b.png"), List.of("a/x.jpg"));
+    assertThat(tasks).containsExactly(List.of("b.png"), List.of("a/deeper/y.jpeg", "a/x.jpg"));
     // The same rows as a Dataset, with the work schema and the template prompt.
     List<Row> rows = c.rows().orderBy("id").collectAsList();
     assertThat(rows).extracting(r -> r.getString(0)).containsExactly("a/deeper/y.jpeg", "a/x.jpg", "b.png");
@@ -79,6 +79,27 @@ class CorpusReaderTest {
     assertThat(CorpusReader.tasksFor(1, 128, 2)).isEqualTo(1);
     assertThat(CorpusReader.tasksFor(0, 128, 2)).isEqualTo(1);
     assertThat(CorpusReader.tasksFor(10, 4, 1)).isEqualTo(3);
+  }
+
+  @Test
+  void dealingGivesEqualCountsAndSimilarBytes() {
+    List<org.apache.hadoop.fs.FileStatus> files = new java.util.ArrayList<>();
+    for (int i = 1; i <= 10; i++) {
+      files.add(new org.apache.hadoop.fs.FileStatus(i, false, 1, 1, 0, new org.apache.hadoop.fs.Path("file:/c/f" + i)));
+    }
+    List<List<org.apache.hadoop.fs.FileStatus>> tasks = CorpusReader.deal(files, 2);
+    assertThat(tasks).extracting(List::size).containsExactly(5, 5);
+    assertThat(tasks.get(0)).extracting(f -> f.getLen()).containsExactlyInAnyOrder(10L, 7L, 6L, 3L, 2L);
+    assertThat(tasks.get(1)).extracting(f -> f.getLen()).containsExactlyInAnyOrder(9L, 8L, 5L, 4L, 1L);
+    assertThat(tasks.get(0)).extracting(f -> f.getPath().getName()).isSorted();
+    // A repeating pattern of one large and one small file no longer lands on one task.
+    List<org.apache.hadoop.fs.FileStatus> pattern = new java.util.ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      pattern.add(new org.apache.hadoop.fs.FileStatus(i % 2 == 0 ? 1000 : 10, false, 1, 1, 0,
+          new org.apache.hadoop.fs.Path(String.format("file:/c/p%02d", i))));
+    }
+    assertThat(CorpusReader.deal(pattern, 2)).allSatisfy(t ->
+        assertThat(t.stream().mapToLong(org.apache.hadoop.fs.FileStatus::getLen).sum()).isEqualTo(2020L));
   }
 
   @Test
