@@ -175,9 +175,9 @@ public final class CorpusReader {
    * Splits {@code files} into {@code tasks} lists of equal counts (±1) and similar byte sizes: by
    * size, largest first, dealt in snake order (task 0, 1, …, n−1, n−1, …, 0, 0, …) — a record's
    * cost is a fixed part (the model) plus a part growing with its file (decoding), so each task
-   * gets the same number of records and the same mix of large and small files. Each list is in
-   * path order. (Contiguous ranges of the sorted paths, or plain round-robin, left one task 17–25 %
-   * more work than the other when the corpus repeats a pattern of photos and small images.)
+   * gets the same number of records and the same mix of large and small files (contiguous ranges
+   * of the sorted paths would give one task a whole directory of large photos). Each list is in
+   * path order.
    */
   static List<List<FileStatus>> deal(List<FileStatus> files, int tasks) {
     List<FileStatus> bySize = new ArrayList<>(files);
