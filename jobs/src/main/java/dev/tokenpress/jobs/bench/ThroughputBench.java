@@ -120,6 +120,10 @@ public final class ThroughputBench {
             java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime(),
             java.lang.management.ManagementFactory.getClassLoadingMXBean().getTotalLoadedClassCount() - classes0);
       }
+      // Time inside records (read + model + result, as each output row's timings_ms.total says)
+      // against the tasks' run time: the rest is the write path and task set-up.
+      double recordSeconds = spark.read().parquet(tmp.resolve("out").resolve("outputs").toString())
+          .selectExpr("sum(timings_ms['total']) / 1000").first().getDouble(0);
       spark.stop();
       Measure loopMed = Measure.median(loops);
       Measure jobMed = Measure.median(jobs);
@@ -136,6 +140,8 @@ public final class ThroughputBench {
       System.out.printf(Locale.ROOT, "spark jobs of the last run (%.2f s in jobs, %.2f s on the driver between them):%n",
           times.totalSeconds(), jobs.get(rounds - 1).seconds() - times.totalSeconds());
       System.out.print(times.report());
+      System.out.printf(Locale.ROOT, "  inside records (sum of timings_ms.total of the last run): %.3f s of %.3f s task run time%n",
+          recordSeconds, times.taskRunSeconds());
       System.out.printf(Locale.ROOT, "CPU ms per row of the loop's worker threads, last round: %.2f (the job's "
           + "executor task threads: below)%n", loopWorkerMsPerRow);
       System.out.println("CPU ms per row by thread group, last round (loop | job; threads alive at both snapshots):");
@@ -264,6 +270,9 @@ public final class ThroughputBench {
     public void onTaskEnd(org.apache.spark.scheduler.SparkListenerTaskEnd e) {
       org.apache.spark.scheduler.TaskInfo i = e.taskInfo();
       org.apache.spark.executor.TaskMetrics m = e.taskMetrics();
+      if (m != null) {
+        taskRunMs.addAndGet(m.executorRunTime());
+      }
       tasks.add(String.format(Locale.ROOT, "    stage %d task %d: %.3f s (launch +%d ms, deserialize %d ms, run %d ms, CPU %d ms)%n",
           e.stageId(), i.index(), i.duration() / 1e3, i.launchTime() - firstLaunch(i.launchTime()),
           m == null ? -1 : m.executorDeserializeTime(), m == null ? -1 : m.executorRunTime(),
@@ -285,6 +294,12 @@ public final class ThroughputBench {
         totalNanos.addAndGet(ns);
         lines.add(String.format(Locale.ROOT, "  job %d: %.3f s  %s%n", e.jobId(), ns / 1e9, names.remove(e.jobId())));
       }
+    }
+
+    private final java.util.concurrent.atomic.AtomicLong taskRunMs = new java.util.concurrent.atomic.AtomicLong();
+
+    double taskRunSeconds() {
+      return taskRunMs.get() / 1e3;
     }
 
     double totalSeconds() {
