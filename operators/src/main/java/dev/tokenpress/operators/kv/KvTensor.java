@@ -57,20 +57,18 @@ public final class KvTensor {
 
     /** An FP32 or FP16 tensor of the given floats (FP16 rounds to nearest even). */
     static KvTensor ofFloats(KvPrecision p, int[] shape, float[] values) {
-        byte[] bytes;
-        if (p == KvPrecision.FP32) {
-            bytes = new byte[values.length * Float.BYTES];
-            ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(values);
-        } else if (p == KvPrecision.FP16) {
-            bytes = new byte[values.length * Short.BYTES];
-            for (int i = 0, o = 0; i < values.length; i++, o += 2) {
-                short h = Fp16.fromFloat(values[i]);
-                bytes[o] = (byte) h;
-                bytes[o + 1] = (byte) (h >>> 8);
+        if (p == KvPrecision.FP16) {
+            short[] halves = new short[values.length];
+            for (int i = 0; i < values.length; i++) {
+                halves[i] = Fp16.fromFloat(values[i]);
             }
-        } else {
+            return ofHalves(shape, halves, halves.length);
+        }
+        if (p != KvPrecision.FP32) {
             throw new IllegalArgumentException("not a float precision: " + p);
         }
+        byte[] bytes = new byte[values.length * Float.BYTES];
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(values);
         return floatTensor(p, shape, bytes);
     }
 
