@@ -82,11 +82,6 @@ public final class CorpusReader {
     }
   }
 
-  /** The corpus as work rows. Fails with a {@link ConfigException} on a missing path or columns. */
-  public static Dataset<Row> read(SparkSession spark, JobConfig.Input in) {
-    return open(spark, in, 32).rows();
-  }
-
   /**
    * The corpus as work rows; a directory corpus comes already split into partitions of about
    * {@code rowsPerTask} records (at least the default parallelism), with its size known.
