@@ -26,15 +26,16 @@ import org.apache.spark.sql.SparkSession;
  * Throughput of the compress job on local[2] against a plain Java loop with 2 threads over the
  * same images, same model, plan and options (the loop only runs the model; the job also lists,
  * encodes and writes both Parquet datasets, commits and summarises). Both share the executor's
- * runtime. After {@code --warmup} passes of each (JIT compilation: a one-time cost of a JVM,
- * amortised over a real corpus), loop and job run for {@code --rounds} rounds, the loop first in
- * even rounds and the job first in odd ones; prints each round, the medians and their ratio, the
+ * runtime. After warm-up passes of each until the JIT compilers are quiet (at least {@code
+ * --warmup}, at most {@code --max-warmup}; JIT compilation is a one-time cost of a JVM, amortised
+ * over a real corpus), loop and job run for {@code --rounds} rounds, the loop first in even rounds
+ * and the job first in odd ones, with the JIT compile time of each job run printed; prints each round, the medians and their ratio, the
  * median of the per-round ratios, the pooled ratio, process CPU per row, the Spark job and tasks of
  * the last run and CPU per row by thread group.
  *
  * <pre>
  * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.ThroughputBench bin/tokenpress-compress \
- *     [--images 256] [--warmup 5] [--rounds 10] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
+ *     [--images 256] [--warmup 5] [--max-warmup 40] [--rounds 10] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
  *     [--set key=value]...
  * </pre>
  */
@@ -49,6 +50,7 @@ public final class ThroughputBench {
     String bundle = BenchCorpus.arg(args, "--bundle", "models/tiny-llava-shapes");
     int rounds = Integer.parseInt(BenchCorpus.arg(args, "--rounds", "10"));
     int warmups = Integer.parseInt(BenchCorpus.arg(args, "--warmup", "5"));
+    int maxWarmups = Integer.parseInt(BenchCorpus.arg(args, "--max-warmup", "40"));
     if (rounds < 1) {
       throw new IllegalArgumentException("--rounds must be >= 1");
     }
@@ -72,13 +74,26 @@ public final class ThroughputBench {
       SparkSession spark = BenchCorpus.localSession("tokenpress-bench");
       PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
 
-      // Warm-up: --warmup full passes of each, so that JIT compilation and Spark's first code generation
-      // (one-time costs of a JVM, amortised over a real corpus) are not measured.
-      for (int w = 0; w < warmups; w++) {
+      // Warm-up: at least --warmup passes of each, then more until the JIT compilers are quiet during a
+      // job pass (compile time under 5 % of the pass's CPU capacity, twice in a row) or --max-warmup
+      // passes were made. A method runs interpreted, then C1-compiled with profiling, and is only
+      // C2-compiled after about 5,000 calls (15,000 calls and loop iterations): code that runs once per
+      // record reaches it after some 20 passes of 256 images, code that runs once per run never does.
+      // Until then each measured pass paid for compiling the next methods, on the same two cores —
+      // the job's far more than the loop's, since it runs far more distinct code. A real corpus pays
+      // this once per executor JVM, in its first minutes.
+      int quiet2 = 0;
+      int w = 0;
+      while (w < maxWarmups && (w < warmups || quiet2 < 2)) {
+        long c0 = compileMillis();
         Measure loopWarm = Measure.of(n, () -> loop(rt, files, prompt, 2));
+        long c1 = compileMillis();
         Measure jobWarm = Measure.of(n, () -> CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet));
-        System.out.printf(Locale.ROOT, "warm-up %d: loop %.2f rows/s, job %.2f rows/s%n", w + 1, loopWarm.rate(),
-            jobWarm.rate());
+        long jobJit = compileMillis() - c1;
+        quiet2 = jobJit < 0.05 * 2 * jobWarm.seconds() * 1000 ? quiet2 + 1 : 0;
+        w++;
+        System.out.printf(Locale.ROOT, "warm-up %d: loop %.2f rows/s (JIT %d ms), job %.2f rows/s (JIT %d ms)%n", w,
+            loopWarm.rate(), c1 - c0, jobWarm.rate(), jobJit);
       }
 
       List<Measure> loops = new ArrayList<>();
@@ -93,6 +108,7 @@ public final class ThroughputBench {
         // Loop first in even rounds, job first in odd ones, so that a drift of the machine's
         // speed within a round does not always favour the same side.
         RunSummary[] holder = new RunSummary[1];
+        long jitMs = 0;
         long up = 0;
         long classes0 = 0;
         for (boolean loopTurn : r % 2 == 0 ? new boolean[] {true, false} : new boolean[] {false, true}) {
@@ -107,7 +123,9 @@ public final class ThroughputBench {
             spark.sparkContext().addSparkListener(times);
             up = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime();
             classes0 = java.lang.management.ManagementFactory.getClassLoadingMXBean().getTotalLoadedClassCount();
+            long c0 = compileMillis();
             jobs.add(Measure.of(n, () -> holder[0] = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet)));
+            jitMs = compileMillis() - c0;
             spark.sparkContext().removeSparkListener(times);
             jobThreads = ThreadCpu.delta(before, ThreadCpu.snapshot());
           }
@@ -115,10 +133,10 @@ public final class ThroughputBench {
         last = holder[0];
         ratios.add(jobs.get(r).rate() / loops.get(r).rate());
         System.out.printf(Locale.ROOT, "round %d (%s first): loop %.2f rows/s, job %.2f rows/s, ratio %.3f (job at JVM "
-            + "uptime %d..%d ms, %d classes loaded)%n",
+            + "uptime %d..%d ms, %d classes loaded, JIT compile %d ms)%n",
             r + 1, r % 2 == 0 ? "loop" : "job", loops.get(r).rate(), jobs.get(r).rate(), ratios.get(r), up,
             java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime(),
-            java.lang.management.ManagementFactory.getClassLoadingMXBean().getTotalLoadedClassCount() - classes0);
+            java.lang.management.ManagementFactory.getClassLoadingMXBean().getTotalLoadedClassCount() - classes0, jitMs);
       }
       // Time inside records (read + model + result, as each output row's timings_ms.total says)
       // against the tasks' run time: the rest is the write path and task set-up.
@@ -242,6 +260,12 @@ public final class ThroughputBench {
       sorted.sort(java.util.Comparator.comparingDouble(Measure::seconds));
       return sorted.get(sorted.size() / 2);
     }
+  }
+
+  /** Total time the JIT compilers have spent so far (ms), from the compilation MXBean. */
+  static long compileMillis() {
+    java.lang.management.CompilationMXBean c = java.lang.management.ManagementFactory.getCompilationMXBean();
+    return c != null && c.isCompilationTimeMonitoringSupported() ? c.getTotalCompilationTime() : -1;
   }
 
   static long processCpuNanos() {

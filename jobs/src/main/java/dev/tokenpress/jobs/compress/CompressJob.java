@@ -85,10 +85,10 @@ public final class CompressJob {
   private static final Map<String, String> SESSION_SETTINGS = Map.of(TS_TYPE, "TIMESTAMP_MICROS");
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   /**
-   * Column paths of kv_cache written without dictionary and statistics: the tensor bytes, and the
-   * per-entry index lists ({@code entries}, {@code token_index}, {@code position}: short runs of
-   * mostly increasing ints, whose dictionary encoding was the largest cost of writing a KV row after
-   * the tensor bytes under JFR; zstd compresses their plain encoding smaller).
+   * Column paths of kv_cache written without min/max statistics: the tensor bytes, and the
+   * per-entry index lists ({@code entries}, {@code token_index}, {@code position}). The other
+   * columns keep them ({@code id}, {@code layer}, {@code chunk}: a reader looking up one record's
+   * cache skips row groups by them).
    */
   private static final List<String> PLAIN_KV_COLUMNS = List.of(
       "k.data", "v.data", "entries.list.element", "token_index.list.element", "position.list.element");
@@ -373,8 +373,14 @@ public final class CompressJob {
     o.put("parquet.compression.codec.zstd.level", String.valueOf(config.output().zstdLevel()));
     if (tensors) {
       o.put("parquet.block.size", String.valueOf(KV_ROW_GROUP_BYTES));
+      // No dictionary in kv_cache files: for the tensor bytes and index lists it only cost time
+      // (under JFR, dictionary encoding of the index lists was the largest cost of writing a KV row
+      // after the tensor bytes), and the per-row strings and ints repeat within a file, which zstd
+      // compresses as well as a dictionary would next to ~70 KB of tensor bytes per row. Neither
+      // Parquet's size statistics (per-page level histograms, for planning reads of nested columns).
+      o.put("parquet.enable.dictionary", "false");
+      o.put("parquet.size.statistics.enabled", "false");
       for (String c : PLAIN_KV_COLUMNS) {
-        o.put("parquet.enable.dictionary#" + c, "false");
         o.put("parquet.column.statistics.enabled#" + c, "false");
       }
     }
