@@ -35,7 +35,7 @@ import org.apache.spark.sql.SparkSession;
  *
  * <pre>
  * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.ThroughputBench bin/tokenpress-compress \
- *     [--images 256] [--warmup 5] [--max-warmup 40] [--rounds 10] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
+ *     [--images 256] [--warmup 5] [--max-warmup 40] [--rounds 20] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
  *     [--set key=value]...
  * </pre>
  */
@@ -48,7 +48,7 @@ public final class ThroughputBench {
     String maxNew = BenchCorpus.arg(args, "--max-new-tokens", "16");
     String plan = BenchCorpus.arg(args, "--plan", "[{op: vtc-cls, keep: 32, layers: \"1..L-2\"}]");
     String bundle = BenchCorpus.arg(args, "--bundle", "models/tiny-llava-shapes");
-    int rounds = Integer.parseInt(BenchCorpus.arg(args, "--rounds", "10"));
+    int rounds = Integer.parseInt(BenchCorpus.arg(args, "--rounds", "20"));
     int warmups = Integer.parseInt(BenchCorpus.arg(args, "--warmup", "5"));
     int maxWarmups = Integer.parseInt(BenchCorpus.arg(args, "--max-warmup", "40"));
     if (rounds < 1) {
