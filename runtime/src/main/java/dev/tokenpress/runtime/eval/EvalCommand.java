@@ -47,18 +47,20 @@ import java.util.Set;
 public final class EvalCommand {
   public static final String USAGE = "eval --bundle DIR [--plan JSON|@FILE] [--split test] [--images 200] [--start 0]\n"
       + "         [--kinds exists,color,count,position,caption] [--max-new-tokens 48] [--threads 1] [--workers 1]\n"
-      + "         [--seed 1234]\n"
+      + "         [--seed 1234] [--details FILE]\n"
       + "  Answers the ShapesVQA questions of --images images of --split (generated with --seed; 1234 is the\n"
       + "  bundled model's data) with the split runtime and --plan (default [], no compression); prints\n"
       + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
       + "  CHAIR, visual tokens kept, the share of object patches kept (object_patch_recall) and of kept\n"
       + "  tokens on objects, FLOPs per question and their ratio to the empty plan, wall time.\n"
-      + "  --workers runs that many requests at once on one runtime (results do not depend on it).";
+      + "  --workers runs that many requests at once on one runtime (results do not depend on it).\n"
+      + "  --details writes one JSON line per question (image, question_id, kind, question, expected, answer,\n"
+      + "  correct; correct is null for captions), sorted by question id, for paired comparisons of plans.";
 
   static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
 
   private static final Set<String> OPTIONS = Set.of("--bundle", "--plan", "--split", "--images", "--start", "--kinds",
-      "--max-new-tokens", "--threads", "--workers", "--seed");
+      "--max-new-tokens", "--threads", "--workers", "--seed", "--details");
 
   private EvalCommand() {}
 
@@ -122,11 +124,16 @@ public final class EvalCommand {
       throw new UsageException("--split: " + e.getMessage());
     }
     Path bundleDir = a.path("--bundle");
+    String detailsArg = a.string("--details", null);
+    Path details = detailsArg == null ? null : Path.of(detailsArg);
     VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false)).withMaxNewTokens(maxNew);
     try (VlmRuntime rt = VlmRuntime.open(bundleDir, options)) {
       rt.validate(plan);
-      return new Evaluation(rt, plan, kinds).run(data, start, images, maxNew, workers).toJson(bundleDir, split, seed, start,
-          images);
+      Evaluation e = new Evaluation(rt, plan, kinds).run(data, start, images, maxNew, workers);
+      if (details != null) {
+        e.writeDetails(details);
+      }
+      return e.toJson(bundleDir, split, seed, start, images);
     }
   }
 
@@ -150,6 +157,9 @@ public final class EvalCommand {
     private long inVisual;
     private long generatedTokens;
     private double seconds;
+    /** One line per question, keyed by question id (sorted on output: workers finish in any order). */
+    private final java.util.TreeMap<String, String> details = new java.util.TreeMap<>();
+    private static final ObjectMapper DETAILS_JSON = new ObjectMapper();
 
     Evaluation(VlmRuntime rt, CompressionPlan plan, List<String> kinds) {
       this.rt = rt;
@@ -220,6 +230,13 @@ public final class EvalCommand {
 
     void score(Scene scene, Question q, VlmResult r) {
       questions++;
+      ObjectNode d = DETAILS_JSON.createObjectNode();
+      d.put("image", scene.imageId());
+      d.put("question_id", q.id());
+      d.put("kind", q.kind());
+      d.put("question", q.question());
+      d.put("expected", q.answer());
+      d.put("answer", r.answer());
       keptVisual += r.visualTokensKept();
       boolean[] kept = visualKept(r);
       boolean[] onObject = objectPatches(scene, kept.length);
@@ -247,12 +264,30 @@ public final class EvalCommand {
           truth.add(new AnswerScoring.CaptionObject(o.sizeName(), o.colorName(), o.shapeName(), o.positionName()));
         }
         captions.add(AnswerScoring.parseCaption(r.answer()), truth);
+        d.putNull("correct");
       } else {
         int[] c = exact.get(q.kind());
         c[1]++;
-        if (AnswerScoring.exactMatch(r.answer(), q.answer())) {
+        boolean correct = AnswerScoring.exactMatch(r.answer(), q.answer());
+        if (correct) {
           c[0]++;
         }
+        d.put("correct", correct);
+      }
+      d.put("visual_tokens_kept", r.visualTokensKept());
+      details.put(q.id(), d.toString());
+    }
+
+    /** Writes the per-question lines (JSON Lines, sorted by question id) to {@code file}. */
+    void writeDetails(Path file) {
+      try {
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) {
+          Files.createDirectories(parent);
+        }
+        Files.write(file, details.values());
+      } catch (IOException e) {
+        throw new UsageException("cannot write --details " + file + ": " + e.getMessage());
       }
     }
 

@@ -134,4 +134,36 @@ class BenchCommandsTest {
     assertThat(fastv.get("mean_visual_tokens_after_lm_drops").asDouble()).isEqualTo(128.0);
     assertThat(fastv.get("flops_ratio_vs_empty_plan").get("prefill").asDouble()).isBetween(0.5, 1.0);
   }
+
+  @Test
+  void evalDetailsWriteOneSortedLinePerQuestionAgreeingWithTheSummary() throws Exception {
+    Path details = tmp.resolve("details/eval.jsonl");
+    JsonNode summary = json(EvalCommand.run(new String[] {"--bundle", bundle().toString(), "--images", "2",
+        "--max-new-tokens", "3", "--kinds", "exists,caption", "--workers", "2", "--details", details.toString()}));
+    java.util.List<String> lines = Files.readAllLines(details);
+    assertThat(lines).hasSize(summary.get("questions").asInt()).hasSize(6);
+    java.util.List<String> ids = new java.util.ArrayList<>();
+    int correct = 0;
+    int exists = 0;
+    for (String line : lines) {
+      JsonNode d = json(line);
+      ids.add(d.get("question_id").asText());
+      assertThat(d.get("image").asText()).startsWith("test-");
+      assertThat(d.get("question").asText()).isNotBlank();
+      assertThat(d.has("expected") && d.has("answer")).isTrue();
+      if (d.get("kind").asText().equals("caption")) {
+        assertThat(d.get("correct").isNull()).isTrue();
+      } else {
+        exists++;
+        correct += d.get("correct").asBoolean() ? 1 : 0;
+      }
+    }
+    assertThat(ids).isSorted();
+    assertThat(exists).isEqualTo(4);
+    assertThat(correct / (double) exists).isEqualTo(summary.get("accuracy").get("exists").asDouble());
+    Path notADirectory = Files.writeString(tmp.resolve("plain-file"), "x");
+    assertThatThrownBy(() -> EvalCommand.run(new String[] {"--bundle", bundle().toString(), "--images", "1",
+        "--max-new-tokens", "1", "--kinds", "exists", "--details", notADirectory.resolve("eval.jsonl").toString()}))
+        .isInstanceOf(UsageException.class).hasMessageContaining("cannot write --details");
+  }
 }
