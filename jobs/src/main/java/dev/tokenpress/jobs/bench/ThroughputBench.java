@@ -29,9 +29,9 @@ import org.apache.spark.sql.SparkSession;
  * runtime. After warm-up passes of each until the JIT compilers are quiet (at least {@code
  * --warmup}, at most {@code --max-warmup}; JIT compilation is a one-time cost of a JVM, amortised
  * over a real corpus), loop and job run for {@code --rounds} rounds, the loop first in even rounds
- * and the job first in odd ones, with the JIT compile time of each job run printed; prints each round, the medians and their ratio, the
- * median of the per-round ratios, the pooled ratio, process CPU per row, the Spark job and tasks of
- * the last run and CPU per row by thread group.
+ * and the job first in odd ones. Prints each round with the JIT compile time of its job run, the
+ * medians and their ratio, the median of the per-round ratios, the pooled ratio, process CPU per
+ * row, the Spark job and tasks of the last run and CPU per row by thread group.
  *
  * <pre>
  * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.ThroughputBench bin/tokenpress-compress \
@@ -78,19 +78,20 @@ public final class ThroughputBench {
       // job pass (compile time under 5 % of the pass's CPU capacity, twice in a row) or --max-warmup
       // passes were made. A method runs interpreted, then C1-compiled with profiling, and is only
       // C2-compiled after about 5,000 calls (15,000 calls and loop iterations): code that runs once per
-      // record reaches it after some 20 passes of 256 images, code that runs once per run never does.
+      // record reaches it after some 20 passes of 256 images, code that runs a few times per run
+      // (job set-up, scheduling, commit) only after dozens or hundreds of runs.
       // Until then each measured pass paid for compiling the next methods, on the same two cores —
       // the job's far more than the loop's, since it runs far more distinct code. A real corpus pays
       // this once per executor JVM, in its first minutes.
-      int quiet2 = 0;
+      int quietPasses = 0;
       int w = 0;
-      while (w < maxWarmups && (w < warmups || quiet2 < 2)) {
+      while (w < maxWarmups && (w < warmups || quietPasses < 2)) {
         long c0 = compileMillis();
         Measure loopWarm = Measure.of(n, () -> loop(rt, files, prompt, 2));
         long c1 = compileMillis();
         Measure jobWarm = Measure.of(n, () -> CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet));
         long jobJit = compileMillis() - c1;
-        quiet2 = jobJit < 0.05 * 2 * jobWarm.seconds() * 1000 ? quiet2 + 1 : 0;
+        quietPasses = jobJit < 0.05 * 2 * jobWarm.seconds() * 1000 ? quietPasses + 1 : 0;
         w++;
         System.out.printf(Locale.ROOT, "warm-up %d: loop %.2f rows/s (JIT %d ms), job %.2f rows/s (JIT %d ms)%n", w,
             loopWarm.rate(), c1 - c0, jobWarm.rate(), jobJit);
