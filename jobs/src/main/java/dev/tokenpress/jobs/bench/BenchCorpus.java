@@ -61,13 +61,33 @@ final class BenchCorpus {
 
   /** Every {@code --set key=value} job-config override, in order. */
   static List<String> sets(String[] args) {
+    return all(args, "--set");
+  }
+
+  /** Every value of the repeatable option {@code name}, in order. */
+  static List<String> all(String[] args, String name) {
     List<String> out = new ArrayList<>();
     for (int i = 0; i < args.length - 1; i++) {
-      if (args[i].equals("--set")) {
+      if (args[i].equals(name)) {
         out.add(args[i + 1]);
       }
     }
     return out;
+  }
+
+  /**
+   * The job config of a throughput bench over {@code corpus} writing to {@code out} (overwritten
+   * each run): {@code --bundle}, {@code --plan} and {@code --max-new-tokens} from the arguments,
+   * then every {@code --set}.
+   */
+  static List<String> jobSets(String[] args, Path corpus, Path out, String defaultMaxNewTokens) {
+    List<String> sets = new ArrayList<>(List.of("input.path=" + corpus, "input.glob=*",
+        "model.bundle=" + arg(args, "--bundle", "models/tiny-llava-shapes"),
+        "model.maxNewTokens=" + arg(args, "--max-new-tokens", defaultMaxNewTokens),
+        "plan=" + arg(args, "--plan", "[{op: vtc-cls, keep: 32, layers: \"1..L-2\"}]"),
+        "output.path=" + out, "output.mode=overwrite", "run.progressIntervalSeconds=30"));
+    sets.addAll(sets(args));
+    return sets;
   }
 
   /** The local[2] session of the benches, with the job's application defaults. */

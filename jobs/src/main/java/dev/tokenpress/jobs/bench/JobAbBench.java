@@ -32,17 +32,9 @@ public final class JobAbBench {
   public static void main(String[] args) throws Exception {
     int n = Integer.parseInt(BenchCorpus.arg(args, "--images", "256"));
     Path source = Path.of(BenchCorpus.arg(args, "--source", "datasets/sample/images"));
-    String maxNew = BenchCorpus.arg(args, "--max-new-tokens", "8");
-    String plan = BenchCorpus.arg(args, "--plan", "[{op: vtc-cls, keep: 32, layers: \"1..L-2\"}]");
-    String bundle = BenchCorpus.arg(args, "--bundle", "models/tiny-llava-shapes");
     int rounds = Integer.parseInt(BenchCorpus.arg(args, "--rounds", "20"));
     int warmups = Integer.parseInt(BenchCorpus.arg(args, "--warmup", "5"));
-    List<String> bSets = new ArrayList<>();
-    for (int i = 0; i < args.length - 1; i++) {
-      if (args[i].equals("--b-set")) {
-        bSets.add(args[i + 1]);
-      }
-    }
+    List<String> bSets = BenchCorpus.all(args, "--b-set");
     if (bSets.isEmpty()) {
       throw new IllegalArgumentException("give at least one --b-set key=value (what B changes)");
     }
@@ -50,10 +42,7 @@ public final class JobAbBench {
     try {
       Path corpus = tmp.resolve("corpus");
       BenchCorpus.create(source, corpus, n);
-      List<String> sets = new ArrayList<>(List.of("input.path=" + corpus, "input.glob=*", "model.bundle=" + bundle,
-          "model.maxNewTokens=" + maxNew, "plan=" + plan, "output.path=" + tmp.resolve("out"), "output.mode=overwrite",
-          "run.progressIntervalSeconds=30"));
-      sets.addAll(BenchCorpus.sets(args));
+      List<String> sets = BenchCorpus.jobSets(args, corpus, tmp.resolve("out"), "8");
       JobConfig a = ConfigLoader.load(null, sets);
       List<String> withB = new ArrayList<>(sets);
       withB.addAll(bSets);

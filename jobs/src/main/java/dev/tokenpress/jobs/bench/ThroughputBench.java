@@ -45,9 +45,6 @@ public final class ThroughputBench {
   public static void main(String[] args) throws Exception {
     int n = Integer.parseInt(BenchCorpus.arg(args, "--images", "256"));
     Path source = Path.of(BenchCorpus.arg(args, "--source", "datasets/sample/images"));
-    String maxNew = BenchCorpus.arg(args, "--max-new-tokens", "16");
-    String plan = BenchCorpus.arg(args, "--plan", "[{op: vtc-cls, keep: 32, layers: \"1..L-2\"}]");
-    String bundle = BenchCorpus.arg(args, "--bundle", "models/tiny-llava-shapes");
     int rounds = Integer.parseInt(BenchCorpus.arg(args, "--rounds", "20"));
     int warmups = Integer.parseInt(BenchCorpus.arg(args, "--warmup", "5"));
     int maxWarmups = Integer.parseInt(BenchCorpus.arg(args, "--max-warmup", "40"));
@@ -58,13 +55,9 @@ public final class ThroughputBench {
     try {
       Path corpus = tmp.resolve("corpus");
       List<Path> files = BenchCorpus.create(source, corpus, n);
-      List<String> sets = new ArrayList<>(List.of("input.path=" + corpus, "input.glob=*", "model.bundle=" + bundle,
-          "model.maxNewTokens=" + maxNew, "plan=" + plan, "output.path=" + tmp.resolve("out"), "output.mode=overwrite",
-          "run.progressIntervalSeconds=30"));
-      sets.addAll(BenchCorpus.sets(args));  // --set key=value job-config overrides
-      JobConfig config = ConfigLoader.load(null, sets);
+      JobConfig config = ConfigLoader.load(null, BenchCorpus.jobSets(args, corpus, tmp.resolve("out"), "16"));
       PlanSpec p = PlanSpec.of(config.plan());
-      ProcessorSpec spec = new ProcessorSpec(RuntimeFactories.resolveBundle(bundle), p.json(),
+      ProcessorSpec spec = new ProcessorSpec(RuntimeFactories.resolveBundle(config.model().bundle()), p.json(),
           config.model().maxNewTokens(), config.model().seed(), config.model().maxPixels(), 0,
           config.kv().dtype().precision());
       // intraOpThreads 0 in local[2] resolves to 1 per task; the loop uses the same cached runtime.
@@ -146,8 +139,8 @@ public final class ThroughputBench {
       spark.stop();
       Measure loopMed = Measure.median(loops);
       Measure jobMed = Measure.median(jobs);
-      System.out.printf(Locale.ROOT, "images: %d (%d ok, %d error), plan %s, maxNewTokens %s, %d rounds after warm-up%n",
-          n, last.ok(), last.errors(), p.json(), maxNew, rounds);
+      System.out.printf(Locale.ROOT, "images: %d (%d ok, %d error), plan %s, maxNewTokens %d, %d rounds after warm-up%n",
+          n, last.ok(), last.errors(), p.json(), config.model().maxNewTokens(), rounds);
       System.out.printf(Locale.ROOT, "plain Java loop, 2 threads: %.2f rows/s (median)%n", loopMed.rate());
       System.out.printf(Locale.ROOT, "compress job, local[2]:     %.2f rows/s (median; %.2f s per run incl. listing, "
           + "writes, commits, summary)%n", jobMed.rate(), jobMed.seconds());
