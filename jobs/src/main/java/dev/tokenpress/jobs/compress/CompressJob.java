@@ -376,8 +376,8 @@ public final class CompressJob {
       // No dictionary in kv_cache files: for the tensor bytes and index lists it only cost time
       // (under JFR, dictionary encoding of the index lists was the largest cost of writing a KV row
       // after the tensor bytes), and the per-row strings and ints repeat within a file, which zstd
-      // compresses as well as a dictionary would next to ~70 KB of tensor bytes per row. Neither
-      // Parquet's size statistics (per-page level histograms, for planning reads of nested columns).
+      // compresses as well as a dictionary would next to ~70 KB of tensor bytes per row. Parquet's
+      // size statistics (per-page level histograms, for planning reads of nested columns) are off too.
       o.put("parquet.enable.dictionary", "false");
       o.put("parquet.size.statistics.enabled", "false");
       for (String c : PLAIN_KV_COLUMNS) {

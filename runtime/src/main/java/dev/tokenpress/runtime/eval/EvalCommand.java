@@ -129,7 +129,7 @@ public final class EvalCommand {
     VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false)).withMaxNewTokens(maxNew);
     try (VlmRuntime rt = VlmRuntime.open(bundleDir, options)) {
       rt.validate(plan);
-      Evaluation e = new Evaluation(rt, plan, kinds).run(data, start, images, maxNew, workers);
+      Evaluation e = new Evaluation(rt, plan, kinds, details != null).run(data, start, images, maxNew, workers);
       if (details != null) {
         e.writeDetails(details);
       }
@@ -157,12 +157,13 @@ public final class EvalCommand {
     private long inVisual;
     private long generatedTokens;
     private double seconds;
-    /** One line per question, keyed by question id (sorted on output: workers finish in any order). */
-    private final java.util.TreeMap<String, String> details = new java.util.TreeMap<>();
+    /** One line per question, keyed by question id (sorted on output: workers finish in any order); null if not kept. */
+    private final java.util.TreeMap<String, String> details;
     private static final ObjectMapper DETAILS_JSON = new ObjectMapper();
 
-    Evaluation(VlmRuntime rt, CompressionPlan plan, List<String> kinds) {
+    Evaluation(VlmRuntime rt, CompressionPlan plan, List<String> kinds, boolean keepDetails) {
       this.rt = rt;
+      this.details = keepDetails ? new java.util.TreeMap<>() : null;
       this.plan = plan;
       this.kinds = kinds;
       this.lm = rt.bundle().lm();
@@ -274,8 +275,10 @@ public final class EvalCommand {
         }
         d.put("correct", correct);
       }
-      d.put("visual_tokens_kept", r.visualTokensKept());
-      details.put(q.id(), d.toString());
+      if (details != null) {
+        d.put("visual_tokens_kept", r.visualTokensKept());
+        details.put(q.id(), d.toString());
+      }
     }
 
     /** Writes the per-question lines (JSON Lines, sorted by question id) to {@code file}. */
