@@ -30,7 +30,8 @@ import org.apache.spark.sql.SparkSession;
  * --warmup}, at most {@code --max-warmup}; JIT compilation is a one-time cost of a JVM, amortised
  * over a real corpus), loop and job run for {@code --rounds} rounds, the loop first in even rounds
  * and the job first in odd ones. Prints each round with the JIT compile time of its job run, the
- * medians and their ratio, the median of the per-round ratios, the pooled ratio, process CPU per
+ * medians and their ratio, the median of the per-round ratios, the pooled ratio with a 95 % bootstrap
+ * interval over the rounds, process CPU per
  * row, the Spark job and tasks of the last run and CPU per row by thread group.
  *
  * <pre>
@@ -147,6 +148,9 @@ public final class ThroughputBench {
       System.out.printf(Locale.ROOT, "ratio job/loop: %.3f (ratio of the medians); median of the per-round ratios %.3f; "
           + "pooled (all rows over all seconds) %.3f%n", jobMed.rate() / loopMed.rate(), median(ratios),
           pooledRate(jobs) / pooledRate(loops));
+      double[] ci = pooledRatioInterval(jobs, loops, 2000);
+      System.out.printf(Locale.ROOT, "pooled ratio, 95 %% interval over the rounds (bootstrap, rounds resampled "
+          + "with both of their runs): [%.3f, %.3f]%n", ci[0], ci[1]);
       System.out.printf(Locale.ROOT, "process CPU per row (median): loop %.2f ms, job %.2f ms (job/loop %.3f)%n",
           loopMed.cpuMsPerRow(), jobMed.cpuMsPerRow(), jobMed.cpuMsPerRow() / loopMed.cpuMsPerRow());
       System.out.printf(Locale.ROOT, "spark jobs of the last run (%.2f s in jobs, %.2f s on the driver between them):%n",
@@ -338,6 +342,32 @@ public final class ThroughputBench {
     java.util.Collections.sort(sorted);
     int m = sorted.size() / 2;
     return sorted.size() % 2 == 1 ? sorted.get(m) : (sorted.get(m - 1) + sorted.get(m)) / 2;
+  }
+
+  /**
+   * The 2.5 and 97.5 percentiles of the pooled job/loop ratio when the rounds (each a job run and
+   * a loop run) are resampled with replacement; fixed seed, so the same rounds give the same interval.
+   */
+  static double[] pooledRatioInterval(List<Measure> jobs, List<Measure> loops, int resamples) {
+    java.util.Random random = new java.util.Random(0);
+    int n = jobs.size();
+    double[] ratios = new double[resamples];
+    for (int r = 0; r < resamples; r++) {
+      double jobRows = 0;
+      double jobSecs = 0;
+      double loopRows = 0;
+      double loopSecs = 0;
+      for (int i = 0; i < n; i++) {
+        int k = random.nextInt(n);
+        jobRows += jobs.get(k).rows();
+        jobSecs += jobs.get(k).seconds();
+        loopRows += loops.get(k).rows();
+        loopSecs += loops.get(k).seconds();
+      }
+      ratios[r] = (jobRows / jobSecs) / (loopRows / loopSecs);
+    }
+    java.util.Arrays.sort(ratios);
+    return new double[] {ratios[(int) (0.025 * (resamples - 1))], ratios[(int) (0.975 * (resamples - 1))]};
   }
 
   static double pooledRate(List<Measure> ms) {
