@@ -30,9 +30,9 @@ import org.apache.spark.sql.SparkSession;
  * --warmup}, at most {@code --max-warmup}; JIT compilation is a one-time cost of a JVM, amortised
  * over a real corpus), loop and job run for {@code --rounds} rounds, the loop first in even rounds
  * and the job first in odd ones. Prints each round with the JIT compile time of its job run, the
- * medians and their ratio, the median of the per-round ratios, the pooled ratio with a 95 % bootstrap
- * interval over the rounds, process CPU per
- * row, the Spark job and tasks of the last run and CPU per row by thread group.
+ * medians and their ratio, the median of the per-round ratios, the pooled ratio with a 95 %
+ * bootstrap interval over the rounds, process CPU per row, the Spark job and tasks of the last run
+ * and CPU per row by thread group.
  *
  * <pre>
  * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.ThroughputBench bin/tokenpress-compress \
