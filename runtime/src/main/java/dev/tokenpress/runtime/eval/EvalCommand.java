@@ -231,13 +231,6 @@ public final class EvalCommand {
 
     void score(Scene scene, Question q, VlmResult r) {
       questions++;
-      ObjectNode d = DETAILS_JSON.createObjectNode();
-      d.put("image", scene.imageId());
-      d.put("question_id", q.id());
-      d.put("kind", q.kind());
-      d.put("question", q.question());
-      d.put("expected", q.answer());
-      d.put("answer", r.answer());
       keptVisual += r.visualTokensKept();
       boolean[] kept = visualKept(r);
       boolean[] onObject = objectPatches(scene, kept.length);
@@ -258,6 +251,7 @@ public final class EvalCommand {
       for (int k = 0; k < 4; k++) {
         emptyFlops[k] += e[k];
       }
+      Boolean correct = null;  // captions are scored by object F1, not exact match
       if (q.kind().equals("caption")) {
         captionQuestions++;
         List<AnswerScoring.CaptionObject> truth = new ArrayList<>();
@@ -265,17 +259,23 @@ public final class EvalCommand {
           truth.add(new AnswerScoring.CaptionObject(o.sizeName(), o.colorName(), o.shapeName(), o.positionName()));
         }
         captions.add(AnswerScoring.parseCaption(r.answer()), truth);
-        d.putNull("correct");
       } else {
         int[] c = exact.get(q.kind());
         c[1]++;
-        boolean correct = AnswerScoring.exactMatch(r.answer(), q.answer());
+        correct = AnswerScoring.exactMatch(r.answer(), q.answer());
         if (correct) {
           c[0]++;
         }
-        d.put("correct", correct);
       }
       if (details != null) {
+        ObjectNode d = DETAILS_JSON.createObjectNode();
+        d.put("image", scene.imageId());
+        d.put("question_id", q.id());
+        d.put("kind", q.kind());
+        d.put("question", q.question());
+        d.put("expected", q.answer());
+        d.put("answer", r.answer());
+        d.put("correct", correct);
         d.put("visual_tokens_kept", r.visualTokensKept());
         details.put(q.id(), d.toString());
       }
