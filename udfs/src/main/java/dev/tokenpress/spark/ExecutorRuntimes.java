@@ -1,11 +1,17 @@
 package dev.tokenpress.spark;
 
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The per-executor-JVM cache of loaded runtimes, keyed by (factory, spec, intra-op threads).
+ * The per-executor-JVM cache of loaded runtimes, keyed by (factory, spec, intra-op threads), and
+ * of the executor's shared inference pool.
  *
  * <p>This is the only static mutable state in tokenpress. A model is loaded lazily by the first
  * task that needs it and then shared by every task thread of the executor ({@link
@@ -13,10 +19,15 @@ import org.slf4j.LoggerFactory;
  * weights, not N. Entries live until the JVM exits (a shutdown hook closes them); {@link
  * #closeAll()} exists for tests. Creation happens inside {@link ConcurrentHashMap#computeIfAbsent},
  * so concurrent tasks wait for one load instead of racing.
+ *
+ * <p>The inference pool ({@link #workers}) holds one daemon thread per task slot; the tasks of the
+ * executor queue their records into it (first in, first out), so a task that has run out of
+ * records leaves its core to the records of the tasks still running instead of idling.
  */
 public final class ExecutorRuntimes {
   private static final Logger LOG = LoggerFactory.getLogger(ExecutorRuntimes.class);
   private static final ConcurrentHashMap<Key, RecordProcessor> CACHE = new ConcurrentHashMap<>();
+  private static final ConcurrentHashMap<Integer, ExecutorService> POOLS = new ConcurrentHashMap<>();
 
   static {
     Runtime.getRuntime().addShutdownHook(new Thread(ExecutorRuntimes::closeAll, "tokenpress-runtimes-close"));
@@ -37,13 +48,47 @@ public final class ExecutorRuntimes {
     });
   }
 
+  /**
+   * The executor's shared inference pool of {@code threads} daemon threads, created on first use.
+   * Its threads start from the calling (task) thread, so they inherit its context class loader.
+   */
+  public static ExecutorService workers(int threads) {
+    if (threads < 1) {
+      throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    }
+    return POOLS.computeIfAbsent(threads, n -> {
+      AtomicInteger count = new AtomicInteger();
+      ThreadPoolExecutor pool = new ThreadPoolExecutor(n, n, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(), r -> {
+        Thread t = new Thread(r, "tokenpress-inference-" + count.incrementAndGet());
+        t.setDaemon(true);
+        return t;
+      });
+      pool.prestartAllCoreThreads();
+      LOG.info("started {} shared inference threads", n);
+      return pool;
+    });
+  }
+
   /** Number of loaded runtimes in this JVM. */
   public static int size() {
     return CACHE.size();
   }
 
-  /** Closes and forgets every loaded runtime. */
+  /** Stops the inference pools (waiting for running records) and closes and forgets every loaded runtime. */
   public static void closeAll() {
+    for (Integer n : POOLS.keySet()) {
+      ExecutorService pool = POOLS.remove(n);
+      if (pool != null) {
+        pool.shutdownNow();
+        try {
+          if (!pool.awaitTermination(60, TimeUnit.SECONDS)) {
+            LOG.warn("inference threads still running after 60 s");
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
     for (Key k : CACHE.keySet()) {
       RecordProcessor p = CACHE.remove(k);
       if (p != null) {

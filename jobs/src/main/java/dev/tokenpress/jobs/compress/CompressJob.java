@@ -307,7 +307,8 @@ public final class CompressJob {
         int tasks = CorpusReader.tasksFor(approxRows, config.output().rowsPerTask(), parallelism);
         InferencePartitionFunction fn = new InferencePartitionFunction(
             factory, spec, prov.withBatch(batchId), config.run().failFast(), config.kv().enabled(),
-            config.input().maxBytes(), hadoopConf, okAcc, errAcc);
+            config.input().maxBytes(), hadoopConf, okAcc, errAcc, config.model().sharedWorkers(),
+            config.model().workers());
         // A fresh run over a listed directory in one batch feeds the listed rows straight in (no
         // query to plan, no row conversion); otherwise the batch's rows are spread over the tasks.
         JavaRDD<Row> input = listed && nb == 1 ? listing.listed()

@@ -107,8 +107,13 @@ public record JobConfig(
    * @param seed job seed (per-record seeds derive from it and the id)
    * @param maxPixels images with more pixels are {@code error} rows
    * @param intraOpThreads ONNX Runtime intra-op threads per call; 0 = executor cores / task slots
+   * @param sharedWorkers run the records of all of an executor's tasks on one shared pool of
+   *     inference threads (so a task that ran out of records lends its core to the others) instead
+   *     of each task's own thread
+   * @param workers threads of that pool; 0 = the executor's task slots
    */
-  public record Model(String bundle, int maxNewTokens, long seed, long maxPixels, int intraOpThreads) {
+  public record Model(
+      String bundle, int maxNewTokens, long seed, long maxPixels, int intraOpThreads, boolean sharedWorkers, int workers) {
     public Model {
       if (bundle == null || bundle.isBlank()) {
         throw invalid("bundle", "is required");
@@ -121,6 +126,9 @@ public record JobConfig(
       }
       if (intraOpThreads < 0) {
         throw invalid("intraOpThreads", "must be >= 0 (0 = auto), got " + intraOpThreads);
+      }
+      if (workers < 0) {
+        throw invalid("workers", "must be >= 0 (0 = the executor's task slots), got " + workers);
       }
     }
   }

@@ -64,7 +64,7 @@ class ConfigLoaderTest {
     assertThatThrownBy(() -> ConfigLoader.load(null, List.of("model.bundel=x")))
         .isInstanceOf(ConfigException.class)
         .hasMessageContaining("model.bundel")
-        .hasMessageContaining("bundle, intraOpThreads, maxNewTokens, maxPixels, seed");
+        .hasMessageContaining("bundle, intraOpThreads, maxNewTokens, maxPixels, seed, sharedWorkers, workers");
     assertThatThrownBy(() -> ConfigLoader.load(null, List.of("nosuch.key=1")))
         .hasMessageContaining("unknown key 'nosuch'");
   }
