@@ -1,11 +1,6 @@
 package dev.tokenpress.spark;
 
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -20,14 +15,15 @@ import org.slf4j.LoggerFactory;
  * #closeAll()} exists for tests. Creation happens inside {@link ConcurrentHashMap#computeIfAbsent},
  * so concurrent tasks wait for one load instead of racing.
  *
- * <p>The inference pool ({@link #workers}) holds one daemon thread per task slot; the tasks of the
- * executor queue their records into it (first in, first out), so a task that has run out of
- * records leaves its core to the records of the tasks still running instead of idling.
+ * <p>The inference pool ({@link #workers}, an {@link InferencePool}) holds one daemon thread per
+ * task slot; the tasks of the executor queue their records into it (first in, first out), so a
+ * task that has run out of records leaves its core to the records of the tasks still running
+ * instead of idling.
  */
 public final class ExecutorRuntimes {
   private static final Logger LOG = LoggerFactory.getLogger(ExecutorRuntimes.class);
   private static final ConcurrentHashMap<Key, RecordProcessor> CACHE = new ConcurrentHashMap<>();
-  private static final ConcurrentHashMap<Integer, ExecutorService> POOLS = new ConcurrentHashMap<>();
+  private static final ConcurrentHashMap<Integer, InferencePool> POOLS = new ConcurrentHashMap<>();
 
   static {
     Runtime.getRuntime().addShutdownHook(new Thread(ExecutorRuntimes::closeAll, "tokenpress-runtimes-close"));
@@ -52,18 +48,9 @@ public final class ExecutorRuntimes {
    * The executor's shared inference pool of {@code threads} daemon threads, created on first use.
    * Its threads start from the calling (task) thread, so they inherit its context class loader.
    */
-  public static ExecutorService workers(int threads) {
-    if (threads < 1) {
-      throw new IllegalArgumentException("threads must be >= 1, got " + threads);
-    }
+  public static InferencePool workers(int threads) {
     return POOLS.computeIfAbsent(threads, n -> {
-      AtomicInteger count = new AtomicInteger();
-      ThreadPoolExecutor pool = new ThreadPoolExecutor(n, n, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(), r -> {
-        Thread t = new Thread(r, "tokenpress-inference-" + count.incrementAndGet());
-        t.setDaemon(true);
-        return t;
-      });
-      pool.prestartAllCoreThreads();
+      InferencePool pool = new InferencePool(n);
       LOG.info("started {} shared inference threads", n);
       return pool;
     });
@@ -77,16 +64,9 @@ public final class ExecutorRuntimes {
   /** Stops the inference pools (waiting for running records) and closes and forgets every loaded runtime. */
   public static void closeAll() {
     for (Integer n : POOLS.keySet()) {
-      ExecutorService pool = POOLS.remove(n);
+      InferencePool pool = POOLS.remove(n);
       if (pool != null) {
-        pool.shutdownNow();
-        try {
-          if (!pool.awaitTermination(60, TimeUnit.SECONDS)) {
-            LOG.warn("inference threads still running after 60 s");
-          }
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
+        pool.close();
       }
     }
     for (Key k : CACHE.keySet()) {

@@ -11,7 +11,6 @@ import java.util.NoSuchElementException;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.SparkConf;
@@ -36,8 +35,9 @@ import org.apache.spark.util.LongAccumulator;
  *
  * <p><b>Where records run.</b> With {@code sharedWorkers} (the default) the task hands its records
  * to the executor's shared inference pool ({@link ExecutorRuntimes#workers}: one thread per task
- * slot, first in, first out) and keeps at most {@code workers} of them in flight, while its own
- * thread turns finished records into rows for the consumer (the Parquet writers): when one task
+ * slot, first in, first out) and keeps at most {@code workers} of them in flight (and the
+ * executor's tasks together at most twice the pool's threads, see {@link InferencePool}), while
+ * its own thread turns finished records into rows for the consumer (the Parquet writers): when one task
  * runs out of records, the pool's threads work on the others' records, so no slot idles while
  * its neighbour finishes — the slots of one executor do not run at the same speed (shared vCPUs)
  * and records do not cost the same. Output and order are the same as without it; Spark's task
@@ -99,7 +99,7 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
   @Override
   public Iterator<Row> call(Iterator<Row> input) {
     TaskContext tc = TaskContext.get();
-    ExecutorService pool = null;
+    InferencePool pool = null;
     int window = 1;
     if (sharedWorkers) {
       window = workers > 0 ? workers : slots(tc);
@@ -111,7 +111,7 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
   /** The task's side: feeds records to the pool (or runs them), hands their rows out in order. */
   private final class Records implements Iterator<Row> {
     private final Iterator<Row> input;
-    private final ExecutorService pool;
+    private final InferencePool pool;
     private final int window;
     private final TaskContext tc;
     private final ArrayDeque<Future<Outcome>> inFlight = new ArrayDeque<>();
@@ -119,7 +119,7 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
     private RecordProcessor processor;
     private Configuration conf;
 
-    Records(Iterator<Row> input, ExecutorService pool, int window, TaskContext tc) {
+    Records(Iterator<Row> input, InferencePool pool, int window, TaskContext tc) {
       this.input = input;
       this.pool = pool;
       this.window = window;
@@ -132,8 +132,15 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
     @Override
     public boolean hasNext() {
       while (pending.isEmpty()) {
-        while (inFlight.size() < window && input.hasNext()) {
-          submit(input.next());
+        while (inFlight.size() < window && input.hasNext() && permit()) {
+          try {
+            submit(input.next());
+          } catch (RuntimeException | Error e) {
+            if (pool != null) {
+              pool.release();
+            }
+            throw e;
+          }
         }
         if (inFlight.isEmpty()) {
           return false;
@@ -149,6 +156,27 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
         throw new NoSuchElementException();
       }
       return pending.poll();
+    }
+
+    /**
+     * Whether the task may put one more record in flight: always on its own thread; on the pool,
+     * if the executor-wide bound has a permit free — waiting for one only when the task has no
+     * record in flight (otherwise it writes its oldest record first; see {@link InferencePool}).
+     */
+    private boolean permit() {
+      if (pool == null) {
+        return true;
+      }
+      if (!inFlight.isEmpty()) {
+        return pool.tryAcquire();
+      }
+      try {
+        pool.acquire();
+        return true;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("task interrupted", e);
+      }
     }
 
     /** Everything that needs the task (runtime, configuration) happens here, on the task's thread. */
@@ -177,10 +205,12 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
       try {
         o = next.get();
       } catch (InterruptedException e) {
+        next.cancel(false);
         cancelInFlight();
         Thread.currentThread().interrupt();
         throw new IllegalStateException("task interrupted", e);
       } catch (CancellationException e) {
+        cancelInFlight();
         throw new IllegalStateException("task ended while its records were running", e);
       } catch (ExecutionException e) {
         cancelInFlight();
@@ -189,6 +219,10 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
           throw err;
         }
         throw cause instanceof RuntimeException re ? re : new IllegalStateException(cause);
+      } finally {
+        if (pool != null) {
+          pool.release();
+        }
       }
       if (o.error() == null) {
         okRows.add(1);
@@ -208,10 +242,16 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
       pending.addAll(o.rows());
     }
 
-    /** Drops the records not yet started; a record already running finishes and is discarded. */
+    /**
+     * Drops the records not yet started and returns their permits; a record already running
+     * finishes and is discarded (at most one per pool thread).
+     */
     private void cancelInFlight() {
       for (Future<Outcome> f : inFlight) {
         f.cancel(false);
+        if (pool != null) {
+          pool.release();
+        }
       }
       inFlight.clear();
     }

@@ -149,12 +149,34 @@ class InferencePartitionFunctionTest {
   }
 
   @Test
+  void fourTasksOnAPoolOfTwoKeepAtMostFourRecordsInFlightAndReturnEveryPermit() throws Exception {
+    List<Row> work = work(24);
+    List<String> expected = describe(fn(new ProbeFactory(0), false, false, 0).call(work.iterator()));
+    InferencePartitionFunction shared = fn(new ProbeFactory(5), false, true, 2);
+    var executor = java.util.concurrent.Executors.newFixedThreadPool(4);
+    try {
+      List<java.util.concurrent.Future<List<String>>> tasks = new ArrayList<>();
+      for (int t = 0; t < 4; t++) {
+        tasks.add(executor.submit(() -> describe(shared.call(work.iterator()))));
+      }
+      for (var task : tasks) {
+        assertThat(task.get(60, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(expected);
+      }
+    } finally {
+      executor.shutdownNow();
+    }
+    assertThat(MAX_RUNNING.get()).isLessThanOrEqualTo(2);
+    assertThat(ExecutorRuntimes.workers(2).freePermits()).isEqualTo(4);
+  }
+
+  @Test
   void failFastStopsAtTheFirstBrokenRecordOnThePool() {
     Iterator<Row> rows = fn(new ProbeFactory(0), true, true, 2).call(work(8).iterator());
     assertThatThrownBy(() -> describe(rows))
         .isInstanceOf(RecordFailedException.class)
         .hasMessageContaining("img-3");
     assertThat(ok.value()).isEqualTo(3);
+    assertThat(ExecutorRuntimes.workers(2).freePermits()).as("permits of the dropped records returned").isEqualTo(4);
   }
 
   @Test
