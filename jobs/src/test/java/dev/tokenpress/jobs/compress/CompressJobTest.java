@@ -195,6 +195,7 @@ class CompressJobTest {
     JobConfig c = config(corpus, out, "output.batchRows=10");
     // Crash on one id: its batch fails, other batches may have committed before it.
     String victim = ids.get(17);
+    var pool = dev.tokenpress.spark.ExecutorRuntimes.workers(2);  // the pool the job's tasks use in local[2]
 
     assertThatThrownBy(() -> CompressJob.run(spark, c, new TestProcessorFactory(victim, 0), log))
         .hasStackTraceContaining("injected crash at " + victim);
@@ -211,6 +212,9 @@ class CompressJobTest {
           .noneMatch(p -> p.contains(".spark-staging") || p.contains("_temporary"));
     }
     assertThat(Files.readString(out.resolve("_run.json"))).contains("\"status\" : \"failed\"");
+    // The failed tasks returned every place in flight of the shared inference pool (2 threads, 4 places).
+    assertThat(dev.tokenpress.spark.ExecutorRuntimes.workers(2)).isSameAs(pool);
+    assertThat(pool.freePermits()).isEqualTo(4);
 
     RunSummary s = CompressJob.run(spark, c, new TestProcessorFactory(), log);
 
