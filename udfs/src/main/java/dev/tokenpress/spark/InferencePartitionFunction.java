@@ -38,9 +38,9 @@ import org.apache.spark.util.LongAccumulator;
  * slot, first in, first out) and keeps at most {@code workers} of them in flight (and the
  * executor's tasks together at most twice the pool's threads, see {@link InferencePool}), while
  * its own thread hands the finished records' rows, in order, to the consumer (the Parquet
- * writers): when one task runs out of records, the pool's threads work on the others' records, so no slot idles while
- * its neighbour finishes — the slots of one executor do not run at the same speed (shared vCPUs)
- * and records do not cost the same. Output and order are the same as without it; Spark's task
+ * writers): when one task runs out of records, the pool's threads work on the others' records,
+ * so no slot idles while its neighbour finishes — the slots of one executor do not run at the
+ * same speed (shared vCPUs) and records do not cost the same. Output and order are the same as without it; Spark's task
  * metrics then count the inference CPU on the pool's threads, not the task's. Without it each
  * task runs its records on its own thread, one at a time as the consumer pulls rows. Either way a
  * task holds at most {@code workers} (or one) records' results in memory, and a task that ends
