@@ -22,13 +22,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class InferencePool implements AutoCloseable {
   private final ThreadPoolExecutor threads;
   private final Semaphore permits;
-  private final int size;
 
   InferencePool(int size) {
     if (size < 1) {
       throw new IllegalArgumentException("threads must be >= 1, got " + size);
     }
-    this.size = size;
     AtomicInteger count = new AtomicInteger();
     this.threads = new ThreadPoolExecutor(size, size, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(), r -> {
       Thread t = new Thread(r, "tokenpress-inference-" + count.incrementAndGet());
@@ -39,12 +37,7 @@ public final class InferencePool implements AutoCloseable {
     this.permits = new Semaphore(2 * size, true);
   }
 
-  /** Number of inference threads. */
-  public int size() {
-    return size;
-  }
-
-  /** Records that may still be put in flight executor-wide (2 × {@link #size()} when no task has any). */
+  /** Records that may still be put in flight executor-wide (twice the threads when no task has any). */
   public int freePermits() {
     return permits.availablePermits();
   }
