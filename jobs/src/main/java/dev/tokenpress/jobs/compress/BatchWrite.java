@@ -19,7 +19,6 @@ import org.apache.hadoop.mapreduce.TaskAttemptContext;
 import org.apache.hadoop.mapreduce.TaskAttemptID;
 import org.apache.hadoop.mapreduce.TaskID;
 import org.apache.hadoop.mapreduce.TaskType;
-import org.apache.hadoop.mapreduce.lib.output.FileOutputFormat;
 import org.apache.hadoop.mapreduce.task.TaskAttemptContextImpl;
 import org.apache.spark.SparkContext;
 import org.apache.spark.TaskContext;
@@ -31,8 +30,6 @@ import org.apache.spark.scheduler.SparkListenerJobEnd;
 import org.apache.spark.scheduler.SparkListenerJobStart;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.scheduler.SparkListenerTaskStart;
-import org.apache.spark.internal.io.FileCommitProtocol;
-import org.apache.spark.internal.io.FileNameSpec;
 import org.apache.spark.internal.io.SparkHadoopWriterUtils;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -48,20 +45,22 @@ import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * Writes one batch of the compress job — its {@code outputs/} rows and, with KV enabled, its
- * {@code kv_cache/batch_id=<batch>/} rows — from a single pass of inference tasks, under one job
- * of Spark's file commit protocol ({@code spark.sql.sources.commitProtocolClass}, by default
- * Spark's {@code SQLHadoopMapReduceCommitProtocol} over Hadoop's {@code FileOutputCommitter}, the
- * protocol {@code DataFrameWriter} uses).
+ * {@code kv_cache/batch_id=<batch>/} rows — from a single pass of inference tasks, and commits it
+ * with the job's own journal protocol ({@link BatchCommit}).
  *
  * <p>Each task runs the {@link InferencePartitionFunction} over its work rows and streams the
  * union of rows it emits into two Parquet writers (Spark's own Parquet output writers, configured
  * as a {@code DataFrameWriter} would configure them: zstd, the job's Parquet options and session
- * settings), each opened on the first row it receives. Files go to the task attempt's temporary
- * locations; the task commits through the commit protocol (so Spark's output-commit coordinator
- * lets exactly one attempt of each partition commit), and the driver commits the job: the
- * protocol first moves the committer root's files ({@code kv_cache/batch_id=<batch>/}), then the
- * files it wrote to an absolute directory ({@code outputs/}), so a batch's KV is always visible
- * before its outputs — the order the job's resume relies on.
+ * settings), each opened on the first row it receives, in the attempt's own staging directory.
+ * The task returns the names of its files; the driver commits the batch from the one result per
+ * partition that Spark returns.
+ *
+ * <p>Why not Spark's file commit protocol: Hadoop's {@code FileOutputCommitter} keeps committed
+ * task output in {@code <root>/_temporary/0/}, shared by every job on that root, so a job commit
+ * after a driver crash also committed the dead job's task files (duplicate KV rows), and its
+ * {@code .spark-staging-*} directories of zero-byte {@code .parquet} files outlived a crash and
+ * broke glob readers. The staging area here is per batch and attempt, outside the datasets, with
+ * names no reader globs, and the driver commits through a journal that a resume replays.
  *
  * <p>Compared with persisting the inference stream and running one {@code DataFrameWriter} per
  * dataset, this runs one Spark job per batch instead of two, plans no queries for the writes,
@@ -70,73 +69,64 @@ import scala.jdk.javaapi.CollectionConverters;
  */
 final class BatchWrite implements Serializable {
   private static final long serialVersionUID = 1L;
-  private static final String PROTOCOL_KEY = "spark.sql.sources.commitProtocolClass";
   /** The stored columns of {@code kv_cache/}: {@link OutputSchemas#KV_CACHE} less its directory partition. */
   static final StructType KV_FILE_SCHEMA = withoutLast(OutputSchemas.KV_CACHE, "batch_id");
 
-  private final FileCommitProtocol committer;
   private final String jobTrackerId;
   private final boolean kv;
-  /** {@code batch_id=<batch>} below the committer root, when {@link #kv}. */
-  private final String kvPartition;
-  private final String outputsDir;
-  private final OutputWriterFactory rootWriters;
+  /** The output root (qualified) and the batch's staging directory relative to it. */
+  private final String root;
+  private final String staging;
+  private final OutputWriterFactory kvWriters;
   private final OutputWriterFactory outputsWriters;
   /** The session's Hadoop configuration, shared with the partition function (one broadcast per run). */
   private final Broadcast<SerializableHadoopConf> baseConf;
   /** What the writers' configurations set on top of {@link #baseConf}. */
-  private final HashMap<String, String> rootConf;
+  private final HashMap<String, String> kvConf;
   private final HashMap<String, String> outputsConf;
   private final OutputTally tally;
-  private final transient Job rootJob;
 
   private BatchWrite(
-      FileCommitProtocol committer, String jobTrackerId, boolean kv, String kvPartition, String outputsDir,
-      OutputWriterFactory rootWriters, OutputWriterFactory outputsWriters, Broadcast<SerializableHadoopConf> baseConf,
-      HashMap<String, String> rootConf, HashMap<String, String> outputsConf, OutputTally tally, Job rootJob) {
-    this.committer = committer;
+      String jobTrackerId, boolean kv, String root, String staging, OutputWriterFactory kvWriters,
+      OutputWriterFactory outputsWriters, Broadcast<SerializableHadoopConf> baseConf, HashMap<String, String> kvConf,
+      HashMap<String, String> outputsConf, OutputTally tally) {
     this.jobTrackerId = jobTrackerId;
     this.kv = kv;
-    this.kvPartition = kvPartition;
-    this.outputsDir = outputsDir;
-    this.rootWriters = rootWriters;
+    this.root = root;
+    this.staging = staging;
+    this.kvWriters = kvWriters;
     this.outputsWriters = outputsWriters;
     this.baseConf = baseConf;
-    this.rootConf = rootConf;
+    this.kvConf = kvConf;
     this.outputsConf = outputsConf;
     this.tally = tally;
-    this.rootJob = rootJob;
   }
 
   /**
-   * Prepares the write of one batch. The commit protocol's root is {@code kv_cache/} when KV is
-   * written (outputs then go to an absolute directory, moved after the KV), else {@code outputs/}.
+   * Prepares the write of one batch into {@code out}.
    *
    * @param baseConf the broadcast of the session's Hadoop configuration ({@code SparkContext.hadoopConfiguration})
    * @param outputsOptions Parquet options of {@code outputs/} files (as for {@code DataFrameWriter.option})
    * @param kvOptions Parquet options of {@code kv_cache/} files, or null for no KV
    */
   static BatchWrite prepare(
-      SparkSession spark, Broadcast<SerializableHadoopConf> baseConf, String outputsDir, String kvDir, String batchId,
+      SparkSession spark, Broadcast<SerializableHadoopConf> baseConf, OutputLayout out, String batchId,
       Map<String, String> outputsOptions, Map<String, String> kvOptions, OutputTally tally) {
     boolean kv = kvOptions != null;
-    Job outputsJob = job(spark, outputsDir, outputsOptions);
+    Job outputsJob = job(spark, outputsOptions);
     OutputWriterFactory outputsWriters = new ParquetFileFormat().prepareWrite(
         spark, outputsJob, scalaMap(outputsOptions), OutputSchemas.OUTPUTS);
-    Job rootJob = outputsJob;
-    OutputWriterFactory rootWriters = outputsWriters;
-    if (kv) {
-      rootJob = job(spark, kvDir, kvOptions);
-      rootWriters = new ParquetFileFormat().prepareWrite(spark, rootJob, scalaMap(kvOptions), KV_FILE_SCHEMA);
-    }
-    String protocol = spark.conf().get(PROTOCOL_KEY,
-        "org.apache.spark.sql.execution.datasources.SQLHadoopMapReduceCommitProtocol");
-    FileCommitProtocol committer = FileCommitProtocol.instantiate(
-        protocol, UUID.randomUUID().toString(), kv ? kvDir : outputsDir, false);
     Configuration base = baseConf.value().get();
-    return new BatchWrite(committer, SparkHadoopWriterUtils.createJobTrackerID(new Date()), kv,
-        "batch_id=" + batchId, outputsDir, rootWriters, outputsWriters, baseConf,
-        overrides(rootJob.getConfiguration(), base), overrides(outputsJob.getConfiguration(), base), tally, rootJob);
+    HashMap<String, String> kvConf = new HashMap<>();
+    OutputWriterFactory kvWriters = null;
+    if (kv) {
+      Job kvJob = job(spark, kvOptions);
+      kvWriters = new ParquetFileFormat().prepareWrite(spark, kvJob, scalaMap(kvOptions), KV_FILE_SCHEMA);
+      kvConf = overrides(kvJob.getConfiguration(), base);
+    }
+    return new BatchWrite(SparkHadoopWriterUtils.createJobTrackerID(new Date()), kv, out.root(),
+        BatchCommit.stagingDir(batchId), kvWriters, outputsWriters, baseConf, kvConf,
+        overrides(outputsJob.getConfiguration(), base), tally);
   }
 
   /** The entries of {@code conf} that {@code base} lacks or sets differently. */
@@ -152,34 +142,28 @@ final class BatchWrite implements Serializable {
 
   /**
    * Runs the inference tasks over {@code work} as one Spark job (described by {@code description})
-   * and commits what they wrote. On any failure it cancels the job if it still runs, waits (up to
-   * {@link #ABORT_WAIT_MS}) until none of its tasks runs any more — a task still running after the
-   * job failed would otherwise create its attempt files after the abort removed the staging
-   * directories —, aborts the job (the protocol removes the attempts' files) and rethrows.
+   * and returns what each partition staged (one entry per partition). On any failure it cancels
+   * the job if it still runs, waits (up to {@link #ABORT_WAIT_MS}) until none of its tasks runs
+   * any more — a task still running after the job failed would otherwise create files after the
+   * clean-up —, deletes the batch's staging directory and rethrows. Nothing is committed here:
+   * the caller commits the result with {@link BatchCommit#commit}.
    */
-  void run(JavaRDD<Row> work, InferencePartitionFunction inference, String description) throws Exception {
+  List<BatchCommit.Staged> run(JavaRDD<Row> work, InferencePartitionFunction inference, String description,
+      OutputLayout out) throws Exception {
     SparkContext sc = work.context();
     String group = "tokenpress-" + UUID.randomUUID();
     TaskCounter tasks = new TaskCounter(group);
-    committer.setupJob(rootJob);
     sc.addSparkListener(tasks);
     sc.setJobGroup(group, description, true);
     try {
-      List<FileCommitProtocol.TaskCommitMessage> commits = work.mapPartitions(task(inference)).collect();
-      for (FileCommitProtocol.TaskCommitMessage m : commits) {
-        committer.onTaskCommit(m);
-      }
-      committer.commitJob(rootJob, CollectionConverters.asScala(commits).toList());
-      if (kv) {
-        markSuccess();
-      }
+      return work.mapPartitions(task(inference)).collect();
     } catch (Throwable t) {
       try {
         if (tasks.jobRunning()) {
           sc.cancelJobGroup(group);  // e.g. the driver was interrupted; a failed job's tasks are killed by Spark
         }
         tasks.awaitAllEnded(ABORT_WAIT_MS);
-        committer.abortJob(rootJob);
+        out.delete(out.path(staging));
       } catch (RuntimeException suppressed) {
         t.addSuppressed(suppressed);
       }
@@ -271,38 +255,35 @@ final class BatchWrite implements Serializable {
     }
   }
 
-  /**
-   * Writes {@code outputs/_SUCCESS} as well (the commit protocol marks only its root, {@code
-   * kv_cache/}), as Hadoop's committer would, unless {@code
-   * mapreduce.fileoutputcommitter.marksuccessfuljobs} is false: schedulers watch for it.
-   */
-  private void markSuccess() throws java.io.IOException {
-    Configuration conf = rootJob.getConfiguration();
-    if (conf.getBoolean("mapreduce.fileoutputcommitter.marksuccessfuljobs", true)) {
-      Path marker = new Path(outputsDir, "_SUCCESS");
-      marker.getFileSystem(conf).create(marker, true).close();
-    }
-  }
-
-  private FlatMapFunction<Iterator<Row>, FileCommitProtocol.TaskCommitMessage> task(InferencePartitionFunction inference) {
+  private FlatMapFunction<Iterator<Row>, BatchCommit.Staged> task(InferencePartitionFunction inference) {
     return input -> List.of(writeTask(inference.call(input))).iterator();
   }
 
-  /** One task: stream the union rows into the two writers, then commit the attempt. */
-  private FileCommitProtocol.TaskCommitMessage writeTask(Iterator<Row> union) throws Exception {
+  /**
+   * One task attempt: stream the union rows into the two writers in the attempt's own staging
+   * directory; on failure remove that directory (best effort: the next run removes the staging
+   * area anyway).
+   */
+  private BatchCommit.Staged writeTask(Iterator<Row> union) throws Exception {
     TaskContext tc = TaskContext.get();
     JobID jobId = SparkHadoopWriterUtils.createJobID(jobTrackerId, tc.stageId());
     TaskAttemptID attempt = new TaskAttemptID(new TaskID(jobId, TaskType.MAP, tc.partitionId()), tc.attemptNumber());
     Configuration base = baseConf.value().get();
-    TaskAttemptContext rootCtx = attemptContext(base, rootConf, jobId, attempt);
-    TaskAttemptContext outputsCtx = kv ? attemptContext(base, outputsConf, jobId, attempt) : rootCtx;
-    committer.setupTask(rootCtx);
+    TaskAttemptContext outputsCtx = attemptContext(base, outputsConf, jobId, attempt);
+    TaskAttemptContext kvCtx = kv ? attemptContext(base, kvConf, jobId, attempt) : null;
+    String dir = staging + "/" + String.format(java.util.Locale.ROOT, "p%05d-a%d-%s", tc.partitionId(),
+        tc.attemptNumber(), UUID.randomUUID());
+    String extension = outputsWriters.getFileExtension(outputsCtx);
+    String outputsName = dir + "/outputs" + extension + ".tmp";
+    String kvName = dir + "/kv" + extension + ".tmp";
     // Interpreted Row -> InternalRow converters: cheap to create per task (an encoder's serializer
     // would generate code for each task) and they pass tensor bytes through without copying.
     Function1<Object, Object> outputsRow = CatalystTypeConverters.createToCatalystConverter(OutputSchemas.OUTPUTS);
     Function1<Object, Object> kvRow = kv ? CatalystTypeConverters.createToCatalystConverter(KV_FILE_SCHEMA) : null;
     OutputWriter outputs = null;
     OutputWriter kvFile = null;
+    boolean wroteOutputs = false;
+    boolean wroteKv = false;
     int kvFields = KV_FILE_SCHEMA.size();
     try {
       while (union.hasNext()) {
@@ -310,19 +291,16 @@ final class BatchWrite implements Serializable {
         if (OutputSchemas.KIND_OUTPUT.equals(r.getString(0))) {
           Row row = r.getStruct(1);
           if (outputs == null) {
-            FileNameSpec name = new FileNameSpec("", outputsWriters.getFileExtension(outputsCtx));
-            String path = kv ? committer.newTaskTempFileAbsPath(rootCtx, outputsDir, name)
-                : committer.newTaskTempFile(rootCtx, scala.Option.empty(), name);
-            outputs = outputsWriters.newInstance(path, OutputSchemas.OUTPUTS, outputsCtx);
+            outputs = outputsWriters.newInstance(root + "/" + outputsName, OutputSchemas.OUTPUTS, outputsCtx);
+            wroteOutputs = true;
           }
           outputs.write((InternalRow) outputsRow.apply(row));
           tally.add(row);
         } else if (kv) {
           Row row = r.getStruct(2);
           if (kvFile == null) {
-            String path = committer.newTaskTempFile(rootCtx, scala.Option.apply(kvPartition),
-                new FileNameSpec("", rootWriters.getFileExtension(rootCtx)));
-            kvFile = rootWriters.newInstance(path, KV_FILE_SCHEMA, rootCtx);
+            kvFile = kvWriters.newInstance(root + "/" + kvName, KV_FILE_SCHEMA, kvCtx);
+            wroteKv = true;
           }
           Object[] values = new Object[kvFields];
           for (int i = 0; i < kvFields; i++) {
@@ -331,7 +309,7 @@ final class BatchWrite implements Serializable {
           kvFile.write((InternalRow) kvRow.apply(RowFactory.create(values)));
         }
       }
-      // Close before committing: a writer that fails to flush fails the attempt, not the commit.
+      // Close before returning: a writer that fails to flush fails the attempt, not the commit.
       OutputWriter o = outputs;
       outputs = null;
       if (o != null) {
@@ -342,7 +320,8 @@ final class BatchWrite implements Serializable {
       if (k != null) {
         k.close();
       }
-      return committer.commitTask(rootCtx);
+      return new BatchCommit.Staged(tc.partitionId(), wroteOutputs ? outputsName : null, wroteKv ? kvName : null,
+          extension);
     } catch (Throwable t) {
       for (OutputWriter w : new OutputWriter[] {outputs, kvFile}) {
         if (w != null) {
@@ -354,7 +333,8 @@ final class BatchWrite implements Serializable {
         }
       }
       try {
-        committer.abortTask(rootCtx);
+        Path p = new Path(root + "/" + dir);
+        p.getFileSystem(base).delete(p, true);
       } catch (Throwable suppressed) {
         t.addSuppressed(suppressed);
       }
@@ -375,15 +355,14 @@ final class BatchWrite implements Serializable {
     return new TaskAttemptContextImpl(conf, attempt);
   }
 
-  /** A Hadoop job for one output directory, with the writer options in its configuration. */
-  private static Job job(SparkSession spark, String dir, Map<String, String> options) {
+  /** A Hadoop job with the writer options in its configuration. */
+  private static Job job(SparkSession spark, Map<String, String> options) {
     try {
       Configuration conf = spark.sessionState().newHadoopConf();
       options.forEach(conf::set);
       Job job = Job.getInstance(conf);
       job.setOutputKeyClass(Void.class);
       job.setOutputValueClass(InternalRow.class);
-      FileOutputFormat.setOutputPath(job, new Path(dir));
       return job;
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);

@@ -5,6 +5,7 @@ import static org.apache.spark.sql.functions.lit;
 import static org.apache.spark.sql.functions.pmod;
 import static org.apache.spark.sql.functions.xxhash64;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -53,16 +54,17 @@ import org.slf4j.LoggerFactory;
  * Work is split into batches of {@code output.batchRows} records. Each batch is one Spark job
  * ({@link BatchWrite}): its tasks run the partition function, which emits an {@code output} row per
  * record followed by its {@code kv} rows, and stream them into an {@code outputs/} and a {@code
- * kv_cache/batch_id=<batch>/} Parquet file, committed together through Spark's file commit
- * protocol, so a retried or speculative task never duplicates or loses rows and inference runs once
- * per record.
+ * kv_cache/} Parquet file in the attempt's staging directory; the driver then commits the batch
+ * through a journal ({@link BatchCommit}), so a retried or speculative task, a killed executor or a
+ * killed driver never duplicates or loses rows, and inference runs once per record.
  *
- * <h2>Resume</h2>
- * A record is done when its {@code outputs/} row is committed. A rerun reads the committed ids and
- * processes only the others. A batch's KV is committed before its outputs; if a run stops
- * between the two, the next run deletes that batch's {@code kv_cache/batch_id=...} directory
- * (its batch id has no outputs) before reprocessing its ids, so every id ends exactly once in both
- * datasets.
+ * <h2>Output modes and resume</h2>
+ * {@code output.path} must be absent, an empty directory, or a directory tokenpress wrote ({@link
+ * OutputLayout}); a file or another directory is refused in every mode, and {@code overwrite}
+ * removes only tokenpress's own entries. A record is done when its {@code outputs/} row is
+ * committed. A rerun first completes any batch whose journal a dead run left, removes the staging
+ * area, compares the settings that shape output rows with {@code _tokenpress/dataset.json}
+ * (refusing any difference), reads the committed ids and processes only the others.
  */
 public final class CompressJob {
   private static final Logger LOG = LoggerFactory.getLogger(CompressJob.class);
@@ -189,6 +191,11 @@ public final class CompressJob {
 
   /** Runs with {@code factory} supplying the per-executor runtime; progress goes to {@code log}. */
   public static RunSummary run(SparkSession spark, JobConfig config, ProcessorFactory factory, PrintStream log) {
+    return run(spark, config, factory, log, JobProbe.NONE);
+  }
+
+  /** As {@link #run(SparkSession, JobConfig, ProcessorFactory, PrintStream)}, telling {@code probe} each commit step. */
+  static RunSummary run(SparkSession spark, JobConfig config, ProcessorFactory factory, PrintStream log, JobProbe probe) {
     Instant start = Instant.now();
     String runId = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'", Locale.ROOT).withZone(ZoneOffset.UTC)
         .format(start) + "-" + String.format("%06x", ThreadLocalRandom.current().nextInt(1 << 24));
@@ -220,17 +227,9 @@ public final class CompressJob {
     versions.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
     versions.put("arch", System.getProperty("os.arch"));
 
-    switch (config.output().mode()) {
-      case OVERWRITE -> out.deleteAll();
-      case ERROR_IF_EXISTS -> {
-        if (out.isNonEmpty()) {
-          throw new ConfigException("output.mode", out.root() + " exists and is not empty (mode error-if-exists; "
-              + "use resume or overwrite)");
-        }
-      }
-      case RESUME -> { }
-    }
-
+    prepareOutput(out, config.output().mode(), log);
+    checkSameSettings(out, datasetSettings(config, plan, engine));
+    out.writeText(OutputLayout.RUNS + "/" + runId + ".json", pretty(manifest));
     Map<String, String> previousSettings = new LinkedHashMap<>();
     for (Map.Entry<String, String> e : SESSION_SETTINGS.entrySet()) {
       previousSettings.put(e.getKey(), spark.conf().contains(e.getKey()) ? spark.conf().get(e.getKey()) : null);
@@ -249,18 +248,16 @@ public final class CompressJob {
       long alreadyCommitted = 0;
       if (out.hasCommittedOutputs()) {
         committed = spark.read().parquet(out.outputs());
-        checkCompatible(committed, plan, engine, out.root());
         Set<String> batches = new HashSet<>();
         for (Row r : committed.select("batch_id").distinct().collectAsList()) {
           batches.add(r.getString(0));
         }
+        // Versions before the journal protocol could leave KV of a batch whose outputs never committed.
         List<String> removed = out.removeUncommittedKv(batches);
         if (!removed.isEmpty()) {
           log.println("[tokenpress] removed KV of uncommitted batches " + removed);
         }
         alreadyCommitted = committed.count();
-      } else {
-        out.removeUncommittedKv(Set.of());
       }
 
       CorpusReader.Corpus listing = CorpusReader.open(spark, config.input(), config.output().rowsPerTask());
@@ -314,20 +311,19 @@ public final class CompressJob {
         JavaRDD<Row> input = listed && nb == 1 ? listing.listed()
             : work.repartition(tasks).javaRDD();
         String what = "tokenpress " + runId + " batch " + (b + 1) + "/" + nb;
-        try {
-          BatchWrite write = BatchWrite.prepare(spark, hadoopConf, out.outputs(), out.kvCache(), batchId,
-              parquetOptions(config, false), config.kv().enabled() ? parquetOptions(config, true) : null, tally);
-          write.run(input, fn, what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""));
-          batchesDone++;
-        } catch (Exception e) {
-          out.deleteKvBatch(batchId);
-          throw e;
-        }
+        BatchWrite write = BatchWrite.prepare(spark, hadoopConf, out, batchId, parquetOptions(config, false),
+            config.kv().enabled() ? parquetOptions(config, true) : null, tally);
+        List<BatchCommit.Staged> staged = write.run(
+            input, fn, what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""), out);
+        probe.at(JobProbe.Step.TASKS_FINISHED, batchId);
+        BatchCommit.commit(out, runId, batchId, staged, probe);
+        batchesDone++;
       }
       progress.phase("");
       if (nb > 0) {
         log.println(progress.line());
       }
+      probe.at(JobProbe.Step.SUMMARY, null);
       RunSummary summary = summarize(tally.value(), out, runId, inputs, alreadyCommitted, batchesDone, start,
           config.kv().enabled());
       finish(manifest, out, summary, "succeeded", null);
@@ -388,20 +384,114 @@ public final class CompressJob {
     return o;
   }
 
-  /** Refuses to resume onto outputs made with another plan or model. */
-  private static void checkCompatible(Dataset<Row> committed, PlanSpec plan, EngineInfo engine, String root) {
-    List<Row> seen = committed.select("plan_hash", "model_sha256").distinct().limit(5).collectAsList();
-    for (Row r : seen) {
-      String ph = r.getString(0);
-      String ms = r.getString(1);
-      if (!plan.hash().equals(ph)) {
-        throw new ConfigException("output.mode", root + " holds rows of plan_hash " + ph + ", this run's plan_hash is "
-            + plan.hash() + ": resume needs the same plan (use a new output.path or output.mode=overwrite)");
+  /**
+   * Makes {@code output.path} ready for {@code mode}: nothing is deleted unless the mode is {@code
+   * overwrite} and the directory is tokenpress's own; a dead run's committed batches are completed
+   * and its staging area removed.
+   */
+  private static void prepareOutput(OutputLayout out, OutputMode mode, PrintStream log) {
+    OutputLayout.State state = out.state();
+    switch (mode) {
+      case OVERWRITE -> {
+        if (state == OutputLayout.State.TOKENPRESS || state == OutputLayout.State.FOREIGN) {
+          out.deleteOwned();
+          log.println("[tokenpress] overwrite: removed the previous tokenpress output in " + out.root());
+        }
       }
-      if (ms != null && engine.modelSha256() != null && !ms.equals(engine.modelSha256())) {
-        throw new ConfigException("output.mode", root + " holds rows of model " + ms + ", this run's model is "
-            + engine.modelSha256() + ": resume needs the same model (use a new output.path or output.mode=overwrite)");
+      case ERROR_IF_EXISTS -> {
+        if (state != OutputLayout.State.ABSENT && state != OutputLayout.State.EMPTY) {
+          throw new ConfigException("output.mode", "'" + out.root() + "' exists and is not empty (mode error-if-exists; "
+              + "use resume or overwrite, or a new output.path)");
+        }
       }
+      case RESUME -> {
+        if (state == OutputLayout.State.FOREIGN) {
+          throw new ConfigException("output.path", "'" + out.root() + "' is a non-empty directory that tokenpress did "
+              + "not write (" + OutputLayout.describe(out.foreignEntries()) + "); tokenpress writes only into a new or "
+              + "empty directory or one of its own outputs (marked by " + OutputLayout.META + "/)");
+        }
+      }
+    }
+    List<String> completed = BatchCommit.recover(out);
+    if (!completed.isEmpty()) {
+      log.println("[tokenpress] completed the commit of batches " + completed + " that an earlier run left half-moved");
+    }
+    List<String> removed = out.removeLeftovers();
+    if (!removed.isEmpty()) {
+      log.println("[tokenpress] removed what an earlier run left uncommitted: " + removed);
+    }
+  }
+
+  /**
+   * The settings that shape the rows of an output: every run that adds rows to it must use the
+   * same, so one output never mixes generation settings. Spark, thread and batching settings,
+   * which do not change any row, are not among them.
+   */
+  static ObjectNode datasetSettings(JobConfig config, PlanSpec plan, EngineInfo engine) {
+    ObjectNode s = JSON.createObjectNode();
+    s.put("plan_hash", plan.hash());
+    s.set("plan", config.plan());
+    s.put("model_sha256", engine.modelSha256());
+    s.put("model.maxNewTokens", config.model().maxNewTokens());
+    s.put("model.seed", config.model().seed());
+    s.put("model.maxPixels", config.model().maxPixels());
+    s.put("kv.enabled", config.kv().enabled());
+    s.put("kv.dtype", config.kv().dtype().toString());
+    s.put("input.prompt", config.input().prompt());
+    s.put("input.maxBytes", config.input().maxBytes());
+    return s;
+  }
+
+  /**
+   * Refuses to add rows to an output made with other {@link #datasetSettings}; records this run's
+   * settings when the output has none yet.
+   */
+  private static void checkSameSettings(OutputLayout out, ObjectNode settings) {
+    String text = out.readText(OutputLayout.DATASET_JSON);
+    if (text == null) {
+      if (out.hasCommittedOutputs()) {
+        throw new ConfigException("output.mode", "'" + out.root() + "' holds outputs of an earlier tokenpress version "
+            + "without " + OutputLayout.DATASET_JSON + ", so resume cannot check that they were made with the same "
+            + "settings; use a new output.path or output.mode=overwrite");
+      }
+      out.writeTextAtomically(OutputLayout.DATASET_JSON, pretty(settings));
+      return;
+    }
+    JsonNode before;
+    JsonNode now;
+    try {
+      before = JSON.readTree(text);
+      now = JSON.readTree(pretty(settings));  // the same number types as what was read
+    } catch (java.io.IOException e) {
+      throw new ConfigException("output.path", out.path(OutputLayout.DATASET_JSON) + " is unreadable: " + e.getMessage());
+    }
+    List<String> diffs = new ArrayList<>();
+    Set<String> keys = new java.util.TreeSet<>();
+    before.fieldNames().forEachRemaining(keys::add);
+    now.fieldNames().forEachRemaining(keys::add);
+    for (String k : keys) {
+      if (k.equals("plan")) {
+        continue;  // compared through plan_hash
+      }
+      JsonNode a = before.get(k);
+      JsonNode b = now.get(k);
+      if (a == null || b == null || !a.equals(b)) {
+        diffs.add(k + ": output has " + (a == null ? "(none)" : a) + ", this run " + (b == null ? "(none)" : b)
+            + (k.equals("plan_hash") ? " (output's plan " + before.get("plan") + ")" : ""));
+      }
+    }
+    if (!diffs.isEmpty()) {
+      throw new ConfigException("output.mode", "resume refused: '" + out.root() + "' was written with other settings "
+          + "that change output rows — " + String.join("; ", diffs) + ". Every run adding to one output must use the "
+          + "same; use a new output.path, or output.mode=overwrite to replace it");
+    }
+  }
+
+  private static String pretty(JsonNode node) {
+    try {
+      return JSON.writeValueAsString(node);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException(e);
     }
   }
 
@@ -437,13 +527,9 @@ public final class CompressJob {
     if (error != null) {
       manifest.put("error", error.getClass().getName() + ": " + error.getMessage());
     }
-    try {
-      String text = JSON.writeValueAsString(manifest);
-      out.writeText("_runs/" + manifest.get("run_id").asText() + ".json", text);
-      out.writeText("_run.json", text);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new IllegalStateException(e);
-    }
+    String text = pretty(manifest);
+    out.writeText(OutputLayout.RUNS + "/" + manifest.get("run_id").asText() + ".json", text);
+    out.writeText(OutputLayout.RUN_JSON, text);
   }
 
   private static String versionOf(Class<?> c) {
