@@ -320,6 +320,7 @@ public final class CompressJob {
         batchesDone++;
       }
       progress.phase("");
+      out.delete(out.path(OutputLayout.STAGING));  // empty: each batch removed its own directory
       if (nb > 0) {
         log.println(progress.line());
       }
@@ -400,8 +401,9 @@ public final class CompressJob {
       }
       case ERROR_IF_EXISTS -> {
         if (state != OutputLayout.State.ABSENT && state != OutputLayout.State.EMPTY) {
-          throw new ConfigException("output.mode", "'" + out.root() + "' exists and is not empty (mode error-if-exists; "
-              + "use resume or overwrite, or a new output.path)");
+          throw new ConfigException("output.mode", "'" + out.root() + "' exists and is not empty ("
+              + (state == OutputLayout.State.FOREIGN ? OutputLayout.describe(out.foreignEntries()) : "a tokenpress output")
+              + "; mode error-if-exists): use a new output.path, or resume / overwrite for a tokenpress output");
         }
       }
       case RESUME -> {
