@@ -1,13 +1,20 @@
 package dev.tokenpress.spark;
 
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import org.apache.hadoop.conf.Configuration;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.attribute.BasicFileAttributes;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocalFileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.RawLocalFileSystem;
 
 /**
  * Reads one input file through Hadoop's FileSystem (HDFS, S3A, ...; {@code file:} paths with NIO)
@@ -19,9 +26,11 @@ public final class InputBytes {
   /**
    * The whole file at {@code source}.
    *
+   * @throws InputNotFoundException when nothing is at {@code source}, or a symbolic link to nothing
+   * @throws InputNotAFileException when it is a directory, FIFO, socket or device (not opened)
    * @throws InputTooLargeException when the file is larger than {@code maxBytes} (not read)
    * @throws EmptyInputException when the file has no bytes
-   * @throws UncheckedIOException when it cannot be read
+   * @throws UncheckedIOException when it cannot be read (permissions, a symbolic link loop, I/O)
    */
   public static byte[] read(String source, long maxBytes, Configuration conf) {
     java.nio.file.Path direct = localFile(source, conf);
@@ -29,7 +38,7 @@ public final class InputBytes {
       try {
         return readLocal(source, direct, maxBytes);
       } catch (IOException e) {
-        throw new UncheckedIOException("cannot read " + source + ": " + e.getMessage(), e);
+        throw new UncheckedIOException("cannot read " + source + ": " + reason(e), e);
       }
     }
     Path path = new Path(source);
@@ -40,7 +49,19 @@ public final class InputBytes {
         // for a .crc sidecar and wrap the stream for every image (an image has no sidecar).
         return readLocal(source, local.pathToFile(path).toPath(), maxBytes);
       }
-      long len = fs.getFileStatus(path).getLen();
+      if (fs instanceof RawLocalFileSystem raw) {
+        return readLocal(source, raw.pathToFile(path).toPath(), maxBytes);
+      }
+      FileStatus st;
+      try {
+        st = fs.getFileStatus(path);
+      } catch (FileNotFoundException e) {
+        throw new InputNotFoundException(source, "does not exist");
+      }
+      if (st.isDirectory()) {
+        throw new InputNotAFileException(source, "a directory");
+      }
+      long len = st.getLen();
       byte[] out = allocate(source, len, maxBytes);
       try (InputStream in = fs.open(path)) {
         int off = 0;
@@ -54,8 +75,19 @@ public final class InputBytes {
       }
       return out;
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + source + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("cannot read " + source + ": " + reason(e), e);
     }
+  }
+
+  /** Why {@code e} happened, without repeating the path ({@link FileSystemException}s put it first). */
+  private static String reason(IOException e) {
+    if (e instanceof AccessDeniedException) {
+      return "permission denied";
+    }
+    if (e instanceof FileSystemException f && f.getReason() != null) {
+      return f.getReason();
+    }
+    return e.getMessage();
   }
 
   /**
@@ -82,7 +114,7 @@ public final class InputBytes {
   }
 
   private static byte[] readLocal(String source, java.nio.file.Path file, long maxBytes) throws IOException {
-    long len = Files.size(file);
+    long len = regularFile(source, file).size();
     byte[] out = allocate(source, len, maxBytes);
     try (InputStream in = Files.newInputStream(file)) {
       int n = in.readNBytes(out, 0, out.length);
@@ -91,6 +123,35 @@ public final class InputBytes {
       }
     }
     return out;
+  }
+
+  /**
+   * The attributes of the regular file at {@code file} (following links); anything else is a typed
+   * error, found without opening it (opening a FIFO would block).
+   */
+  private static BasicFileAttributes regularFile(String source, java.nio.file.Path file) throws IOException {
+    BasicFileAttributes a;
+    try {
+      a = Files.readAttributes(file, BasicFileAttributes.class);
+    } catch (NoSuchFileException e) {
+      if (Files.isSymbolicLink(file)) {
+        String target;
+        try {
+          target = Files.readSymbolicLink(file).toString();
+        } catch (IOException unreadable) {
+          target = "a path";
+        }
+        throw new InputNotFoundException(source, "is a symbolic link to " + target + ", which does not exist");
+      }
+      throw new InputNotFoundException(source, "does not exist");
+    }
+    if (a.isDirectory()) {
+      throw new InputNotAFileException(source, "a directory");
+    }
+    if (!a.isRegularFile()) {
+      throw new InputNotAFileException(source, "a FIFO, socket or device");
+    }
+    return a;
   }
 
   private static byte[] allocate(String source, long len, long maxBytes) {

@@ -15,6 +15,7 @@ import dev.tokenpress.jobs.config.InputFormat;
 import dev.tokenpress.jobs.config.JobConfig;
 import dev.tokenpress.jobs.config.OutputMode;
 import dev.tokenpress.jobs.corpus.CorpusReader;
+import dev.tokenpress.jobs.corpus.DirectoryListing;
 import dev.tokenpress.spark.EngineInfo;
 import dev.tokenpress.spark.InferencePartitionFunction;
 import dev.tokenpress.spark.NioLocalFileSystem;
@@ -261,6 +262,15 @@ public final class CompressJob {
       }
 
       CorpusReader.Corpus listing = CorpusReader.open(spark, config.input(), config.output().rowsPerTask());
+      Map<String, Long> excluded = new LinkedHashMap<>();
+      ObjectNode examples = JSON.createObjectNode();
+      for (DirectoryListing.Exclusion x : listing.excluded()) {
+        excluded.put(x.reason(), x.count());
+        examples.set(x.reason(), JSON.valueToTree(x.examples()));
+        log.println("[tokenpress] not processed (no row): " + x.describe());
+      }
+      manifest.set("excluded", JSON.valueToTree(excluded));
+      manifest.set("excluded_examples", examples);
       Dataset<Row> corpus = listing.rows();
       if (config.input().format() != InputFormat.DIRECTORY) {
         CorpusReader.checkIds(corpus, config.input().path());
@@ -326,7 +336,7 @@ public final class CompressJob {
       }
       probe.at(JobProbe.Step.SUMMARY, null);
       RunSummary summary = summarize(tally.value(), out, runId, inputs, alreadyCommitted, batchesDone, start,
-          config.kv().enabled());
+          config.kv().enabled(), excluded);
       finish(manifest, out, summary, "succeeded", null);
       log.printf(Locale.ROOT,
           "[tokenpress] done: %d processed (%d ok, %d error) in %.1f s, %.2f rows/s; %d inputs, %d were already committed; "
@@ -335,6 +345,9 @@ public final class CompressJob {
           summary.inputs(), summary.alreadyCommitted(), summary.kvRows(), out.root());
       if (!summary.errorClasses().isEmpty()) {
         log.println("[tokenpress] errors by class: " + summary.errorClasses());
+      }
+      if (!summary.excluded().isEmpty()) {
+        log.println("[tokenpress] not processed (no row), by reason: " + summary.excluded());
       }
       return summary;
     } catch (Exception e) {
@@ -500,14 +513,14 @@ public final class CompressJob {
   /** This run's counts, as tallied by its committed {@code outputs} writes ({@link OutputTally}). */
   private static RunSummary summarize(
       OutputTally.Counts counts, OutputLayout out, String runId, long inputs, long already, int batches, Instant start,
-      boolean kv) {
+      boolean kv, Map<String, Long> excluded) {
     double secs = java.time.Duration.between(start, Instant.now()).toMillis() / 1000.0;
     Map<String, Long> classes = new LinkedHashMap<>();
     counts.errorClasses().entrySet().stream()
         .sorted(Map.Entry.<String, Long>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()))
         .forEach(e -> classes.put(e.getKey(), e.getValue()));
     return new RunSummary(runId, out.root(), inputs, already, counts.ok() + counts.errors(), counts.ok(), counts.errors(),
-        classes, kv ? counts.kvRows() : 0, batches, secs);
+        classes, kv ? counts.kvRows() : 0, batches, secs, excluded);
   }
 
   private static void finish(ObjectNode manifest, OutputLayout out, RunSummary s, String status, Throwable error) {
@@ -522,6 +535,7 @@ public final class CompressJob {
       counts.put("error", s.errors());
       counts.put("kv_rows", s.kvRows());
       counts.put("batches", s.batches());
+      counts.put("excluded", s.excludedTotal());
       manifest.set("errors_by_class", JSON.valueToTree(s.errorClasses()));
       manifest.put("seconds", s.seconds());
       manifest.put("rows_per_second", s.rowsPerSecond());

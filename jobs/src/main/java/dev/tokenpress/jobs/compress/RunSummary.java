@@ -16,6 +16,8 @@ import java.util.Map;
  * @param kvRows kv_cache rows written by this run
  * @param batches commits made by this run
  * @param seconds wall time of the run
+ * @param excluded entries of a directory corpus that are not records, by reason (see {@link
+ *     dev.tokenpress.jobs.corpus.DirectoryListing}); empty for manifests
  */
 public record RunSummary(
     String runId,
@@ -28,7 +30,17 @@ public record RunSummary(
     Map<String, Long> errorClasses,
     long kvRows,
     int batches,
-    double seconds) {
+    double seconds,
+    Map<String, Long> excluded) {
+  public RunSummary {
+    excluded = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(excluded));
+  }
+
+  /** Excluded entries of all reasons. */
+  public long excludedTotal() {
+    return excluded.values().stream().mapToLong(Long::longValue).sum();
+  }
+
   /** Records per second of this run. */
   public double rowsPerSecond() {
     return seconds > 0 ? processed / seconds : 0;

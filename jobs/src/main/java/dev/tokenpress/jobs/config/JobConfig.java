@@ -61,13 +61,16 @@ public record JobConfig(
    * @param format directory, jsonl or parquet
    * @param path corpus directory or manifest file/directory
    * @param glob file-name filter for directory corpora (e.g. {@code *.{png,jpg}}); null = all files
+   * @param globCaseSensitive match the glob's letters in their own case only; false (the default):
+   *     {@code *.{png,jpg}} also matches {@code X.PNG} and {@code y.Jpg}
    * @param recursive descend into subdirectories of a directory corpus
    * @param prompt prompt for every record (directory corpora), or for manifest rows without one
    * @param maxBytes larger input files are {@code error} rows without being read
    * @param columns manifest column names
    */
   public record Input(
-      InputFormat format, String path, String glob, boolean recursive, String prompt, long maxBytes, Columns columns) {
+      InputFormat format, String path, String glob, boolean globCaseSensitive, boolean recursive, String prompt,
+      long maxBytes, Columns columns) {
     public Input {
       if (format == null) {
         throw invalid("format", "is required; allowed values: " + Enums.allowed(InputFormat.class));

@@ -17,7 +17,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.GlobFilter;
+import org.apache.hadoop.fs.GlobPattern;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -33,8 +33,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Reads a corpus into {@link OutputSchemas#WORK} rows ({@code id, source, bytes, prompt,
  * reference}) without reading image bytes on the driver or in the listing: directory corpora are
- * listed with Hadoop's filesystem API on the driver (content is then read inside the task that
- * processes it), manifests keep their rows as they are.
+ * listed on the driver by {@link DirectoryListing} (content is then read inside the task that
+ * processes it; what the listing leaves out is counted by reason), manifests keep their rows as
+ * they are.
  *
  * <p>Ids are deterministic: a directory corpus uses the file's path relative to the corpus root
  * ({@code images/000123.png}); a manifest uses its id column, which must be unique and non-null.
@@ -54,13 +55,16 @@ public final class CorpusReader {
     private final SparkSession spark;
     private final JavaRDD<Row> listed;
     private final long listedCount;
+    private final List<DirectoryListing.Exclusion> excluded;
     private Dataset<Row> rows;
 
-    private Corpus(SparkSession spark, Dataset<Row> rows, JavaRDD<Row> listed, long listedCount) {
+    private Corpus(SparkSession spark, Dataset<Row> rows, JavaRDD<Row> listed, long listedCount,
+        List<DirectoryListing.Exclusion> excluded) {
       this.spark = spark;
       this.rows = rows;
       this.listed = listed;
       this.listedCount = listedCount;
+      this.excluded = List.copyOf(excluded);
     }
 
     /** {@link OutputSchemas#WORK} rows. */
@@ -80,6 +84,19 @@ public final class CorpusReader {
     public JavaRDD<Row> listed() {
       return listed;
     }
+
+    /**
+     * Entries of a directory corpus that are not work rows, by reason ({@link DirectoryListing});
+     * empty for manifests (every manifest row is a work row).
+     */
+    public List<DirectoryListing.Exclusion> excluded() {
+      return excluded;
+    }
+
+    /** Excluded entries of all reasons. */
+    public long excludedCount() {
+      return excluded.stream().mapToLong(DirectoryListing.Exclusion::count).sum();
+    }
   }
 
   /**
@@ -96,7 +113,7 @@ public final class CorpusReader {
             col("source").cast(DataTypes.StringType).as("source"),
             col("bytes").cast(DataTypes.BinaryType).as("bytes"),
             col("prompt").cast(DataTypes.StringType).as("prompt"),
-            col("reference").cast(DataTypes.StringType).as("reference")), null, -1);
+            col("reference").cast(DataTypes.StringType).as("reference")), null, -1, List.of());
       }
     };
   }
@@ -133,16 +150,26 @@ public final class CorpusReader {
 
   private static Corpus directory(SparkSession spark, JobConfig.Input in, int rowsPerTask) {
     String root = qualify(spark, in.path(), "input.path");
-    List<FileStatus> files = new ArrayList<>();
+    List<FileStatus> files;
+    List<DirectoryListing.Exclusion> excluded = List.of();
+    String glob = in.glob() == null || in.glob().isBlank() ? null : in.glob();
+    GlobPattern pattern;
     try {
-      GlobFilter glob = in.glob() == null || in.glob().isBlank() ? null : globFilter(in.glob());
+      pattern = glob == null ? null : DirectoryListing.pattern(glob, in.globCaseSensitive());
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("input.glob", "invalid glob '" + glob + "': " + e.getMessage());
+    }
+    try {
       Path rootPath = new Path(root);
       FileSystem fs = rootPath.getFileSystem(spark.sparkContext().hadoopConfiguration());
       FileStatus st = fs.getFileStatus(rootPath);
       if (st.isDirectory()) {
-        list(fs, rootPath, glob, in.recursive(), files);
+        DirectoryListing listing = DirectoryListing.list(fs, rootPath, pattern, in.globCaseSensitive(),
+            in.recursive());
+        files = listing.files();
+        excluded = listing.exclusions();
       } else {
-        files.add(st);
+        files = List.of(st);
       }
     } catch (IOException e) {
       throw new ConfigException("input.path", "cannot list " + root + ": " + e.getMessage());
@@ -163,7 +190,7 @@ public final class CorpusReader {
     JavaRDD<Row> listed = JavaSparkContext.fromSparkContext(spark.sparkContext())
         .parallelize(dealt, slices)
         .flatMap(List::iterator);
-    return new Corpus(spark, null, listed, files.size());
+    return new Corpus(spark, null, listed, files.size(), excluded);
   }
 
   /**
@@ -191,37 +218,6 @@ public final class CorpusReader {
       task.sort(java.util.Comparator.comparing(f -> f.getPath().toString()));
     }
     return out;
-  }
-
-  /**
-   * Files below {@code dir} whose names match {@code glob} (all if null), descending into
-   * subdirectories if {@code recursive}. Like Spark's file sources, names starting with {@code .}
-   * or {@code _} (hidden files, {@code _SUCCESS}, {@code _temporary/}) are skipped. Zero-byte files
-   * are kept: they become error rows.
-   */
-  private static void list(FileSystem fs, Path dir, GlobFilter glob, boolean recursive, List<FileStatus> out)
-      throws IOException {
-    for (FileStatus st : fs.listStatus(dir)) {
-      String name = st.getPath().getName();
-      if (name.startsWith(".") || name.startsWith("_")) {
-        continue;
-      }
-      if (st.isDirectory()) {
-        if (recursive) {
-          list(fs, st.getPath(), glob, true, out);
-        }
-      } else if (glob == null || glob.accept(st.getPath())) {
-        out.add(st);
-      }
-    }
-  }
-
-  private static GlobFilter globFilter(String glob) {
-    try {
-      return new GlobFilter(glob);
-    } catch (IOException | IllegalArgumentException e) {
-      throw new ConfigException("input.glob", "invalid glob '" + glob + "': " + e.getMessage());
-    }
   }
 
   private static String qualifiedPrefix(String root) {

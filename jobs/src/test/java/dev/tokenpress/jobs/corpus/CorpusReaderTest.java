@@ -2,6 +2,7 @@ package dev.tokenpress.jobs.corpus;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import dev.tokenpress.jobs.compress.SparkTestSession;
 import dev.tokenpress.jobs.config.ConfigException;
@@ -10,7 +11,10 @@ import dev.tokenpress.jobs.config.JobConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.Test;
@@ -34,8 +38,14 @@ class CorpusReaderTest {
     return c.listed().collect().stream().map(r -> r.getString(0)).toList();
   }
 
+  private static Map<String, Long> excluded(CorpusReader.Corpus c) {
+    Map<String, Long> m = new LinkedHashMap<>();
+    c.excluded().forEach(x -> m.put(x.reason(), x.count()));
+    return m;
+  }
+
   @Test
-  void listsMatchingFilesRecursivelySkippingHiddenOnesAndKeepingEmptyFiles(@TempDir Path dir) throws IOException {
+  void listsMatchingFilesRecursivelyCountingHiddenOnesAndKeepingEmptyFiles(@TempDir Path dir) throws IOException {
     touch(dir.resolve("b.png"), 3);
     touch(dir.resolve("a/x.jpg"), 0);
     touch(dir.resolve("a/deeper/y.jpeg"), 2);
@@ -48,6 +58,12 @@ class CorpusReaderTest {
 
     assertThat(ids(c)).containsExactlyInAnyOrder("a/deeper/y.jpeg", "a/x.jpg", "b.png");
     assertThat(c.listedCount()).isEqualTo(3);
+    // Nothing left out silently: hidden names (a hidden directory once, not descended) and the
+    // file the glob does not match are counted, with examples in name order.
+    assertThat(c.excluded()).containsExactly(
+        new DirectoryListing.Exclusion(DirectoryListing.HIDDEN, 3, List.of(".hidden.png", "_tmp/", "a/.cache/")),
+        new DirectoryListing.Exclusion(DirectoryListing.NOT_MATCHING_GLOB, 1, List.of("a/notes.txt")));
+    assertThat(c.excludedCount()).isEqualTo(4);
     // Dealt by size in snake order (b.png 3 bytes, y.jpeg 2, x.jpg 0), each task in path order.
     List<List<String>> tasks = c.listed().glom().collect().stream()
         .map(part -> part.stream().map(r -> r.getString(0)).toList()).toList();
@@ -65,8 +81,60 @@ class CorpusReaderTest {
     touch(dir.resolve("c.txt"), 3);
     touch(dir.resolve("a/x.jpg"), 1);
 
-    assertThat(ids(CorpusReader.open(spark, input(dir, "input.recursive=false", "input.glob="), 32)))
-        .containsExactlyInAnyOrder("b.png", "c.txt");
+    CorpusReader.Corpus c = CorpusReader.open(spark, input(dir, "input.recursive=false", "input.glob="), 32);
+    assertThat(ids(c)).containsExactlyInAnyOrder("b.png", "c.txt");
+    assertThat(c.excluded()).containsExactly(new DirectoryListing.Exclusion(DirectoryListing.SUBDIRECTORY, 1, List.of("a/")));
+  }
+
+  @Test
+  void theGlobIgnoresCaseUnlessAskedNotTo(@TempDir Path dir) throws IOException {
+    for (String name : List.of("a.png", "B.PNG", "c.Jpg", "d.JPEG", "e.gif", "F.TXT")) {
+      touch(dir.resolve(name), 1);
+    }
+    CorpusReader.Corpus c = CorpusReader.open(spark, input(dir, "input.glob=*.{png,jpg,jpeg}"), 32);
+    assertThat(ids(c)).containsExactlyInAnyOrder("a.png", "B.PNG", "c.Jpg", "d.JPEG");
+    assertThat(c.excluded()).containsExactly(
+        new DirectoryListing.Exclusion(DirectoryListing.NOT_MATCHING_GLOB, 2, List.of("F.TXT", "e.gif")));
+    // Upper case in the glob matches lower case in names as well.
+    assertThat(ids(CorpusReader.open(spark, input(dir, "input.glob=*.{PNG,GIF}"), 32)))
+        .containsExactlyInAnyOrder("a.png", "B.PNG", "e.gif");
+
+    CorpusReader.Corpus exact = CorpusReader.open(spark,
+        input(dir, "input.glob=*.{png,jpg,jpeg}", "input.globCaseSensitive=true"), 32);
+    assertThat(ids(exact)).containsExactly("a.png");
+    assertThat(excluded(exact)).containsExactly(Map.entry(DirectoryListing.NOT_MATCHING_GLOB, 5L));
+  }
+
+  /**
+   * Links and special files are listed as records (reading them gives the error row), never
+   * dropped: a dangling link, a link loop and a FIFO (listing it must not open it); a link to a
+   * directory is descended into unless it leads back to a directory being listed.
+   */
+  @Test
+  void danglingLinksLoopsAndFifosAreRecordsAndDirectoryLinkCyclesAreCounted(@TempDir Path dir) throws Exception {
+    touch(dir.resolve("real/a.png"), 2);
+    Files.createSymbolicLink(dir.resolve("gone.png"), dir.resolve("deleted.png"));
+    Files.createSymbolicLink(dir.resolve("loop1.png"), dir.resolve("loop2.png"));
+    Files.createSymbolicLink(dir.resolve("loop2.png"), dir.resolve("loop1.png"));
+    Files.createSymbolicLink(dir.resolve("linked"), dir.resolve("real"));
+    Files.createSymbolicLink(dir.resolve("real/up"), dir);
+    assertThat(new ProcessBuilder("mkfifo", dir.resolve("pipe.png").toString()).start().waitFor()).isZero();
+
+    CorpusReader.Corpus c = assertTimeoutPreemptively(Duration.ofSeconds(60),
+        () -> CorpusReader.open(spark, input(dir, "input.glob=*.png"), 32));
+
+    assertThat(ids(c)).containsExactlyInAnyOrder(
+        "gone.png", "loop1.png", "loop2.png", "pipe.png", "real/a.png", "linked/a.png");
+    assertThat(c.excluded()).containsExactly(new DirectoryListing.Exclusion(
+        DirectoryListing.DIRECTORY_CYCLE, 2, List.of("linked/up/", "real/up/")));
+  }
+
+  @Test
+  void exclusionsDescribeThemselvesOnOneLine() {
+    assertThat(new DirectoryListing.Exclusion("hidden", 7, List.of("a\nb", "q\"\\", "\u0007x")).describe())
+        .isEqualTo("hidden: 7 (e.g. \"a\\nb\", \"q\\\"\\\\\", \"\\u0007x\", ...)");
+    assertThat(new DirectoryListing.Exclusion("hidden", 1, List.of("_SUCCESS")).describe())
+        .isEqualTo("hidden: 1 (e.g. \"_SUCCESS\")");
   }
 
   @Test
