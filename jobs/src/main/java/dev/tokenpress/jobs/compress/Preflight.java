@@ -57,7 +57,8 @@ public final class Preflight {
 
   /**
    * {@link ProcessorFactory#checkPlan}; its errors become {@link ConfigException}s of {@code plan}
-   * (or of {@code model.bundle} when the bundle cannot be read).
+   * (its messages start with {@code plan}), or of {@code model.bundle} when the bundle cannot be
+   * found or read.
    */
   static void checkPlan(ProcessorSpec spec, ProcessorFactory factory) {
     try {
@@ -70,6 +71,9 @@ public final class Preflight {
         throw new ConfigException("plan", m + " (model bundle " + spec.bundle() + ")");
       }
       throw new ConfigException("model.bundle", m);
+    } catch (RuntimeException e) {
+      // An unreadable bundle (BundleException, I/O): the plan cannot be checked, nor run.
+      throw new ConfigException("model.bundle", "cannot read the model bundle " + spec.bundle() + ": " + e.getMessage());
     }
   }
 
