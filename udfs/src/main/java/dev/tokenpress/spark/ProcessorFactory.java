@@ -17,4 +17,14 @@ public interface ProcessorFactory extends Serializable {
 
   /** Cheap provenance for the driver (reads the bundle manifest, does not load the model). */
   EngineInfo describe(ProcessorSpec spec);
+
+  /**
+   * Checks the spec's plan against the model on the driver, as cheaply as {@link #describe} (no
+   * model is loaded), with the same rules {@link #create} applies, so that a plan the model cannot
+   * run fails before any task starts.
+   *
+   * @throws IllegalArgumentException prefixed with {@code plan[i]}, naming the operator field, the
+   *     value and what this model allows
+   */
+  void checkPlan(ProcessorSpec spec);
 }

@@ -50,6 +50,13 @@ public enum VlmProcessorFactory implements ProcessorFactory {
     return new EngineInfo(BundleLocator.bundleSha256(dir), engineVersion());
   }
 
+  /** {@link VlmRuntime#checkPlan} against the shape in the bundle's manifest; opens no session. */
+  @Override
+  public void checkPlan(ProcessorSpec spec) {
+    Path dir = BundleLocator.localize(spec.bundle(), hadoopConf());
+    VlmRuntime.checkPlan(CompressionPlan.parse(spec.planJson()), VlmRuntime.shape(Bundle.open(dir, Bundle.Verify.SIZE)));
+  }
+
   static String engineVersion() {
     String tp = VlmRuntime.class.getPackage().getImplementationVersion();
     return "tokenpress-runtime " + (tp == null ? "dev" : tp) + ", onnxruntime " + OrtEnvironment.getEnvironment().getVersion();

@@ -132,13 +132,14 @@ public final class CompressJob {
     JobConfig config;
     try {
       config = ConfigLoader.load(file, sets);
+      if (print) {
+        System.out.print(ConfigLoader.toYaml(config));
+        return;
+      }
+      Preflight.beforeSession(config, RuntimeFactories.forConfig(config));
     } catch (ConfigException e) {
       System.err.println(e.getMessage());
       System.exit(2);
-      return;
-    }
-    if (print) {
-      System.out.print(ConfigLoader.toYaml(config));
       return;
     }
     SparkSession.Builder builder = SparkSession.builder().appName(config.spark().appName());
@@ -203,10 +204,9 @@ public final class CompressJob {
     PlanSpec plan = PlanSpec.of(config.plan());
     String configJson = ConfigLoader.canonicalJson(config);
     String configHash = ConfigLoader.sha256(configJson);
-    ProcessorSpec spec = new ProcessorSpec(
-        RuntimeFactories.resolveBundle(config.model().bundle()), plan.json(), config.model().maxNewTokens(),
-        config.model().seed(), config.model().maxPixels(), config.model().intraOpThreads(), config.kv().dtype().precision());
+    ProcessorSpec spec = RuntimeFactories.spec(config, plan);
     EngineInfo engine = factory.describe(spec);
+    Preflight.check(config, spec, factory, spark.sparkContext().hadoopConfiguration());
     OutputLayout out = OutputLayout.open(spark, config.output().path());
 
     ObjectNode manifest = JSON.createObjectNode();

@@ -2,6 +2,7 @@ package dev.tokenpress.jobs.compress;
 
 import dev.tokenpress.jobs.config.JobConfig;
 import dev.tokenpress.spark.ProcessorFactory;
+import dev.tokenpress.spark.ProcessorSpec;
 import dev.tokenpress.spark.VlmProcessorFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,6 +14,13 @@ public final class RuntimeFactories {
   /** The ONNX Runtime-backed factory ({@link VlmProcessorFactory}). */
   public static ProcessorFactory forConfig(JobConfig config) {
     return VlmProcessorFactory.INSTANCE;
+  }
+
+  /** What an executor needs to build its runtime for {@code config} and {@code plan}. */
+  public static ProcessorSpec spec(JobConfig config, PlanSpec plan) {
+    return new ProcessorSpec(resolveBundle(config.model().bundle()), plan.json(), config.model().maxNewTokens(),
+        config.model().seed(), config.model().maxPixels(), config.model().intraOpThreads(),
+        config.kv().dtype().precision());
   }
 
   /**

@@ -1,6 +1,7 @@
 package dev.tokenpress.jobs.config;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.exc.InputCoercionException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -44,6 +45,7 @@ public final class ConfigLoader {
       .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
       .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
       .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+      .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
       .build();
   private static final ObjectMapper CANONICAL = JsonMapper.builder()
       .enable(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY)
@@ -91,7 +93,7 @@ public final class ConfigLoader {
     try {
       return YAML.treeToValue(tree, JobConfig.class);
     } catch (JsonProcessingException | IllegalArgumentException e) {
-      throw translate(e);
+      throw translate(e, tree);
     }
   }
 
@@ -174,10 +176,9 @@ public final class ConfigLoader {
     }
     String key = override.substring(0, eq).trim();
     String raw = override.substring(eq + 1);
-    JsonNode value = parseValue(raw);
     if (key.startsWith(SPARK_CONF)) {
       ObjectNode conf = (ObjectNode) tree.with("spark").with("conf");
-      conf.put(key.substring(SPARK_CONF.length()), value.asText());
+      conf.put(key.substring(SPARK_CONF.length()), parseValue(raw, key, false).asText());
       return;
     }
     String[] parts = key.split("\\.");
@@ -196,6 +197,7 @@ public final class ConfigLoader {
       throw new ConfigException(key, "unknown key '" + leaf + "'; allowed keys: " + keys(node));
     }
     JsonNode existing = node.get(leaf);
+    JsonNode value = parseValue(raw, key, existing.isContainerNode());
     if (value.isContainerNode() && !existing.isContainerNode()) {
       // A scalar setting given text that YAML reads as a collection, e.g. a glob "*.{png,jpg}".
       value = YAML.getNodeFactory().textNode(raw);
@@ -203,8 +205,11 @@ public final class ConfigLoader {
     node.set(leaf, value);
   }
 
-  /** A YAML scalar or flow collection; text that is not valid YAML (e.g. "*.png") stays text. */
-  private static JsonNode parseValue(String raw) {
+  /**
+   * A YAML scalar or flow collection. Text that is not valid YAML (e.g. "*.png") stays text, unless
+   * {@code collection}: a list or mapping setting (e.g. {@code plan}) reports the syntax error.
+   */
+  private static JsonNode parseValue(String raw, String key, boolean collection) {
     if (raw.isEmpty()) {
       return YAML.getNodeFactory().nullNode();
     }
@@ -212,8 +217,17 @@ public final class ConfigLoader {
       JsonNode v = YAML.readTree(raw);
       return v == null || v.isMissingNode() ? YAML.getNodeFactory().nullNode() : v;
     } catch (IOException e) {
+      if (collection) {
+        String why = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+        throw new ConfigException(key, "'" + raw + "' is not valid YAML/JSON (" + firstLine(why) + ")"
+            + (key.equals("plan") ? "; " + JobConfig.PLAN_HELP : ""));
+      }
       return YAML.getNodeFactory().textNode(raw);
     }
+  }
+
+  private static String firstLine(String s) {
+    return String.valueOf(s).lines().findFirst().orElse("").trim();
   }
 
   private static String keys(ObjectNode node) {
@@ -222,12 +236,22 @@ public final class ConfigLoader {
     return String.join(", ", names);
   }
 
-  private static ConfigException translate(Exception e) {
+  /**
+   * A binding error as a {@link ConfigException} naming the field: a record's own check, an unknown
+   * key, or a value of the wrong type ({@code expected an integer, got '1.5'}), described from
+   * {@code tree} rather than from Jackson's internals.
+   */
+  private static ConfigException translate(Exception e, JsonNode tree) {
     String path = "";
+    JsonNode given = null;
     if (e instanceof JsonMappingException jme) {
       path = jme.getPath().stream()
           .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
           .collect(Collectors.joining(".")).replace(".[", "[");
+      given = tree;
+      for (JsonMappingException.Reference r : jme.getPath()) {
+        given = r.getFieldName() != null ? given.path(r.getFieldName()) : given.path(r.getIndex());
+      }
     }
     for (Throwable c = e; c != null; c = c.getCause()) {
       if (c instanceof ConfigException ce) {
@@ -254,16 +278,73 @@ public final class ConfigLoader {
     if (root instanceof IllegalArgumentException && root != e) {
       return new ConfigException(path.isEmpty() ? "(root)" : path, root.getMessage());
     }
-    if (e instanceof InvalidFormatException f) {
-      return new ConfigException(path, "invalid value '" + f.getValue() + "' (expected "
-          + f.getTargetType().getSimpleName().toLowerCase() + ")");
+    String field = path.isEmpty() ? "(root)" : path;
+    for (Throwable c = e; c != null; c = c.getCause()) {
+      if (c instanceof InputCoercionException ic) {
+        // A number out of the field's range, e.g. 99999999999 for an int.
+        return new ConfigException(field, "expected " + expected(ic.getTargetType(), true) + ", got "
+            + describe(given, ic.getInputType() == null ? null : ic.getInputType().asString()));
+      }
     }
     if (e instanceof MismatchedInputException m) {
-      String type = m.getTargetType() == null ? "another type" : m.getTargetType().getSimpleName().toLowerCase();
-      return new ConfigException(path.isEmpty() ? "(root)" : path, "wrong type (expected " + type + "): "
-          + m.getOriginalMessage().lines().findFirst().orElse(""));
+      Object value = m instanceof InvalidFormatException f ? f.getValue() : null;
+      return new ConfigException(field, "expected " + expected(m.getTargetType(), false) + ", got "
+          + describe(given, value == null ? null : String.valueOf(value)));
     }
-    return new ConfigException(path.isEmpty() ? "(root)" : path, String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
+    return new ConfigException(field, firstLine(e.getMessage()));
+  }
+
+  /** What a field of type {@code t} takes, in words. */
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static String expected(Class<?> t, boolean withRange) {
+    if (t == null) {
+      return "another type";
+    }
+    if (t == int.class || t == Integer.class) {
+      return withRange ? "an integer in [" + Integer.MIN_VALUE + ", " + Integer.MAX_VALUE + "]" : "an integer";
+    }
+    if (t == long.class || t == Long.class) {
+      return withRange ? "an integer in [" + Long.MIN_VALUE + ", " + Long.MAX_VALUE + "]" : "an integer";
+    }
+    if (t == boolean.class || t == Boolean.class) {
+      return "a boolean (true or false)";
+    }
+    if (t == double.class || t == Double.class || t == float.class || t == Float.class) {
+      return "a number";
+    }
+    if (t == String.class) {
+      return "a string";
+    }
+    if (t.isEnum()) {
+      return "one of " + Enums.allowed((Class) t);
+    }
+    if (Map.class.isAssignableFrom(t) || t.isRecord()) {
+      return "a mapping of keys to values";
+    }
+    if (List.class.isAssignableFrom(t) || t.isArray()) {
+      return "a list";
+    }
+    return "a " + t.getSimpleName();
+  }
+
+  /** The value as given: {@code 'text'}, a number or boolean as written, or its kind. */
+  private static String describe(JsonNode node, String fallback) {
+    if (node == null || node.isMissingNode()) {
+      return fallback == null ? "another type" : "'" + fallback + "'";
+    }
+    if (node.isNull()) {
+      return "null";
+    }
+    if (node.isTextual()) {
+      return "'" + node.asText() + "'";
+    }
+    if (node.isObject()) {
+      return "a mapping";
+    }
+    if (node.isArray()) {
+      return "a list";
+    }
+    return node.asText();
   }
 
   private static String join(String a, String b) {

@@ -4,6 +4,8 @@ import static dev.tokenpress.jobs.config.ConfigException.invalid;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import dev.tokenpress.operators.api.CompressionPlan;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -26,15 +28,36 @@ public record JobConfig(
     if (plan == null || plan.isNull()) {
       plan = JsonNodeFactory.instance.arrayNode();
     }
-    if (!plan.isArray()) {
-      throw invalid("plan", "must be a list of operators, got " + plan.getNodeType().name().toLowerCase());
-    }
+    checkPlan(plan);
     require(spark, "spark");
     require(input, "input");
     require(model, "model");
     require(kv, "kv");
     require(output, "output");
     require(run, "run");
+  }
+
+  /**
+   * What a plan looks like, for errors: a list of operator objects, with an example and the
+   * operator names.
+   */
+  public static final String PLAN_HELP = "a plan is a YAML/JSON list of operator objects applied in order, e.g. "
+      + "[{op: vtc-cls, keep: 64, layers: \"1..L-2\"}, {op: fastv, layer: 2, drop_ratio: 0.5}] "
+      + "(on the command line: --set 'plan=[{op: fastv, layer: 2}]'), or [] for none; operators: "
+      + String.join(", ", CompressionPlan.operatorNames());
+
+  /** The plan's shape and operators (checks against the model come later, with the bundle). */
+  private static void checkPlan(JsonNode plan) {
+    if (!plan.isArray()) {
+      String got = plan.isTextual() ? "the text '" + plan.asText() + "'"
+          : plan.isObject() ? "a single object (wrap it in [ ])" : plan.getNodeType().name().toLowerCase(Locale.ROOT);
+      throw invalid("plan", "must be a list of operators, got " + got + "; " + PLAN_HELP);
+    }
+    try {
+      CompressionPlan.parse(ConfigLoader.canonicalJson(plan));
+    } catch (IllegalArgumentException e) {
+      throw invalid("plan", e.getMessage());
+    }
   }
 
   private static void require(Object section, String name) {

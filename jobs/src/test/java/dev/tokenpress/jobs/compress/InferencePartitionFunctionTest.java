@@ -72,6 +72,11 @@ class InferencePartitionFunctionTest {
     public EngineInfo describe(ProcessorSpec spec) {
       return TestProcessorFactory.ENGINE;
     }
+
+    @Override
+    public void checkPlan(ProcessorSpec spec) {
+      new TestProcessorFactory().checkPlan(spec);
+    }
   }
 
   @AfterEach

@@ -1,5 +1,7 @@
 package dev.tokenpress.jobs.compress;
 
+import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.KvCodec;
 import dev.tokenpress.operators.kv.KvLayout;
@@ -38,6 +40,8 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
   static final int H = 2;
   static final int D = 8;
   static final EngineInfo ENGINE = new EngineInfo("test-model-sha256", "test-engine 1");
+  /** The model plans are checked against: a 4x4 patch grid (16 visual tokens), 4 ViT and 4 LM layers. */
+  static final ModelShape SHAPE = new ModelShape(4, 2, 4, 4, true, 2, 4, 4, H, 32);
 
   TestProcessorFactory() {
     this(null, 0);
@@ -51,6 +55,12 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
   @Override
   public EngineInfo describe(ProcessorSpec spec) {
     return ENGINE;
+  }
+
+  /** Checks the plan against {@link #SHAPE} with the operators' own rules. */
+  @Override
+  public void checkPlan(ProcessorSpec spec) {
+    CompressionPlan.parse(spec.planJson()).validate(SHAPE);
   }
 
   /** Thrown to simulate an executor-killing failure. */

@@ -13,6 +13,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Config binding: defaults, file, overrides, and errors that name the field and allowed values. */
 class ConfigLoaderTest {
+  private static final String MINIMAL = "input: {path: /data, prompt: hi}\nmodel: {bundle: /models/b}\n";
+  private static final String WITH_OUTPUT = MINIMAL + "output: {path: /out}\n";
+
   @TempDir Path tmp;
 
   private Path yaml(String text) throws IOException {
@@ -96,13 +99,71 @@ class ConfigLoaderTest {
   }
 
   @Test
-  void badPlanFailsAtStartNamingTheOperators() {
-    JobConfig c = ConfigLoader.load(null, List.of("plan=[{op: magic, keep: 3}]"));
-    assertThatThrownBy(() -> PlanSpec.of(c.plan()))
+  void badPlanFailsAtLoadNamingTheOperators() {
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("plan=[{op: magic, keep: 3}]")))
         .isInstanceOf(ConfigException.class)
-        .hasMessageContaining("config plan")
-        .hasMessageContaining("fastv");
+        .hasMessageStartingWith("config plan: plan[0]: unknown operator \"magic\"")
+        .hasMessageContaining("random-drop, vtc-cls, fastv");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("plan=[{op: fastv, layer: 2, kep: 3}]")))
+        .hasMessageContaining("config plan: plan[0]: fastv: unknown key \"kep\"");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("plan=[{op: vtc-cls, keep: 1.5}]")))
+        .hasMessageContaining("vtc-cls.keep must be an integer, got 1.5");
+  }
+
+  @Test
+  void aPlanThatIsNotAListSaysWhatAPlanLooksLike() throws IOException {
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("plan=fastv")))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith("config plan: must be a list of operators, got the text 'fastv'")
+        .hasMessageContaining("[{op: vtc-cls, keep: 64, layers: \"1..L-2\"}, {op: fastv, layer: 2, drop_ratio: 0.5}]")
+        .hasMessageContaining("operators: random-drop, vtc-cls, fastv");
     assertThatThrownBy(() -> ConfigLoader.load(null, List.of("plan={op: fastv}")))
-        .hasMessageContaining("plan").hasMessageContaining("list");
+        .hasMessageStartingWith("config plan: must be a list of operators, got a single object (wrap it in [ ])");
+    // A JSON/YAML typo is reported as such, not as "got a string".
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("plan=[{op: fastv, layer: 2]")))
+        .hasMessageStartingWith("config plan: '[{op: fastv, layer: 2]' is not valid YAML/JSON (")
+        .hasMessageContaining("a plan is a YAML/JSON list of operator objects");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("plan=[{\"op\": \"fastv\", \"layer\": 2}")))
+        .hasMessageContaining("is not valid YAML/JSON");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("plan=[fastv]")))
+        .hasMessageContaining("plan[0] must be an object with an \"op\" key (one of [random-drop, vtc-cls, fastv])");
+    Path f = yaml(WITH_OUTPUT + "plan: vtc-cls\n");
+    assertThatThrownBy(() -> ConfigLoader.load(f, List.of()))
+        .hasMessageStartingWith("config plan: must be a list of operators, got the text 'vtc-cls'");
+    // A glob, which YAML reads as a mapping, still works for a scalar setting.
+    assertThat(ConfigLoader.load(null, List.of("input.glob=*.{png,jpg}")).input().glob()).isEqualTo("*.{png,jpg}");
+  }
+
+  @Test
+  void integersMustBeIntegers() throws IOException {
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("output.batchRows=1.5")))
+        .isInstanceOf(ConfigException.class)
+        .hasMessage("config output.batchRows: expected an integer, got 1.5");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("output.zstdLevel=3.7")))
+        .hasMessage("config output.zstdLevel: expected an integer, got 3.7");
+    assertThatThrownBy(() -> ConfigLoader.load(yaml(MINIMAL + "output: {path: /out, rowsPerTask: 2.0e1}\n"), List.of()))
+        .hasMessageStartingWith("config output.rowsPerTask: expected an integer, got 20");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("model.maxNewTokens=99999999999")))
+        .hasMessage("config model.maxNewTokens: expected an integer in [-2147483648, 2147483647], got 99999999999");
+    assertThat(ConfigLoader.load(null, List.of("output.batchRows=7")).output().batchRows()).isEqualTo(7);
+  }
+
+  @Test
+  void wrongTypesNameTheFieldTheExpectedTypeAndTheValueWithoutJacksonInternals() {
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("output.batchRows=abc")))
+        .hasMessage("config output.batchRows: expected an integer, got 'abc'");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("run.failFast=abc")))
+        .hasMessage("config run.failFast: expected a boolean (true or false), got 'abc'");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("input.recursive=1")))
+        .hasMessage("config input.recursive: expected a boolean (true or false), got 1");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("output=3")))
+        .hasMessage("config output: expected a mapping of keys to values, got 3");
+    assertThatThrownBy(() -> ConfigLoader.load(null, List.of("output.mode=3")))
+        .hasMessage("config output.mode: '3' is not allowed; allowed values: resume, overwrite, error-if-exists");
+    for (String set : List.of("output.batchRows=abc", "run.failFast=abc", "model.seed=x", "input.maxBytes=[1]")) {
+      assertThatThrownBy(() -> ConfigLoader.load(null, List.of(set))).as(set)
+          .isInstanceOf(ConfigException.class)
+          .message().doesNotContain("CoercionConfig").doesNotContain("`").doesNotContain("Cannot");
+    }
   }
 }

@@ -108,14 +108,14 @@ public final class CompressionPlan implements Serializable {
         }
         if (!(root instanceof List<?> list)) {
             throw new IllegalArgumentException("plan must be a JSON array of operator objects, e.g. "
-                    + "[{\"op\":\"fastv\",\"layer\":2}]; got " + kind(root));
+                    + "[{\"op\":\"fastv\",\"layer\":2}]; operators: " + operatorNames() + "; got " + kind(root));
         }
         List<OperatorConfig> configs = new ArrayList<>();
         for (int i = 0; i < list.size(); i++) {
             Object item = list.get(i);
             if (!(item instanceof Map<?, ?>)) {
-                throw new IllegalArgumentException("plan[" + i + "] must be an object with an \"op\" key; got "
-                        + kind(item));
+                throw new IllegalArgumentException("plan[" + i + "] must be an object with an \"op\" key (one of "
+                        + operatorNames() + "), e.g. {\"op\":\"fastv\",\"layer\":2}; got " + kind(item));
             }
             @SuppressWarnings("unchecked")
             Map<String, Object> object = (Map<String, Object>) item;
@@ -178,14 +178,21 @@ public final class CompressionPlan implements Serializable {
 
     /**
      * Builds the operators and validates each against {@code shape}: what a runtime does at
-     * plan start.
+     * plan start, and what a driver does before it starts any work ({@link #validate}).
+     *
+     * <p>Besides each operator's own {@link TokenOperator#validate} and its signals, a
+     * {@code keep} budget must not exceed the visual tokens that can reach the operator (it would
+     * keep them all and do nothing): {@link ModelShape#numPatches()} per image, less what the
+     * {@link Hook#VISUAL_TOKENS} operators before it keep; a {@link Hook#PREFILL_AFTER}
+     * operator sees at most what all the {@link Hook#VISUAL_TOKENS} operators keep.
      *
      * @throws IllegalArgumentException prefixed with {@code plan[i]} if an operator does not fit
-     *     the model, needs a signal the model cannot provide, or acts at a hook without a
-     *     callback ({@link Hook#hasCallback()})
+     *     the model, needs a signal the model cannot provide, keeps more tokens than reach it, or
+     *     acts at a hook without a callback ({@link Hook#hasCallback()})
      */
     public List<TokenOperator> bind(ModelShape shape) {
         List<TokenOperator> ops = build();
+        int[] reaching = visualTokensReaching(ops, shape);
         for (int i = 0; i < ops.size(); i++) {
             try {
                 TokenOperator op = ops.get(i);
@@ -194,11 +201,49 @@ public final class CompressionPlan implements Serializable {
                 for (Signal s : op.signals(shape)) {
                     s.validate(shape);
                 }
+                checkKeep(op.config(), reaching[i], shape);
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("plan[" + i + "]: " + e.getMessage(), e);
             }
         }
         return ops;
+    }
+
+    /**
+     * Checks the plan against a model without keeping the operators ({@link #bind}): for a
+     * driver, before it starts work that the runtime would then refuse.
+     *
+     * @throws IllegalArgumentException as {@link #bind}
+     */
+    public void validate(ModelShape shape) {
+        bind(shape);
+    }
+
+    /** The most visual tokens that can reach each operator (see {@link #bind}). */
+    private static int[] visualTokensReaching(List<TokenOperator> ops, ModelShape shape) {
+        int[] reaching = new int[ops.size()];
+        int visual = shape.numPatches();
+        for (int i = 0; i < ops.size(); i++) {
+            reaching[i] = visual;
+            if (ops.get(i).hooks().contains(Hook.VISUAL_TOKENS)) {
+                visual = ops.get(i).config().budget().resolve(visual);
+            }
+        }
+        for (int i = 0; i < ops.size(); i++) {
+            if (!ops.get(i).hooks().contains(Hook.VISUAL_TOKENS)) {
+                reaching[i] = visual;
+            }
+        }
+        return reaching;
+    }
+
+    private static void checkKeep(OperatorConfig config, int reaching, ModelShape shape) {
+        if (config.budget() instanceof Budget.Keep k && k.count() > reaching) {
+            throw new IllegalArgumentException(config.name() + ".keep must be in [1, " + reaching + "]: at most "
+                    + reaching + " visual tokens reach it (the model has " + shape.numPatches() + " per image"
+                    + (reaching < shape.numPatches() ? ", the operators before it keep " + reaching : "")
+                    + "), so it would keep them all and do nothing; got " + k.count());
+        }
     }
 
     static void checkHooks(TokenOperator op) {

@@ -19,6 +19,12 @@ public sealed interface OperatorConfig extends Serializable
     /** The operator's name in plans, e.g. {@code "fastv"}. */
     String name();
 
+    /**
+     * How many visual tokens the operator keeps. {@link CompressionPlan#bind} checks a
+     * {@link Budget.Keep} against the number of visual tokens that can reach the operator.
+     */
+    Budget budget();
+
     /** A new operator for this config. */
     TokenOperator build();
 

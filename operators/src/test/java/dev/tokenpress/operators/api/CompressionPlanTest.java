@@ -119,7 +119,8 @@ class CompressionPlanTest {
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"layer\":2}]"))
                 .hasMessage("plan[0] needs \"op\" (a string, one of [random-drop, vtc-cls, fastv])");
         assertThatThrownBy(() -> CompressionPlan.parse("[3]"))
-                .hasMessage("plan[0] must be an object with an \"op\" key; got a number");
+                .hasMessage("plan[0] must be an object with an \"op\" key (one of [random-drop, vtc-cls, fastv]), e.g. "
+                        + "{\"op\":\"fastv\",\"layer\":2}; got a number");
         assertThatThrownBy(() -> CompressionPlan.parse("{\"op\":\"fastv\"}"))
                 .hasMessageStartingWith("plan must be a JSON array of operator objects");
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"fastv\",}]"))
@@ -145,6 +146,29 @@ class CompressionPlanTest {
         ModelShape noCls = new ModelShape(4, 2, 4, 4, false, 2, 4, 4, 2, 64);
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"vtc-cls\",\"keep\":4,\"layers\":\"0..L-2\"}]")
                 .bind(noCls)).hasMessage("plan[0]: vtc-cls needs a ViT with a CLS token; this model has none");
+    }
+
+    @Test
+    void bindRejectsAKeepAboveTheVisualTokensThatReachIt() {
+        // TINY has 4x4 = 16 visual tokens per image.
+        assertThat(CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":16}]").bind(TINY)).hasSize(1);
+        assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":17}]").validate(TINY))
+                .hasMessage("plan[0]: random-drop.keep must be in [1, 16]: at most 16 visual tokens reach it (the model "
+                        + "has 16 per image), so it would keep them all and do nothing; got 17");
+        String vtc = "{\"op\":\"vtc-cls\",\"keep\":8,\"layers\":\"0..L-2\"}";
+        CompressionPlan.parse("[" + vtc + ",{\"op\":\"fastv\",\"layer\":2,\"keep\":8}]").validate(TINY);
+        assertThatThrownBy(() -> CompressionPlan.parse("[" + vtc + ",{\"op\":\"fastv\",\"layer\":2,\"keep\":9}]")
+                .validate(TINY)).hasMessage("plan[1]: fastv.keep must be in [1, 8]: at most 8 visual tokens reach it (the "
+                        + "model has 16 per image, the operators before it keep 8), so it would keep them all and do "
+                        + "nothing; got 9");
+        // VISUAL_TOKENS operators run before PREFILL_AFTER ones whatever their plan order.
+        assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"fastv\",\"layer\":2,\"keep\":12}," + vtc + "]")
+                .validate(TINY)).hasMessageStartingWith("plan[0]: fastv.keep must be in [1, 8]");
+        // Chained VISUAL_TOKENS operators: the second sees what the first keeps (round(0.25 * 16) = 4).
+        assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep_ratio\":0.25}," + vtc + "]")
+                .validate(TINY)).hasMessageStartingWith("plan[1]: vtc-cls.keep must be in [1, 4]");
+        // Ratios always scale to what reaches the operator.
+        CompressionPlan.parse("[" + vtc + ",{\"op\":\"fastv\",\"layer\":2,\"keep_ratio\":1.0}]").validate(TINY);
     }
 
     @Test

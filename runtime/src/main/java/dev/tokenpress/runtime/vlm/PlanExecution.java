@@ -4,7 +4,6 @@ import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.ModelShape;
-import dev.tokenpress.operators.api.OperatorConfig;
 import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.api.Signal;
 import dev.tokenpress.operators.api.SignalValues;
@@ -37,33 +36,39 @@ final class PlanExecution {
   private final boolean hasPrefillAfter;
   private final boolean hasVisualTokens;
 
-  PlanExecution(CompressionPlan plan, ModelShape shape, int vitLayersRun) {
+  /**
+   * Prepares {@code plan} for this runtime: {@link CompressionPlan#bind} (the operators' own checks
+   * against the model, shared with drivers), then what this runtime supports: the hooks it runs and
+   * CLS attention of the ViT layers it runs ({@code 0..shape.visionFeatureLayer()}).
+   *
+   * @throws IllegalArgumentException prefixed with {@code plan[i]}, naming the field, the value and
+   *     what is allowed
+   */
+  PlanExecution(CompressionPlan plan, ModelShape shape) {
     this.shape = shape;
-    List<TokenOperator> ops = new ArrayList<>();
+    List<TokenOperator> ops = plan.bind(shape);
     LinkedHashSet<Signal> sigs = new LinkedHashSet<>();
     boolean prefillAfter = false;
     boolean visual = false;
-    for (OperatorConfig c : plan.operators()) {
-      TokenOperator op = c.build();
+    int vitLayersRun = shape.visionFeatureLayer() + 1;
+    for (int i = 0; i < ops.size(); i++) {
+      TokenOperator op = ops.get(i);
       for (Hook h : op.hooks()) {
         if (h != Hook.VISUAL_TOKENS && h != Hook.PREFILL_AFTER) {
-          throw new IllegalArgumentException("operator " + op.name() + " acts at hook " + h
+          throw new IllegalArgumentException("plan[" + i + "]: operator " + op.name() + " acts at hook " + h
               + ", which this runtime does not run yet (VISUAL_TOKENS, PREFILL_AFTER)");
         }
         prefillAfter |= h == Hook.PREFILL_AFTER;
         visual |= h == Hook.VISUAL_TOKENS;
       }
-      op.validate(shape);
       for (Signal s : op.signals(shape)) {
-        s.validate(shape);
         if (s instanceof Signal.ClsAttention ca && ca.vitLayer() >= vitLayersRun) {
-          throw new IllegalArgumentException("operator " + op.name() + " asks for the CLS attention of ViT layer "
-              + ca.vitLayer() + ", but this bundle runs ViT layers 0.." + (vitLayersRun - 1)
-              + " only (vision_feature_layer); choose layers in that range");
+          throw new IllegalArgumentException("plan[" + i + "]: operator " + op.name()
+              + " asks for the CLS attention of ViT layer " + ca.vitLayer() + ", but this bundle runs ViT layers 0.."
+              + (vitLayersRun - 1) + " only (vision_feature_layer); choose layers in that range");
         }
         sigs.add(s);
       }
-      ops.add(op);
     }
     this.operators = List.copyOf(ops);
     this.signals = List.copyOf(sigs);

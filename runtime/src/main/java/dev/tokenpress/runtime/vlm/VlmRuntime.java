@@ -74,13 +74,36 @@ public final class VlmRuntime implements AutoCloseable {
     this.fusedLm = fusedLm;
     LmSpec l = bundle.lm();
     this.stopTokens = l.eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
-    int layersRun = visionConfig.layersRun();
+    this.shape = shape(visionConfig, l);
+  }
+
+  /**
+   * The model as operators see it, read from the bundle's manifest alone (no session is created):
+   * for checking a plan on a driver ({@link #checkPlan}).
+   */
+  public static ModelShape shape(Bundle bundle) {
+    return shape(VisionBundle.spec(bundle).config(), bundle.lm());
+  }
+
+  private static ModelShape shape(VisionConfig vision, LmSpec lm) {
+    int layersRun = vision.layersRun();
     if (layersRun < 1) {
-      throw new BundleException("vision_feature_layer " + visionConfig.featureLayer() + " selects the embeddings; "
+      throw new BundleException("vision_feature_layer " + vision.featureLayer() + " selects the embeddings; "
           + "operators need at least one ViT layer");
     }
-    this.shape = new ModelShape(visionConfig.numLayers(), visionConfig.numHeads(), visionConfig.gridSize(),
-        visionConfig.gridSize(), true, layersRun - 1, l.numLayers(), l.numHeads(), l.numKvHeads(), l.hiddenSize());
+    return new ModelShape(vision.numLayers(), vision.numHeads(), vision.gridSize(), vision.gridSize(), true,
+        layersRun - 1, lm.numLayers(), lm.numHeads(), lm.numKvHeads(), lm.hiddenSize());
+  }
+
+  /**
+   * Checks {@code plan} against a model of {@code shape} exactly as {@link #validate} does on an open
+   * runtime, without one: a driver calls it with {@link #shape(Bundle)} before it starts any work.
+   *
+   * @throws IllegalArgumentException prefixed with {@code plan[i]}, naming the field, the value and
+   *     what this model allows
+   */
+  public static void checkPlan(CompressionPlan plan, ModelShape shape) {
+    new PlanExecution(plan, shape);
   }
 
   /** Opens a bundle directory (verified per {@link VlmOptions#verify()}) and loads its sessions. */
@@ -156,7 +179,7 @@ public final class VlmRuntime implements AutoCloseable {
   private PlanExecution prepared(CompressionPlan plan) {
     PlanExecution p = plans.get(plan);
     if (p == null) {
-      p = new PlanExecution(plan, shape, visionConfig.layersRun());
+      p = new PlanExecution(plan, shape);
       if (plans.size() < 64) {
         plans.put(plan, p);
       }

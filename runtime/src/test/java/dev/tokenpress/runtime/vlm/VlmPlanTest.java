@@ -2,8 +2,10 @@ package dev.tokenpress.runtime.vlm;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.SequenceLayout;
@@ -178,5 +180,26 @@ class VlmPlanTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("ViT layer");
     assertThatThrownBy(() -> run("[{\"op\":\"fastv\",\"layer\":9}]", "x"))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("fastv.layer");
+  }
+  @Test
+  void planChecksFromTheManifestMatchTheOpenRuntime() {
+    // The driver's check (manifest only, no session) and the open runtime apply the same rules.
+    ModelShape shape = VlmRuntime.shape(Bundle.open(rt.bundle().directory(), Bundle.Verify.SIZE));
+    assertThat(shape).isEqualTo(rt.shape());
+    assertThat(shape.numPatches()).isEqualTo(256);
+    for (String plan : new String[] {"[{\"op\":\"fastv\",\"layer\":9}]",
+        "[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"1..99\"}]",
+        "[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"3..3\"}]",
+        "[{\"op\":\"random-drop\",\"keep\":257}]",
+        "[{\"op\":\"random-drop\",\"keep\":64},{\"op\":\"fastv\",\"layer\":2,\"keep\":65}]"}) {
+      CompressionPlan p = CompressionPlan.parse(plan);
+      Throwable driver = catchThrowable(() -> VlmRuntime.checkPlan(p, shape));
+      assertThat(driver).as(plan).isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("plan[");
+      assertThatThrownBy(() -> rt.validate(p)).as(plan).hasMessage(driver.getMessage());
+    }
+    assertThatThrownBy(() -> VlmRuntime.checkPlan(CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":257}]"),
+        shape)).hasMessageContaining("random-drop.keep must be in [1, 256]").hasMessageContaining("got 257");
+    VlmRuntime.checkPlan(CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":256},{\"op\":\"fastv\",\"layer\":3}]"),
+        shape);
   }
 }
