@@ -57,4 +57,9 @@ record FaultyProcessorFactory(String haltOnId, String failOnceOnId, String marke
   public EngineInfo describe(ProcessorSpec spec) {
     return TestProcessorFactory.ENGINE;
   }
+
+  @Override
+  public void checkPlan(ProcessorSpec spec) {
+    new TestProcessorFactory().checkPlan(spec);
+  }
 }
