@@ -50,6 +50,11 @@ class BundleDeterminismTest {
             assertThat(first.keySet()).as("files of %s that differ from %s", b.getFileName(), builds.get(0).getFileName())
                     .filteredOn(f -> !first.get(f).equals(other.get(f))).isEmpty();
         }
+        // The CLI prints the model_sha256 a run records: the sha256 of bundle.json.
+        for (int i = 0; i < 3; i++) {
+            assertThat(Files.readString(tmp.resolve("child-jvm-" + i + ".log")))
+                    .contains("\"model_sha256\" : \"" + first.get(BundleManifest.FILE_NAME) + "\"");
+        }
         Bundle.open(builds.get(builds.size() - 1)); // still a valid bundle
     }
 
