@@ -4,10 +4,10 @@ import dev.tokenpress.runtime.checkpoint.LlamaConfig;
 import dev.tokenpress.runtime.checkpoint.LmCheckpoint;
 import dev.tokenpress.runtime.checkpoint.SafetensorsWriter;
 import dev.tokenpress.runtime.lm.LlamaGraphs;
+import dev.tokenpress.runtime.onnx.GraphBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -20,6 +20,9 @@ import java.util.Map;
  * <p>Layout: {@code lm/embed_tokens.safetensors}, {@code lm/layer_NN_{pre,post,mid}.onnx},
  * {@code lm/tail.onnx}, {@code lm/head.onnx}, {@code lm/attention.onnx}, optionally
  * {@code lm/decoder_fused.onnx}, all sharing {@code lm/weights.bin}.
+ *
+ * <p>Deterministic: building the same checkpoint with the same options gives byte-identical files,
+ * {@code bundle.json} included ({@code BundleDeterminismTest}).
  */
 public final class BundleBuilder {
     /** Checkpoint side files copied verbatim when present (tokenizer, chat template, preprocessing). */
@@ -45,11 +48,9 @@ public final class BundleBuilder {
                 }
             }
             w.copyFile(checkpoint.resolve("config.json"), "source_config.json");
-            Map<String, String> build = new LinkedHashMap<>();
-            build.put("source", checkpoint.toAbsolutePath().normalize().getFileName().toString());
-            String version = BundleBuilder.class.getPackage().getImplementationVersion();
-            build.put("builder", "tokenpress " + (version != null ? version : "dev"));
-            build.put("opset", Integer.toString(dev.tokenpress.runtime.onnx.GraphBuilder.OPSET));
+            // Only what shapes the bytes: no directory name, path, builder version or time, so that
+            // every build of the same checkpoint (any copy, any launcher) has the same model_sha256.
+            Map<String, String> build = Map.of("opset", Integer.toString(GraphBuilder.OPSET));
             return w.finish(ckpt.family(), lm, vision, null, build);
         }
     }

@@ -1,11 +1,17 @@
 package dev.tokenpress.runtime.bundle;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.util.Collections;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
- * {@code bundle.json}: what a bundle holds and the sha256 of every file.
+ * {@code bundle.json}: what a bundle holds and the sha256 of every file. Its bytes are a function of
+ * the checkpoint's content and the build options only (no time, path or directory name, keys and
+ * files in a fixed order), so its sha256 (a run's {@code model_sha256}) identifies the model: every
+ * build of the same checkpoint gives the same bytes.
  *
  * @param format        always {@value #FORMAT}
  * @param formatVersion {@value #FORMAT_VERSION}; readers refuse newer versions
@@ -13,8 +19,8 @@ import java.util.Map;
  * @param lm            the language model
  * @param vision        the vision tower and projector section (owned by the vision side), or null
  * @param text          tokenizer / chat template section, or null
- * @param build         how the bundle was made (source checkpoint, builder version)
- * @param files         every file of the bundle except bundle.json itself
+ * @param build         how the graphs were made (ONNX opset); sorted by key
+ * @param files         every file of the bundle except bundle.json itself, sorted by path
  */
 public record BundleManifest(
         String format,
@@ -31,7 +37,8 @@ public record BundleManifest(
     public static final String FILE_NAME = "bundle.json";
 
     public BundleManifest {
-        files = List.copyOf(files);
-        build = build == null ? Map.of() : Map.copyOf(build);
+        files = files.stream().sorted(Comparator.comparing(BundleFile::path)).toList();
+        // Not Map.copyOf: its iteration order (hence bundle.json's key order) changes from JVM to JVM.
+        build = Collections.unmodifiableMap(build == null ? new TreeMap<>() : new TreeMap<>(build));
     }
 }

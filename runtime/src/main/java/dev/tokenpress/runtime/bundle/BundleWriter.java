@@ -19,6 +19,8 @@ import java.util.stream.Stream;
 /**
  * Writes a bundle directory: graphs (with one shared external-weights file per directory, or
  * inline weights), side files, and finally {@code bundle.json} with the sha256 of every file.
+ * Callers write in a fixed order (weights files are laid out in write order); {@code bundle.json}
+ * lists files sorted by path and map keys sorted, so its bytes never depend on hash order.
  *
  * <pre>{@code
  * try (BundleWriter w = new BundleWriter(out, true)) {

@@ -2,6 +2,7 @@ package dev.tokenpress.runtime.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.runtime.bundle.BuildOptions;
+import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.bundle.BundleBuilder;
 import dev.tokenpress.runtime.bundle.BundleFile;
 import dev.tokenpress.runtime.bundle.BundleManifest;
@@ -14,7 +15,8 @@ public final class ModelBuildCommand {
             + "  Builds a model bundle (per-layer ONNX graphs + bundle.json) from a Hugging Face Llama or LLaVA\n"
             + "  checkpoint directory. --fused also writes the single-graph decoder with KV-cache inputs/outputs\n"
             + "  (for comparisons); --inline-weights keeps weights inside every graph instead of one shared\n"
-            + "  lm/weights.bin (only for models well under 2 GB).";
+            + "  lm/weights.bin (only for models well under 2 GB). Prints the bundle's model_sha256 (sha256 of\n"
+            + "  bundle.json, as recorded by the compress job); the same checkpoint always builds to the same bytes.";
 
     private ModelBuildCommand() {}
 
@@ -30,6 +32,7 @@ public final class ModelBuildCommand {
         }
         ObjectNode o = Json.object();
         o.put("bundle", out.toAbsolutePath().toString());
+        o.put("model_sha256", Bundle.sha256(out.resolve(BundleManifest.FILE_NAME)));
         o.put("family", m.family());
         o.put("lm_layers", m.lm().numLayers());
         o.put("files", m.files().size());
