@@ -99,7 +99,7 @@ public final class BundleLocator {
           + ") nor a Hugging Face checkpoint (no config.json)");
     }
     try {
-      StringBuilder key = new StringBuilder(dir.toString());
+      StringBuilder key = new StringBuilder(BundleBuilder.REVISION).append('|').append(dir);
       try (var files = Files.list(dir)) {
         files.sorted().forEach(f -> key.append('|').append(f.getFileName()).append(':').append(f.toFile().length())
             .append(':').append(f.toFile().lastModified()));
@@ -115,11 +115,24 @@ public final class BundleLocator {
           if (!Files.isRegularFile(dest.resolve(BundleManifest.FILE_NAME))) {
             throw raced;
           }
+        } finally {
+          deleteTree(tmp);  // empty after the move; the losing build's files after a race
         }
       }
       return dest;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot build a bundle from checkpoint " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
     }
   }
 

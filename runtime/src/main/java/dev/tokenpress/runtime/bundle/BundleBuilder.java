@@ -26,6 +26,12 @@ import java.util.Map;
  */
 public final class BundleBuilder {
     /** Checkpoint side files copied verbatim when present (tokenizer, chat template, preprocessing). */
+    /**
+     * Changes whenever the builder writes different bytes for the same checkpoint, so caches of
+     * built bundles (keyed by the checkpoint's files) never serve a bundle of an older builder.
+     */
+    public static final String REVISION = "2-deterministic-manifest";
+
     public static final List<String> SIDE_FILES = List.of("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
             "special_tokens_map.json", "generation_config.json", "chat_template.json", "chat_template.jinja",
             "preprocessor_config.json", "processor_config.json");
