@@ -32,13 +32,7 @@ public final class FaultInjectionMain {
         Runtime.getRuntime().halt(137);
       }
     };
-    SparkSession spark = SparkSession.builder().master(master).appName("tokenpress-fault")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.default.parallelism", "2")
+    SparkSession spark = SparkTestSession.builder(master).appName("tokenpress-fault")
         .getOrCreate();
     spark.sparkContext().setLogLevel("ERROR");
     int status = 0;
