@@ -7,7 +7,7 @@
 # each output is then checked with DuckDB (ExactlyOnceCheck: each id once in outputs/, each
 # (id, layer, chunk) once in kv_cache/, every *.parquet readable).
 #   tools/standalone-faults.sh              # WORK=/tmp/tp-standalone COPIES=80 (36 images each)
-# Needs the modules built (it runs `mvn -o -q -pl jobs -am package -DskipTests`). Takes ~3 minutes.
+# Builds the shaded jar first (`mvn -q -pl jobs -am package -DskipTests`). Takes ~3 minutes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="${WORK:-/tmp/tp-standalone}"
@@ -18,8 +18,8 @@ mkdir -p "$work"
 log() { echo "[faults $(date +%H:%M:%S)] $*"; }
 
 log "building the shaded jar and the test classes"
-(cd "$root" && mvn -o -q -B -pl jobs -am package -DskipTests && mvn -o -q -B -pl jobs test-compile \
-  && mvn -o -q -B -pl jobs dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$work/test-cp.txt")
+(cd "$root" && mvn -q -B -pl jobs -am package -DskipTests && mvn -q -B -pl jobs -am test-compile \
+  && mvn -q -B -pl jobs -am dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$work/test-cp.txt")
 jar="$(ls "$root"/jobs/target/tokenpress-jobs-*-shaded.jar)"
 
 export SPARK_HOME="$work/spark" SPARK_SCALA_VERSION=2.13
