@@ -181,15 +181,13 @@ public final class CompressionPlan implements Serializable {
      * plan start.
      *
      * @throws IllegalArgumentException prefixed with {@code plan[i]} if an operator does not fit
-     *     the model, needs a signal the model cannot provide, or acts at a hook without a
-     *     callback ({@link Hook#hasCallback()})
+     *     the model or needs a signal the model cannot provide
      */
     public List<TokenOperator> bind(ModelShape shape) {
         List<TokenOperator> ops = build();
         for (int i = 0; i < ops.size(); i++) {
             try {
                 TokenOperator op = ops.get(i);
-                checkHooks(op);
                 op.validate(shape);
                 for (Signal s : op.signals(shape)) {
                     s.validate(shape);
@@ -199,15 +197,6 @@ public final class CompressionPlan implements Serializable {
             }
         }
         return ops;
-    }
-
-    static void checkHooks(TokenOperator op) {
-        for (Hook h : op.hooks()) {
-            if (!h.hasCallback()) {
-                throw new IllegalArgumentException(op.name() + " acts at hook " + h
-                        + ", which this version of the operator API cannot call yet");
-            }
-        }
     }
 
     /** The union of the signals the operators need on {@code shape}, in first-request order. */

@@ -1,9 +1,13 @@
 package dev.tokenpress.operators.kernels;
 
+import dev.tokenpress.operators.tensor.Kernels;
+
 /**
  * Attention probabilities of chosen query rows over a set of keys, computed from Q and K in Java:
  * the signal that FastV, MustDrop, ZipVL and others read, computed only for the rows they ask for
- * instead of materializing a full {@code T x S} attention map.
+ * instead of materializing a full {@code T x S} attention map. The probabilities come from
+ * {@link Kernels#softmax(float[], int, int, float[], int)}, the one softmax of every attention
+ * signal (head means: {@link Kernels#meanOverHeads}).
  *
  * <p>Causality follows sequence order: query row {@code i} sees key {@code j} iff
  * {@code keyOrder[j] <= queryOrder[i]} (original token indices, which survive dropping).
@@ -59,7 +63,7 @@ public final class AttentionRows {
                     }
                     out[oo + j] = s;
                 }
-                Softmax.inPlace(out, oo, kRows);
+                Kernels.softmax(out, oo, kRows, out, oo);
             }
         }
         return out;

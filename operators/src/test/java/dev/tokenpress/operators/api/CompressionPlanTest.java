@@ -148,35 +148,6 @@ class CompressionPlanTest {
     }
 
     @Test
-    void rejectsHooksWithoutCallback() {
-        TokenOperator logitsOp = new TokenOperator() {
-            @Override
-            public OperatorConfig config() {
-                return FastVConfig.defaults();
-            }
-
-            @Override
-            public java.util.Set<Hook> hooks() {
-                return java.util.EnumSet.of(Hook.LOGITS);
-            }
-
-            @Override
-            public void validate(ModelShape shape) {
-            }
-
-            @Override
-            public List<Signal> signals(ModelShape shape) {
-                return List.of();
-            }
-        };
-        assertThatThrownBy(() -> CompressionPlan.checkHooks(logitsOp))
-                .hasMessage("fastv acts at hook LOGITS, which this version of the operator API cannot call yet");
-        for (TokenOperator op : CompressionPlan.parse(EXAMPLE).build()) {
-            CompressionPlan.checkHooks(op);
-        }
-    }
-
-    @Test
     void planAndConfigsAreSerializable() throws Exception {
         CompressionPlan plan = CompressionPlan.parse(EXAMPLE);
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();

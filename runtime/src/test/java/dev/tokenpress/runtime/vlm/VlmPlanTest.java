@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.HookRunner;
+import dev.tokenpress.operators.api.Signal;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.tensor.Kernels;
@@ -14,13 +16,14 @@ import dev.tokenpress.runtime.text.PromptTooLongException;
 import dev.tokenpress.runtime.vision.ClsAttention;
 import dev.tokenpress.runtime.vision.VisionBundle;
 import dev.tokenpress.runtime.vision.VisionEncoder;
-import dev.tokenpress.runtime.vision.VisionHook;
 import dev.tokenpress.runtime.vision.VisionOutput;
 import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.onnx.SessionConfig;
+import dev.tokenpress.runtime.testing.TestOperator;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Stream;
@@ -99,12 +102,9 @@ class VlmPlanTest {
     VisionBundle.Spec spec = VisionBundle.spec(bundle);
     float[] score = new float[256];
     try (VisionEncoder enc = VisionBundle.openSplit(bundle, SessionConfig.singleThreaded())) {
-      VisionOutput out = enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), new VisionHook() {
-        @Override
-        public Set<Integer> clsAttentionLayers() {
-          return Set.of(1, 2);
-        }
-      });
+      HookRunner signalsOnly = new HookRunner(List.of(new TestOperator("cls", EnumSet.of(Hook.VISUAL_TOKENS),
+          new Signal.ClsAttention(1), new Signal.ClsAttention(2)) {}), rt.shape(), 0L);
+      VisionOutput out = enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), signalsOnly);
       for (int layer : List.of(1, 2)) {
         float[] p = ClsAttention.patches(out.clsAttention().get(layer));
         for (int j = 0; j < 256; j++) {
