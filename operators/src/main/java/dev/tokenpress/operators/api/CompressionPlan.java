@@ -34,6 +34,8 @@ import java.util.function.Function;
  *   <tr><td>{@code fastv}</td><td>{@code layer} (2); one of {@code keep | keep_ratio |
  *       drop_ratio} ({@code drop_ratio} 0.5); {@code mode} ({@code "inplace"})</td>
  *       <td>PREFILL_AFTER</td></tr>
+ *   <tr><td>{@code tome}</td><td>{@code r} (required; an integer for every ViT layer run, or an
+ *       array with one per layer run); {@code prop_attn} (true)</td><td>VISION_LAYER</td></tr>
  * </table>
  *
  * <p>Example: {@code [{"op":"vtc-cls","keep":64,"layers":"1..L-2"},{"op":"fastv","layer":2,"drop_ratio":0.5}]}.
@@ -58,6 +60,7 @@ public final class CompressionPlan implements Serializable {
         m.put(RandomDropConfig.NAME, RandomDropConfig::fromJson);
         m.put(VtcClsConfig.NAME, VtcClsConfig::fromJson);
         m.put(FastVConfig.NAME, FastVConfig::fromJson);
+        m.put(ToMeConfig.NAME, ToMeConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 

@@ -3,6 +3,7 @@ package dev.tokenpress.operators.api;
 import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.operators.tensor.FloatTensor;
+import dev.tokenpress.operators.tensor.Kernels;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -315,6 +316,15 @@ public final class HookRunner {
                     + prov.count() + " patch tokens");
         }
         int total = vitProvenance != null ? shape.numPatches() : n;
+        int[] reps = prov.representatives();
+        float[] inOrder = features;
+        if (!Kernels.isStrictlyIncreasing(reps)) {
+            // the ViT reordered tokens (e.g. ToMe): the LM gets them in raster order of their representatives
+            TokenReduction sort = sortByRepresentative(reps);
+            inOrder = sort.apply(features, dim);
+            prov = prov.apply(sort);
+        }
+        features = inOrder;
         List<TokenSelection> selections = new ArrayList<>();
         if (n != total || prov.merged()) {
             selections.add(TokenSelection.of(total, prov.representatives(), PositionMode.REPACK));
@@ -343,6 +353,10 @@ public final class HookRunner {
                 throw new IllegalStateException(op.name() + " returned a reduction over "
                         + (r == null ? "null" : r.inputCount()) + " visual tokens, the context has " + ctx.count());
             }
+            if (!r.isOrdered()) {
+                throw new IllegalStateException(op.name() + " reordered visual tokens; at VISUAL_TOKENS merged "
+                        + "tokens must take their representative's place");
+            }
             kept.add(KeptMap.ofReduction(op.name(), Hook.VISUAL_TOKENS, -1, r, ctx.visualIndices()));
             selections.add(r.representatives());
             ctx = ctx.next(r);
@@ -350,6 +364,19 @@ public final class HookRunner {
         visualProvenance = ctx.provenance();
         layout = SequenceLayout.prefill(prefix, total, suffix, selections);
         return ctx.features().toArray();
+    }
+
+    private static TokenReduction sortByRepresentative(int[] reps) {
+        long[] keyed = new long[reps.length];
+        for (int i = 0; i < reps.length; i++) {
+            keyed[i] = ((long) reps[i] << 32) | i;
+        }
+        Arrays.sort(keyed);
+        int[][] g = new int[reps.length][];
+        for (int i = 0; i < reps.length; i++) {
+            g[i] = new int[] {(int) keyed[i]};
+        }
+        return TokenReduction.of(reps.length, g, null, PositionMode.KEEP_ORIGINAL);
     }
 
     /** The patches each visual token entering the LM stands for (after {@link #visualTokens}). */

@@ -123,7 +123,7 @@ public final class KeptMap {
         return inputCount;
     }
 
-    /** Kept input indices, ascending (copy). */
+    /** Kept input indices (copy): ascending, except after a {@link Hook#VISION_LAYER} reduction that reorders rows. */
     public int[] kept() {
         return kept.clone();
     }

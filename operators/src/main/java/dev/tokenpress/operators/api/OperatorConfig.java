@@ -11,10 +11,11 @@ import java.util.Map;
  * <p>Sealed, so that the plan parser knows every algorithm; the records live in this package
  * because Java requires the permitted subclasses of a sealed interface in an unnamed module to
  * share its package. The operator classes themselves live in
- * {@code dev.tokenpress.operators.prune}.
+ * {@code dev.tokenpress.operators.prune} (selections) and {@code dev.tokenpress.operators.merge}
+ * (merges).
  */
 public sealed interface OperatorConfig extends Serializable
-        permits RandomDropConfig, VtcClsConfig, FastVConfig {
+        permits RandomDropConfig, VtcClsConfig, FastVConfig, ToMeConfig {
 
     /** The operator's name in plans, e.g. {@code "fastv"}. */
     String name();

@@ -7,10 +7,12 @@ import java.util.Arrays;
  * row is a group of input rows combined by a weighted mean. A {@link TokenSelection} is the special
  * case where every group has one member.
  *
- * <p>Input rows are numbered {@code 0..inputCount-1}. Groups are non-empty, pairwise disjoint,
- * ascending inside, and ordered by their first (smallest) member, which is the group's
- * <em>representative</em>: merged rows take the representative's place, so row order never
- * changes. Inputs in no group are dropped. Output row {@code o} is
+ * <p>Input rows are numbered {@code 0..inputCount-1}. Groups are non-empty, pairwise disjoint and
+ * ascending inside; a group's first (smallest) member is its <em>representative</em>. Inputs in no
+ * group are dropped. A reduction is {@linkplain #isOrdered() ordered} when its groups are ordered
+ * by representative, so that merged rows take the representative's place and row order never
+ * changes; only inside the ViT ({@link Hook#VISION_LAYER}, where order carries no position) may a
+ * reduction reorder rows, e.g. ToMe's "unmerged, then merged" output. Output row {@code o} is
  * {@code Σ_i w_i x_i / Σ_i w_i} over its members {@code i} (accumulated in double); a merged
  * token's <em>size</em> (number of original patches it stands for) is the sum of its members'
  * sizes, whatever the weights. Immutable, with value equality.
@@ -22,8 +24,14 @@ public final class TokenReduction {
     private final int[] members;
     private final float[] weights;
     private final PositionMode positions;
+    private final boolean ordered;
 
     private TokenReduction(int inputCount, int[] start, int[] members, float[] weights, PositionMode positions) {
+        boolean o = true;
+        for (int g = 1; g < start.length - 1; g++) {
+            o &= members[start[g]] > members[start[g - 1]];
+        }
+        this.ordered = o;
         this.inputCount = inputCount;
         this.start = start;
         this.members = members;
@@ -53,9 +61,8 @@ public final class TokenReduction {
      *
      * @param groups output rows in order, each the ascending input rows it merges
      * @param weights per group, a positive finite weight per member; null for equal weights
-     * @throws IllegalArgumentException if a group is empty or not ascending, groups overlap or are
-     *     not ordered by first member, an index is outside {@code [0, inputCount)}, or a weight is
-     *     not positive and finite
+     * @throws IllegalArgumentException if a group is empty or not ascending, groups overlap, an
+     *     index is outside {@code [0, inputCount)}, or a weight is not positive and finite
      */
     public static TokenReduction of(int inputCount, int[][] groups, float[][] weights, PositionMode positions) {
         if (inputCount < 0) {
@@ -76,17 +83,11 @@ public final class TokenReduction {
         float[] w = new float[total];
         boolean[] used = new boolean[inputCount];
         int p = 0;
-        int lastFirst = -1;
         for (int o = 0; o < groups.length; o++) {
             int[] g = groups[o];
             if (g.length == 0) {
                 throw new IllegalArgumentException("group " + o + " is empty");
             }
-            if (g[0] <= lastFirst) {
-                throw new IllegalArgumentException("groups must be ordered by their first member; group " + o
-                        + " starts at " + g[0] + " after a group starting at " + lastFirst);
-            }
-            lastFirst = g[0];
             if (weights != null && weights[o].length != g.length) {
                 throw new IllegalArgumentException("group " + o + " has " + g.length + " members but "
                         + weights[o].length + " weights");
@@ -155,18 +156,30 @@ public final class TokenReduction {
         return positions;
     }
 
+    /** Whether the groups are ordered by representative (row order kept). */
+    public boolean isOrdered() {
+        return ordered;
+    }
+
     /** Whether some output merges more than one row. */
     public boolean merges() {
         return members.length > outputCount();
     }
 
-    /** Whether every row is kept unmerged. */
+    /** Whether every row is kept unmerged, in order. */
     public boolean keepsAll() {
-        return outputCount() == inputCount && !merges();
+        return outputCount() == inputCount && !merges() && ordered;
     }
 
-    /** The selection of the representatives, with this reduction's position mode. */
+    /**
+     * The selection of the representatives, with this reduction's position mode.
+     *
+     * @throws IllegalStateException if the reduction is not {@linkplain #isOrdered() ordered}
+     */
     public TokenSelection representatives() {
+        if (!ordered) {
+            throw new IllegalStateException("a reduction that reorders rows is not a selection: " + this);
+        }
         int[] k = new int[outputCount()];
         for (int o = 0; o < k.length; o++) {
             k[o] = members[start[o]];
@@ -228,7 +241,8 @@ public final class TokenReduction {
 
     /**
      * This reduction followed by {@code next} (over this one's outputs), as one reduction over this
-     * one's inputs: member weights multiply, normalised per inner group.
+     * one's inputs (in {@code next}'s output order): member weights multiply, normalised per inner
+     * group.
      */
     public TokenReduction then(TokenReduction next) {
         if (next.inputCount != outputCount()) {
@@ -286,6 +300,6 @@ public final class TokenReduction {
     @Override
     public String toString() {
         return "TokenReduction[" + outputCount() + "/" + inputCount + " out, " + (members.length - outputCount())
-                + " merged away, " + positions + "]";
+                + " merged away, " + positions + (ordered ? "" : ", reordered") + "]";
     }
 }
