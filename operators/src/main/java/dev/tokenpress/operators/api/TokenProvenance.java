@@ -31,6 +31,38 @@ public final class TokenProvenance {
         return new TokenProvenance(p, w);
     }
 
+    /**
+     * Provenance from explicit per-token arrays (copied), e.g. read back from Parquet.
+     *
+     * @throws IllegalArgumentException if a token has no patch, patches are not strictly ascending
+     *     or negative, or the weights do not match the patches or are not positive and finite
+     */
+    public static TokenProvenance of(int[][] patches, float[][] weights) {
+        if (patches.length != weights.length) {
+            throw new IllegalArgumentException(patches.length + " tokens of patches, " + weights.length + " of weights");
+        }
+        int[][] p = new int[patches.length][];
+        float[][] w = new float[patches.length][];
+        for (int t = 0; t < p.length; t++) {
+            p[t] = patches[t].clone();
+            w[t] = weights[t].clone();
+            if (p[t].length == 0 || p[t].length != w[t].length) {
+                throw new IllegalArgumentException("token " + t + " has " + p[t].length + " patches and " + w[t].length
+                        + " weights; at least one of each, as many weights as patches");
+            }
+            for (int i = 0; i < p[t].length; i++) {
+                if (p[t][i] < 0 || (i > 0 && p[t][i] <= p[t][i - 1])) {
+                    throw new IllegalArgumentException("token " + t + ": patches must be non-negative and strictly "
+                            + "ascending, got " + Arrays.toString(p[t]));
+                }
+                if (!(w[t][i] > 0) || Float.isInfinite(w[t][i])) {
+                    throw new IllegalArgumentException("token " + t + ": weight " + w[t][i] + " is not positive and finite");
+                }
+            }
+        }
+        return new TokenProvenance(p, w);
+    }
+
     /** {@link #identity} of {@code 0..n-1}. */
     public static TokenProvenance identity(int n) {
         int[] idx = new int[n];
