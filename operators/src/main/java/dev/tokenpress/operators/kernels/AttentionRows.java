@@ -26,6 +26,23 @@ public final class AttentionRows {
      */
     public static float[] compute(float[] q, int[] queryRows, int[] queryOrder, float[] k, int[] keyOrder,
                                   int numHeads, int numKvHeads, int headDim, float scale, float[] bias) {
+        float[] out = logits(q, queryRows, queryOrder, k, keyOrder, numHeads, numKvHeads, headDim, scale, bias);
+        int kRows = keyOrder.length;
+        for (int row = 0; row < queryRows.length * numHeads; row++) {
+            Kernels.softmax(out, row * kRows, kRows, out, row * kRows);
+        }
+        return out;
+    }
+
+    /**
+     * The scaled, biased logits {@code q·k/√d + bias} that {@link #compute} turns into
+     * probabilities, with {@code -Infinity} at causally masked keys; the input of
+     * {@link Kernels#headMeanSoftmax} for head-mean signals.
+     *
+     * @return {@code queryRows.length x numHeads x kRows} row-major
+     */
+    public static float[] logits(float[] q, int[] queryRows, int[] queryOrder, float[] k, int[] keyOrder,
+                                 int numHeads, int numKvHeads, int headDim, float scale, float[] bias) {
         if (numHeads % numKvHeads != 0) {
             throw new IllegalArgumentException("numHeads " + numHeads + " is not a multiple of numKvHeads " + numKvHeads);
         }
@@ -63,7 +80,6 @@ public final class AttentionRows {
                     }
                     out[oo + j] = s;
                 }
-                Kernels.softmax(out, oo, kRows, out, oo);
             }
         }
         return out;

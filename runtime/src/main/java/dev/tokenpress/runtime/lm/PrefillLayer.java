@@ -57,25 +57,29 @@ final class PrefillLayer implements HookRunner.SignalSource {
         int heads = spec.numHeads();
         if (signal instanceof Signal.QueryRowAttention a) {
             int[] qr = a.rows().resolve(layout);
-            float[] probs = attention(qr, rows);
-            int keys = rows.length;
-            float[] mean = new float[qr.length * keys];
+            float[] logits = attention(qr, rows, false);
+            int all = tokenIndices.length;
+            float[] mean = new float[qr.length * all];
             for (int i = 0; i < qr.length; i++) {
-                float[] one = new float[heads * keys];
-                System.arraycopy(probs, i * heads * keys, one, 0, one.length);
-                System.arraycopy(Kernels.meanOverHeads(one, heads, keys), 0, mean, i * keys, keys);
+                float[] one = new float[heads * all];
+                System.arraycopy(logits, i * heads * all, one, 0, one.length);
+                System.arraycopy(Kernels.headMeanSoftmax(one, heads, all), 0, mean, i * all, all);
             }
-            return FloatTensor.wrap(mean, qr.length, keys);
+            return FloatTensor.wrap(keyColumns(mean, qr.length, rows), qr.length, rows.length);
         }
         if (signal instanceof Signal.QueryRowHeadAttention a) {
             int[] qr = a.rows().resolve(layout);
-            return FloatTensor.wrap(attention(qr, rows), qr.length, heads, rows.length);
+            float[] probs = attention(qr, rows, true);
+            return FloatTensor.wrap(keyColumns(probs, qr.length * heads, rows), qr.length, heads, rows.length);
         }
         throw new IllegalArgumentException("signal " + signal + " is not computed in LM prefill");
     }
 
-    /** Per-head probabilities {@code [qr, heads, rows]} of layout rows {@code qr} over the keys of {@code rows}. */
-    private float[] attention(int[] layoutRows, int[] rows) {
+    /**
+     * Per-head probabilities (or logits) {@code [qr, heads, cache]} of layout rows {@code qr} over
+     * every key of the layer.
+     */
+    private float[] attention(int[] layoutRows, int[] rows, boolean probabilities) {
         if (cache.length() != tokenIndices.length) {
             throw new IllegalStateException("attention signals need a cache of the layer's " + tokenIndices.length
                     + " rows at layer " + layer + ", found " + cache.length() + " entries");
@@ -88,18 +92,27 @@ final class PrefillLayer implements HookRunner.SignalSource {
         for (int i = 0; i < viewRows.length; i++) {
             viewRows[i] = rows[layoutRows[i]];
         }
-        int heads = spec.numHeads();
-        int all = tokenIndices.length;
-        float[] p = AttentionRows.compute(q, viewRows, tokenIndices, cacheKeys, cacheOrder, heads,
-                spec.numKvHeads(), spec.headDim(), (float) (1.0 / Math.sqrt(spec.headDim())), null);
-        if (rows.length == all) {
-            return p;
+        if (probabilities) {
+            return AttentionRows.compute(q, viewRows, tokenIndices, cacheKeys, cacheOrder, spec.numHeads(),
+                    spec.numKvHeads(), spec.headDim(), (float) (1.0 / Math.sqrt(spec.headDim())), null);
         }
-        // keys of rows dropped by earlier operators at this hook are left out, without renormalising
-        float[] out = new float[viewRows.length * heads * rows.length];
-        for (int qh = 0; qh < viewRows.length * heads; qh++) {
+        return AttentionRows.logits(q, viewRows, tokenIndices, cacheKeys, cacheOrder, spec.numHeads(),
+                spec.numKvHeads(), spec.headDim(), (float) (1.0 / Math.sqrt(spec.headDim())), null);
+    }
+
+    /**
+     * The key columns of {@code rows} of a {@code [n, cache]} array: keys of rows dropped by earlier
+     * operators at this hook are left out, without renormalising.
+     */
+    private float[] keyColumns(float[] x, int n, int[] rows) {
+        int all = tokenIndices.length;
+        if (rows.length == all) {
+            return x;
+        }
+        float[] out = new float[n * rows.length];
+        for (int i = 0; i < n; i++) {
             for (int j = 0; j < rows.length; j++) {
-                out[qh * rows.length + j] = p[qh * all + rows[j]];
+                out[i * rows.length + j] = x[i * all + rows[j]];
             }
         }
         return out;
