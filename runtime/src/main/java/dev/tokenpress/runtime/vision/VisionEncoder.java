@@ -144,6 +144,7 @@ public final class VisionEncoder implements AutoCloseable {
     int n = cfg.layersRun();
     int d = cfg.hiddenSize();
     int[] tokensPerLayer = new int[n];
+    int[] mlpTokens = new int[n];
     Map<Integer, float[]> cls = new HashMap<>();
     FloatBuffer px = ByteBuffer.allocateDirect(3 * pixels.height() * pixels.width() * 4)
         .order(ByteOrder.nativeOrder()).asFloatBuffer();
@@ -156,7 +157,7 @@ public final class VisionEncoder implements AutoCloseable {
         OrtSession.Result r = chain.run(sessions.get("embed"), Map.of("pixel_values", pixelTensor));
         OrtSession.Result f = chain.run(sessions.get("projector"), Map.of("hidden", tensor(r, "hidden")));
         float[] features = copy(tensor(f, "image_features"));
-        return output(features, cls, tokensPerLayer, start);
+        return output(features, cls, tokensPerLayer, mlpTokens, start);
       }
       OrtSession.Result r = chain.run(sessions.get("embed_pre0"), Map.of("pixel_values", pixelTensor));
       OnnxTensor hidden = tensor(r, "hidden");
@@ -164,6 +165,7 @@ public final class VisionEncoder implements AutoCloseable {
       for (int layer = 0; layer < n; layer++) {
         int t = (int) hidden.getInfo().getShape()[1];
         tokensPerLayer[layer] = t;
+        mlpTokens[layer] = t;
         float[] keyBias = hooks == null ? null : hooks.visionKeyBias();
         LayerSignals signals = new LayerSignals(hidden, qkv[0], qkv[1], t, keyBias);
         if (clsLayers.contains(layer)) {
@@ -183,6 +185,7 @@ public final class VisionEncoder implements AutoCloseable {
           TokenReduction red = hooks.visionLayer(layer, VisionPoint.AFTER_ATTENTION, signals);
           if (red != null) {
             int out = red.outputCount();
+            mlpTokens[layer] = out;
             hidden = chain.own(floats(red.apply(copy(hidden), d), 1, out, d));
             attn = chain.own(floats(red.apply(copy(attn), d), 1, out, d));
           }
@@ -190,7 +193,7 @@ public final class VisionEncoder implements AutoCloseable {
         if (!afterLayer) {
           if (layer == n - 1) {
             OrtSession.Result f = chain.run(sessions.get("post_projector"), Map.of("hidden", hidden, "attn", attn));
-            return output(copy(tensor(f, "image_features")), cls, tokensPerLayer, start);
+            return output(copy(tensor(f, "image_features")), cls, tokensPerLayer, mlpTokens, start);
           }
           OrtSession.Result p = chain.run(sessions.get("post_pre_" + layer), Map.of("hidden", hidden, "attn", attn));
           hidden = tensor(p, "hidden_out");
@@ -209,7 +212,7 @@ public final class VisionEncoder implements AutoCloseable {
         }
         if (layer == n - 1) {
           OrtSession.Result f = chain.run(sessions.get("projector"), Map.of("hidden", out));
-          return output(copy(tensor(f, "image_features")), cls, tokensPerLayer, start);
+          return output(copy(tensor(f, "image_features")), cls, tokensPerLayer, mlpTokens, start);
         }
         OrtSession.Result q = chain.run(sessions.get("pre_" + (layer + 1)), Map.of("hidden", out));
         hidden = out;
@@ -280,10 +283,11 @@ public final class VisionEncoder implements AutoCloseable {
     return OnnxTensor.createTensor(GraphSession.environment(), b, shape);
   }
 
-  private VisionOutput output(float[] features, Map<Integer, float[]> cls, int[] tokensPerLayer, long start) {
+  private VisionOutput output(float[] features, Map<Integer, float[]> cls, int[] tokensPerLayer, int[] mlpTokens,
+      long start) {
     int dim = cfg.textHiddenSize();
     int tokens = features.length / dim;
-    long flops = VisionFlops.total(cfg, tokensPerLayer, tokens);
+    long flops = VisionFlops.total(cfg, tokensPerLayer, mlpTokens, tokens);
     return new VisionOutput(features, tokens, dim, cls, tokensPerLayer, flops, (System.nanoTime() - start) / 1e6);
   }
 

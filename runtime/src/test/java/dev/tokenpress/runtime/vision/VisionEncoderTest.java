@@ -248,6 +248,10 @@ class VisionEncoderTest {
     VisionOutput a = encoder.encode(pixels(0), plain);
     assertThat(a.tokens()).isEqualTo(8);
     assertThat(a.tokensPerLayer()).containsExactly(17, 9);
+    // layer 0: attention over 17 tokens, output projection and MLP over the 9 left after the merge
+    assertThat(a.flops()).isEqualTo(VisionFlops.embedding(cfg) + VisionFlops.layer(cfg, 17, 9)
+        + VisionFlops.layer(cfg, 9) + VisionFlops.projector(cfg, 8));
+    assertThat(VisionFlops.layer(cfg, 17, 9)).isLessThan(VisionFlops.layer(cfg, 17));
     assertThat(plain.visionSizes()).containsExactly(1, 2, 2, 2, 2, 2, 2, 2, 2);
     assertThat(plain.keptMaps().get(0).merged()).isEqualTo(8);
     float[] visual = plain.visualTokens(a.features(), a.tokens(), a.dim(), 2, 3);
