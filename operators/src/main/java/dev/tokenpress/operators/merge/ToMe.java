@@ -189,15 +189,9 @@ public final class ToMe implements TokenOperator {
         if (cls) {
             Arrays.sort(unm);
         }
-        List<List<Integer>> into = new ArrayList<>(nb);
-        for (int j = 0; j < nb; j++) {
-            List<Integer> g = new ArrayList<>();
-            g.add(2 * j + 1);
-            into.add(g);
-        }
+        int[] count = new int[nb];
         for (int e = 0; e < r; e++) {
-            int i = edges[e];
-            into.get(nodeIdx[i]).add(2 * i);
+            count[nodeIdx[edges[e]]]++;
         }
         int outputs = unm.length + nb;
         int[][] groups = new int[outputs][];
@@ -207,18 +201,23 @@ public final class ToMe implements TokenOperator {
             groups[o] = new int[] {row};
             weights[o] = new float[] {sizes[row]};
         }
+        int[] fill = new int[nb];
         for (int j = 0; j < nb; j++) {
-            List<Integer> g = into.get(j);
-            int[] m = new int[g.size()];
-            for (int k = 0; k < m.length; k++) {
-                m[k] = g.get(k);
-            }
+            groups[unm.length + j] = new int[count[j] + 1];
+            groups[unm.length + j][fill[j]++] = 2 * j + 1;
+        }
+        for (int e = 0; e < r; e++) {
+            int i = edges[e];
+            int j = nodeIdx[i];
+            groups[unm.length + j][fill[j]++] = 2 * i;
+        }
+        for (int j = 0; j < nb; j++) {
+            int[] m = groups[unm.length + j];
             Arrays.sort(m);
             float[] w = new float[m.length];
             for (int k = 0; k < m.length; k++) {
                 w[k] = sizes[m[k]];
             }
-            groups[unm.length + j] = m;
             weights[unm.length + j] = w;
         }
         return TokenReduction.of(t, groups, weights, PositionMode.REPACK);

@@ -221,6 +221,29 @@ class VlmPlanTest {
   }
 
   @Test
+  void toMeThenVtcClsThenFastVComposeAcrossHooks() {
+    VlmResult r = run("[{\"op\":\"tome\",\"r\":16},{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"1..L-2\"},"
+        + "{\"op\":\"fastv\",\"layer\":2,\"keep\":32}]", "c");
+    assertThat(r.keptMaps()).extracting(KeptMap::hook).containsExactly(Hook.VISION_LAYER, Hook.VISION_LAYER,
+        Hook.VISION_LAYER, Hook.VISUAL_TOKENS, Hook.PREFILL_AFTER);
+    KeptMap vtc = r.keptMaps().get(3);
+    assertThat(vtc.inputCount()).isEqualTo(256 - 48);
+    assertThat(r.visualTokensKept()).isEqualTo(64);
+    // VTC-CLS scored the merged tokens at their representative patches and kept their provenance
+    TokenProvenance p = r.provenance();
+    assertThat(p.count()).isEqualTo(64);
+    assertThat(p.representatives()).containsExactly(vtc.original());
+    int patches = 0;
+    for (int t = 0; t < p.count(); t++) {
+      patches += p.size(t);
+    }
+    assertThat(patches).isGreaterThan(64);
+    KeptMap fastv = r.keptMaps().get(4);
+    assertThat(fastv.inputCount()).isEqualTo(r.promptIds().length - 1 + 64);
+    assertThat(r.kvCache().layer(2).length()).isEqualTo(r.promptIds().length - 1 + 32 + fedBack(r));
+  }
+
+  @Test
   void concurrentRequestsEqualSequentialOnes() throws Exception {
     String plan = "[{\"op\":\"vtc-cls\",\"keep\":96,\"layers\":\"1..L-2\"},{\"op\":\"fastv\",\"layer\":2}]";
     String[] ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
