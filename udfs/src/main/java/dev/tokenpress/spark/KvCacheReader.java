@@ -2,6 +2,7 @@ package dev.tokenpress.spark;
 
 import static org.apache.spark.sql.functions.col;
 
+import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvTensor;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,6 +34,22 @@ public final class KvCacheReader {
       throw new IllegalArgumentException("no KV cache rows for id '" + id + "' under " + dir);
     }
     return fromRows(id, rows);
+  }
+
+  /**
+   * The provenance of the visual tokens of record {@code id} from {@code outputDir/outputs}
+   * (column {@code visual_tokens}): for every visual token that entered the LM, the original
+   * patches it stands for and their weights; null when the row has none.
+   */
+  public static TokenProvenance visualTokens(SparkSession spark, String outputDir, String id) {
+    String dir = new Path(outputDir, "outputs").toString();
+    List<Row> rows = spark.read().parquet(dir).where(col("id").equalTo(id)).select("id", "visual_tokens")
+        .collectAsList();
+    if (rows.size() != 1) {
+      throw new IllegalArgumentException(rows.size() + " outputs rows for id '" + id + "' under " + dir
+          + "; expected 1");
+    }
+    return RowCodec.visualTokens(rows.get(0));
   }
 
   /** Builds the cache from {@code kv_cache} rows of one id (any order). */

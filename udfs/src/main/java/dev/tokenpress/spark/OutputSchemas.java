@@ -71,6 +71,11 @@ public final class OutputSchemas {
       createStructField("kept", createArrayType(IntegerType, false), false),
       createStructField("original", createArrayType(IntegerType, false), false)));
 
+  /** One visual token that entered the LM: the original patches it stands for and their weights. */
+  public static final StructType VISUAL_TOKEN = createStructType(List.of(
+      createStructField("patches", createArrayType(IntegerType, false), false),
+      createStructField("weights", createArrayType(FloatType, false), false)));
+
   public static final StructType FLOPS = createStructType(List.of(
       createStructField("vision", LongType, false),
       createStructField("prefill", LongType, false),
@@ -89,6 +94,7 @@ public final class OutputSchemas {
       createStructField("answer_token_ids", createArrayType(IntegerType, false), true),
       createStructField("stages", createArrayType(STAGE, false), true),
       createStructField("kept_maps", createArrayType(KEPT_MAP, false), true),
+      createStructField("visual_tokens", createArrayType(VISUAL_TOKEN, false), true),
       createStructField("flops", FLOPS, true),
       createStructField("timings_ms", createMapType(StringType, DoubleType, false), true),
       createStructField("kv_layers", IntegerType, true),

@@ -1,5 +1,6 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvCache;
 import java.util.List;
 import java.util.Map;
@@ -19,6 +20,7 @@ public final class RecordResult {
   private final Flops flops;
   private final Map<String, Double> timingsMs;
   private final KvCache kvCache;
+  private final TokenProvenance visualTokens;
 
   /** Takes ownership of the arrays and lists. */
   public RecordResult(
@@ -29,6 +31,20 @@ public final class RecordResult {
       Flops flops,
       Map<String, Double> timingsMs,
       KvCache kvCache) {
+    this(answer, answerTokenIds, stages, keptMaps, flops, timingsMs, kvCache, null);
+  }
+
+  /** With the provenance of the visual tokens that entered the LM (null when unknown). */
+  public RecordResult(
+      String answer,
+      int[] answerTokenIds,
+      List<StageCount> stages,
+      List<KeptTokens> keptMaps,
+      Flops flops,
+      Map<String, Double> timingsMs,
+      KvCache kvCache,
+      TokenProvenance visualTokens) {
+    this.visualTokens = visualTokens;
     this.answer = Objects.requireNonNull(answer, "answer");
     this.answerTokenIds = Objects.requireNonNull(answerTokenIds, "answerTokenIds");
     this.stages = List.copyOf(stages);
@@ -54,6 +70,14 @@ public final class RecordResult {
   /** Every selection the plan's operators applied, in order. */
   public List<KeptTokens> keptMaps() {
     return keptMaps;
+  }
+
+  /**
+   * For every visual token that entered the LM, in sequence order, the original patches it stands
+   * for and their weights; null when the runner does not report it.
+   */
+  public TokenProvenance visualTokens() {
+    return visualTokens;
   }
 
   public Flops flops() {

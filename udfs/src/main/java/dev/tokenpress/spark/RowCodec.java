@@ -1,5 +1,6 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.KvChunk;
 import dev.tokenpress.operators.kv.KvTensor;
@@ -34,6 +35,14 @@ public final class RowCodec {
     for (KeptTokens m : r.keptMaps()) {
       maps.add(RowFactory.create(m.operator(), m.hook(), m.layer(), m.inputCount(), m.kept(), m.original()));
     }
+    List<Row> visual = null;
+    TokenProvenance vt = r.visualTokens();
+    if (vt != null) {
+      visual = new ArrayList<>(vt.count());
+      for (int t = 0; t < vt.count(); t++) {
+        visual.add(RowFactory.create(vt.patches(t), vt.weights(t)));
+      }
+    }
     Flops f = r.flops();
     KvCache cache = r.kvCache();
     Integer layers = null;
@@ -59,7 +68,7 @@ public final class RowCodec {
     return RowFactory.create(
         in.id(), in.source(), in.prompt(), in.reference(),
         OutputSchemas.STATUS_OK, null,
-        r.answer(), r.answerTokenIds(), seq(stages), seq(maps),
+        r.answer(), r.answerTokenIds(), seq(stages), seq(maps), visual == null ? null : seq(visual),
         RowFactory.create(f.vision(), f.prefill(), f.decode(), f.total()),
         map(timingsMs),
         layers, chunks, entries, bytes, next,
@@ -75,12 +84,29 @@ public final class RowCodec {
         in.id(), in.source(), in.prompt(), in.reference(),
         OutputSchemas.STATUS_ERROR,
         RowFactory.create(error.getClass().getName(), errorMessage(error)),
-        null, null, null, null, null,
+        null, null, null, null, null, null,
         map(Map.of("total", totalMs)),
         null, null, null, null, null,
         prov.planJson(), prov.planHash(), prov.configHash(),
         engine == null ? null : engine.modelSha256(), engine == null ? null : engine.engineVersion(),
         prov.runId(), prov.batchId(), now);
+  }
+
+  /** The {@code visual_tokens} column of an {@code outputs/} row as provenance, or null when absent. */
+  public static TokenProvenance visualTokens(Row outputsRow) {
+    int i = outputsRow.fieldIndex("visual_tokens");
+    if (outputsRow.isNullAt(i)) {
+      return null;
+    }
+    List<Row> tokens = outputsRow.getList(i);
+    int[][] patches = new int[tokens.size()][];
+    float[][] weights = new float[tokens.size()][];
+    for (int t = 0; t < tokens.size(); t++) {
+      Row v = tokens.get(t);
+      patches[t] = ints(v, "patches");
+      weights[t] = floats(v, "weights");
+    }
+    return TokenProvenance.of(patches, weights);
   }
 
   /** The {@code kv_cache/} rows of a processed record, in (layer, chunk) order; none without a cache. */

@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvChunk;
 import dev.tokenpress.operators.kv.KvCodec;
 import dev.tokenpress.operators.kv.KvLayout;
@@ -134,6 +135,28 @@ class TokenpressFunctionsTest {
       assertThat(got.position()).containsExactly(c.layer(l).positions());
     }
     assertThatThrownBy(() -> KvCacheReader.load(spark, tmp.toString(), "nope")).hasMessageContaining("no KV cache rows");
+  }
+
+  @Test
+  void visualTokenProvenanceRoundTripsThroughParquet() {
+    TokenProvenance merged = TokenProvenance.of(new int[][] {{0, 2, 3}, {1}, {4, 5}},
+        new float[][] {{0.25f, 0.25f, 0.5f}, {1f}, {0.5f, 0.5f}});
+    RecordResult r = new RecordResult("ans", new int[] {1, 2}, List.of(), List.of(), new Flops(1, 2, 3), Map.of(),
+        null, merged);
+    java.sql.Timestamp now = new java.sql.Timestamp(0);
+    Row ok = RowCodec.okRow(new RowCodec.InputRecordRef("p1", null, "q", null), r, Map.of(), ENGINE, PROV, now);
+    Row none = RowCodec.okRow(new RowCodec.InputRecordRef("p2", null, "q", null), result(), Map.of(), ENGINE, PROV, now);
+    Row failed = RowCodec.errorRow(new RowCodec.InputRecordRef("p3", null, "q", null),
+        new IllegalStateException("boom"), 1.0, ENGINE, PROV, now);
+    Path dir = tmp.resolve("prov");
+    spark.createDataFrame(List.of(ok, none, failed), OutputSchemas.OUTPUTS).write().mode("overwrite")
+        .parquet(dir.resolve("outputs").toString());
+    assertThat(KvCacheReader.visualTokens(spark, dir.toString(), "p1")).isEqualTo(merged);
+    assertThat(KvCacheReader.visualTokens(spark, dir.toString(), "p2")).isNull();
+    assertThat(KvCacheReader.visualTokens(spark, dir.toString(), "p3")).isNull();
+    List<Row> sizes = spark.read().parquet(dir.resolve("outputs").toString()).where("id = 'p1'")
+        .selectExpr("transform(visual_tokens, t -> size(t.patches)) AS s").collectAsList();
+    assertThat(sizes.get(0).<Integer>getList(0)).containsExactly(3, 1, 2);
   }
 
   private static float[] floats(List<Object> list) {

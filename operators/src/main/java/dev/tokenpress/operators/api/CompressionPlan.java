@@ -34,6 +34,8 @@ import java.util.function.Function;
  *   <tr><td>{@code fastv}</td><td>{@code layer} (2); one of {@code keep | keep_ratio |
  *       drop_ratio} ({@code drop_ratio} 0.5); {@code mode} ({@code "inplace"})</td>
  *       <td>PREFILL_AFTER</td></tr>
+ *   <tr><td>{@code tome}</td><td>{@code r} (required; an integer for every ViT layer run, or an
+ *       array with one per layer run); {@code prop_attn} (true)</td><td>VISION_LAYER</td></tr>
  * </table>
  *
  * <p>Example: {@code [{"op":"vtc-cls","keep":64,"layers":"1..L-2"},{"op":"fastv","layer":2,"drop_ratio":0.5}]}.
@@ -58,6 +60,7 @@ public final class CompressionPlan implements Serializable {
         m.put(RandomDropConfig.NAME, RandomDropConfig::fromJson);
         m.put(VtcClsConfig.NAME, VtcClsConfig::fromJson);
         m.put(FastVConfig.NAME, FastVConfig::fromJson);
+        m.put(ToMeConfig.NAME, ToMeConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 
@@ -187,8 +190,7 @@ public final class CompressionPlan implements Serializable {
      * operator sees at most what all the {@link Hook#VISUAL_TOKENS} operators keep.
      *
      * @throws IllegalArgumentException prefixed with {@code plan[i]} if an operator does not fit
-     *     the model, needs a signal the model cannot provide, keeps more tokens than reach it, or
-     *     acts at a hook without a callback ({@link Hook#hasCallback()})
+     *     the model, needs a signal the model cannot provide, or keeps more tokens than reach it
      */
     public List<TokenOperator> bind(ModelShape shape) {
         List<TokenOperator> ops = build();
@@ -196,12 +198,13 @@ public final class CompressionPlan implements Serializable {
         for (int i = 0; i < ops.size(); i++) {
             try {
                 TokenOperator op = ops.get(i);
-                checkHooks(op);
                 op.validate(shape);
                 for (Signal s : op.signals(shape)) {
                     s.validate(shape);
                 }
-                checkKeep(op.config(), reaching[i], shape);
+                if (op.config() != null) {
+                    checkKeep(op.config(), reaching[i], shape);
+                }
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("plan[" + i + "]: " + e.getMessage(), e);
             }
@@ -225,8 +228,9 @@ public final class CompressionPlan implements Serializable {
         int visual = shape.numPatches();
         for (int i = 0; i < ops.size(); i++) {
             reaching[i] = visual;
-            if (ops.get(i).hooks().contains(Hook.VISUAL_TOKENS)) {
-                visual = ops.get(i).config().budget().resolve(visual);
+            Budget budget = ops.get(i).config() == null ? null : ops.get(i).config().budget();
+            if (ops.get(i).hooks().contains(Hook.VISUAL_TOKENS) && budget != null) {
+                visual = budget.resolve(visual);
             }
         }
         for (int i = 0; i < ops.size(); i++) {
@@ -246,14 +250,6 @@ public final class CompressionPlan implements Serializable {
         }
     }
 
-    static void checkHooks(TokenOperator op) {
-        for (Hook h : op.hooks()) {
-            if (!h.hasCallback()) {
-                throw new IllegalArgumentException(op.name() + " acts at hook " + h
-                        + ", which this version of the operator API cannot call yet");
-            }
-        }
-    }
 
     /** The union of the signals the operators need on {@code shape}, in first-request order. */
     public static Set<Signal> signals(List<TokenOperator> operators, ModelShape shape) {

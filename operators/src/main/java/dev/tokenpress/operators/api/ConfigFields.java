@@ -116,6 +116,45 @@ final class ConfigFields {
         throw new IllegalArgumentException(field(key) + " must be a string, got " + describe(v));
     }
 
+    boolean getBoolean(String key, boolean defaultValue) {
+        if (!has(key)) {
+            return defaultValue;
+        }
+        Object v = map.get(key);
+        if (v instanceof Boolean b) {
+            return b;
+        }
+        throw new IllegalArgumentException(field(key) + " must be true or false, got " + describe(v));
+    }
+
+    /** An integer or a non-empty array of integers at {@code key} (required), as a list. */
+    List<Integer> getIntOrIntList(String key) {
+        if (!has(key)) {
+            throw new IllegalArgumentException(field(key) + " is required (an integer or an array of integers)");
+        }
+        Object v = map.get(key);
+        if (v instanceof List<?> list) {
+            if (list.isEmpty()) {
+                throw new IllegalArgumentException(field(key) + " must not be an empty array");
+            }
+            List<Integer> out = new ArrayList<>();
+            for (int i = 0; i < list.size(); i++) {
+                Object e = list.get(i);
+                try {
+                    if (e instanceof BigDecimal d) {
+                        out.add(d.intValueExact());
+                        continue;
+                    }
+                } catch (ArithmeticException ex) {
+                    // fall through to the error
+                }
+                throw new IllegalArgumentException(field(key) + "[" + i + "] must be an integer, got " + describe(e));
+            }
+            return List.copyOf(out);
+        }
+        return List.of(getInt(key, 0));
+    }
+
     /** The enum constant whose lower-case name is the string at {@code key}. */
     <E extends Enum<E>> E getEnum(String key, Class<E> type, E defaultValue) {
         if (!has(key)) {

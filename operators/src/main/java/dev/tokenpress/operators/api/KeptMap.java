@@ -23,9 +23,16 @@ public final class KeptMap {
     private final int[] kept;
     private final int[] original;
     private final PositionMode positions;
+    private final int merged;
 
     private KeptMap(String operator, Hook hook, int layer, int inputCount, int[] kept, int[] original,
             PositionMode positions) {
+        this(operator, hook, layer, inputCount, kept, original, positions, 0);
+    }
+
+    private KeptMap(String operator, Hook hook, int layer, int inputCount, int[] kept, int[] original,
+            PositionMode positions, int merged) {
+        this.merged = merged;
         this.operator = operator;
         this.hook = hook;
         this.layer = layer;
@@ -61,6 +68,29 @@ public final class KeptMap {
         return new KeptMap(operator, Hook.PREFILL_AFTER, layer, selection.inputCount(), k, o, selection.positions());
     }
 
+    /**
+     * The map of a reduction at any hook: {@code kept} are the representatives (first members) of
+     * the groups, {@code original[i]} is {@code originalOfInput[kept[i]]}, and {@link #merged()}
+     * counts the input rows merged into a representative rather than dropped.
+     *
+     * @param layer the ViT or LM layer, or -1 where the hook has none
+     * @param originalOfInput original index (visual index for ViT and visual-token hooks) of every input row
+     */
+    public static KeptMap ofReduction(String operator, Hook hook, int layer, TokenReduction reduction,
+            int[] originalOfInput) {
+        check(reduction.inputCount(), originalOfInput.length);
+        int n = reduction.outputCount();
+        int[] k = new int[n];
+        int[] o = new int[n];
+        int merged = 0;
+        for (int i = 0; i < n; i++) {
+            k[i] = reduction.representative(i);
+            o[i] = originalOfInput[k[i]];
+            merged += reduction.groupSize(i) - 1;
+        }
+        return new KeptMap(operator, hook, layer, reduction.inputCount(), k, o, reduction.positions(), merged);
+    }
+
     private static void check(int selectionCount, int inputCount) {
         if (selectionCount != inputCount) {
             throw new IllegalArgumentException("selection is over " + selectionCount + " rows, input has "
@@ -78,7 +108,12 @@ public final class KeptMap {
         return hook;
     }
 
-    /** The LM layer for {@link Hook#PREFILL_AFTER}, -1 otherwise. */
+    /** Input rows merged into a kept row (0 for plain selections). */
+    public int merged() {
+        return merged;
+    }
+
+    /** The ViT layer for {@link Hook#VISION_LAYER}, the LM layer for {@link Hook#PREFILL_AFTER}, -1 otherwise. */
     public int layer() {
         return layer;
     }
@@ -88,7 +123,7 @@ public final class KeptMap {
         return inputCount;
     }
 
-    /** Kept input indices, ascending (copy). */
+    /** Kept input indices (copy): ascending, except after a {@link Hook#VISION_LAYER} reduction that reorders rows. */
     public int[] kept() {
         return kept.clone();
     }
@@ -105,7 +140,8 @@ public final class KeptMap {
 
     /**
      * Canonical JSON: {@code {"operator":..,"hook":..,"layer":..,"input_count":..,
-     * "positions":..,"kept":[..],"original":[..]}} with enum names in lower case.
+     * "positions":..,"kept":[..],"original":[..]}} with enum names in lower case, and
+     * {@code "merged":..} last when rows were merged.
      */
     public String toJson() {
         Map<String, Object> m = new LinkedHashMap<>();
@@ -116,13 +152,16 @@ public final class KeptMap {
         m.put("positions", positions.name().toLowerCase(java.util.Locale.ROOT));
         m.put("kept", kept);
         m.put("original", original);
+        if (merged > 0) {
+            m.put("merged", merged);
+        }
         return Json.write(m);
     }
 
     @Override
     public boolean equals(Object o) {
         return o instanceof KeptMap m && operator.equals(m.operator) && hook == m.hook && layer == m.layer
-                && inputCount == m.inputCount && positions == m.positions && Arrays.equals(kept, m.kept)
+                && inputCount == m.inputCount && positions == m.positions && merged == m.merged && Arrays.equals(kept, m.kept)
                 && Arrays.equals(original, m.original);
     }
 

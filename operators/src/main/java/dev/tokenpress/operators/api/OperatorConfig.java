@@ -11,19 +11,23 @@ import java.util.Map;
  * <p>Sealed, so that the plan parser knows every algorithm; the records live in this package
  * because Java requires the permitted subclasses of a sealed interface in an unnamed module to
  * share its package. The operator classes themselves live in
- * {@code dev.tokenpress.operators.prune}.
+ * {@code dev.tokenpress.operators.prune} (selections) and {@code dev.tokenpress.operators.merge}
+ * (merges).
  */
 public sealed interface OperatorConfig extends Serializable
-        permits RandomDropConfig, VtcClsConfig, FastVConfig {
+        permits RandomDropConfig, VtcClsConfig, FastVConfig, ToMeConfig {
 
     /** The operator's name in plans, e.g. {@code "fastv"}. */
     String name();
 
     /**
-     * How many visual tokens the operator keeps. {@link CompressionPlan#bind} checks a
+     * How many visual tokens the operator keeps, or null when it has no token budget (e.g. ToMe,
+     * which merges {@code r} per ViT layer). {@link CompressionPlan#bind} checks a
      * {@link Budget.Keep} against the number of visual tokens that can reach the operator.
      */
-    Budget budget();
+    default Budget budget() {
+        return null;
+    }
 
     /** A new operator for this config. */
     TokenOperator build();

@@ -8,14 +8,27 @@ import java.io.Serializable;
  * operator in the {@link SignalValues} of the context at {@link #deliveredAt()}.
  *
  * <p>Signals are value objects (records), usable as map keys; two operators asking for the same
- * signal get one computation. Each record documents the exact value and its shape. New kinds
- * (hidden states of LM layer ℓ for VAR, ViT keys of layer ℓ for ToMe, probe-row attention for
- * ZipVL) are added here as further records.
+ * signal get one computation. Each record documents the exact value and its shape. Every
+ * attention probability is computed by one kernel, {@link
+ * dev.tokenpress.operators.tensor.Kernels#softmax(float[], int, int, float[], int)} per head
+ * followed by {@link dev.tokenpress.operators.tensor.Kernels#meanOverHeads} for head means
+ * ({@link dev.tokenpress.operators.tensor.Kernels#headMeanSoftmax} is the two together).
+ *
+ * <p>When several operators act at the same hook and layer, each gets the signals of the sequence
+ * as the operators before it left it: at {@link Hook#PREFILL_AFTER} the runtime recomputes the
+ * rows over the remaining rows (keys of dropped rows are left out, rows are not renormalised); at
+ * {@link Hook#VISION_LAYER} the values are reduced with the earlier reduction (hidden states and
+ * keys: the weighted mean of a group; attention: the sum over a group).
  */
-public sealed interface Signal extends Serializable permits Signal.ClsAttention, Signal.QueryRowAttention {
+public sealed interface Signal extends Serializable permits Signal.ClsAttention, Signal.QueryRowAttention,
+        Signal.QueryRowHeadAttention, Signal.LmHiddenStates, Signal.VitClsAttention, Signal.VitKeys,
+        Signal.VitHiddenStates {
 
     /** The hook whose context carries this signal's value. */
     Hook deliveredAt();
+
+    /** The layer (ViT or LM, as the record says) the signal is computed at. */
+    int layer();
 
     /**
      * Checks that the model can provide this signal.
@@ -38,6 +51,9 @@ public sealed interface Signal extends Serializable permits Signal.ClsAttention,
      * <p><b>Delivered</b> at {@link Hook#VISUAL_TOKENS}, all requested layers together. The
      * runtime computes it while it runs layer {@code vitLayer}; a layer above
      * {@link ModelShape#visionFeatureLayer()} needs at least that layer's pre-attention graph.
+     * If {@link Hook#VISION_LAYER} operators merged tokens before that layer, a merged token's
+     * value sits at its representative (smallest) patch and the other patches it stands for get
+     * 0; with proportional attention the logits include the {@code log(size)} bias.
      */
     record ClsAttention(int vitLayer) implements Signal {
         /** Rejects negative layers. */
@@ -45,6 +61,11 @@ public sealed interface Signal extends Serializable permits Signal.ClsAttention,
             if (vitLayer < 0) {
                 throw new IllegalArgumentException("ClsAttention.vitLayer must be >= 0, got " + vitLayer);
             }
+        }
+
+        @Override
+        public int layer() {
+            return vitLayer;
         }
 
         @Override
@@ -95,11 +116,190 @@ public sealed interface Signal extends Serializable permits Signal.ClsAttention,
         }
 
         @Override
+        public int layer() {
+            return lmLayer;
+        }
+
+        @Override
         public void validate(ModelShape shape) {
-            if (lmLayer >= shape.lmLayers()) {
-                throw new IllegalArgumentException("QueryRowAttention.lmLayer must be in [0, lmLayers-1] = [0, "
-                        + (shape.lmLayers() - 1) + "], got " + lmLayer);
+            checkLm("QueryRowAttention", lmLayer, shape);
+        }
+    }
+
+    /**
+     * Per-head attention rows of chosen queries in LM layer {@code lmLayer} during prefill: as
+     * {@link QueryRowAttention} without the mean over heads.
+     *
+     * <p><b>Value</b>: rank 3 {@code [rows, lmHeads, keys]}; each {@code (row, head)} sums to 1.
+     * <b>Delivered</b> at {@link Hook#PREFILL_AFTER} of layer {@code lmLayer}.
+     */
+    record QueryRowHeadAttention(int lmLayer, QueryRows rows) implements Signal {
+        /** Rejects negative layers and null rows. */
+        public QueryRowHeadAttention {
+            if (lmLayer < 0) {
+                throw new IllegalArgumentException("QueryRowHeadAttention.lmLayer must be >= 0, got " + lmLayer);
             }
+            if (rows == null) {
+                throw new IllegalArgumentException("QueryRowHeadAttention.rows must not be null");
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.PREFILL_AFTER;
+        }
+
+        @Override
+        public int layer() {
+            return lmLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            checkLm("QueryRowHeadAttention", lmLayer, shape);
+        }
+    }
+
+    /**
+     * The LM hidden states at the input of layer {@code lmLayer} during prefill (layer 0: the
+     * input embeddings), for the rows present at that layer.
+     *
+     * <p><b>Value</b>: rank 2 {@code [rows, lmHiddenSize]}. <b>Delivered</b> at
+     * {@link Hook#PREFILL} of layer {@code lmLayer}.
+     */
+    record LmHiddenStates(int lmLayer) implements Signal {
+        /** Rejects negative layers. */
+        public LmHiddenStates {
+            if (lmLayer < 0) {
+                throw new IllegalArgumentException("LmHiddenStates.lmLayer must be >= 0, got " + lmLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.PREFILL;
+        }
+
+        @Override
+        public int layer() {
+            return lmLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            checkLm("LmHiddenStates", lmLayer, shape);
+        }
+    }
+
+    /**
+     * CLS attention of ViT layer {@code vitLayer} over the <em>current</em> ViT sequence (after the
+     * merges and drops of earlier layers): per head the CLS query's softmax of
+     * {@code q·kᵀ/√d_head} (plus {@code log(size)} of each key under proportional attention), then
+     * the mean over heads.
+     *
+     * <p><b>Value</b>: rank 1 {@code [T]}, index 0 = CLS→CLS, then the current patch tokens in
+     * order; sums to 1. <b>Delivered</b> at {@link Hook#VISION_LAYER} of {@code vitLayer}.
+     */
+    record VitClsAttention(int vitLayer) implements Signal {
+        /** Rejects negative layers. */
+        public VitClsAttention {
+            if (vitLayer < 0) {
+                throw new IllegalArgumentException("VitClsAttention.vitLayer must be >= 0, got " + vitLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.VISION_LAYER;
+        }
+
+        @Override
+        public int layer() {
+            return vitLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            if (!shape.vitClsToken()) {
+                throw new IllegalArgumentException("VitClsAttention needs a ViT with a CLS token; this model has none");
+            }
+            checkVit("VitClsAttention", vitLayer, shape);
+        }
+    }
+
+    /**
+     * The keys of ViT layer {@code vitLayer} (after {@code layer_norm1} and the key projection),
+     * averaged over heads: ToMe's similarity metric.
+     *
+     * <p><b>Value</b>: rank 2 {@code [T, headDim]} over the current ViT sequence (CLS first).
+     * <b>Delivered</b> at {@link Hook#VISION_LAYER} of {@code vitLayer}.
+     */
+    record VitKeys(int vitLayer) implements Signal {
+        /** Rejects negative layers. */
+        public VitKeys {
+            if (vitLayer < 0) {
+                throw new IllegalArgumentException("VitKeys.vitLayer must be >= 0, got " + vitLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.VISION_LAYER;
+        }
+
+        @Override
+        public int layer() {
+            return vitLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            checkVit("VitKeys", vitLayer, shape);
+        }
+    }
+
+    /**
+     * The hidden states entering ViT layer {@code vitLayer} (the residual stream before its
+     * {@code layer_norm1}).
+     *
+     * <p><b>Value</b>: rank 2 {@code [T, vitHiddenSize]} over the current ViT sequence (CLS
+     * first). <b>Delivered</b> at {@link Hook#VISION_LAYER} of {@code vitLayer}.
+     */
+    record VitHiddenStates(int vitLayer) implements Signal {
+        /** Rejects negative layers. */
+        public VitHiddenStates {
+            if (vitLayer < 0) {
+                throw new IllegalArgumentException("VitHiddenStates.vitLayer must be >= 0, got " + vitLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.VISION_LAYER;
+        }
+
+        @Override
+        public int layer() {
+            return vitLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            checkVit("VitHiddenStates", vitLayer, shape);
+        }
+    }
+
+    private static void checkLm(String name, int layer, ModelShape shape) {
+        if (layer >= shape.lmLayers()) {
+            throw new IllegalArgumentException(name + ".lmLayer must be in [0, lmLayers-1] = [0, "
+                    + (shape.lmLayers() - 1) + "], got " + layer);
+        }
+    }
+
+    private static void checkVit(String name, int layer, ModelShape shape) {
+        if (layer > shape.visionFeatureLayer()) {
+            throw new IllegalArgumentException(name + ".vitLayer must be in [0, visionFeatureLayer] = [0, "
+                    + shape.visionFeatureLayer() + "] (the ViT layers the model runs), got " + layer);
         }
     }
 }

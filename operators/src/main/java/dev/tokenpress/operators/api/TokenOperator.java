@@ -1,28 +1,35 @@
 package dev.tokenpress.operators.api;
 
+import dev.tokenpress.operators.tensor.FloatTensor;
 import java.util.List;
 import java.util.Set;
 
 /**
- * A visual-token compression algorithm, as the generation loop sees it.
+ * A token compression algorithm, as the generation loop sees it.
  *
  * <p>Implementations are immutable and thread-safe (one instance serves every record and task
- * thread of an executor), never modify their inputs, and take all randomness from the context's
- * per-record seed. One class per algorithm, built from its {@link OperatorConfig}.
+ * thread of an executor), never modify their inputs (the KV cache at {@link Hook#KV_FINALIZE} and
+ * {@link Hook#KV_APPEND} excepted), and take all randomness from the context's per-record seed.
+ * One class per algorithm, built from its {@link OperatorConfig}.
  *
- * <p><b>Runtime protocol.</b> At plan start: {@link #validate} against the model, then collect
- * {@link #signals} (deduplicated across operators) and compute only those. Per record, for each
- * hook in generation order and each operator of the plan that lists the hook in {@link #hooks()},
- * in plan order, call the hook's method with a context reflecting all earlier selections:
+ * <p><b>Runtime protocol</b> ({@link HookRunner} implements it; the runtime only computes signals
+ * and applies results). At plan start: {@link #validate} against the model, then collect
+ * {@link #signals} (deduplicated across operators) and compute only those. Per record, at each
+ * hook in generation order, every operator that lists the hook in {@link #hooks()} is called, in
+ * plan order, with a context reflecting all earlier results; there is one callback per hook and
+ * no hook is special:
  * <ul>
- *   <li>{@link Hook#VISUAL_TOKENS}: {@link #selectVisualTokens}, once per image; the next
- *       operator gets {@link VisualTokensContext#next(TokenSelection)}; the LM sequence is built
- *       with {@link SequenceLayout#prefill} from all the selections.
- *   <li>{@link Hook#PREFILL_AFTER}: {@link #afterPrefillLayer}, after every LM layer
- *       {@code 0..lmLayers-1}; the runtime keeps the selected rows of the hidden states for the
- *       next layer and the next operator gets {@link SequenceLayout#apply(TokenSelection)}.
+ *   <li>{@link Hook#VISION_LAYER}: {@link #reduceVisionLayer} at every ViT layer run, at the
+ *       operator's {@link #visionPoint()};
+ *   <li>{@link Hook#VISUAL_TOKENS}: {@link #reduceVisualTokens} once per image;
+ *   <li>{@link Hook#PREFILL}: {@link #prefillBias} before each LM layer's attention (biases add);
+ *   <li>{@link Hook#PREFILL_AFTER}: {@link #afterPrefillLayer} after each LM layer but the last;
+ *   <li>{@link Hook#KV_FINALIZE}: {@link #finalizeKv} once after prefill;
+ *   <li>{@link Hook#DECODE}: {@link #decodeBias} per decode step and layer (biases add);
+ *   <li>{@link Hook#LOGITS}: {@link #logits} per generation step, each on the previous result;
+ *   <li>{@link Hook#KV_APPEND}: {@link #kvAppended} after each decode step.
  * </ul>
- * Each applied selection is recorded as a {@link KeptMap}.
+ * Each applied selection or reduction is recorded as a {@link KeptMap}.
  */
 public interface TokenOperator {
 
@@ -31,7 +38,10 @@ public interface TokenOperator {
         return config().name();
     }
 
-    /** The validated configuration this operator was built from. */
+    /**
+     * The validated configuration this operator was built from (operators written outside a plan,
+     * e.g. in tests, override {@link #name()} and may return null).
+     */
     OperatorConfig config();
 
     /** The hooks this operator acts at; the runtime calls it only there. */
@@ -53,24 +63,85 @@ public interface TokenOperator {
     List<Signal> signals(ModelShape shape);
 
     /**
+     * Whether the ViT adds {@code log(size)} of each key to its attention logits once tokens were
+     * merged (ToMe's proportional attention); the runtime does so if any operator of the plan asks.
+     */
+    default boolean proportionalAttention() {
+        return false;
+    }
+
+    /** Where in each ViT layer {@link #reduceVisionLayer} runs; ToMe's point by default. */
+    default VisionPoint visionPoint() {
+        return VisionPoint.AFTER_ATTENTION;
+    }
+
+    /**
+     * {@link Hook#VISION_LAYER}: merge or drop ViT tokens inside layer {@code context.layer()}, at
+     * {@link #visionPoint()}.
+     * Return {@link TokenReduction#keepAll} at layers where the operator does nothing.
+     *
+     * @return a reduction over {@code context.tokens()} rows that keeps row 0 (CLS) alone in front
+     */
+    default TokenReduction reduceVisionLayer(VisionLayerContext context) {
+        throw new UnsupportedOperationException(name() + " does not act at hook VISION_LAYER");
+    }
+
+    /**
      * {@link Hook#VISUAL_TOKENS}: choose which projected visual tokens go into the LM sequence.
+     * Operators that only drop implement this; see {@link #reduceVisualTokens} for merges.
      *
      * @return a selection over {@code context.count()} tokens
-     * @throws UnsupportedOperationException if this operator does not act at this hook
      */
     default TokenSelection selectVisualTokens(VisualTokensContext context) {
         throw new UnsupportedOperationException(name() + " does not act at hook VISUAL_TOKENS");
     }
 
     /**
+     * {@link Hook#VISUAL_TOKENS}: keep and merge projected visual tokens; the runtime calls this
+     * one. The default wraps {@link #selectVisualTokens}.
+     *
+     * @return a reduction over {@code context.count()} tokens
+     */
+    default TokenReduction reduceVisualTokens(VisualTokensContext context) {
+        return TokenReduction.of(selectVisualTokens(context));
+    }
+
+    /**
+     * {@link Hook#PREFILL}: an additive attention bias for layer {@code context.layer()},
+     * {@code [layout.length(), cacheLength]}, or null for none.
+     */
+    default FloatTensor prefillBias(PrefillContext context) {
+        throw new UnsupportedOperationException(name() + " does not act at hook PREFILL");
+    }
+
+    /**
      * {@link Hook#PREFILL_AFTER}: after LM layer {@code context.layer()} in prefill, choose which
      * rows go on to the next layer. Return {@link TokenSelection#keepAll} at layers where the
-     * operator does nothing.
+     * operator does nothing. The last row must be kept.
      *
      * @return a selection over {@code context.layout().length()} rows
-     * @throws UnsupportedOperationException if this operator does not act at this hook
      */
     default TokenSelection afterPrefillLayer(PrefillLayerContext context) {
         throw new UnsupportedOperationException(name() + " does not act at hook PREFILL_AFTER");
+    }
+
+    /** {@link Hook#KV_FINALIZE}: change the KV cache after prefill. */
+    default void finalizeKv(KvFinalizeContext context) {
+        throw new UnsupportedOperationException(name() + " does not act at hook KV_FINALIZE");
+    }
+
+    /** {@link Hook#DECODE}: an additive bias over {@code context.cache().length()} entries, or null. */
+    default float[] decodeBias(DecodeContext context) {
+        throw new UnsupportedOperationException(name() + " does not act at hook DECODE");
+    }
+
+    /** {@link Hook#LOGITS}: replacement logits of the same length, or null to keep them. */
+    default float[] logits(LogitsContext context) {
+        throw new UnsupportedOperationException(name() + " does not act at hook LOGITS");
+    }
+
+    /** {@link Hook#KV_APPEND}: after a decode step appended to the cache. */
+    default void kvAppended(KvAppendContext context) {
+        throw new UnsupportedOperationException(name() + " does not act at hook KV_APPEND");
     }
 }

@@ -20,6 +20,7 @@ public final class VisualTokensContext {
     private final ModelShape shape;
     private final FloatTensor features;
     private final int[] visualIndex;
+    private final TokenProvenance provenance;
     private final SignalValues signals;
     private final long seed;
 
@@ -34,6 +35,20 @@ public final class VisualTokensContext {
      */
     public VisualTokensContext(ModelShape shape, FloatTensor features, int[] visualIndex, SignalValues signals,
             long seed) {
+        this(shape, features, visualIndex, null, signals, seed);
+    }
+
+    /**
+     * A context over tokens that may stand for several patches each (after ViT merges): token
+     * {@code i}'s visual index is its representative patch {@code provenance.patches(i)[0]}.
+     */
+    public VisualTokensContext(ModelShape shape, FloatTensor features, TokenProvenance provenance,
+            SignalValues signals, long seed) {
+        this(shape, features, provenance.representatives(), provenance, signals, seed);
+    }
+
+    private VisualTokensContext(ModelShape shape, FloatTensor features, int[] visualIndex,
+            TokenProvenance provenance, SignalValues signals, long seed) {
         if (shape == null || features == null || visualIndex == null || signals == null) {
             throw new IllegalArgumentException("shape, features, visualIndex and signals must not be null");
         }
@@ -61,6 +76,7 @@ public final class VisualTokensContext {
         this.shape = shape;
         this.features = features;
         this.visualIndex = visualIndex.clone();
+        this.provenance = provenance != null ? provenance : TokenProvenance.identity(visualIndex);
         this.signals = signals;
         this.seed = seed;
     }
@@ -93,7 +109,28 @@ public final class VisualTokensContext {
         for (int i = 0; i < kept.length; i++) {
             idx[i] = visualIndex[kept[i]];
         }
-        return new VisualTokensContext(shape, features.selectRows(kept), idx, signals, seed);
+        return new VisualTokensContext(shape, features.selectRows(kept), idx, provenance.apply(TokenReduction.of(
+                selection)), signals, seed);
+    }
+
+    /**
+     * The context for the next operator after {@code reduction}: merged features (weighted means),
+     * representatives' visual indices, combined provenance (signals and seed carried over).
+     */
+    public VisualTokensContext next(TokenReduction reduction) {
+        if (reduction.inputCount() != count()) {
+            throw new IllegalArgumentException("reduction is over " + reduction.inputCount() + " tokens, context has "
+                    + count());
+        }
+        int dim = features.dim(1);
+        float[] merged = reduction.apply(features.toArray(), dim);
+        return new VisualTokensContext(shape, FloatTensor.wrap(merged, reduction.outputCount(), dim),
+                provenance.apply(reduction), signals, seed);
+    }
+
+    /** The patches each token stands for. */
+    public TokenProvenance provenance() {
+        return provenance;
     }
 
     /** The model. */

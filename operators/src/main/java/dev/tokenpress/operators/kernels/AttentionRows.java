@@ -1,9 +1,13 @@
 package dev.tokenpress.operators.kernels;
 
+import dev.tokenpress.operators.tensor.Kernels;
+
 /**
  * Attention probabilities of chosen query rows over a set of keys, computed from Q and K in Java:
  * the signal that FastV, MustDrop, ZipVL and others read, computed only for the rows they ask for
- * instead of materializing a full {@code T x S} attention map.
+ * instead of materializing a full {@code T x S} attention map. The probabilities come from
+ * {@link Kernels#softmax(float[], int, int, float[], int)}, the one softmax of every attention
+ * signal (head means: {@link Kernels#meanOverHeads}).
  *
  * <p>Causality follows sequence order: query row {@code i} sees key {@code j} iff
  * {@code keyOrder[j] <= queryOrder[i]} (original token indices, which survive dropping).
@@ -22,6 +26,23 @@ public final class AttentionRows {
      */
     public static float[] compute(float[] q, int[] queryRows, int[] queryOrder, float[] k, int[] keyOrder,
                                   int numHeads, int numKvHeads, int headDim, float scale, float[] bias) {
+        float[] out = logits(q, queryRows, queryOrder, k, keyOrder, numHeads, numKvHeads, headDim, scale, bias);
+        int kRows = keyOrder.length;
+        for (int row = 0; row < queryRows.length * numHeads; row++) {
+            Kernels.softmax(out, row * kRows, kRows, out, row * kRows);
+        }
+        return out;
+    }
+
+    /**
+     * The scaled, biased logits {@code q·k/√d + bias} that {@link #compute} turns into
+     * probabilities, with {@code -Infinity} at causally masked keys; the input of
+     * {@link Kernels#headMeanSoftmax} for head-mean signals.
+     *
+     * @return {@code queryRows.length x numHeads x kRows} row-major
+     */
+    public static float[] logits(float[] q, int[] queryRows, int[] queryOrder, float[] k, int[] keyOrder,
+                                 int numHeads, int numKvHeads, int headDim, float scale, float[] bias) {
         if (numHeads % numKvHeads != 0) {
             throw new IllegalArgumentException("numHeads " + numHeads + " is not a multiple of numKvHeads " + numKvHeads);
         }
@@ -59,7 +80,6 @@ public final class AttentionRows {
                     }
                     out[oo + j] = s;
                 }
-                Softmax.inPlace(out, oo, kRows);
             }
         }
         return out;

@@ -154,10 +154,37 @@ class ApiValuesTest {
     }
 
     @Test
-    void hooksWithCallbacks() {
-        assertThat(Hook.VISUAL_TOKENS.hasCallback()).isTrue();
-        assertThat(Hook.PREFILL_AFTER.hasCallback()).isTrue();
-        assertThat(Hook.KV_FINALIZE.hasCallback()).isFalse();
+    void hookContextsCheckTheirInputs() {
+        assertThatThrownBy(() -> new VisionLayerContext(TINY, TINY.visionFeatureLayer() + 1, VisionPoint.AFTER_LAYER,
+                new float[TINY.numPatches() + 1], TokenProvenance.identity(TINY.numPatches()), SignalValues.empty(), 0))
+                .hasMessage("layer must be in [0, visionFeatureLayer] = [0, " + TINY.visionFeatureLayer() + "], got "
+                        + (TINY.visionFeatureLayer() + 1));
+        assertThatThrownBy(() -> new VisionLayerContext(TINY, 0, VisionPoint.AFTER_LAYER, new float[3],
+                TokenProvenance.identity(3), SignalValues.empty(), 0))
+                .hasMessage("provenance has 3 patch tokens, sizes has 3 rows");
+        SequenceLayout l = SequenceLayout.prefill(1, 2, 1, List.of());
+        assertThatThrownBy(() -> new PrefillContext(TINY, 0, l, 3, SignalValues.empty(), 0))
+                .hasMessage("cacheLength 3 is below the 4 rows of the layout");
+        assertThatThrownBy(() -> new Signal.VitKeys(TINY.visionFeatureLayer() + 1).validate(TINY))
+                .hasMessageStartingWith("VitKeys.vitLayer must be in [0, visionFeatureLayer]");
+        assertThatThrownBy(() -> new Signal.LmHiddenStates(TINY.lmLayers()).validate(TINY))
+                .hasMessageStartingWith("LmHiddenStates.lmLayer must be in [0, lmLayers-1]");
+        assertThat(new Signal.QueryRowHeadAttention(1, QueryRows.LAST_PROMPT_TOKEN).deliveredAt())
+                .isEqualTo(Hook.PREFILL_AFTER);
+        assertThat(new Signal.LmHiddenStates(1).deliveredAt()).isEqualTo(Hook.PREFILL);
+        assertThat(new Signal.VitClsAttention(0).deliveredAt()).isEqualTo(Hook.VISION_LAYER);
+        assertThatThrownBy(() -> TokenProvenance.of(new int[][] {{3, 1}}, new float[][] {{0.5f, 0.5f}}))
+                .hasMessage("token 0: patches must be non-negative and strictly ascending, got [3, 1]");
+        TokenProvenance p = TokenProvenance.identity(4).apply(TokenReduction.of(4, new int[][] {{0, 3}, {1}},
+                new float[][] {{1, 3}, {1}}, PositionMode.REPACK));
+        assertThat(p.patches(0)).containsExactly(0, 3);
+        assertThat(p.weights(0)).containsExactly(0.25f, 0.75f);
+        assertThat(p.representatives()).containsExactly(0, 1);
+        assertThat(TokenProvenance.of(new int[][] {{0, 3}, {1}}, new float[][] {{0.25f, 0.75f}, {1}})).isEqualTo(p);
+    }
+
+    @Test
+    void hooksInGenerationOrder() {
         assertThat(Hook.values()).containsExactly(Hook.VISION_LAYER, Hook.VISUAL_TOKENS, Hook.PREFILL,
                 Hook.PREFILL_AFTER, Hook.KV_FINALIZE, Hook.DECODE, Hook.LOGITS, Hook.KV_APPEND);
     }

@@ -3,17 +3,13 @@ package dev.tokenpress.operators.prune;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tokenpress.operators.api.CompressionPlan;
-import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.ModelShape;
-import dev.tokenpress.operators.api.PrefillLayerContext;
 import dev.tokenpress.operators.api.Seeds;
 import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.api.Signal;
-import dev.tokenpress.operators.api.SignalValues;
 import dev.tokenpress.operators.api.TokenOperator;
-import dev.tokenpress.operators.api.TokenSelection;
-import dev.tokenpress.operators.api.VisualTokensContext;
 import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.operators.tensor.Kernels;
 import java.util.ArrayList;
@@ -26,8 +22,8 @@ import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
 
 /**
- * Drives a whole plan the way the runtime is expected to (see {@link TokenOperator}), with fake
- * attention logits in place of a model: plan start, ViT signals, VISUAL_TOKENS, building the LM
+ * Drives a whole plan through {@link HookRunner}, the runtime's one path (see {@link TokenOperator}),
+ * with fake attention logits in place of a model: plan start, ViT signals, VISUAL_TOKENS, building the LM
  * sequence, PREFILL_AFTER after every layer, kept maps and per-layer KV lengths.
  */
 class PlanProtocolTest {
@@ -46,67 +42,42 @@ class PlanProtocolTest {
     static Result run(List<TokenOperator> ops, Set<Signal> requested, String recordId) {
         long seed = Seeds.recordSeed(recordId, 2024L);
         SplittableRandom fakeModel = new SplittableRandom(seed);
-        List<KeptMap> maps = new ArrayList<>();
+        HookRunner hooks = new HookRunner(ops, SHAPE, seed);
 
         // ViT: compute ClsAttention only for the requested layers.
         int t = SHAPE.vitTokens();
-        SignalValues.Builder vit = SignalValues.builder();
+        hooks.startVision(t);
         for (int l = 0; l < SHAPE.vitLayers(); l++) {
             float[] logits = gaussian(fakeModel, SHAPE.vitHeads() * t);
-            Signal s = new Signal.ClsAttention(l);
-            if (requested.contains(s)) {
-                float[] mean = Kernels.headMeanSoftmax(logits, SHAPE.vitHeads(), t);
-                vit.put(s, FloatTensor.wrap(java.util.Arrays.copyOfRange(mean, 1, t), SHAPE.numPatches()));
+            if (requested.contains(new Signal.ClsAttention(l))) {
+                hooks.putClsAttention(l, Kernels.headMeanSoftmax(logits, SHAPE.vitHeads(), t));
             }
         }
-        // VISUAL_TOKENS, in plan order.
-        FloatTensor features = FloatTensor.wrap(gaussian(fakeModel, SHAPE.numPatches() * SHAPE.lmHiddenSize()),
-                SHAPE.numPatches(), SHAPE.lmHiddenSize());
-        VisualTokensContext vctx = VisualTokensContext.initial(SHAPE, features, vit.build(), seed);
-        List<TokenSelection> visual = new ArrayList<>();
-        for (TokenOperator op : ops) {
-            if (op.hooks().contains(Hook.VISUAL_TOKENS)) {
-                TokenSelection sel = op.selectVisualTokens(vctx);
-                maps.add(KeptMap.ofVisual(op.name(), vctx, sel));
-                visual.add(sel);
-                vctx = vctx.next(sel);
-            }
-        }
-        // LM sequence and prefill.
-        SequenceLayout layout = SequenceLayout.prefill(PREFIX, SHAPE.numPatches(), SUFFIX, visual);
+        // VISUAL_TOKENS, in plan order, and the LM sequence.
+        float[] features = gaussian(fakeModel, SHAPE.numPatches() * SHAPE.lmHiddenSize());
+        hooks.visualTokens(features, SHAPE.numPatches(), SHAPE.lmHiddenSize(), PREFIX, SUFFIX);
+        // Prefill: PREFILL_AFTER after every layer, with fake causal attention rows on request.
         int[] kv = new int[SHAPE.lmLayers()];
         for (int layer = 0; layer < SHAPE.lmLayers(); layer++) {
-            kv[layer] = layout.length(); // this layer's K/V cover the rows that entered it
-            int n = layout.length();
-            SignalValues.Builder lm = SignalValues.builder();
-            for (Signal s : requested) {
-                if (s instanceof Signal.QueryRowAttention q && q.lmLayer() == layer) {
-                    int[] rows = q.rows().resolve(layout);
-                    float[] out = new float[rows.length * n];
-                    for (int i = 0; i < rows.length; i++) {
-                        float[] logits = gaussian(fakeModel, SHAPE.lmHeads() * n);
-                        for (int h = 0; h < SHAPE.lmHeads(); h++) {
-                            for (int j = rows[i] + 1; j < n; j++) {
-                                logits[h * n + j] = Float.NEGATIVE_INFINITY; // causal mask
-                            }
+            kv[layer] = hooks.layout().length(); // this layer's K/V cover the rows that entered it
+            hooks.afterPrefillLayer(layer, (s, layout, rows) -> {
+                Signal.QueryRowAttention q = (Signal.QueryRowAttention) s;
+                int n = layout.length();
+                int[] qr = q.rows().resolve(layout);
+                float[] out = new float[qr.length * n];
+                for (int i = 0; i < qr.length; i++) {
+                    float[] logits = gaussian(fakeModel, SHAPE.lmHeads() * n);
+                    for (int h = 0; h < SHAPE.lmHeads(); h++) {
+                        for (int j = qr[i] + 1; j < n; j++) {
+                            logits[h * n + j] = Float.NEGATIVE_INFINITY; // causal mask
                         }
-                        System.arraycopy(Kernels.headMeanSoftmax(logits, SHAPE.lmHeads(), n), 0, out, i * n, n);
                     }
-                    lm.put(s, FloatTensor.wrap(out, rows.length, n));
+                    System.arraycopy(Kernels.headMeanSoftmax(logits, SHAPE.lmHeads(), n), 0, out, i * n, n);
                 }
-            }
-            SignalValues values = lm.build();
-            for (TokenOperator op : ops) {
-                if (op.hooks().contains(Hook.PREFILL_AFTER)) {
-                    TokenSelection sel = op.afterPrefillLayer(new PrefillLayerContext(SHAPE, layer, layout, values, seed));
-                    if (!sel.keepsAll()) {
-                        maps.add(KeptMap.ofPrefill(op.name(), layer, layout, sel));
-                    }
-                    layout = layout.apply(sel);
-                }
-            }
+                return FloatTensor.wrap(out, qr.length, n);
+            });
         }
-        return new Result(List.copyOf(maps), layout, kv);
+        return new Result(hooks.keptMaps(), hooks.layout(), kv);
     }
 
     private static float[] gaussian(SplittableRandom rng, int n) {

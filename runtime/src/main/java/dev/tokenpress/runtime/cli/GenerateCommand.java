@@ -102,6 +102,13 @@ public final class GenerateCommand {
             k.put("layer", m.layer());
             k.put("input", m.inputCount());
             k.put("kept", m.original().length);
+            k.put("merged", m.merged());
+        }
+        if (r.provenance() != null && r.provenance().merged()) {
+            ArrayNode sizes = o.putArray("visual_token_sizes"); // patches per visual token, in LM order
+            for (int v = 0; v < r.provenance().count(); v++) {
+                sizes.add(r.provenance().size(v));
+            }
         }
         return o;
     }

@@ -9,6 +9,7 @@ import dev.tokenpress.datasets.SceneObject;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
+import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.runtime.bench.CommandArgs;
 import dev.tokenpress.runtime.bundle.LmSpec;
 import dev.tokenpress.runtime.cli.UsageException;
@@ -295,13 +296,13 @@ public final class EvalCommand {
     }
 
     /**
-     * Which visual tokens (projector numbering) are left after the last operator: those entering
-     * the LM, less what a {@code PREFILL_AFTER} operator (FastV) dropped for the later layers.
+     * Which patches (projector numbering) are still represented after the last operator: those of
+     * the visual tokens entering the LM (a merged token represents all its patches, see
+     * {@link VlmResult#provenance()}), less what a {@code PREFILL_AFTER} operator (FastV) dropped
+     * for the later layers.
      */
     boolean[] visualKept(VlmResult r) {
       int n = r.visualTokensIn();
-      boolean[] kept = new boolean[n];
-      java.util.Arrays.fill(kept, true);
       int imageAt = -1;
       int[] ids = r.promptIds();
       for (int i = 0; i < ids.length && imageAt < 0; i++) {
@@ -309,19 +310,31 @@ public final class EvalCommand {
           imageAt = i;
         }
       }
+      TokenProvenance p = r.provenance();
+      boolean[] alive = new boolean[n]; // by representative patch: the visual rows still present
+      for (int t = 0; t < p.count(); t++) {
+        alive[p.patches(t)[0]] = true;
+      }
       for (KeptMap k : r.keptMaps()) {
-        int offset = k.hook() == Hook.VISUAL_TOKENS ? 0 : k.hook() == Hook.PREFILL_AFTER ? imageAt : -1;
-        if (offset < 0) {
+        if (k.hook() != Hook.PREFILL_AFTER) {
           continue;
         }
         boolean[] next = new boolean[n];
         for (int o : k.original()) {
-          int v = o - offset;
+          int v = o - imageAt;
           if (v >= 0 && v < n) {
-            next[v] = kept[v];
+            next[v] = alive[v];
           }
         }
-        kept = next;
+        alive = next;
+      }
+      boolean[] kept = new boolean[n];
+      for (int t = 0; t < p.count(); t++) {
+        if (alive[p.patches(t)[0]]) {
+          for (int patch : p.patches(t)) {
+            kept[patch] = true;
+          }
+        }
       }
       return kept;
     }

@@ -1,5 +1,6 @@
 package dev.tokenpress.runtime.lm;
 
+import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.bundle.LmSpec;
 import dev.tokenpress.runtime.onnx.GraphSession;
@@ -95,11 +96,14 @@ public final class LlamaRuntime implements AutoCloseable {
 
     /** Greedy generation with no operator. */
     public GenerationResult generate(LmRequest request) {
-        return generate(request, LmHooks.NONE);
+        return generate(request, null);
     }
 
-    /** Greedy generation with the given hooks. */
-    public GenerationResult generate(LmRequest request, LmHooks hooks) {
+    /**
+     * Greedy generation with a plan's operators acting at the LM hooks ({@code hooks} may be null).
+     * Without a layout set on {@code hooks}, the request's rows are all text rows.
+     */
+    public GenerationResult generate(LmRequest request, HookRunner hooks) {
         try (SplitGeneration g = new SplitGeneration(this, request, hooks)) {
             return g.run();
         }

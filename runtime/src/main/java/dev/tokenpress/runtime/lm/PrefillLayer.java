@@ -1,70 +1,120 @@
 package dev.tokenpress.runtime.lm;
 
+import dev.tokenpress.operators.api.HookRunner;
+import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.Signal;
 import dev.tokenpress.operators.kernels.AttentionRows;
 import dev.tokenpress.operators.kv.LayerKvCache;
+import dev.tokenpress.operators.tensor.FloatTensor;
+import dev.tokenpress.operators.tensor.Kernels;
 import dev.tokenpress.runtime.bundle.LmSpec;
+import java.util.function.Supplier;
 
 /**
- * What a hook sees of one prefill layer: the current rows (with original position ids and
- * token indices), this layer's Q and K for them (RoPE applied), the layer's cache after the rows
- * were stored, and attention rows computed on request (signals are computed only when asked for).
+ * The runtime's view of one prefill layer, and the source of its signals: the rows the layer ran
+ * on (with original position ids and token indices), this layer's Q and K for them (RoPE applied),
+ * the layer's cache after the rows were stored, and the layer's input hidden states on request.
+ * Signals are computed only when an operator asks for them, over the rows the
+ * {@link HookRunner} names (the rows left by earlier operators at the same hook).
  */
-public final class PrefillLayer {
+final class PrefillLayer implements HookRunner.SignalSource {
     private final int layer;
     private final LmSpec spec;
-    private final int[] positions;
     private final int[] tokenIndices;
     private final float[] q;
     private final LayerKvCache cache;
+    private final Supplier<float[]> hidden;
     private float[] cacheKeys;
     private int[] cacheOrder;
 
-    PrefillLayer(int layer, LmSpec spec, int[] positions, int[] tokenIndices, float[] q, LayerKvCache cache) {
+    PrefillLayer(int layer, LmSpec spec, int[] tokenIndices, float[] q, LayerKvCache cache, Supplier<float[]> hidden) {
         this.layer = layer;
         this.spec = spec;
-        this.positions = positions;
         this.tokenIndices = tokenIndices;
         this.q = q;
         this.cache = cache;
+        this.hidden = hidden;
     }
 
-    public int layer() {
-        return layer;
+    int rows() {
+        return tokenIndices.length;
     }
 
-    public int rows() {
-        return positions.length;
-    }
-
-    public int[] positions() {
-        return positions.clone();
-    }
-
-    /** Original token index (index in the full input sequence) of every current row. */
-    public int[] tokenIndices() {
-        return tokenIndices.clone();
-    }
-
-    /** Queries of the current rows, {@code rows x (heads*headDim)}. A copy. */
-    public float[] q() {
-        return q.clone();
-    }
-
-    /** The layer's cache (earlier entries, then the current rows). */
-    public LayerKvCache cache() {
-        return cache;
+    @Override
+    public FloatTensor compute(Signal signal, SequenceLayout layout, int[] rows) {
+        if (signal.layer() != layer) {
+            throw new IllegalStateException("signal " + signal + " requested at LM layer " + layer);
+        }
+        if (signal instanceof Signal.LmHiddenStates) {
+            int d = spec.hiddenSize();
+            float[] all = hidden.get();
+            float[] out = new float[rows.length * d];
+            for (int i = 0; i < rows.length; i++) {
+                System.arraycopy(all, rows[i] * d, out, i * d, d);
+            }
+            return FloatTensor.wrap(out, rows.length, d);
+        }
+        int heads = spec.numHeads();
+        if (signal instanceof Signal.QueryRowAttention a) {
+            int[] qr = a.rows().resolve(layout);
+            float[] logits = attention(qr, rows, false);
+            int all = tokenIndices.length;
+            float[] mean = new float[qr.length * all];
+            for (int i = 0; i < qr.length; i++) {
+                float[] one = new float[heads * all];
+                System.arraycopy(logits, i * heads * all, one, 0, one.length);
+                System.arraycopy(Kernels.headMeanSoftmax(one, heads, all), 0, mean, i * all, all);
+            }
+            return FloatTensor.wrap(keyColumns(mean, qr.length, rows), qr.length, rows.length);
+        }
+        if (signal instanceof Signal.QueryRowHeadAttention a) {
+            int[] qr = a.rows().resolve(layout);
+            float[] probs = attention(qr, rows, true);
+            return FloatTensor.wrap(keyColumns(probs, qr.length * heads, rows), qr.length, heads, rows.length);
+        }
+        throw new IllegalArgumentException("signal " + signal + " is not computed in LM prefill");
     }
 
     /**
-     * Causal attention probabilities of the chosen query rows over every cache entry of this
-     * layer: {@code queryRows.length x heads x cache.length()} row-major (no operator bias).
+     * Per-head probabilities (or logits) {@code [qr, heads, cache]} of layout rows {@code qr} over
+     * every key of the layer.
      */
-    public float[] attentionRows(int[] queryRows) {
+    private float[] attention(int[] layoutRows, int[] rows, boolean probabilities) {
+        if (cache.length() != tokenIndices.length) {
+            throw new IllegalStateException("attention signals need a cache of the layer's " + tokenIndices.length
+                    + " rows at layer " + layer + ", found " + cache.length() + " entries");
+        }
         if (cacheKeys == null) {
             cacheKeys = cache.keys();
             cacheOrder = cache.tokenIndices();
         }
-        return AttentionRows.compute(q, queryRows, tokenIndices, cacheKeys, cacheOrder, spec.numHeads(),
+        int[] viewRows = new int[layoutRows.length];
+        for (int i = 0; i < viewRows.length; i++) {
+            viewRows[i] = rows[layoutRows[i]];
+        }
+        if (probabilities) {
+            return AttentionRows.compute(q, viewRows, tokenIndices, cacheKeys, cacheOrder, spec.numHeads(),
+                    spec.numKvHeads(), spec.headDim(), (float) (1.0 / Math.sqrt(spec.headDim())), null);
+        }
+        return AttentionRows.logits(q, viewRows, tokenIndices, cacheKeys, cacheOrder, spec.numHeads(),
                 spec.numKvHeads(), spec.headDim(), (float) (1.0 / Math.sqrt(spec.headDim())), null);
+    }
+
+    /**
+     * The key columns of {@code rows} of a {@code [n, cache]} array: keys of rows dropped by earlier
+     * operators at this hook are left out, without renormalising.
+     */
+    private float[] keyColumns(float[] x, int n, int[] rows) {
+        int all = tokenIndices.length;
+        if (rows.length == all) {
+            return x;
+        }
+        float[] out = new float[n * rows.length];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < rows.length; j++) {
+                out[i * rows.length + j] = x[i * all + rows[j]];
+            }
+        }
+        return out;
     }
 }

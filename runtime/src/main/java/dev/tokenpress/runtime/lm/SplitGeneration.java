@@ -11,6 +11,9 @@ import static dev.tokenpress.runtime.lm.LmGraphNames.Q;
 import static dev.tokenpress.runtime.lm.LmGraphNames.V;
 
 import ai.onnxruntime.OnnxTensor;
+import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.HookRunner;
+import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.kernels.DecodeAttention;
 import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.KvCodec;
@@ -29,6 +32,7 @@ import java.util.Map;
  * embed (Java) -> pre_0 -> q,k,v
  * for layer l: store k,v in the cache; attention (prefill: ORT graph with causal + hook bias;
  *              decode: Java kernel over the stored cache)
+ *              [PREFILL hook: bias]
  *              -> l &lt; L-1: mid_l (post l + pre l+1) -> hidden, q,k,v  [PREFILL_AFTER hook: drop rows]
  *              -> l = L-1: tail (post + norm + LM head; prefill: last row only) -> logits
  * </pre>
@@ -43,8 +47,9 @@ final class SplitGeneration implements AutoCloseable {
     private final LlamaRuntime rt;
     private final LmSpec spec;
     private final LmRequest req;
-    private final LmHooks hooks;
+    private final HookRunner hooks;
     private final boolean hooked;
+    private final boolean prefillView;
     private final KvCache cache;
     private final DecodeAttention decodeAttention = new DecodeAttention();
     private final float scale;
@@ -81,12 +86,13 @@ final class SplitGeneration implements AutoCloseable {
     private long decodeOrtNanos;
     private long decodeAttentionNanos;
 
-    SplitGeneration(LlamaRuntime rt, LmRequest req, LmHooks hooks) {
+    SplitGeneration(LlamaRuntime rt, LmRequest req, HookRunner hooks) {
         this.rt = rt;
         this.spec = rt.spec();
         this.req = req;
         this.hooks = hooks;
-        this.hooked = hooks != LmHooks.NONE;
+        this.hooked = hooks != null && hooks.actsInLm();
+        this.prefillView = hooked && (hooks.acts(Hook.PREFILL) || hooks.acts(Hook.PREFILL_AFTER));
         this.layers = spec.numLayers();
         this.d = spec.hiddenSize();
         this.qW = spec.qWidth();
@@ -135,6 +141,17 @@ final class SplitGeneration implements AutoCloseable {
             throw new IllegalArgumentException("prompt reaches position " + maxPos + ", beyond the model's context of "
                     + spec.maxPositionEmbeddings() + " positions");
         }
+        if (hooked) {
+            if (!hooks.hasLayout()) {
+                int[] text = new int[rows];
+                java.util.Arrays.fill(text, -1);
+                hooks.startPrefill(SequenceLayout.of(req.tokenIndicesShared(), req.positionsShared(), text));
+            }
+            if (hooks.layout().length() != rows) {
+                throw new IllegalArgumentException("the plan's prefill layout has " + hooks.layout().length()
+                        + " rows, the request " + rows);
+            }
+        }
         long t0 = System.nanoTime();
         float[] logits = prefill(req.inputEmbedsShared(), req.positionsShared(), req.tokenIndicesShared());
         long prefillNanos = System.nanoTime() - t0;
@@ -150,7 +167,7 @@ final class SplitGeneration implements AutoCloseable {
         StopReason reason = StopReason.MAX_NEW_TOKENS;
         while (n < req.maxNewTokens()) {
             if (hooked) {
-                hooks.logits(steps, logits);
+                logits = hooks.logits(steps, logits, java.util.Arrays.copyOf(out, n));
             }
             if (recorded != null) {
                 recorded.add(logits.clone());
@@ -244,12 +261,18 @@ final class SplitGeneration implements AutoCloseable {
                 int s = lc.length();
 
                 PrefillLayer view = null;
-                if (hooked) {
+                if (prefillView) {
                     float[] q = new float[r.t * qW];
                     r.q.get(0, q, 0, q.length);
-                    view = new PrefillLayer(l, spec, pos, tok, q, lc);
+                    DirectTensor in = r.hidCur;
+                    int rowsNow = r.t;
+                    view = new PrefillLayer(l, spec, tok, q, lc, () -> {
+                        float[] h = new float[rowsNow * d];
+                        in.get(0, h, 0, h.length);
+                        return h;
+                    });
                 }
-                float[] hookBias = hooked ? hooks.prefillAttentionBias(l, view) : null;
+                float[] hookBias = prefillView ? hooks.prefillBias(l, s, view) : null;
                 if (hookBias != null && hookBias.length != r.t * s) {
                     throw new IllegalArgumentException("prefill bias of layer " + l + " has " + hookBias.length
                             + " values, expected " + r.t + "x" + s);
@@ -295,7 +318,7 @@ final class SplitGeneration implements AutoCloseable {
                     rt.mid(l).runInto(
                             Map.of(ATTN, r.attn.tensor(), HIDDEN, r.hidCur.tensor(), POSITION_IDS, r.pos.tensor()),
                             Map.of(HIDDEN_OUT, r.hidNext.tensor(), Q, r.q.tensor(), K, r.k.tensor(), V, r.v.tensor()));
-                    int[] keep = hooked ? hooks.keepAfterLayer(l, view) : null;
+                    int[] keep = prefillView ? hooks.afterPrefillLayer(l, view) : null;
                     if (keep != null && keep.length != r.t) {
                         checkKeep(keep, r.t, l);
                         Rows kept = select(r, keep);
@@ -430,7 +453,7 @@ final class SplitGeneration implements AutoCloseable {
             v1.get(0, vRow, 0, kvW);
             LayerKvCache lc = cache.layer(l);
             lc.append(kRow, 0, vRow, 0, tokenIndex, position);
-            float[] bias = hooked ? hooks.decodeAttentionBias(l, step, lc) : null;
+            float[] bias = hooked ? hooks.decodeBias(l, step, lc) : null;
             long t1 = System.nanoTime();
             decodeAttention.attend(qRow, 0, lc, spec.numHeads(), scale, bias, attnRow, 0, null);
             attn1.put(attnRow, 0, qW);

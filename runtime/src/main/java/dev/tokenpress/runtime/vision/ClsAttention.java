@@ -1,9 +1,12 @@
 package dev.tokenpress.runtime.vision;
 
+import dev.tokenpress.operators.tensor.Kernels;
+
 /**
  * The CLS token's attention row of a ViT layer, computed in Java from that layer's q and k
- * (only when an operator asks for it): per head {@code softmax_j(q_h[0] · k_h[j] / sqrt(Dh))} over
- * all T tokens, then the mean over heads.
+ * (only when an operator asks for it): per head {@code softmax_j(q_h[0] · k_h[j] / sqrt(Dh) + b_j)}
+ * over all T tokens, then the mean over heads, with {@link Kernels#headMeanSoftmax}, the one
+ * softmax/head-mean kernel of every attention signal.
  */
 public final class ClsAttention {
   private ClsAttention() {}
@@ -11,43 +14,34 @@ public final class ClsAttention {
   /**
    * @param q queries {@code [H, T, Dh]} row-major (batch of one); only row 0 of each head is read
    * @param k keys {@code [H, T, Dh]}
+   * @param keyBias per key, added to the logits (proportional attention), or null
    * @return {@code [T]}: index 0 is CLS→CLS, then CLS→token j
    */
-  public static float[] headAveraged(float[] q, float[] k, int heads, int tokens, int headDim) {
+  public static float[] headAveraged(float[] q, float[] k, int heads, int tokens, int headDim, float[] keyBias) {
     long n = (long) heads * tokens * headDim;
     if (q.length != n || k.length != n) {
       throw new IllegalArgumentException("q has " + q.length + " and k " + k.length + " values, expected "
           + heads + "x" + tokens + "x" + headDim + " = " + n);
     }
     double scale = 1.0 / Math.sqrt(headDim);
-    double[] avg = new double[tokens];
-    double[] s = new double[tokens];
+    float[] logits = new float[heads * tokens];
     for (int h = 0; h < heads; h++) {
       int qBase = h * tokens * headDim;
-      double max = Double.NEGATIVE_INFINITY;
       for (int j = 0; j < tokens; j++) {
         int kBase = (h * tokens + j) * headDim;
         double dot = 0;
         for (int d = 0; d < headDim; d++) {
           dot += (double) q[qBase + d] * k[kBase + d];
         }
-        s[j] = dot * scale;
-        max = Math.max(max, s[j]);
-      }
-      double sum = 0;
-      for (int j = 0; j < tokens; j++) {
-        s[j] = Math.exp(s[j] - max);
-        sum += s[j];
-      }
-      for (int j = 0; j < tokens; j++) {
-        avg[j] += s[j] / sum / heads;
+        logits[h * tokens + j] = (float) (dot * scale + (keyBias == null ? 0 : keyBias[j]));
       }
     }
-    float[] out = new float[tokens];
-    for (int j = 0; j < tokens; j++) {
-      out[j] = (float) avg[j];
-    }
-    return out;
+    return Kernels.headMeanSoftmax(logits, heads, tokens);
+  }
+
+  /** {@link #headAveraged(float[], float[], int, int, int, float[])} without a bias. */
+  public static float[] headAveraged(float[] q, float[] k, int heads, int tokens, int headDim) {
+    return headAveraged(q, k, heads, tokens, headDim, null);
   }
 
   /** The patch part of a row from {@link #headAveraged}: indices 1..T-1 (not renormalised). */

@@ -4,6 +4,14 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import dev.tokenpress.operators.api.HookRunner;
+import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.Signal;
+import dev.tokenpress.operators.api.TokenReduction;
+import dev.tokenpress.operators.api.VisionPoint;
+import dev.tokenpress.operators.tensor.FloatTensor;
+import dev.tokenpress.operators.tensor.Kernels;
 import dev.tokenpress.runtime.RunnerException;
 import dev.tokenpress.runtime.media.PixelValues;
 import dev.tokenpress.runtime.onnx.GraphBuilder;
@@ -19,16 +27,21 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Runs the split vision graphs of {@link VisionGraphs} with ONNX Runtime: patch embedding, per
  * layer pre-attention → attention → post-attention, projector. Intermediate tensors stay inside
  * ONNX Runtime (an output {@code OnnxTensor} feeds the next graph directly); only the final
- * features, and the q/k a {@link VisionHook} asks for, are copied to Java.
+ * features, and what a plan's {@link HookRunner} asks for (signals, rows to reduce), are copied
+ * to Java.
  *
- * <p>Without a hook, graphs are cut between attentions ({@code embed_pre0}, {@code post_pre_i},
- * {@code post_projector}): {@code 1 + 2L} calls for L layers. A layer whose token stream a hook
- * may change runs {@code post_i} and {@code pre_{i+1}} separately around the hook.
+ * <p>Graphs are cut between attentions ({@code embed_pre0}, {@code post_pre_i},
+ * {@code post_projector}): {@code 1 + 2L} calls for L layers; {@link VisionPoint#AFTER_ATTENTION}
+ * reductions fit between attention and {@code post_pre_i}. When an operator acts
+ * {@link VisionPoint#AFTER_LAYER}, every layer runs {@code post_i} and {@code pre_{i+1}}
+ * separately around the hook. Once tokens are merged and the plan asks for proportional attention,
+ * {@code attention_bias} runs with {@code log(size)} of each key added to the logits.
  *
  * <p>Thread-safe: sessions are shared, each call owns its tensors. Close once, after all calls.
  */
@@ -99,22 +112,39 @@ public final class VisionEncoder implements AutoCloseable {
     return cfg;
   }
 
-  /** Features of one image, no hook. */
+  /** Features of one image, no operator. */
   public VisionOutput encode(PixelValues pixels) {
     return encode(pixels, null);
   }
 
-  /** Features of one image, with {@code hook} observing/changing the token stream (may be null). */
-  public VisionOutput encode(PixelValues pixels, VisionHook hook) {
+  /**
+   * Features of one image, with the plan of {@code hooks} (may be null) acting inside the ViT:
+   * signals computed only when requested ({@link Signal.ClsAttention} for
+   * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitKeys},
+   * {@link Signal.VitHiddenStates}), {@link Hook#VISION_LAYER} reductions applied at their
+   * {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
+   */
+  public VisionOutput encode(PixelValues pixels, HookRunner hooks) {
     if (pixels.height() != cfg.imageSize() || pixels.width() != cfg.imageSize()) {
       throw new IllegalArgumentException("pixel values are " + pixels.height() + "x" + pixels.width()
           + ", the vision tower takes " + cfg.imageSize() + "x" + cfg.imageSize());
     }
     long start = System.nanoTime();
-    Set<Integer> clsLayers = hook == null ? Set.of() : hook.clsAttentionLayers();
-    Set<Integer> tokenLayers = hook == null ? Set.of() : hook.tokenLayers();
+    Set<Integer> clsLayers = new TreeSet<>();
+    if (hooks != null) {
+      for (Signal s : hooks.signals()) {
+        if (s instanceof Signal.ClsAttention c) {
+          clsLayers.add(c.vitLayer());
+        }
+      }
+      hooks.startVision(cfg.numPatches() + 1);
+    }
+    boolean atAttention = hooks != null && hooks.actsAt(VisionPoint.AFTER_ATTENTION);
+    boolean afterLayer = hooks != null && hooks.actsAt(VisionPoint.AFTER_LAYER);
     int n = cfg.layersRun();
+    int d = cfg.hiddenSize();
     int[] tokensPerLayer = new int[n];
+    int[] mlpTokens = new int[n];
     Map<Integer, float[]> cls = new HashMap<>();
     FloatBuffer px = ByteBuffer.allocateDirect(3 * pixels.height() * pixels.width() * 4)
         .order(ByteOrder.nativeOrder()).asFloatBuffer();
@@ -127,7 +157,7 @@ public final class VisionEncoder implements AutoCloseable {
         OrtSession.Result r = chain.run(sessions.get("embed"), Map.of("pixel_values", pixelTensor));
         OrtSession.Result f = chain.run(sessions.get("projector"), Map.of("hidden", tensor(r, "hidden")));
         float[] features = copy(tensor(f, "image_features"));
-        return output(features, cls, tokensPerLayer, start);
+        return output(features, cls, tokensPerLayer, mlpTokens, start);
       }
       OrtSession.Result r = chain.run(sessions.get("embed_pre0"), Map.of("pixel_values", pixelTensor));
       OnnxTensor hidden = tensor(r, "hidden");
@@ -135,45 +165,59 @@ public final class VisionEncoder implements AutoCloseable {
       for (int layer = 0; layer < n; layer++) {
         int t = (int) hidden.getInfo().getShape()[1];
         tokensPerLayer[layer] = t;
+        mlpTokens[layer] = t;
+        float[] keyBias = hooks == null ? null : hooks.visionKeyBias();
+        LayerSignals signals = new LayerSignals(hidden, qkv[0], qkv[1], t, keyBias);
         if (clsLayers.contains(layer)) {
-          float[] row = ClsAttention.headAveraged(copy(qkv[0]), copy(qkv[1]), cfg.numHeads(), t, cfg.headDim());
+          float[] row = signals.clsRow();
           cls.put(layer, row);
-          hook.clsAttention(layer, row.clone());
+          hooks.putClsAttention(layer, row);
         }
-        OrtSession.Result a = chain.run(sessions.get("attention"), Map.of("q", qkv[0], "k", qkv[1], "v", qkv[2]));
-        OnnxTensor attn = tensor(a, "attn");
-        if (layer == n - 1 && !tokenLayers.contains(layer)) {
-          OrtSession.Result f = chain.run(sessions.get("post_projector"), Map.of("hidden", hidden, "attn", attn));
-          return output(copy(tensor(f, "image_features")), cls, tokensPerLayer, start);
+        OnnxTensor attn;
+        if (keyBias == null) {
+          attn = tensor(chain.run(sessions.get("attention"), Map.of("q", qkv[0], "k", qkv[1], "v", qkv[2])), "attn");
+        } else {
+          OnnxTensor bias = chain.own(floats(biasRows(keyBias), 1, 1, t, t));
+          attn = tensor(chain.run(sessions.get("attention_bias"),
+              Map.of("q", qkv[0], "k", qkv[1], "v", qkv[2], "bias", bias)), "attn");
         }
-        if (!tokenLayers.contains(layer)) {
+        if (atAttention) {
+          TokenReduction red = hooks.visionLayer(layer, VisionPoint.AFTER_ATTENTION, signals);
+          if (red != null) {
+            int out = red.outputCount();
+            mlpTokens[layer] = out;
+            hidden = chain.own(floats(red.apply(copy(hidden), d), 1, out, d));
+            attn = chain.own(floats(red.apply(copy(attn), d), 1, out, d));
+          }
+        }
+        if (!afterLayer) {
+          if (layer == n - 1) {
+            OrtSession.Result f = chain.run(sessions.get("post_projector"), Map.of("hidden", hidden, "attn", attn));
+            return output(copy(tensor(f, "image_features")), cls, tokensPerLayer, mlpTokens, start);
+          }
           OrtSession.Result p = chain.run(sessions.get("post_pre_" + layer), Map.of("hidden", hidden, "attn", attn));
           hidden = tensor(p, "hidden_out");
           qkv = new OnnxTensor[] {tensor(p, "q"), tensor(p, "k"), tensor(p, "v")};
           chain.keepOnly(p);
           continue;
         }
-        // A hook may change the token stream after this layer: post, hook, then pre of the next.
+        // An operator acts after the whole layer: post, hook, then pre of the next layer.
         OrtSession.Result p = chain.run(sessions.get("post_" + layer), Map.of("hidden", hidden, "attn", attn));
-        hidden = tensor(p, "hidden_out");
-        int tNow = (int) hidden.getInfo().getShape()[1];
-        float[] changed = hook.afterLayer(layer, copy(hidden), tNow);
-        if (changed != null) {
-          if (changed.length == 0 || changed.length % cfg.hiddenSize() != 0) {
-            throw new IllegalArgumentException("hook returned " + changed.length + " values after ViT layer " + layer
-                + ", not a positive multiple of hidden size " + cfg.hiddenSize());
-          }
-          FloatBuffer hb = ByteBuffer.allocateDirect(changed.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
-          hb.put(changed).rewind();
-          hidden = chain.own(OnnxTensor.createTensor(GraphSession.environment(), hb, new long[] {1, changed.length / cfg.hiddenSize(), cfg.hiddenSize()}));
+        OnnxTensor out = tensor(p, "hidden_out");
+        TokenReduction red = hooks.visionLayer(layer, VisionPoint.AFTER_LAYER, signals);
+        AutoCloseable keep = p;
+        if (red != null) {
+          out = chain.own(floats(red.apply(copy(out), d), 1, red.outputCount(), d));
+          keep = out;
         }
         if (layer == n - 1) {
-          OrtSession.Result f = chain.run(sessions.get("projector"), Map.of("hidden", hidden));
-          return output(copy(tensor(f, "image_features")), cls, tokensPerLayer, start);
+          OrtSession.Result f = chain.run(sessions.get("projector"), Map.of("hidden", out));
+          return output(copy(tensor(f, "image_features")), cls, tokensPerLayer, mlpTokens, start);
         }
-        OrtSession.Result q = chain.run(sessions.get("pre_" + (layer + 1)), Map.of("hidden", hidden));
+        OrtSession.Result q = chain.run(sessions.get("pre_" + (layer + 1)), Map.of("hidden", out));
+        hidden = out;
         qkv = new OnnxTensor[] {tensor(q, "q"), tensor(q, "k"), tensor(q, "v")};
-        chain.keepOnly(q, changed != null ? hidden : p);
+        chain.keepOnly(q, keep);
       }
       throw new IllegalStateException("unreachable");
     } catch (OrtException e) {
@@ -183,10 +227,67 @@ public final class VisionEncoder implements AutoCloseable {
     }
   }
 
-  private VisionOutput output(float[] features, Map<Integer, float[]> cls, int[] tokensPerLayer, long start) {
+  /** The signals of one layer, computed from its input rows on first request. */
+  private final class LayerSignals implements HookRunner.SignalSource {
+    private final OnnxTensor hidden;
+    private final OnnxTensor q;
+    private final OnnxTensor k;
+    private final int tokens;
+    private final float[] keyBias;
+    private float[] clsRow;
+
+    LayerSignals(OnnxTensor hidden, OnnxTensor q, OnnxTensor k, int tokens, float[] keyBias) {
+      this.hidden = hidden;
+      this.q = q;
+      this.k = k;
+      this.tokens = tokens;
+      this.keyBias = keyBias;
+    }
+
+    float[] clsRow() {
+      if (clsRow == null) {
+        clsRow = ClsAttention.headAveraged(copy(q), copy(k), cfg.numHeads(), tokens, cfg.headDim(), keyBias);
+      }
+      return clsRow.clone();
+    }
+
+    @Override
+    public FloatTensor compute(Signal signal, SequenceLayout layout, int[] rows) {
+      if (signal instanceof Signal.VitClsAttention) {
+        return FloatTensor.wrap(clsRow(), tokens);
+      }
+      if (signal instanceof Signal.VitKeys) {
+        int w = tokens * cfg.headDim();
+        return FloatTensor.wrap(Kernels.meanOverHeads(copy(k), cfg.numHeads(), w), tokens, cfg.headDim());
+      }
+      if (signal instanceof Signal.VitHiddenStates) {
+        return FloatTensor.wrap(copy(hidden), tokens, cfg.hiddenSize());
+      }
+      throw new IllegalArgumentException("signal " + signal + " is not computed inside the ViT");
+    }
+  }
+
+  /** {@code [T, T]}: every query row gets the same per-key bias. */
+  private static float[] biasRows(float[] keyBias) {
+    int t = keyBias.length;
+    float[] b = new float[t * t];
+    for (int i = 0; i < t; i++) {
+      System.arraycopy(keyBias, 0, b, i * t, t);
+    }
+    return b;
+  }
+
+  private static OnnxTensor floats(float[] values, long... shape) throws OrtException {
+    FloatBuffer b = ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+    b.put(values).rewind();
+    return OnnxTensor.createTensor(GraphSession.environment(), b, shape);
+  }
+
+  private VisionOutput output(float[] features, Map<Integer, float[]> cls, int[] tokensPerLayer, int[] mlpTokens,
+      long start) {
     int dim = cfg.textHiddenSize();
     int tokens = features.length / dim;
-    long flops = VisionFlops.total(cfg, tokensPerLayer, tokens);
+    long flops = VisionFlops.total(cfg, tokensPerLayer, mlpTokens, tokens);
     return new VisionOutput(features, tokens, dim, cls, tokensPerLayer, flops, (System.nanoTime() - start) / 1e6);
   }
 

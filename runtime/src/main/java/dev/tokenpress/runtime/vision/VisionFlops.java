@@ -14,10 +14,18 @@ public final class VisionFlops {
 
   /** One ViT layer over {@code t} tokens: q/k/v/out projections, scores, weighted sum, MLP. */
   public static long layer(VisionConfig c, int t) {
+    return layer(c, t, t);
+  }
+
+  /**
+   * One ViT layer whose attention runs over {@code t} tokens and whose output projection and MLP
+   * run over {@code tAfter} (fewer when an operator merged tokens between attention and MLP).
+   */
+  public static long layer(VisionConfig c, int t, int tAfter) {
     long d = c.hiddenSize();
-    long proj = 2L * t * d * d * 4;
+    long proj = 2L * t * d * d * 3 + 2L * tAfter * d * d;
     long attn = 2L * t * t * d * 2;
-    long mlp = 2L * t * d * c.intermediateSize() * 2;
+    long mlp = 2L * tAfter * d * c.intermediateSize() * 2;
     return proj + attn + mlp;
   }
 
@@ -28,9 +36,14 @@ public final class VisionFlops {
   }
 
   public static long total(VisionConfig c, int[] tokensPerLayer, int projectedTokens) {
+    return total(c, tokensPerLayer, tokensPerLayer, projectedTokens);
+  }
+
+  /** As {@link #total(VisionConfig, int[], int)} with per-layer MLP token counts. */
+  public static long total(VisionConfig c, int[] tokensPerLayer, int[] mlpTokensPerLayer, int projectedTokens) {
     long f = embedding(c);
-    for (int t : tokensPerLayer) {
-      f += layer(c, t);
+    for (int l = 0; l < tokensPerLayer.length; l++) {
+      f += layer(c, tokensPerLayer[l], mlpTokensPerLayer[l]);
     }
     return f + projector(c, projectedTokens);
   }

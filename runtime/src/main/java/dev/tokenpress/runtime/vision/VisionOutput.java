@@ -8,7 +8,7 @@ import java.util.TreeMap;
  * The projected visual tokens of one image, plus what was measured on the way.
  *
  * <p>{@code features} is {@code [tokens, dim]} row-major float32 (LM embedding width);
- * {@code clsAttention} holds the rows a {@link VisionHook} asked for; {@code tokensPerLayer[ℓ]}
+ * {@code clsAttention} holds the CLS rows (over the current ViT tokens) a plan asked for; {@code tokensPerLayer[ℓ]}
  * the tokens ViT layer ℓ ran on; {@code flops} the analytic FLOPs (2 per multiply-add) of the
  * patch embedding, the layers with their actual token counts, and the projector.
  */

@@ -11,9 +11,10 @@
  * the fused whole-tower graph. Layers past {@code vision_feature_layer} are never built.
  *
  * <p>{@link dev.tokenpress.runtime.vision.VisionEncoder} chains the split graphs with tensors kept in
- * ONNX Runtime and computes a layer's head-averaged CLS attention row in Java from its q and k
- * only when a {@link dev.tokenpress.runtime.vision.VisionHook} asks; a hook may also replace the
- * token stream between layers (drop/merge inside the ViT).
+ * ONNX Runtime, computes a layer's signals (CLS attention, head-mean keys, hidden states) in Java
+ * only when a plan's {@link dev.tokenpress.operators.api.HookRunner} asks, and applies the
+ * {@code VISION_LAYER} reductions (drop/merge inside the ViT, with the {@code log(size)} attention
+ * bias of proportional attention).
  * {@link dev.tokenpress.runtime.vision.VisionBundle} writes/reads the bundle's {@code vision/}
  * graphs and manifest section.
  */

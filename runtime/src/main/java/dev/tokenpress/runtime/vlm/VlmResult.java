@@ -2,6 +2,7 @@ package dev.tokenpress.runtime.vlm;
 
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.runtime.lm.StopReason;
 import java.util.ArrayList;
@@ -22,13 +23,15 @@ public final class VlmResult {
   private final int visualTokensKept;
   private final SequenceLayout prefillLayout;
   private final List<KeptMap> keptMaps;
+  private final TokenProvenance provenance;
   private final Map<String, Long> flops;
   private final Map<String, Double> timingsMs;
   private final KvCache kvCache;
   private final List<float[]> stepLogits;
 
   VlmResult(String answer, int[] tokenIds, StopReason stopReason, int[] promptIds, int visualTokensIn,
-      int visualTokensKept, SequenceLayout prefillLayout, List<KeptMap> keptMaps, Map<String, Long> flops,
+      int visualTokensKept, SequenceLayout prefillLayout, List<KeptMap> keptMaps, TokenProvenance provenance,
+      Map<String, Long> flops,
       Map<String, Double> timingsMs, KvCache kvCache, List<float[]> stepLogits) {
     this.answer = answer;
     this.tokenIds = tokenIds.clone();
@@ -38,6 +41,7 @@ public final class VlmResult {
     this.visualTokensKept = visualTokensKept;
     this.prefillLayout = prefillLayout;
     this.keptMaps = List.copyOf(keptMaps);
+    this.provenance = provenance;
     this.flops = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(flops));
     this.timingsMs = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(timingsMs));
     this.kvCache = kvCache;
@@ -81,6 +85,15 @@ public final class VlmResult {
   /** Every selection an operator applied, in order. */
   public List<KeptMap> keptMaps() {
     return keptMaps;
+  }
+
+  /**
+   * For every visual token that entered the LM (in prefill-layout order), the original patches
+   * (visual indices of the uncompressed projector output) it stands for and their weights; one
+   * patch of weight 1 per token unless an operator merged tokens.
+   */
+  public TokenProvenance provenance() {
+    return provenance;
   }
 
   /** Analytic FLOPs: {@code vision}, {@code prefill}, {@code decode}, {@code total}. */

@@ -1,16 +1,17 @@
 package dev.tokenpress.runtime.vlm;
 
 import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.Seeds;
 import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.bundle.BundleException;
 import dev.tokenpress.runtime.bundle.LmSpec;
 import dev.tokenpress.runtime.lm.FusedLlamaRuntime;
 import dev.tokenpress.runtime.lm.GenerationResult;
 import dev.tokenpress.runtime.lm.LlamaRuntime;
-import dev.tokenpress.runtime.lm.LmHooks;
 import dev.tokenpress.runtime.lm.LmRequest;
 import dev.tokenpress.runtime.lm.TokenEmbedding;
 import dev.tokenpress.runtime.media.ImageDecoder;
@@ -36,11 +37,15 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <pre>
  * image bytes → decode (RGB8) → preprocess (CLIP) → vision tower + projector (split graphs,
- *   CLS attention computed only when an operator asks) → [VISUAL_TOKENS operators]
- *   → LM sequence: text embeddings of the prompt with the kept visual tokens at the image
- *     placeholder, explicit position ids (SequenceLayout) → LM prefill [PREFILL_AFTER operators]
- *   → greedy decode → answer, token ids, counts, kept maps, FLOPs, timings, KV cache
+ *   signals computed only when an operator asks) [VISION_LAYER operators] → [VISUAL_TOKENS operators]
+ *   → LM sequence: text embeddings of the prompt with the kept (possibly merged) visual tokens at
+ *     the image placeholder, explicit position ids (SequenceLayout) → LM prefill [PREFILL, PREFILL_AFTER]
+ *   → [KV_FINALIZE] → greedy decode [DECODE, LOGITS, KV_APPEND] → answer, token ids, counts,
+ *     kept maps, provenance of every visual token, FLOPs, timings, KV cache
  * </pre>
+ *
+ * <p>Every operator of a plan is called through one {@link HookRunner} per record, at every hook
+ * it declares. The number of visual tokens reaching the LM varies per record.
  *
  * <p>Thread-safe: one instance per bundle per JVM serves concurrent requests (sessions are
  * shared; every request has its own buffers and cache). Close once.
@@ -202,22 +207,31 @@ public final class VlmRuntime implements AutoCloseable {
 
     int n = visionConfig.numImageTokens();
     EncodedPrompt prompt = prompts.encode(request.prompt(), n);
-    VisionOutput vis = options.fused() ? fusedVision.encode(pixels) : vision.encode(pixels, plan.visionHook());
+    HookRunner rec = plan.record(Seeds.recordSeed(request.id(), options.jobSeed()));
+    VisionOutput vis = options.fused() ? fusedVision.encode(pixels) : vision.encode(pixels, rec);
     long t3 = System.nanoTime();
 
-    PlanExecution.Record rec = plan.record(Seeds.recordSeed(request.id(), options.jobSeed()));
     int[] prefix = prompt.prefix();
     int[] suffix = prompt.suffix();
-    float[] features = vis.features();
-    SequenceLayout layout = rec.visualTokens(features, vis.tokens(), vis.dim(), vis.clsAttention(), prefix.length,
-        suffix.length);
+    float[] visual;
+    SequenceLayout layout;
+    TokenProvenance provenance;
+    if (rec == null) {
+      visual = vis.features();
+      layout = SequenceLayout.prefill(prefix.length, vis.tokens(), suffix.length, List.of());
+      provenance = TokenProvenance.identity(vis.tokens());
+    } else {
+      visual = rec.visualTokens(vis.features(), vis.tokens(), vis.dim(), prefix.length, suffix.length);
+      layout = rec.layout();
+      provenance = rec.visualProvenance();
+    }
     TokenEmbedding emb = options.fused() ? fusedLm.embedding() : lm.embedding();
     int d = emb.dim();
     float[] embeds = new float[layout.length() * d];
+    int v = 0;
     for (int r = 0; r < layout.length(); r++) {
-      int vi = layout.visualIndex(r);
-      if (vi >= 0) {
-        System.arraycopy(features, vi * d, embeds, r * d, d);
+      if (layout.isVisual(r)) {
+        System.arraycopy(visual, v++ * d, embeds, r * d, d);
       } else {
         int orig = layout.originalIndex(r);
         int id = orig < prefix.length ? prefix[orig] : suffix[orig - prefix.length - n];
@@ -227,9 +241,8 @@ public final class VlmRuntime implements AutoCloseable {
     int maxNew = request.maxNewTokens() >= 0 ? request.maxNewTokens() : options.maxNewTokens();
     LmRequest lmRequest = new LmRequest(embeds, layout.positionIds(), layout.originalIndices(),
         request.ignoresStopTokens() ? new int[0] : stopTokens, maxNew, options.kvPrecision(), request.recordLogits());
-    LmHooks hooks = rec.lmHooks();
     long t4 = System.nanoTime();
-    GenerationResult gen = options.fused() ? fusedLm.generate(lmRequest) : lm.generate(lmRequest, hooks);
+    GenerationResult gen = options.fused() ? fusedLm.generate(lmRequest) : lm.generate(lmRequest, rec);
     long t5 = System.nanoTime();
 
     int[] ids = gen.tokenIds();
@@ -248,7 +261,7 @@ public final class VlmRuntime implements AutoCloseable {
     ms.put("decode", gen.timings().decodeMs());
     ms.put("total", (System.nanoTime() - t0) / 1e6);
     return new VlmResult(answer, ids, gen.stopReason(), prompt.ids(), n, layout.visualCount(), layout,
-        rec.keptMaps(), flops, ms, gen.kvCache(), gen.stepLogits());
+        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits());
   }
 
   @Override

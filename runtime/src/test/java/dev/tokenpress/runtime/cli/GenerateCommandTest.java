@@ -37,6 +37,19 @@ class GenerateCommandTest {
         assertThat(o.get("visual_tokens_kept").asInt()).isEqualTo(64);
         assertThat(o.get("flops").fieldNames()).toIterable().contains("vision", "prefill", "decode", "total");
         assertThat(o.get("timings_ms").fieldNames()).toIterable().contains("vision", "prefill", "decode", "total");
+        assertThat(o.has("visual_token_sizes")).isFalse();
+
+        CliRun tome = run("generate", "--bundle", bundle.toString(), "--image", firstImage().toString(),
+                "--prompt", "describe the image.", "--max-new-tokens", "2", "--plan", "[{\"op\":\"tome\",\"r\":8}]");
+        assertThat(tome.code()).as(tome.err()).isZero();
+        JsonNode t = new ObjectMapper().readTree(tome.out());
+        assertThat(t.get("visual_tokens_kept").asInt()).isEqualTo(256 - 3 * 8);
+        int patches = 0;
+        for (JsonNode n : t.get("visual_token_sizes")) {
+            patches += n.asInt();
+        }
+        assertThat(patches).isEqualTo(256);
+        assertThat(t.get("kept").get(0).get("merged").asInt()).isEqualTo(8);
     }
 
     @Test

@@ -3,7 +3,25 @@ package dev.tokenpress.runtime.lm;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.tokenpress.operators.api.DecodeContext;
+import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.HookRunner;
+import dev.tokenpress.operators.api.KeptMap;
+import dev.tokenpress.operators.api.KvAppendContext;
+import dev.tokenpress.operators.api.KvFinalizeContext;
+import dev.tokenpress.operators.api.LogitsContext;
+import dev.tokenpress.operators.api.ModelShape;
+import dev.tokenpress.operators.api.PositionMode;
+import dev.tokenpress.operators.api.PrefillContext;
+import dev.tokenpress.operators.api.PrefillLayerContext;
+import dev.tokenpress.operators.api.QueryRows;
+import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.Signal;
+import dev.tokenpress.operators.api.TokenOperator;
+import dev.tokenpress.operators.api.TokenSelection;
 import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.tensor.FloatTensor;
+import dev.tokenpress.operators.tensor.Kernels;
 import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.runtime.bundle.BuildOptions;
@@ -12,10 +30,12 @@ import dev.tokenpress.runtime.bundle.BundleBuilder;
 import dev.tokenpress.runtime.checkpoint.LmCheckpoint;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.testing.ReferenceLlama;
+import dev.tokenpress.runtime.testing.TestOperator;
 import dev.tokenpress.runtime.testing.TinyCheckpoints;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -132,16 +152,31 @@ class LlamaRuntimeTest {
         }
     }
 
+    private static final ModelShape SHAPE = new ModelShape(2, 2, 2, 4, true, 0, TinyCheckpoints.LAYERS,
+            TinyCheckpoints.HEADS, TinyCheckpoints.KV_HEADS, TinyCheckpoints.HIDDEN);
+
+    private static HookRunner plan(TokenOperator... ops) {
+        return new HookRunner(List.of(ops), SHAPE, 0L);
+    }
+
+    /** Keeps {@code keep} (indices into the layout's rows) after LM layer {@code layer}. */
+    private static TokenOperator dropAfter(String name, int layer, int[] keep) {
+        return new TestOperator(name, EnumSet.of(Hook.PREFILL_AFTER)) {
+            @Override
+            public TokenSelection afterPrefillLayer(PrefillLayerContext c) {
+                return c.layer() == layer ? TokenSelection.of(c.layout().length(), keep, PositionMode.KEEP_ORIGINAL)
+                        : TokenSelection.keepAll(c.layout().length());
+            }
+        };
+    }
+
     @Test
     void droppingRowsAfterALayerKeepsPositionsAndMatchesTheReference() {
         int[] keep = {0, 2, 3, 6, 9}; // original positions survive; last row kept
-        LmHooks drop = new LmHooks() {
-            @Override
-            public int[] keepAfterLayer(int layer, PrefillLayer view) {
-                return layer == 0 ? keep : null;
-            }
-        };
-        GenerationResult r = split.generate(request(KvPrecision.FP32), drop);
+        HookRunner hooks = plan(dropAfter("drop", 0, keep));
+        GenerationResult r = split.generate(request(KvPrecision.FP32), hooks);
+        assertThat(hooks.keptMaps()).hasSize(1);
+        assertThat(hooks.keptMaps().get(0).original()).containsExactly(keep);
         KvCache cache = r.kvCache();
         int steps = NEW - 1;
         assertThat(cache.lengths()).containsExactly(PROMPT.length + steps, keep.length + steps, keep.length + steps);
@@ -165,93 +200,228 @@ class LlamaRuntimeTest {
     }
 
     @Test
-    void prefillBiasMasksKeysAndAttentionRowsAreCausal() {
-        int t = PROMPT.length;
-        List<float[]> signal = new ArrayList<>();
-        LmHooks bias = new LmHooks() {
+    void operatorsAtOneLayerComposeInPlanOrderWithSignalsOfTheRemainingRows() {
+        // a keeps 7 of 10 rows, b then keeps 4 of those 7: the same as one operator keeping 4 of 10
+        int[] a = {0, 1, 2, 4, 6, 8, 9};
+        int[] b = {0, 2, 5, 6};
+        Signal sig = new Signal.QueryRowAttention(0, QueryRows.LAST_PROMPT_TOKEN);
+        List<FloatTensor> seen = new ArrayList<>();
+        TokenOperator second = new TestOperator("b", EnumSet.of(Hook.PREFILL_AFTER), sig) {
             @Override
-            public float[] prefillAttentionBias(int layer, PrefillLayer view) {
-                if (layer != 1) {
-                    return null;
+            public TokenSelection afterPrefillLayer(PrefillLayerContext c) {
+                if (c.layer() != 0) {
+                    return TokenSelection.keepAll(c.layout().length());
                 }
-                signal.add(view.attentionRows(new int[] {t - 1, 2}));
-                float[] b = new float[view.rows() * view.cache().length()];
-                for (int i = 4; i < view.rows(); i++) {
-                    b[i * view.cache().length() + 3] = -1e9f; // rows 4.. may not look at key 3
-                }
-                return b;
+                seen.add(c.signals().get(sig));
+                return TokenSelection.of(c.layout().length(), b, PositionMode.KEEP_ORIGINAL);
             }
         };
-        GenerationResult r = split.generate(request(KvPrecision.FP32), bias);
-        boolean[][][] mask = new boolean[TinyCheckpoints.LAYERS][][];
-        mask[1] = new boolean[t][t];
-        for (int i = 4; i < t; i++) {
-            mask[1][i][3] = true;
-        }
-        double[] want = ref.lastLogits(rows(PROMPT), LmRequest.sequentialPositions(t), Map.of(), mask);
-        assertThat(maxDiff(r.stepLogits().get(0), want)).isLessThanOrEqualTo(TOL);
-
-        float[] rowsSig = signal.get(0); // [2 rows][heads][t]
-        int heads = TinyCheckpoints.HEADS;
-        for (int h = 0; h < heads; h++) {
-            double sumLast = 0;
-            double sumRow2 = 0;
-            for (int j = 0; j < t; j++) {
-                sumLast += rowsSig[h * t + j];
-                sumRow2 += rowsSig[(heads + h) * t + j];
-                if (j > 2) {
-                    assertThat(rowsSig[(heads + h) * t + j]).isZero();
+        TokenOperator first = new TestOperator("a", EnumSet.of(Hook.PREFILL_AFTER), sig) {
+            @Override
+            public TokenSelection afterPrefillLayer(PrefillLayerContext c) {
+                if (c.layer() != 0) {
+                    return TokenSelection.keepAll(c.layout().length());
                 }
+                seen.add(c.signals().get(sig));
+                return TokenSelection.of(c.layout().length(), a, PositionMode.KEEP_ORIGINAL);
             }
-            assertThat(sumLast).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-5));
-            assertThat(sumRow2).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-5));
+        };
+        HookRunner two = plan(first, second);
+        GenerationResult composed = split.generate(request(KvPrecision.FP32), two);
+        int[] both = {0, 2, 8, 9};
+        GenerationResult once = split.generate(request(KvPrecision.FP32), plan(dropAfter("once", 0, both)));
+        assertThat(composed.tokenIds()).containsExactly(once.tokenIds());
+        assertThat(composed.kvCache().lengths()).containsExactly(once.kvCache().lengths());
+        assertThat(two.keptMaps()).extracting(KeptMap::operator).containsExactly("a", "b");
+        assertThat(two.layout().originalIndices()).containsExactly(both);
+        // the second operator's signal: the first one's row restricted to the 7 remaining keys
+        assertThat(seen.get(0).shape()).containsExactly(1, PROMPT.length);
+        assertThat(seen.get(1).shape()).containsExactly(1, a.length);
+        for (int i = 0; i < a.length; i++) {
+            assertThat(seen.get(1).get(i)).isEqualTo(seen.get(0).get(a[i]));
         }
     }
 
     @Test
-    void hooksAreCalledInGenerationOrder() {
+    void prefillBiasesAddUpAndSignalsUseTheProductionKernel() {
+        int t = PROMPT.length;
+        Signal heads = new Signal.QueryRowHeadAttention(1, QueryRows.TEXT_AFTER_VISUAL);
+        Signal mean = new Signal.QueryRowAttention(1, QueryRows.TEXT_AFTER_VISUAL);
+        Signal hidden0 = new Signal.LmHiddenStates(0);
+        Map<Signal, FloatTensor> got = new HashMap<>();
+        // two operators' biases add up: rows 4.. may not look at key 3, rows 6.. not at key 5
+        TokenOperator maskA = new TestOperator("mask-a", EnumSet.of(Hook.PREFILL), hidden0) {
+            @Override
+            public FloatTensor prefillBias(PrefillContext c) {
+                if (c.layer() == 0) {
+                    got.put(hidden0, c.signals().get(hidden0));
+                }
+                if (c.layer() != 1) {
+                    return null;
+                }
+                float[] bias = new float[c.layout().length() * c.cacheLength()];
+                for (int i = 4; i < c.layout().length(); i++) {
+                    bias[i * c.cacheLength() + 3] = -1e9f;
+                }
+                return FloatTensor.wrap(bias, c.layout().length(), c.cacheLength());
+            }
+        };
+        TokenOperator maskB = new TestOperator("mask-b", EnumSet.of(Hook.PREFILL, Hook.PREFILL_AFTER), heads, mean) {
+            @Override
+            public FloatTensor prefillBias(PrefillContext c) {
+                if (c.layer() != 1) {
+                    return null;
+                }
+                float[] bias = new float[c.layout().length() * c.cacheLength()];
+                for (int i = 6; i < c.layout().length(); i++) {
+                    bias[i * c.cacheLength() + 5] = -1e9f;
+                }
+                return FloatTensor.wrap(bias, c.layout().length(), c.cacheLength());
+            }
+
+            @Override
+            public TokenSelection afterPrefillLayer(PrefillLayerContext c) {
+                if (c.layer() == 1) {
+                    got.put(heads, c.signals().get(heads));
+                    got.put(mean, c.signals().get(mean));
+                }
+                return TokenSelection.keepAll(c.layout().length());
+            }
+        };
+        HookRunner hooks = plan(maskA, maskB);
+        int[] vis = new int[t];
+        Arrays.fill(vis, -1);
+        vis[0] = 0;
+        vis[1] = 1;
+        vis[2] = 2; // rows 0..2 "visual": TEXT_AFTER_VISUAL = rows 3..t-1
+        int[] seq = LmRequest.sequentialPositions(t);
+        hooks.startPrefill(SequenceLayout.of(seq, seq, vis));
+        GenerationResult r = split.generate(request(KvPrecision.FP32), hooks);
+        boolean[][][] mask = new boolean[TinyCheckpoints.LAYERS][][];
+        mask[1] = new boolean[t][t];
+        for (int i = 4; i < t; i++) {
+            mask[1][i][3] = true;
+            mask[1][i][5] = i >= 6;
+        }
+        double[] want = ref.lastLogits(rows(PROMPT), LmRequest.sequentialPositions(t), Map.of(), mask);
+        double[] unmasked = ref.lastLogits(rows(PROMPT), LmRequest.sequentialPositions(t), Map.of(), null);
+        assertThat(maxDiff(r.stepLogits().get(0), want)).isLessThanOrEqualTo(TOL);
+        assertThat(maxDiff(r.stepLogits().get(0), unmasked)).isGreaterThan(TOL);
+
+        // layer 0's input hidden states are the input embeddings
+        assertThat(got.get(hidden0).toArray()).containsExactly(split.embedding().embed(PROMPT));
+        // per-head rows: causal, each sums to 1, head mean = the head-mean signal (one kernel)
+        FloatTensor h = got.get(heads);
+        int nh = TinyCheckpoints.HEADS;
+        assertThat(h.shape()).containsExactly(t - 3, nh, t);
+        FloatTensor m = got.get(mean);
+        for (int q = 0; q < t - 3; q++) {
+            for (int hd = 0; hd < nh; hd++) {
+                double sum = 0;
+                for (int j = 0; j < t; j++) {
+                    float p = h.get((q * nh + hd) * t + j);
+                    sum += p;
+                    if (j > q + 3) {
+                        assertThat(p).isZero();
+                    }
+                }
+                assertThat(sum).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-5));
+            }
+            float[] one = new float[nh * t];
+            System.arraycopy(h.toArray(), q * nh * t, one, 0, one.length);
+            float[] expect = Kernels.meanOverHeads(one, nh, t);
+            for (int j = 0; j < t; j++) {
+                assertThat(m.get(q * t + j)).isEqualTo(expect[j]);
+            }
+        }
+    }
+
+    @Test
+    void everyLmHookIsCalledInGenerationOrder() {
         List<String> calls = new ArrayList<>();
-        LmHooks log = new LmHooks() {
+        TokenOperator log = new TestOperator("log", EnumSet.of(Hook.PREFILL, Hook.PREFILL_AFTER, Hook.KV_FINALIZE,
+                Hook.DECODE, Hook.LOGITS, Hook.KV_APPEND)) {
             @Override
-            public float[] prefillAttentionBias(int layer, PrefillLayer view) {
-                calls.add("prefill" + layer);
+            public FloatTensor prefillBias(PrefillContext c) {
+                calls.add("prefill" + c.layer());
                 return null;
             }
 
             @Override
-            public int[] keepAfterLayer(int layer, PrefillLayer view) {
-                calls.add("after" + layer);
+            public TokenSelection afterPrefillLayer(PrefillLayerContext c) {
+                calls.add("after" + c.layer());
+                return TokenSelection.keepAll(c.layout().length());
+            }
+
+            @Override
+            public void finalizeKv(KvFinalizeContext c) {
+                calls.add("finalize" + c.cache().layer(0).length());
+            }
+
+            @Override
+            public float[] logits(LogitsContext c) {
+                calls.add("logits" + c.step() + "/" + c.generated().length);
                 return null;
             }
 
             @Override
-            public void kvFinalize(KvCache cache) {
-                calls.add("finalize");
+            public float[] decodeBias(DecodeContext c) {
+                calls.add("decode" + c.step() + "." + c.layer());
+                return new float[c.cache().length()]; // zero bias changes nothing
             }
 
             @Override
-            public void logits(int step, float[] logits) {
-                calls.add("logits" + step);
-            }
-
-            @Override
-            public float[] decodeAttentionBias(int layer, int step, LayerKvCache cache) {
-                calls.add("decode" + step + "." + layer);
-                return new float[cache.length()]; // zero bias changes nothing
-            }
-
-            @Override
-            public void kvAppended(int step, KvCache cache) {
-                calls.add("append" + step);
+            public void kvAppended(KvAppendContext c) {
+                calls.add("append" + c.step());
             }
         };
         GenerationResult plain = split.generate(new LmRequest(split.embedding().embed(PROMPT),
                 LmRequest.sequentialPositions(PROMPT.length), new int[0], 2, KvPrecision.FP32, false));
         GenerationResult hooked = split.generate(new LmRequest(split.embedding().embed(PROMPT),
-                LmRequest.sequentialPositions(PROMPT.length), new int[0], 2, KvPrecision.FP32, false), log);
+                LmRequest.sequentialPositions(PROMPT.length), new int[0], 2, KvPrecision.FP32, false), plan(log));
         assertThat(hooked.tokenIds()).containsExactly(plain.tokenIds());
-        assertThat(calls).containsExactly("prefill0", "after0", "prefill1", "after1", "prefill2", "finalize", "logits0",
-                "decode0.0", "decode0.1", "decode0.2", "append0", "logits1");
+        assertThat(calls).containsExactly("prefill0", "after0", "prefill1", "after1", "prefill2",
+                "finalize" + PROMPT.length, "logits0/0", "decode0.0", "decode0.1", "decode0.2", "append0", "logits1/1");
+    }
+
+    @Test
+    void logitsOperatorsChainAndKvOperatorsChangeTheCache() {
+        int banned = split.generate(request(KvPrecision.FP32)).tokenIds()[0];
+        TokenOperator ban = new TestOperator("ban", EnumSet.of(Hook.LOGITS)) {
+            @Override
+            public float[] logits(LogitsContext c) {
+                float[] l = c.logits().toArray();
+                l[banned] = Float.NEGATIVE_INFINITY;
+                return l;
+            }
+        };
+        List<Float> seenBanned = new ArrayList<>();
+        TokenOperator after = new TestOperator("after", EnumSet.of(Hook.LOGITS)) {
+            @Override
+            public float[] logits(LogitsContext c) {
+                seenBanned.add(c.logits().get(banned));
+                return null;
+            }
+        };
+        TokenOperator trim = new TestOperator("trim", EnumSet.of(Hook.KV_FINALIZE, Hook.KV_APPEND)) {
+            @Override
+            public void finalizeKv(KvFinalizeContext c) {
+                c.cache().layer(2).retain(new int[] {0, c.cache().layer(2).length() - 1});
+            }
+
+            @Override
+            public void kvAppended(KvAppendContext c) {
+                LayerKvCache l = c.cache().layer(1);
+                if (c.step() == 0) {
+                    l.retain(new int[] {l.length() - 1});
+                }
+            }
+        };
+        GenerationResult r = split.generate(request(KvPrecision.FP32), plan(ban, after, trim));
+        assertThat(r.tokenIds()[0]).isNotEqualTo(banned);
+        assertThat(seenBanned).isNotEmpty().containsOnly(Float.NEGATIVE_INFINITY);
+        int steps = NEW - 1;
+        assertThat(r.kvCache().lengths()).containsExactly(PROMPT.length + steps, steps, 2 + steps);
     }
 
     @Test
@@ -284,11 +454,7 @@ class LlamaRuntimeTest {
                 KvPrecision.FP32, false)))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("context");
 
-        assertThatThrownBy(() -> split.generate(request(KvPrecision.FP32), new LmHooks() {
-            @Override
-            public int[] keepAfterLayer(int layer, PrefillLayer view) {
-                return new int[] {0, 1};
-            }
-        })).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("last row");
+        assertThatThrownBy(() -> split.generate(request(KvPrecision.FP32), plan(dropAfter("bad", 0, new int[] {0, 1}))))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("last row");
     }
 }

@@ -3,13 +3,30 @@ package dev.tokenpress.runtime.vision;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.HookRunner;
+import dev.tokenpress.operators.api.ModelShape;
+import dev.tokenpress.operators.api.PositionMode;
+import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.Signal;
+import dev.tokenpress.operators.api.TokenOperator;
+import dev.tokenpress.operators.api.TokenProvenance;
+import dev.tokenpress.operators.api.TokenReduction;
+import dev.tokenpress.operators.api.TokenSelection;
+import dev.tokenpress.operators.api.VisionLayerContext;
+import dev.tokenpress.operators.api.VisionPoint;
+import dev.tokenpress.operators.api.VisualTokensContext;
+import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.bundle.BundleWriter;
 import dev.tokenpress.runtime.checkpoint.TensorStore;
 import dev.tokenpress.runtime.media.PixelValues;
 import dev.tokenpress.runtime.onnx.SessionConfig;
+import dev.tokenpress.runtime.testing.TestOperator;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
@@ -108,70 +125,157 @@ class VisionEncoderTest {
     }
   }
 
-  @Test
-  void clsAttentionOnlyWhenAsked() {
-    Map<Integer, float[]> seen = new HashMap<>();
-    VisionHook hook = new VisionHook() {
+  private static ModelShape shape() {
+    return new ModelShape(cfg.numLayers(), cfg.numHeads(), cfg.gridSize(), cfg.gridSize(), true, cfg.layersRun() - 1,
+        2, 2, 2, 8);
+  }
+
+  private static HookRunner plan(TokenOperator... ops) {
+    return new HookRunner(List.of(ops), shape(), 0L);
+  }
+
+  /** Keeps {@code keep} (rows, CLS = 0) at {@code point} of ViT layer {@code layer}; records the signals it got. */
+  private static TokenOperator keepRows(VisionPoint point, int layer, int[] keep, Map<String, FloatTensor> seen,
+      Signal... signals) {
+    return new TestOperator("keep", EnumSet.of(Hook.VISION_LAYER), signals) {
       @Override
-      public Set<Integer> clsAttentionLayers() {
-        return Set.of(0, 1);
+      public VisionPoint visionPoint() {
+        return point;
       }
 
       @Override
-      public void clsAttention(int layer, float[] row) {
-        seen.put(layer, row);
+      public TokenReduction reduceVisionLayer(VisionLayerContext c) {
+        for (Signal s : c.signals().signals()) {
+          seen.put(s + "@" + c.layer(), c.signals().get(s));
+        }
+        return c.layer() == layer && keep != null
+            ? TokenReduction.of(TokenSelection.of(c.tokens(), keep, PositionMode.REPACK))
+            : TokenReduction.keepAll(c.tokens());
       }
     };
-    VisionOutput out = encoder.encode(pixels(0), hook);
+  }
+
+  @Test
+  void clsAttentionOnlyWhenAskedWithTheOneKernel() {
+    Map<String, FloatTensor> seen = new HashMap<>();
+    TokenOperator visual = new TestOperator("vis", EnumSet.of(Hook.VISUAL_TOKENS), new Signal.ClsAttention(0),
+        new Signal.ClsAttention(1)) {
+      @Override
+      public TokenSelection selectVisualTokens(VisualTokensContext c) {
+        for (Signal s : c.signals().signals()) {
+          seen.put(s.toString(), c.signals().get(s));
+        }
+        return TokenSelection.keepAll(c.count());
+      }
+    };
+    TokenOperator inside = keepRows(VisionPoint.AFTER_ATTENTION, -1, null, seen, new Signal.VitClsAttention(0),
+        new Signal.VitClsAttention(1), new Signal.VitKeys(1), new Signal.VitHiddenStates(0));
+    HookRunner hooks = plan(visual, inside);
+    VisionOutput out = encoder.encode(pixels(0), hooks);
+    hooks.visualTokens(out.features(), out.tokens(), out.dim(), 1, 1);
     for (int layer = 0; layer < 2; layer++) {
       float[] expected = golden.floats("img0.cls_attention." + layer);
-      assertClose(seen.get(layer), expected, 1e-6);
       assertClose(out.clsAttention().get(layer), expected, 1e-6);
+      assertClose(seen.get("VitClsAttention[vitLayer=" + layer + "]@" + layer).toArray(), expected, 1e-6);
+      float[] patches = new float[expected.length - 1];
+      System.arraycopy(expected, 1, patches, 0, patches.length);
+      assertClose(seen.get("ClsAttention[vitLayer=" + layer + "]").toArray(), patches, 1e-6);
       double sum = 0;
-      for (float v : seen.get(layer)) {
+      for (float v : out.clsAttention().get(layer)) {
         sum += v;
       }
       assertThat(sum).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-5));
     }
+    assertThat(seen.get("VitKeys[vitLayer=1]@1").shape()).containsExactly(17, cfg.headDim());
+    assertThat(seen.get("VitHiddenStates[vitLayer=0]@0").shape()).containsExactly(17, cfg.hiddenSize());
+    assertThat(seen).doesNotContainKey("VitKeys[vitLayer=1]@0");
     assertClose(out.features(), golden.floats("img0.image_features"), TOL);
+    // without a plan, no CLS attention is computed
+    assertThat(encoder.encode(pixels(0)).clsAttention()).isEmpty();
   }
 
   @Test
-  void hookDropsTokensInsideTheVit() {
+  void operatorDropsTokensAfterAVitLayer() {
     int[] keep = new int[9];
     for (int i = 1; i < keep.length; i++) {
       keep[i] = 2 * i; // CLS + patches at even positions 2, 4, .., 16
     }
-    VisionHook drop = new VisionHook() {
-      @Override
-      public Set<Integer> tokenLayers() {
-        return Set.of(0);
-      }
-
-      @Override
-      public float[] afterLayer(int layer, float[] hidden, int tokens) {
-        int d = cfg.hiddenSize();
-        float[] out = new float[keep.length * d];
-        for (int r = 0; r < keep.length; r++) {
-          System.arraycopy(hidden, keep[r] * d, out, r * d, d);
-        }
-        return out;
-      }
-    };
     for (int img = 0; img < 2; img++) {
-      VisionOutput out = encoder.encode(pixels(img), drop);
+      HookRunner hooks = plan(keepRows(VisionPoint.AFTER_LAYER, 0, keep, new HashMap<>()));
+      VisionOutput out = encoder.encode(pixels(img), hooks);
       assertThat(out.tokens()).isEqualTo(8);
       assertThat(out.tokensPerLayer()).containsExactly(17, 9);
       assertClose(out.features(), golden.floats("img" + img + ".image_features_keep_even_after0"), TOL);
+      assertThat(hooks.keptMaps()).hasSize(1);
+      assertThat(hooks.keptMaps().get(0).original()).containsExactly(1, 3, 5, 7, 9, 11, 13, 15);
     }
-    // a hook on the last layer that keeps everything goes through post + projector
-    VisionHook identity = new VisionHook() {
+    // operators at both points that keep everything change nothing
+    HookRunner identity = plan(keepRows(VisionPoint.AFTER_LAYER, -1, null, new HashMap<>()),
+        keepRows(VisionPoint.AFTER_ATTENTION, -1, null, new HashMap<>()));
+    assertClose(encoder.encode(pixels(1), identity).features(), golden.floats("img1.image_features"), TOL);
+  }
+
+  /** Merges patch rows {@code 1+2i, 2+2i} pairwise at layer 0 after attention, size-weighted. */
+  private static TokenOperator pairMerge(boolean proportional) {
+    return new TestOperator("pairs", EnumSet.of(Hook.VISION_LAYER)) {
       @Override
-      public Set<Integer> tokenLayers() {
-        return Set.of(0, 1);
+      public boolean proportionalAttention() {
+        return proportional;
+      }
+
+      @Override
+      public TokenReduction reduceVisionLayer(VisionLayerContext c) {
+        if (c.layer() != 0) {
+          return TokenReduction.keepAll(c.tokens());
+        }
+        int pairs = (c.tokens() - 1) / 2;
+        int[][] g = new int[pairs + 1][];
+        float[][] w = new float[pairs + 1][];
+        g[0] = new int[] {0};
+        w[0] = new float[] {1};
+        for (int i = 0; i < pairs; i++) {
+          g[i + 1] = new int[] {1 + 2 * i, 2 + 2 * i};
+          w[i + 1] = new float[] {c.size(1 + 2 * i), c.size(2 + 2 * i)};
+        }
+        return TokenReduction.of(c.tokens(), g, w, PositionMode.REPACK);
       }
     };
-    assertClose(encoder.encode(pixels(1), identity).features(), golden.floats("img1.image_features"), TOL);
+  }
+
+  @Test
+  void mergesTrackSizesAndProvenanceAndProportionalAttentionRunsTheBiasGraph() {
+    HookRunner plain = plan(pairMerge(false));
+    VisionOutput a = encoder.encode(pixels(0), plain);
+    assertThat(a.tokens()).isEqualTo(8);
+    assertThat(a.tokensPerLayer()).containsExactly(17, 9);
+    // layer 0: attention over 17 tokens, output projection and MLP over the 9 left after the merge
+    assertThat(a.flops()).isEqualTo(VisionFlops.embedding(cfg) + VisionFlops.layer(cfg, 17, 9)
+        + VisionFlops.layer(cfg, 9) + VisionFlops.projector(cfg, 8));
+    assertThat(VisionFlops.layer(cfg, 17, 9)).isLessThan(VisionFlops.layer(cfg, 17));
+    assertThat(plain.visionSizes()).containsExactly(1, 2, 2, 2, 2, 2, 2, 2, 2);
+    assertThat(plain.keptMaps().get(0).merged()).isEqualTo(8);
+    float[] visual = plain.visualTokens(a.features(), a.tokens(), a.dim(), 2, 3);
+    assertThat(visual).hasSize(8 * a.dim());
+    TokenProvenance p = plain.visualProvenance();
+    assertThat(p.count()).isEqualTo(8);
+    assertThat(p.patches(3)).containsExactly(6, 7);
+    assertThat(p.weights(3)).containsExactly(0.5f, 0.5f);
+    SequenceLayout layout = plain.layout();
+    assertThat(layout.visualCount()).isEqualTo(8);
+    assertThat(layout.length()).isEqualTo(2 + 8 + 3);
+    assertThat(layout.visualIndex(2 + 3)).isEqualTo(6);
+    assertThat(layout.positionId(2 + 8)).isEqualTo(2 + 8); // re-packed: the span shrank to 8 tokens
+
+    HookRunner prop = plan(pairMerge(true));
+    VisionOutput b = encoder.encode(pixels(0), prop);
+    assertThat(prop.visionKeyBias()).containsExactly(0f, (float) Math.log(2), (float) Math.log(2),
+        (float) Math.log(2), (float) Math.log(2), (float) Math.log(2), (float) Math.log(2), (float) Math.log(2),
+        (float) Math.log(2));
+    double diff = 0;
+    for (int i = 0; i < a.features().length; i++) {
+      diff = Math.max(diff, Math.abs(a.features()[i] - b.features()[i]));
+    }
+    assertThat(diff).as("log(size) bias changes layer 1's attention").isGreaterThan(1e-4);
   }
 
   @Test

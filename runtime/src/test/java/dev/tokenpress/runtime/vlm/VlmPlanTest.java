@@ -7,8 +7,11 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.Signal;
+import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.tensor.Kernels;
 import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import dev.tokenpress.runtime.media.MediaDecodeException;
@@ -16,13 +19,14 @@ import dev.tokenpress.runtime.text.PromptTooLongException;
 import dev.tokenpress.runtime.vision.ClsAttention;
 import dev.tokenpress.runtime.vision.VisionBundle;
 import dev.tokenpress.runtime.vision.VisionEncoder;
-import dev.tokenpress.runtime.vision.VisionHook;
 import dev.tokenpress.runtime.vision.VisionOutput;
 import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.onnx.SessionConfig;
+import dev.tokenpress.runtime.testing.TestOperator;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Stream;
@@ -101,12 +105,9 @@ class VlmPlanTest {
     VisionBundle.Spec spec = VisionBundle.spec(bundle);
     float[] score = new float[256];
     try (VisionEncoder enc = VisionBundle.openSplit(bundle, SessionConfig.singleThreaded())) {
-      VisionOutput out = enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), new VisionHook() {
-        @Override
-        public Set<Integer> clsAttentionLayers() {
-          return Set.of(1, 2);
-        }
-      });
+      HookRunner signalsOnly = new HookRunner(List.of(new TestOperator("cls", EnumSet.of(Hook.VISUAL_TOKENS),
+          new Signal.ClsAttention(1), new Signal.ClsAttention(2)) {}), rt.shape(), 0L);
+      VisionOutput out = enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), signalsOnly);
       for (int layer : List.of(1, 2)) {
         float[] p = ClsAttention.patches(out.clsAttention().get(layer));
         for (int j = 0; j < 256; j++) {
@@ -145,6 +146,103 @@ class VlmPlanTest {
     int[] pos3 = r.kvCache().layer(3).positions();
     assertThat(pos3[pos3.length - 1]).isEqualTo(full.kvCache().layer(3).positions()[rows + gen - 1]);
     assertThat(r.flops().get("prefill")).isLessThan(full.flops().get("prefill"));
+  }
+
+  private static VlmResult logits(String plan) {
+    return rt.generate(VlmRequest.ofBytes("t", image, Q).withPlan(CompressionPlan.parse(plan)).withRecordLogits(true)
+        .withoutStopTokens().withMaxNewTokens(3));
+  }
+
+  @Test
+  void toMeWithRZeroGivesTheEmptyPlansLogits() {
+    VlmResult empty = logits("[]");
+    VlmResult zero = logits("[{\"op\":\"tome\",\"r\":0}]");
+    assertThat(zero.tokenIds()).containsExactly(empty.tokenIds());
+    for (int s = 0; s < empty.stepLogits().size(); s++) {
+      float[] a = empty.stepLogits().get(s);
+      float[] b = zero.stepLogits().get(s);
+      double max = 0;
+      for (int i = 0; i < a.length; i++) {
+        max = Math.max(max, Math.abs(a[i] - b[i]));
+      }
+      assertThat(max).as("step %d", s).isLessThanOrEqualTo(1e-5);
+    }
+    assertThat(zero.visualTokensKept()).isEqualTo(256);
+    assertThat(zero.keptMaps()).isEmpty();
+  }
+
+  @Test
+  void toMeMergesInsideTheVitAndTheLmGetsFewerTokensWithProvenance() {
+    VlmResult full = run("[]", "m");
+    VlmResult r = run("[{\"op\":\"tome\",\"r\":[40,30,20]}]", "m");
+    int kept = 256 - 90;
+    assertThat(r.visualTokensIn()).isEqualTo(256);
+    assertThat(r.visualTokensKept()).isEqualTo(kept);
+    assertThat(r.keptMaps()).hasSize(3);
+    assertThat(r.keptMaps()).extracting(KeptMap::hook).containsOnly(Hook.VISION_LAYER);
+    assertThat(r.keptMaps()).extracting(KeptMap::merged).containsExactly(40, 30, 20);
+    // provenance: every patch stands in exactly one kept token, weights 1/size, raster order of representatives
+    TokenProvenance p = r.provenance();
+    assertThat(p.count()).isEqualTo(kept);
+    boolean[] seen = new boolean[256];
+    int prev = -1;
+    for (int t = 0; t < kept; t++) {
+      int[] patches = p.patches(t);
+      assertThat(patches[0]).isGreaterThan(prev);
+      prev = patches[0];
+      double sum = 0;
+      for (int i = 0; i < patches.length; i++) {
+        assertThat(seen[patches[i]]).isFalse();
+        seen[patches[i]] = true;
+        assertThat((double) p.weights(t)[i]).isCloseTo(1.0 / patches.length, org.assertj.core.api.Assertions.within(1e-6));
+        sum += p.weights(t)[i];
+      }
+      assertThat(sum).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-5));
+    }
+    assertThat(seen).containsOnly(true);
+    // the LM sequence: the visual span shrank, positions re-packed, KV caches shorter, ViT ran on fewer tokens
+    SequenceLayout l = r.prefillLayout();
+    assertThat(l.visualCount()).isEqualTo(kept);
+    assertThat(l.visualIndices()).contains(p.representatives());
+    int rows = r.promptIds().length - 1 + kept;
+    assertThat(l.length()).isEqualTo(rows);
+    assertThat(l.nextPosition()).isEqualTo(rows);
+    assertThat(r.kvCache().layer(0).length()).isEqualTo(rows + fedBack(r));
+    assertThat(r.flops().get("vision")).isLessThan(full.flops().get("vision"));
+    assertThat(r.flops().get("prefill")).isLessThan(full.flops().get("prefill"));
+    // proportional attention changes the answer's logits relative to plain averaging
+    VlmResult prop = logits("[{\"op\":\"tome\",\"r\":[40,30,20]}]");
+    VlmResult plain = logits("[{\"op\":\"tome\",\"r\":[40,30,20],\"prop_attn\":false}]");
+    double diff = 0;
+    for (int i = 0; i < prop.stepLogits().get(0).length; i++) {
+      diff = Math.max(diff, Math.abs(prop.stepLogits().get(0)[i] - plain.stepLogits().get(0)[i]));
+    }
+    assertThat(diff).isGreaterThan(1e-4);
+    assertThatThrownBy(() -> run("[{\"op\":\"tome\",\"r\":129}]", "x"))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("plan[0]: tome.r must be in [0, 128]");
+  }
+
+  @Test
+  void toMeThenVtcClsThenFastVComposeAcrossHooks() {
+    VlmResult r = run("[{\"op\":\"tome\",\"r\":16},{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"1..L-2\"},"
+        + "{\"op\":\"fastv\",\"layer\":2,\"keep\":32}]", "c");
+    assertThat(r.keptMaps()).extracting(KeptMap::hook).containsExactly(Hook.VISION_LAYER, Hook.VISION_LAYER,
+        Hook.VISION_LAYER, Hook.VISUAL_TOKENS, Hook.PREFILL_AFTER);
+    KeptMap vtc = r.keptMaps().get(3);
+    assertThat(vtc.inputCount()).isEqualTo(256 - 48);
+    assertThat(r.visualTokensKept()).isEqualTo(64);
+    // VTC-CLS scored the merged tokens at their representative patches and kept their provenance
+    TokenProvenance p = r.provenance();
+    assertThat(p.count()).isEqualTo(64);
+    assertThat(p.representatives()).containsExactly(vtc.original());
+    int patches = 0;
+    for (int t = 0; t < p.count(); t++) {
+      patches += p.size(t);
+    }
+    assertThat(patches).isGreaterThan(64);
+    KeptMap fastv = r.keptMaps().get(4);
+    assertThat(fastv.inputCount()).isEqualTo(r.promptIds().length - 1 + 64);
+    assertThat(r.kvCache().layer(2).length()).isEqualTo(r.promptIds().length - 1 + 32 + fedBack(r));
   }
 
   @Test

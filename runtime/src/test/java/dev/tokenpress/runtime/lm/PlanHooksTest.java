@@ -3,6 +3,7 @@ package dev.tokenpress.runtime.lm;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.SequenceLayout;
@@ -25,7 +26,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** A FastV plan driven through the operator API inside the split runtime. */
-class PlanLmHooksTest {
+class PlanHooksTest {
     @Test
     void fastVDropsTheLeastAttendedVisualRowsAfterItsLayer(@TempDir Path tmp) {
         Path dir = TinyCheckpoints.write(tmp.resolve("ckpt"), 11, true, false);
@@ -39,7 +40,8 @@ class PlanLmHooksTest {
         ops.forEach(o -> o.validate(shape));
         try (LlamaRuntime rt = LlamaRuntime.open(Bundle.open(tmp.resolve("bundle")), SessionConfig.singleThreaded());
              LmCheckpoint ckpt = LmCheckpoint.open(dir)) {
-            PlanLmHooks hooks = new PlanLmHooks(ops, shape, layout, 0L);
+            HookRunner hooks = new HookRunner(ops, shape, 0L);
+            hooks.startPrefill(layout);
             LmRequest req = new LmRequest(rt.embedding().embed(ids), layout.positionIds(), layout.originalIndices(),
                     new int[0], 1, KvPrecision.FP32, true);
             GenerationResult r = rt.generate(req, hooks);

@@ -1,0 +1,573 @@
+package dev.tokenpress.operators.api;
+
+import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.kv.LayerKvCache;
+import dev.tokenpress.operators.tensor.FloatTensor;
+import dev.tokenpress.operators.tensor.Kernels;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The operator protocol of {@link TokenOperator} for one record: the single path by which a
+ * runtime calls a plan's operators, at every {@link Hook}, generically. The runtime computes
+ * signals on request (through a {@link SignalSource}) and applies the results this class returns
+ * (reductions, biases, kept rows, logits); this class builds every context, calls the operators
+ * acting at the hook in plan order, feeds each the state the earlier ones left, composes their
+ * results, checks them, and records {@link KeptMap}s, ViT token sizes and the provenance of every
+ * visual token.
+ *
+ * <p>Not thread-safe: one instance per record (per generation). Operators must be validated
+ * against {@code shape} first ({@link CompressionPlan#bind}).
+ */
+public final class HookRunner {
+
+    /** Computes the value of a requested signal for the runtime's current state at one hook call. */
+    @FunctionalInterface
+    public interface SignalSource {
+        /**
+         * @param signal a signal delivered at the current hook and layer
+         * @param layout LM hooks: the current layout (after earlier operators at this hook); null in the ViT
+         * @param rows LM hooks: for each row of {@code layout}, its row index in the runtime's view of
+         *     the layer (the rows the layer ran on); null in the ViT
+         * @return the value, shaped as the signal's record documents
+         */
+        FloatTensor compute(Signal signal, SequenceLayout layout, int[] rows);
+    }
+
+    private final ModelShape shape;
+    private final long seed;
+    private final Map<Hook, List<TokenOperator>> byHook = new EnumMap<>(Hook.class);
+    private final Map<TokenOperator, List<Signal>> signalsOf = new HashMap<>();
+    private final Set<Signal> signals;
+    private final boolean proportional;
+    private final List<KeptMap> kept = new ArrayList<>();
+
+    private float[] vitSizes;
+    private TokenProvenance vitProvenance;
+    private final Map<Integer, float[]> clsAttention = new HashMap<>();
+    private int vitLayer = -1;
+    private Map<Signal, FloatTensor> vitBase;
+    private TokenReduction vitLayerTotal;
+    private TokenProvenance visualProvenance;
+    private SequenceLayout layout;
+
+    /**
+     * @param operators the plan's operators, validated against {@code shape}, in plan order
+     * @param seed the record's seed ({@link Seeds#recordSeed})
+     */
+    public HookRunner(List<TokenOperator> operators, ModelShape shape, long seed) {
+        this.shape = shape;
+        this.seed = seed;
+        for (Hook h : Hook.values()) {
+            byHook.put(h, new ArrayList<>());
+        }
+        Set<Signal> all = new LinkedHashSet<>();
+        boolean prop = false;
+        for (TokenOperator op : operators) {
+            for (Hook h : op.hooks()) {
+                byHook.get(h).add(op);
+            }
+            List<Signal> s = op.signals(shape);
+            signalsOf.put(op, s);
+            all.addAll(s);
+            prop |= op.hooks().contains(Hook.VISION_LAYER) && op.proportionalAttention();
+        }
+        this.signals = Collections.unmodifiableSet(all);
+        this.proportional = prop;
+    }
+
+    /** Whether some operator acts at {@code hook}. */
+    public boolean acts(Hook hook) {
+        return !byHook.get(hook).isEmpty();
+    }
+
+    /** Whether some operator acts at one of the LM hooks (everything after {@link Hook#VISUAL_TOKENS}). */
+    public boolean actsInLm() {
+        return acts(Hook.PREFILL) || acts(Hook.PREFILL_AFTER) || acts(Hook.KV_FINALIZE) || acts(Hook.DECODE)
+                || acts(Hook.LOGITS) || acts(Hook.KV_APPEND);
+    }
+
+    /** The union of the requested signals. */
+    public Set<Signal> signals() {
+        return signals;
+    }
+
+    /** The requested signals computed at {@code layer} for delivery at {@code hook}. */
+    public Set<Signal> signals(Hook hook, int layer) {
+        Set<Signal> out = new LinkedHashSet<>();
+        for (Signal s : signals) {
+            if (s.deliveredAt() == hook && s.layer() == layer) {
+                out.add(s);
+            }
+        }
+        return out;
+    }
+
+    /** Whether the ViT adds {@code log(size)} to its attention logits (ToMe's proportional attention). */
+    public boolean proportionalAttention() {
+        return proportional;
+    }
+
+    /** Every selection and reduction applied so far, in order. */
+    public List<KeptMap> keptMaps() {
+        return List.copyOf(kept);
+    }
+
+    // ---------------------------------------------------------------- ViT
+
+    /**
+     * Starts the ViT of this record with {@code tokens} rows (CLS first when the model has one),
+     * each of size 1.
+     */
+    public void startVision(int tokens) {
+        int cls = shape.vitClsToken() ? 1 : 0;
+        if (tokens - cls < 1) {
+            throw new IllegalArgumentException("the ViT sequence needs at least one patch token, got " + tokens
+                    + " rows");
+        }
+        vitSizes = new float[tokens];
+        Arrays.fill(vitSizes, 1f);
+        vitProvenance = TokenProvenance.identity(tokens - cls);
+        clsAttention.clear();
+        vitLayer = -1;
+    }
+
+    /** Sizes of the current ViT rows (copy); all 1 until something merged. */
+    public float[] visionSizes() {
+        requireVision();
+        return vitSizes.clone();
+    }
+
+    /** Whether some current ViT row stands for more than one patch. */
+    public boolean visionMerged() {
+        requireVision();
+        return vitProvenance.merged();
+    }
+
+    /**
+     * The additive attention bias of the current ViT rows under proportional attention, one value
+     * per key ({@code log(size)}), or null when {@link #proportionalAttention()} is off or nothing
+     * is merged (every bias would be 0).
+     */
+    public float[] visionKeyBias() {
+        requireVision();
+        if (!proportional || !vitProvenance.merged()) {
+            return null;
+        }
+        float[] b = new float[vitSizes.length];
+        for (int j = 0; j < b.length; j++) {
+            b[j] = (float) Math.log(vitSizes[j]);
+        }
+        return b;
+    }
+
+    /**
+     * Stores the CLS attention row of ViT layer {@code layer} over the current rows
+     * ({@code [T]}, CLS first) as the value of {@link Signal.ClsAttention} for
+     * {@link Hook#VISUAL_TOKENS}: {@code [numPatches]}, each row's value at its representative patch.
+     */
+    public void putClsAttention(int layer, float[] row) {
+        requireVision();
+        if (row.length != vitSizes.length) {
+            throw new IllegalArgumentException("CLS attention row has " + row.length + " values, the ViT has "
+                    + vitSizes.length + " rows");
+        }
+        float[] patches = new float[shape.numPatches()];
+        int[] rep = vitProvenance.representatives();
+        for (int t = 0; t < rep.length; t++) {
+            patches[rep[t]] = row[t + 1];
+        }
+        clsAttention.put(layer, patches);
+    }
+
+    /** Whether some operator acts at {@code point} of the ViT layers. */
+    public boolean actsAt(VisionPoint point) {
+        for (TokenOperator op : byHook.get(Hook.VISION_LAYER)) {
+            if (op.visionPoint() == point) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * {@link Hook#VISION_LAYER} at {@code point} of ViT layer {@code layer}: runs the operators
+     * acting there and returns their composed reduction over the current rows, or null when every
+     * row is kept. Sizes and provenance advance. Signals are computed once per layer, from the
+     * layer's input rows, through {@code source}.
+     */
+    public TokenReduction visionLayer(int layer, VisionPoint point, SignalSource source) {
+        requireVision();
+        if (layer != vitLayer) {
+            vitLayer = layer;
+            vitBase = new HashMap<>();
+            vitLayerTotal = null;
+        }
+        TokenReduction total = null;
+        for (TokenOperator op : byHook.get(Hook.VISION_LAYER)) {
+            if (op.visionPoint() != point) {
+                continue;
+            }
+            SignalValues.Builder b = SignalValues.builder();
+            for (Signal s : signalsOf.get(op)) {
+                if (s.deliveredAt() != Hook.VISION_LAYER || s.layer() != layer) {
+                    continue;
+                }
+                FloatTensor v = vitBase.computeIfAbsent(s, x -> source.compute(x, null, null));
+                b.put(s, vitLayerTotal == null ? v : reduceSignal(s, v, vitLayerTotal));
+            }
+            VisionLayerContext ctx = new VisionLayerContext(shape, layer, point, vitSizes, vitProvenance, b.build(),
+                    seed);
+            TokenReduction r = op.reduceVisionLayer(ctx);
+            checkVision(op, layer, r);
+            if (r.keepsAll()) {
+                continue;
+            }
+            TokenReduction patchPart = patchPart(r);
+            kept.add(KeptMap.ofReduction(op.name(), Hook.VISION_LAYER, layer, patchPart,
+                    vitProvenance.representatives()));
+            vitSizes = r.sumSizes(vitSizes);
+            vitProvenance = vitProvenance.apply(patchPart);
+            total = total == null ? r : total.then(r);
+            vitLayerTotal = vitLayerTotal == null ? r : vitLayerTotal.then(r);
+        }
+        return total;
+    }
+
+    private void checkVision(TokenOperator op, int layer, TokenReduction r) {
+        if (r == null || r.inputCount() != vitSizes.length) {
+            throw new IllegalStateException(op.name() + " returned a reduction over "
+                    + (r == null ? "null" : r.inputCount()) + " rows at ViT layer " + layer + ", the ViT has "
+                    + vitSizes.length);
+        }
+        if (shape.vitClsToken() && (r.outputCount() == 0 || r.representative(0) != 0 || r.groupSize(0) != 1)) {
+            throw new IllegalStateException(op.name() + " must keep the CLS token (row 0) alone at ViT layer " + layer);
+        }
+        if (r.outputCount() - (shape.vitClsToken() ? 1 : 0) < 1) {
+            throw new IllegalStateException(op.name() + " left no patch token at ViT layer " + layer);
+        }
+    }
+
+    /** The reduction restricted to the patch rows (without CLS), renumbered from 0. */
+    private TokenReduction patchPart(TokenReduction r) {
+        int cls = shape.vitClsToken() ? 1 : 0;
+        if (cls == 0) {
+            return r;
+        }
+        int n = r.outputCount() - 1;
+        int[][] g = new int[n][];
+        float[][] w = new float[n][];
+        for (int o = 0; o < n; o++) {
+            int[] m = r.group(o + 1);
+            for (int j = 0; j < m.length; j++) {
+                m[j] -= 1;
+            }
+            g[o] = m;
+            w[o] = r.weights(o + 1);
+        }
+        return TokenReduction.of(r.inputCount() - 1, g, w, r.positions());
+    }
+
+    /** A ViT signal value after {@code r}: rows merged (hidden states, keys) or attention summed per group. */
+    private static FloatTensor reduceSignal(Signal s, FloatTensor v, TokenReduction r) {
+        if (s instanceof Signal.VitClsAttention) {
+            float[] x = v.toArray();
+            float[] sum = new float[r.outputCount()];
+            for (int o = 0; o < sum.length; o++) {
+                double acc = 0;
+                for (int i : r.group(o)) {
+                    acc += x[i];
+                }
+                sum[o] = (float) acc;
+            }
+            return FloatTensor.wrap(sum, sum.length);
+        }
+        int dim = v.dim(1);
+        return FloatTensor.wrap(r.apply(v.toArray(), dim), r.outputCount(), dim);
+    }
+
+    private void requireVision() {
+        if (vitSizes == null) {
+            throw new IllegalStateException("startVision was not called for this record");
+        }
+    }
+
+    // ---------------------------------------------------------------- visual tokens
+
+    /**
+     * {@link Hook#VISUAL_TOKENS}: runs the operators acting there on the projected features
+     * {@code [n, dim]} and builds the prefill layout {@code prefix + visual tokens + suffix}
+     * ({@link #layout()}). The original numbering counts {@code numPatches} visual tokens
+     * (numPatches = n when the ViT did not run through this record).
+     *
+     * @return the features of the visual tokens that enter the LM, {@code [k, dim]}, in layout order
+     */
+    public float[] visualTokens(float[] features, int n, int dim, int prefix, int suffix) {
+        TokenProvenance prov = vitProvenance != null ? vitProvenance : TokenProvenance.identity(n);
+        if (prov.count() != n) {
+            throw new IllegalArgumentException("the projector returned " + n + " tokens, the ViT ended with "
+                    + prov.count() + " patch tokens");
+        }
+        int total = vitProvenance != null ? shape.numPatches() : n;
+        int[] reps = prov.representatives();
+        float[] inOrder = features;
+        if (!Kernels.isStrictlyIncreasing(reps)) {
+            // the ViT reordered tokens (e.g. ToMe): the LM gets them in raster order of their representatives
+            TokenReduction sort = sortByRepresentative(reps);
+            inOrder = sort.apply(features, dim);
+            prov = prov.apply(sort);
+        }
+        features = inOrder;
+        List<TokenSelection> selections = new ArrayList<>();
+        if (n != total || prov.merged()) {
+            selections.add(TokenSelection.of(total, prov.representatives(), PositionMode.REPACK));
+        }
+        List<TokenOperator> ops = byHook.get(Hook.VISUAL_TOKENS);
+        FloatTensor f = FloatTensor.wrap(features, n, dim);
+        if (ops.isEmpty()) {
+            visualProvenance = prov;
+            layout = SequenceLayout.prefill(prefix, total, suffix, selections);
+            return features;
+        }
+        SignalValues.Builder b = SignalValues.builder();
+        for (Signal s : signals) {
+            if (s.deliveredAt() == Hook.VISUAL_TOKENS) {
+                float[] row = clsAttention.get(s.layer());
+                if (row == null) {
+                    throw new IllegalStateException("signal " + s + " was not computed by the ViT");
+                }
+                b.put(s, FloatTensor.wrap(row, row.length));
+            }
+        }
+        VisualTokensContext ctx = new VisualTokensContext(shape, f, prov, b.build(), seed);
+        for (TokenOperator op : ops) {
+            TokenReduction r = op.reduceVisualTokens(ctx);
+            if (r == null || r.inputCount() != ctx.count()) {
+                throw new IllegalStateException(op.name() + " returned a reduction over "
+                        + (r == null ? "null" : r.inputCount()) + " visual tokens, the context has " + ctx.count());
+            }
+            if (!r.isOrdered()) {
+                throw new IllegalStateException(op.name() + " reordered visual tokens; at VISUAL_TOKENS merged "
+                        + "tokens must take their representative's place");
+            }
+            kept.add(KeptMap.ofReduction(op.name(), Hook.VISUAL_TOKENS, -1, r, ctx.visualIndices()));
+            selections.add(r.representatives());
+            ctx = ctx.next(r);
+        }
+        visualProvenance = ctx.provenance();
+        layout = SequenceLayout.prefill(prefix, total, suffix, selections);
+        return ctx.features().toArray();
+    }
+
+    private static TokenReduction sortByRepresentative(int[] reps) {
+        long[] keyed = new long[reps.length];
+        for (int i = 0; i < reps.length; i++) {
+            keyed[i] = ((long) reps[i] << 32) | i;
+        }
+        Arrays.sort(keyed);
+        int[][] g = new int[reps.length][];
+        for (int i = 0; i < reps.length; i++) {
+            g[i] = new int[] {(int) keyed[i]};
+        }
+        return TokenReduction.of(reps.length, g, null, PositionMode.KEEP_ORIGINAL);
+    }
+
+    /** The patches each visual token entering the LM stands for (after {@link #visualTokens}). */
+    public TokenProvenance visualProvenance() {
+        if (visualProvenance == null) {
+            throw new IllegalStateException("visualTokens was not called for this record");
+        }
+        return visualProvenance;
+    }
+
+    // ---------------------------------------------------------------- LM
+
+    /** Sets the prefill layout for an LM-only generation (a VLM record gets it from {@link #visualTokens}). */
+    public void startPrefill(SequenceLayout initial) {
+        if (initial == null) {
+            throw new IllegalArgumentException("layout must not be null");
+        }
+        layout = initial;
+    }
+
+    /** Whether a prefill layout is set. */
+    public boolean hasLayout() {
+        return layout != null;
+    }
+
+    /** The current LM layout (after the drops applied so far). */
+    public SequenceLayout layout() {
+        if (layout == null) {
+            throw new IllegalStateException("no prefill layout yet: call visualTokens or startPrefill");
+        }
+        return layout;
+    }
+
+    /**
+     * {@link Hook#PREFILL} of LM layer {@code layer}: the sum of the operators' attention biases,
+     * {@code [rows, cacheLength]} row-major, or null when none returned one.
+     */
+    public float[] prefillBias(int layer, int cacheLength, SignalSource source) {
+        List<TokenOperator> ops = byHook.get(Hook.PREFILL);
+        if (ops.isEmpty()) {
+            return null;
+        }
+        SequenceLayout l = layout();
+        int[] rows = identity(l.length());
+        Map<Signal, FloatTensor> cache = new HashMap<>();
+        float[] sum = null;
+        for (TokenOperator op : ops) {
+            SignalValues sv = values(op, Hook.PREFILL, layer, l, rows, source, cache);
+            FloatTensor b = op.prefillBias(new PrefillContext(shape, layer, l, cacheLength, sv, seed));
+            if (b == null) {
+                continue;
+            }
+            if (b.rank() != 2 || b.dim(0) != l.length() || b.dim(1) != cacheLength) {
+                throw new IllegalStateException(op.name() + " returned a prefill bias of shape "
+                        + Arrays.toString(b.shape()) + " at layer " + layer + ", expected [" + l.length() + ", "
+                        + cacheLength + "]");
+            }
+            if (sum == null) {
+                sum = b.toArray();
+            } else {
+                for (int i = 0; i < sum.length; i++) {
+                    sum[i] += b.get(i);
+                }
+            }
+        }
+        return sum;
+    }
+
+    /**
+     * {@link Hook#PREFILL_AFTER} of LM layer {@code layer}: the rows to keep for the next layers,
+     * ascending indices into the rows the layer ran on, or null to keep all. The layout advances.
+     */
+    public int[] afterPrefillLayer(int layer, SignalSource source) {
+        List<TokenOperator> ops = byHook.get(Hook.PREFILL_AFTER);
+        if (ops.isEmpty()) {
+            return null;
+        }
+        SequenceLayout l = layout();
+        int[] rows = identity(l.length());
+        boolean changed = false;
+        Map<Signal, FloatTensor> cache = new HashMap<>();
+        for (TokenOperator op : ops) {
+            SignalValues sv = values(op, Hook.PREFILL_AFTER, layer, l, rows, source, cache);
+            TokenSelection sel = op.afterPrefillLayer(new PrefillLayerContext(shape, layer, l, sv, seed));
+            if (sel == null || sel.inputCount() != l.length()) {
+                throw new IllegalStateException(op.name() + " returned a selection over "
+                        + (sel == null ? "null" : sel.inputCount()) + " rows at layer " + layer + ", the layout has "
+                        + l.length());
+            }
+            if (sel.keepsAll()) {
+                continue;
+            }
+            if (sel.positions() != PositionMode.KEEP_ORIGINAL) {
+                throw new UnsupportedOperationException(op.name() + " re-packs positions after LM layer " + layer
+                        + "; the LM runtime keeps original positions inside prefill");
+            }
+            kept.add(KeptMap.ofPrefill(op.name(), layer, l, sel));
+            l = l.apply(sel);
+            int[] k = sel.kept();
+            int[] next = new int[k.length];
+            for (int i = 0; i < k.length; i++) {
+                next[i] = rows[k[i]];
+            }
+            rows = next;
+            cache.clear();
+            changed = true;
+        }
+        layout = l;
+        return changed ? rows : null;
+    }
+
+    private SignalValues values(TokenOperator op, Hook hook, int layer, SequenceLayout l, int[] rows,
+            SignalSource source, Map<Signal, FloatTensor> cache) {
+        SignalValues.Builder b = null;
+        for (Signal s : signalsOf.get(op)) {
+            if (s.deliveredAt() == hook && s.layer() == layer) {
+                if (b == null) {
+                    b = SignalValues.builder();
+                }
+                b.put(s, cache.computeIfAbsent(s, x -> source.compute(x, l, rows)));
+            }
+        }
+        return b == null ? SignalValues.empty() : b.build();
+    }
+
+    /** {@link Hook#KV_FINALIZE}: after prefill, before decoding. */
+    public void kvFinalize(KvCache cache) {
+        for (TokenOperator op : byHook.get(Hook.KV_FINALIZE)) {
+            op.finalizeKv(new KvFinalizeContext(shape, layout(), cache, seed));
+        }
+    }
+
+    /**
+     * {@link Hook#DECODE} of {@code layer} in decode step {@code step}: the sum of the operators'
+     * biases over {@code cache.length()} entries, or null.
+     */
+    public float[] decodeBias(int layer, int step, LayerKvCache cache) {
+        float[] sum = null;
+        for (TokenOperator op : byHook.get(Hook.DECODE)) {
+            float[] b = op.decodeBias(new DecodeContext(shape, layer, step, cache, seed));
+            if (b == null) {
+                continue;
+            }
+            if (b.length != cache.length()) {
+                throw new IllegalStateException(op.name() + " returned a decode bias of " + b.length
+                        + " values at layer " + layer + ", the cache has " + cache.length() + " entries");
+            }
+            if (sum == null) {
+                sum = b.clone();
+            } else {
+                for (int i = 0; i < sum.length; i++) {
+                    sum[i] += b[i];
+                }
+            }
+        }
+        return sum;
+    }
+
+    /**
+     * {@link Hook#LOGITS} at generation step {@code step}: each operator in plan order on the
+     * previous one's logits. Returns {@code logits} itself when no operator changed them.
+     */
+    public float[] logits(int step, float[] logits, int[] generated) {
+        float[] cur = logits;
+        for (TokenOperator op : byHook.get(Hook.LOGITS)) {
+            float[] next = op.logits(new LogitsContext(shape, step, FloatTensor.copyOf(cur, cur.length), generated,
+                    seed));
+            if (next == null) {
+                continue;
+            }
+            if (next.length != cur.length) {
+                throw new IllegalStateException(op.name() + " returned " + next.length + " logits at step " + step
+                        + ", expected " + cur.length);
+            }
+            cur = next.clone();
+        }
+        return cur;
+    }
+
+    /** {@link Hook#KV_APPEND} after decode step {@code step}. */
+    public void kvAppended(int step, KvCache cache) {
+        for (TokenOperator op : byHook.get(Hook.KV_APPEND)) {
+            op.kvAppended(new KvAppendContext(shape, step, cache, seed));
+        }
+    }
+
+    private static int[] identity(int n) {
+        int[] a = new int[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = i;
+        }
+        return a;
+    }
+}
