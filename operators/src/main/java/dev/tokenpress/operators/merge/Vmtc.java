@@ -12,13 +12,13 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
- * VMTC, the visual-token merging half of "VMTC + CMAI": arXiv 2411.15453 ("Visual Multi-Token
- * Condensation" and "Cross-Modal Attention Inhibition"; the authors' own name for the method is
- * not recoverable from the sources we have). <b>Reconstructed.</b> The paper's method section and
- * tables could not be retrieved (every stored copy holds only the abstract and the first lines of
- * the introduction) and no code exists, so this class implements what the sources support and
- * makes every other choice a named {@link VmtcConfig} option with a documented default. No result
- * of the paper is known or quoted.
+ * VMTC: keep the primary visual tokens and condense the redundant ones by clustering and merging,
+ * the visual-token half of arXiv 2411.15453 (the other half, CMAI, inhibits cross-modal attention
+ * inside the LM and is not part of this class). <b>Reconstructed.</b> The paper's method section
+ * and tables could not be retrieved (every stored copy holds only the abstract and the first lines
+ * of the introduction) and no code exists under any name, so this class implements what the
+ * sources support and makes every other choice a named {@link VmtcConfig} option with a documented
+ * default. No result of the paper is known or quoted; the defaults are not the paper's settings.
  *
  * <p><b>From the abstract</b> (certain): primary visual tokens are kept and the redundant ones are
  * condensed by clustering and merging. <b>From third-party summaries</b> (likely): the importance
@@ -28,7 +28,9 @@ import java.util.SplittableRandom;
  * tokens are the top {@code K_p} by score ({@code primary}/{@code primary_share}); k-means runs
  * over the rest only ({@code cluster_over}); a cluster is merged into the importance-weighted mean
  * of its members' original, unnormalised rows ({@code merge_weight}); output order, iteration
- * cap, tolerance, empty-cluster handling and the k-means++ initialisation are ours.
+ * cap, tolerance, empty-cluster handling and the k-means++ initialisation are ours. Sources: the
+ * abstract (arxiv.org, huggingface.co/papers) and the summaries at papers.lunadong.com and
+ * themoonlight.io, as collected in the project's operator notes and their December addendum.
  *
  * <p><b>Algorithm</b> on {@code N} tokens with budget {@code T} ({@link VmtcConfig#split}):
  * <ol>
@@ -54,13 +56,16 @@ import java.util.SplittableRandom;
  *       (non-primary) members with {@code w} = importance or size, uniform if the weights sum to
  *       0; sizes add up. Output order: {@link Order}.
  * </ol>
- * The result depends only on the inputs, the config and the record seed. Inputs are never
- * modified. Importance must be finite and {@code >= 0} (it is an attention probability).
+ * The result depends only on the inputs, the config and the record seed (the reference test
+ * reproduces it bit for bit from an independent script). Inputs are never modified. Importance
+ * must be finite and {@code >= 0} (it is an attention probability). Cost: {@code O(m·C·D)} per
+ * Lloyd iteration; 576 tokens of width 1024 into 144 take 0.1–0.4 s on one core of a shared
+ * machine, a few iterations being typical.
  *
- * <p>Where it runs (the adapter's job, see {@code operators/README.md}): between the ViT and the
- * projector, on the rows of the vision feature layer with the CLS row removed, with importance
- * from {@link #importance}; the cluster assignment ({@link VmtcResult#clusters()}) and the
- * sources/weights of every output token go to Parquet.
+ * <p>Where it runs is the runtime adapter's job ({@code merge_at}, see {@code operators/README.md}):
+ * by default between the ViT and the projector, on the rows of the vision feature layer with the
+ * CLS row removed, with importance from {@link #importance}; the cluster assignment
+ * ({@link VmtcResult#clusters()}) and the sources and weights of every output token go to Parquet.
  */
 public final class Vmtc {
 
@@ -87,14 +92,16 @@ public final class Vmtc {
     public float[] importance(float[] clsAttention, int layers, int heads, int n) {
         if (clsAttention == null || layers < 1 || heads < 1 || n < 0
                 || (long) layers * heads * n != clsAttention.length) {
-            throw new IllegalArgumentException("CLS attention of " + (clsAttention == null ? "null" : clsAttention.length
-                    + " values") + " is not [layers=" + layers + ", heads=" + heads + ", n=" + n + "]");
+            String got = clsAttention == null ? "null" : clsAttention.length + " values";
+            throw new IllegalArgumentException("CLS attention of " + got + " is not [layers=" + layers + ", heads="
+                    + heads + ", n=" + n + "]");
         }
         double[] acc = new double[n];
         for (int l = 0; l < layers; l++) {
             int base = l * heads * n;
             if (config.importanceHeads() == HeadAggregation.MEAN) {
-                float[] mean = Kernels.meanOverHeads(Arrays.copyOfRange(clsAttention, base, base + heads * n), heads, n);
+                float[] layer = Arrays.copyOfRange(clsAttention, base, base + heads * n);
+                float[] mean = Kernels.meanOverHeads(layer, heads, n);
                 for (int j = 0; j < n; j++) {
                     acc[j] += mean[j];
                 }
@@ -115,7 +122,7 @@ public final class Vmtc {
         return out;
     }
 
-    /** {@link #compress(float[], int, float[], int, float[], float[], long)} clustering the tokens themselves, sizes 1. */
+    /** {@link #compress(float[], int, float[], int, float[], float[], long)} on the tokens themselves, sizes 1. */
     public VmtcResult compress(float[] tokens, int dim, float[] importance, long recordSeed) {
         return compress(tokens, dim, tokens, dim, importance, null, recordSeed);
     }
@@ -217,8 +224,8 @@ public final class Vmtc {
             throw new IllegalArgumentException(name + " must not be null");
         }
         if (dim < 1 || (long) n * dim != rows.length) {
-            throw new IllegalArgumentException(name + " has " + rows.length + " values, not [N=" + n + " (importance), dim="
-                    + dim + "]");
+            throw new IllegalArgumentException(name + " has " + rows.length + " values, not [N=" + n
+                    + " (importance), dim=" + dim + "]");
         }
         for (int i = 0; i < rows.length; i++) {
             if (!Float.isFinite(rows[i])) {

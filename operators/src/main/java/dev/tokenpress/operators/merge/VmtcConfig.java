@@ -20,6 +20,8 @@ import java.util.Map;
  *   <li>exactly one of {@code keep}, {@code keep_ratio}, {@code drop_ratio} (required, see
  *       {@link Budget}): {@code T}, the number of visual tokens that leave VMTC (primary plus
  *       merged);
+ *   <li>{@code merge_at}: {@code "projector_input"} (default: the vision feature layer's rows
+ *       without CLS, before the projector) or {@code "projected"} (the projected visual tokens);
  *   <li>at most one of {@code primary} (integer {@code >= 0}: {@code K_p = min(primary, T)}) and
  *       {@code primary_share} (in {@code [0, 1]}, default {@value #DEFAULT_PRIMARY_SHARE}:
  *       {@code K_p = roundHalfUp(share·T)}); the other {@code C = T - K_p} tokens are cluster
@@ -45,6 +47,7 @@ import java.util.Map;
  * Example: {@code {"op":"vmtc","keep":144,"primary_share":0.5,"metric":"cosine"}}.
  *
  * @param budget {@code T}: how many visual tokens leave VMTC
+ * @param mergeAt which rows are clustered and merged (read by the runtime adapter)
  * @param primaryCount {@code K_p} as a count ({@code >= 0}), or {@code -1} to use {@code primaryShare}
  * @param primaryShare {@code K_p} as a share of {@code T}, in {@code [0, 1]} (ignored when
  *     {@code primaryCount >= 0})
@@ -61,6 +64,7 @@ import java.util.Map;
  */
 public record VmtcConfig(
         Budget budget,
+        MergeAt mergeAt,
         int primaryCount,
         double primaryShare,
         LayerRange importanceLayers,
@@ -78,9 +82,9 @@ public record VmtcConfig(
     public static final String NAME = "vmtc";
 
     /** The JSON keys besides {@code "op"}. */
-    public static final List<String> KEYS = List.of("keep", "keep_ratio", "drop_ratio", "primary", "primary_share",
-            "importance_layers", "importance_heads", "cluster_over", "metric", "max_iterations", "tolerance",
-            "merge_weight", "empty_clusters", "order", "seed");
+    public static final List<String> KEYS = List.of("keep", "keep_ratio", "drop_ratio", "merge_at", "primary",
+            "primary_share", "importance_layers", "importance_heads", "cluster_over", "metric", "max_iterations",
+            "tolerance", "merge_weight", "empty_clusters", "order", "seed");
 
     /** Default share of {@code T} that are primary tokens: half kept, half merged (a guess, not the paper's). */
     public static final double DEFAULT_PRIMARY_SHARE = 0.5;
@@ -96,6 +100,20 @@ public record VmtcConfig(
 
     /** Default tolerance: iterate until no assignment changes (or the cap). */
     public static final double DEFAULT_TOLERANCE = 0.0;
+
+    /** Where VMTC runs, i.e. which rows it clusters and merges (the pure algorithm does not care). */
+    public enum MergeAt {
+        /**
+         * The projector input: the vision feature layer's output rows, CLS removed, before the
+         * projector (the reconstruction "between ViT and projector"; merged rows are projected).
+         */
+        PROJECTOR_INPUT,
+        /**
+         * The projected visual tokens ({@code VISUAL_TOKENS} hook); differs from
+         * {@link #PROJECTOR_INPUT} by the projector's non-linearity.
+         */
+        PROJECTED
+    }
 
     /** How the heads of one ViT layer's CLS→patch attention are combined into one score per patch. */
     public enum HeadAggregation {
@@ -142,7 +160,9 @@ public record VmtcConfig(
         /**
          * Give it the point least similar to its own centroid among points whose cluster has at
          * least two members (ties: the lower index), cluster by cluster in ascending order, so
-         * that every cluster keeps a member and exactly {@code C} merged tokens come out.
+         * that every cluster keeps a member and exactly {@code C} merged tokens come out. With exact
+         * duplicate tokens and more clusters than distinct rows, points can keep moving between
+         * equal centroids until {@code max_iterations}; the result is still deterministic.
          */
         REASSIGN,
         /** Leave it empty (its centroid stays where it was); it yields no merged token. */
@@ -163,6 +183,7 @@ public record VmtcConfig(
         if (budget == null) {
             throw new IllegalArgumentException(NAME + ": one of " + Budget.KEYS + " is required");
         }
+        requireNonNull(mergeAt, "merge_at", MergeAt.values());
         if (primaryCount < -1) {
             throw new IllegalArgumentException(NAME + ".primary must be >= 0, got " + primaryCount);
         }
@@ -207,6 +228,7 @@ public record VmtcConfig(
     /** This config as a builder, to change some options. */
     public Builder toBuilder() {
         Builder b = new Builder(budget);
+        b.mergeAt = mergeAt;
         b.primaryCount = primaryCount;
         b.primaryShare = primaryShare;
         b.importanceLayers = importanceLayers;
@@ -259,6 +281,7 @@ public record VmtcConfig(
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("op", NAME);
         m.put(budget.key(), budget.value());
+        m.put("merge_at", jsonName(mergeAt));
         if (primaryCount >= 0) {
             m.put("primary", primaryCount);
         } else {
@@ -298,6 +321,7 @@ public record VmtcConfig(
     /** Mutable builder; {@link #build()} validates. */
     public static final class Builder {
         private final Budget budget;
+        private MergeAt mergeAt = MergeAt.PROJECTOR_INPUT;
         private int primaryCount = -1;
         private double primaryShare = DEFAULT_PRIMARY_SHARE;
         private LayerRange importanceLayers = LayerRange.parse(DEFAULT_IMPORTANCE_LAYERS);
@@ -313,6 +337,12 @@ public record VmtcConfig(
 
         private Builder(Budget budget) {
             this.budget = budget;
+        }
+
+        /** {@code merge_at}. */
+        public Builder mergeAt(MergeAt at) {
+            this.mergeAt = at;
+            return this;
         }
 
         /** {@code primary}: {@code K_p} as a count (replaces any share). */
@@ -390,8 +420,8 @@ public record VmtcConfig(
 
         /** The validated config. */
         public VmtcConfig build() {
-            return new VmtcConfig(budget, primaryCount, primaryShare, importanceLayers, importanceHeads, clusterOver,
-                    metric, maxIterations, tolerance, mergeWeight, emptyClusters, order, seed);
+            return new VmtcConfig(budget, mergeAt, primaryCount, primaryShare, importanceLayers, importanceHeads,
+                    clusterOver, metric, maxIterations, tolerance, mergeWeight, emptyClusters, order, seed);
         }
     }
 }

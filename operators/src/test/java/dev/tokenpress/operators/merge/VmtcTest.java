@@ -57,6 +57,7 @@ class VmtcTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
     void everyGoldenCaseMatchesTheNumpyReference() {
         List<Map<String, Object>> cases = Golden.objects(GOLDEN.get("cases"));
         assertThat(cases).hasSizeGreaterThan(20);
@@ -125,6 +126,7 @@ class VmtcTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
     void importanceMatchesNumpy() {
         Map<String, Object> g = (Map<String, Object>) GOLDEN.get("importance");
         int layers = Golden.integer(g.get("layers"));
@@ -312,6 +314,8 @@ class VmtcTest {
                 .hasMessage("vmtc.metric must be one of [cosine, euclidean], got null");
         assertThatThrownBy(() -> VmtcConfig.builder(b).emptyClusters(null).build())
                 .hasMessage("vmtc.empty_clusters must be one of [reassign, drop], got null");
+        assertThatThrownBy(() -> VmtcConfig.builder(b).mergeAt(null).build())
+                .hasMessage("vmtc.merge_at must be one of [projector_input, projected], got null");
         assertThatThrownBy(() -> VmtcConfig.builder(null).build()).hasMessageContaining("vmtc: one of [keep");
 
         VmtcConfig cfg = VmtcConfig.defaults(b);
@@ -331,8 +335,9 @@ class VmtcTest {
         assertThat(cfg.split(5)).containsExactly(3, 2); // T = min(7, 5)
         assertThat(cfg.toBuilder().primary(10).build().split(100)).containsExactly(7, 0);
         assertThat(cfg.toBuilder().primary(0).build().split(100)).containsExactly(0, 7);
-        assertThat(cfg.toJson()).isEqualTo("{\"op\":\"vmtc\",\"keep\":7,\"primary_share\":0.5,"
-                + "\"importance_layers\":\"L-2..L-2\",\"importance_heads\":\"mean\",\"cluster_over\":\"rest\","
+        assertThat(cfg.toJson()).isEqualTo("{\"op\":\"vmtc\",\"keep\":7,\"merge_at\":\"projector_input\","
+                + "\"primary_share\":0.5,\"importance_layers\":\"L-2..L-2\",\"importance_heads\":\"mean\","
+                + "\"cluster_over\":\"rest\","
                 + "\"metric\":\"cosine\",\"max_iterations\":100,\"tolerance\":0,\"merge_weight\":\"importance\","
                 + "\"empty_clusters\":\"reassign\",\"order\":\"raster\",\"seed\":0}");
         assertThat(cfg.toBuilder().primary(3).build().toJsonObject()).containsEntry("primary", 3)
