@@ -197,7 +197,7 @@ public final class Vmtc {
         }
         int n = importance.length;
         checkRows("tokens", tokens, n, dim);
-        if (features != tokens) {
+        if (features != tokens || featureDim != dim) {
             checkRows("features", features, n, featureDim);
         }
         for (int i = 0; i < n; i++) {

@@ -288,6 +288,8 @@ class VmtcTest {
         assertThatThrownBy(() -> v.compress(x, 3, new float[3], 0L)).hasMessageContaining("tokens has 12 values");
         assertThatThrownBy(() -> v.compress(x, 3, x, 3, new float[4], new float[] {1, 1, 0, 1}, 0L))
                 .hasMessageContaining("sizes[2] must be finite and > 0");
+        assertThatThrownBy(() -> v.compress(x, 3, x, 4, new float[4], null, 0L))
+                .hasMessageContaining("features has 12 values, not [N=4 (importance), dim=4]");
         float[] bad = x.clone();
         bad[5] = Float.POSITIVE_INFINITY;
         assertThatThrownBy(() -> v.compress(bad, 3, new float[4], 0L)).hasMessageContaining("tokens[1, 2] is Infinity");
