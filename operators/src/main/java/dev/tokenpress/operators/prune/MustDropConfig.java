@@ -162,6 +162,12 @@ public record MustDropConfig(boolean stageA, boolean stageB, boolean stageC, int
         return pruningLayers == null ? null : pruningLayers.clone();
     }
 
+    /** This config with stage B's thresholds replaced (for calibration). */
+    public MustDropConfig withThresholds(double globalThr, double individualThr) {
+        return new MustDropConfig(stageA, stageB, stageC, window, threshold, retainedTokens, keyShare, pruningLayers,
+                globalThr, individualThr, decodePositions);
+    }
+
     /** Whether stage A runs in threshold mode (the paper) rather than the fixed-count variant. */
     public boolean thresholdMode() {
         return retainedTokens == 0;
