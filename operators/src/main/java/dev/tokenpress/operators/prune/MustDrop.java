@@ -263,7 +263,9 @@ public final class MustDrop {
      * (CLS column removed, probabilities from a softmax over CLS and all patches). Size
      * {@code ceil(key_share·N')} in double arithmetic as Python's {@code math.ceil} (0.08·576 →
      * 47); ties go to the lower index; the code returns {@code topk} order, but the set is all
-     * that is used. Empty with stage A off.
+     * that is used. The last block's input without CLS is the LLaVA feature
+     * ({@code hidden_states[-2][:, 1:]}), in the same order, so the positions index the vision
+     * block the LM receives. Empty with stage A off.
      */
     public int[] keySet(float[] clsAttention) {
         if (!config.stageA()) {
@@ -353,6 +355,30 @@ public final class MustDrop {
             }
         }
         return new Filter(kept, Arrays.copyOf(keyPos, nk));
+    }
+
+    /**
+     * Stage B's input from per-head probabilities as {@code kernels.AttentionRows.compute}
+     * returns them ({@code [rows × heads × keys]}, softmax over all causal keys; compute only the
+     * rows after the vision block, which avoids the code's full eager attention maps, pitfall 4):
+     * the head mean ({@link Kernels#meanOverHeads}) of each row, sliced to the vision columns
+     * {@code [visualStart, visualStart + visual)}. Returns {@code [rows × visual]}.
+     */
+    public static float[] visionBlockAttention(float[] probs, int rows, int heads, int keys, int visualStart,
+            int visual) {
+        if (rows < 0 || heads < 1 || keys < 0 || probs.length != (long) rows * heads * keys || visualStart < 0
+                || visual < 0 || visualStart + visual > keys) {
+            throw new IllegalArgumentException("probs of " + probs.length + " floats is not [rows=" + rows + ", heads="
+                    + heads + ", keys=" + keys + "] with vision columns [" + visualStart + ", "
+                    + (visualStart + visual) + ")");
+        }
+        float[] out = new float[rows * visual];
+        for (int i = 0; i < rows; i++) {
+            float[] mean = Kernels.meanOverHeads(Arrays.copyOfRange(probs, i * heads * keys, (i + 1) * heads * keys),
+                    heads, keys);
+            System.arraycopy(mean, visualStart, out, i * visual, visual);
+        }
+        return out;
     }
 
     /**

@@ -113,6 +113,14 @@ class MustDropTest {
         for (int i = 0; i < golden.length; i++) {
             assertThat(computed[i]).isCloseTo(golden[i], within(1e-6f));
         }
+        // the same through visionBlockAttention from per-head probabilities ([rows x heads x keys])
+        float[] probs = new float[text * heads * seq];
+        for (int i = 0; i < text; i++) {
+            for (int hh = 0; hh < heads; hh++) {
+                Kernels.softmax(logits, (hh * text + i) * seq, seq, probs, (i * heads + hh) * seq);
+            }
+        }
+        assertThat(MustDrop.visionBlockAttention(probs, text, heads, seq, sys, vis)).containsExactly(computed);
         for (Map<String, Object> c : Golden.objects(f.get("cases"))) {
             String name = (String) c.get("name");
             MustDrop md = new MustDrop(config(0.8, 3, 0, 0.08, Golden.number(c.get("global_thr")),
