@@ -322,10 +322,52 @@ def build_kv_cases():
     return cases
 
 
+# ---------------------------------------------------------------- all LM stages chained (code's forward loop)
+def build_pipeline_case():
+    """Three pruning points on an 8-layer LM: filter + key union + key re-indexing + merged_indices at each,
+    then the KV plan and the layer-averaged count (num_token_pool)."""
+    seed = 21
+    while True:
+        rng = np.random.default_rng(seed)
+        h, sys_len, vis0, text, layers, pls = 2, 2, 14, 3, 8, [1, 3, 5]
+        gthr, ithr = 0.05, 0.12
+        keys = [3, 10]
+        vis = vis0
+        stages, num_token, ok = [], [], True
+        seq_rows, l0 = [], sys_len + vis0 + text
+        for l in range(layers):
+            if l in pls:
+                seq = sys_len + vis + text
+                logits = (rng.standard_normal((h, text, seq)) * 1.5).astype(np.float32)
+                for i in range(text):
+                    logits[:, i, sys_len + vis + i + 1:] = -np.inf
+                a = softmax(logits).mean(axis=0)[:, sys_len:sys_len + vis].astype(np.float32)
+                a64 = a.astype(np.float64)
+                share = a64.sum(axis=0) / a64.sum()
+                if np.min(np.abs(share - gthr)) < 1e-6 or np.min(np.abs(a64.max(axis=0) - ithr)) < 1e-6:
+                    ok = False
+                kept, new_keys = filter_from_a(a, keys, gthr, ithr)
+                rows = [int(r) for r in np.concatenate([np.arange(sys_len), sys_len + np.array(kept, dtype=int),
+                                                        np.arange(sys_len + vis, seq)])]
+                stages.append({"layer": l, "visual": vis, "keys": keys, "attention": f32_list(a), "kept": kept,
+                               "key_positions": new_keys, "rows": rows})
+                seq_rows.append(rows)
+                vis, keys = len(kept), new_keys
+            num_token.append(vis)
+        if ok and vis < vis0:
+            break
+        seed += 1
+    keep, tokens = kv_plan(layers, pls, l0, seq_rows)
+    return {"heads": h, "sys": sys_len, "text": text, "layers": layers, "pruning_layers": pls,
+            "global_thr": gthr, "individual_thr": ithr, "initial_visual": vis0, "stages": stages,
+            "keep": keep, "tokens": tokens, "mean_visual_tokens": sum(num_token) / layers}
+
+
 write("mustdrop", "mustdrop.json", {
     "generator": "gen_golden_mustdrop.py, numpy " + np.__version__,
     "merge": build_merge_cases(),
     "keys": build_key_cases(),
     "filter": build_filter_cases(),
     "kv": build_kv_cases(),
+    "pipeline": build_pipeline_case(),
 })

@@ -263,7 +263,8 @@ public final class MustDrop {
      * (CLS column removed, probabilities from a softmax over CLS and all patches). Size
      * {@code ceil(key_share·N')} in double arithmetic as Python's {@code math.ceil} (0.08·576 →
      * 47); ties go to the lower index; the code returns {@code topk} order, but the set is all
-     * that is used. The last block's input without CLS is the LLaVA feature
+     * that is used (needs a ViT with CLS: SigLIP-style towers have none, pitfall 9). The last
+     * block's input without CLS is the LLaVA feature
      * ({@code hidden_states[-2][:, 1:]}), in the same order, so the positions index the vision
      * block the LM receives. Empty with stage A off.
      */
@@ -301,7 +302,8 @@ public final class MustDrop {
         boolean[] keep = new boolean[visual];
         for (int k : keys) {
             if (k < 0 || k >= visual) {
-                throw new IllegalArgumentException("key position " + k + " outside the vision block [0, " + visual + ")");
+                throw new IllegalArgumentException("key position " + k + " outside the vision block [0, " + visual
+                        + ")");
             }
             keep[k] = true;
         }
@@ -449,7 +451,8 @@ public final class MustDrop {
         length[0] = initialLength;
         for (int s = 0; s < stages; s++) {
             int[] rows = stageRows[s];
-            if (pruningLayers[s] < 0 || pruningLayers[s] >= lmLayers || (s > 0 && pruningLayers[s] <= pruningLayers[s - 1])) {
+            if (pruningLayers[s] < 0 || pruningLayers[s] >= lmLayers
+                    || (s > 0 && pruningLayers[s] <= pruningLayers[s - 1])) {
                 throw new IllegalArgumentException("pruning layers must be strictly increasing in [0, " + (lmLayers - 1)
                         + "], got " + Arrays.toString(pruningLayers));
             }

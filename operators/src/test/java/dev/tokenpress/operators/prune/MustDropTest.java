@@ -173,6 +173,44 @@ class MustDropTest {
     }
 
     @Test
+    void chainedStagesMatchTheCodesForwardLoop() {
+        Map<String, Object> p = asMap(GOLDEN.get("pipeline"));
+        int sys = Golden.integer(p.get("sys"));
+        int text = Golden.integer(p.get("text"));
+        int layers = Golden.integer(p.get("layers"));
+        int[] pls = Golden.ints(p.get("pruning_layers"));
+        MustDrop md = new MustDrop(config(0.8, 3, 0, 0.08, Golden.number(p.get("global_thr")),
+                Golden.number(p.get("individual_thr")), true));
+        int visual = Golden.integer(p.get("initial_visual"));
+        int[] keys = Golden.ints(Golden.objects(p.get("stages")).get(0).get("keys"));
+        List<int[]> rows = new java.util.ArrayList<>();
+        int[] keptCounts = new int[pls.length];
+        int s = 0;
+        for (Map<String, Object> st : Golden.objects(p.get("stages"))) {
+            assertThat(Golden.integer(st.get("visual"))).isEqualTo(visual);
+            assertThat(keys).as("keys carried into stage " + s).containsExactly(Golden.ints(st.get("keys")));
+            MustDrop.Filter f = md.filter(Golden.floats(st.get("attention")), text, visual, keys);
+            assertThat(f.kept()).as("stage " + s).containsExactly(Golden.ints(st.get("kept")));
+            int[] r = MustDrop.sequenceRows(sys, visual, text, f.kept());
+            assertThat(r).containsExactly(Golden.ints(st.get("rows")));
+            rows.add(r);
+            keys = f.keyPositions();
+            visual = f.kept().length;
+            keptCounts[s++] = visual;
+        }
+        MustDrop.KvPlan plan = md.kvPlan(layers, pls, sys + Golden.integer(p.get("initial_visual")) + text,
+                rows.toArray(new int[0][]));
+        int[][] keep = intLists(p.get("keep"));
+        int[][] tokens = intLists(p.get("tokens"));
+        for (int l = 0; l < layers; l++) {
+            assertThat(plan.keep()[l]).as("layer " + l).containsExactly(keep[l]);
+            assertThat(plan.tokens()[l]).as("layer " + l).containsExactly(tokens[l]);
+        }
+        assertThat(MustDrop.meanVisualTokens(layers, pls, Golden.integer(p.get("initial_visual")), keptCounts))
+                .isCloseTo(Golden.number(p.get("mean_visual_tokens")), within(1e-12));
+    }
+
+    @Test
     void neutralSettingsAreTheIdentity() {
         float[] hidden = new float[(1 + 36) * 4];
         Arrays.fill(hidden, 1f);   // every window has similarity 1
