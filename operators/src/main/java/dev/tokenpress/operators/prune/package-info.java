@@ -3,6 +3,9 @@
  * {@link dev.tokenpress.operators.prune.RandomDrop} (baseline floor),
  * {@link dev.tokenpress.operators.prune.VtcCls} (VTC-CLS) and
  * {@link dev.tokenpress.operators.prune.FastV} (FastV). Their configs are in
- * {@code dev.tokenpress.operators.api}.
+ * {@code dev.tokenpress.operators.api}. {@link dev.tokenpress.operators.prune.MustDrop} (with
+ * {@link dev.tokenpress.operators.prune.MustDropConfig} and
+ * {@link dev.tokenpress.operators.prune.MustDropCalibration}) holds MustDrop's stages as pure
+ * functions until the operator API can host an operator that merges and acts at every layer.
  */
 package dev.tokenpress.operators.prune;
