@@ -34,7 +34,8 @@ import org.apache.hadoop.fs.Path;
  * are not in {@code outputs/}, so they are processed again). A run that dies during step 3 leaves
  * a journal, which the next run replays before anything else ({@link #recover}): moves are
  * idempotent (a move whose source is gone and whose target exists is done). Final names are
- * derived from the batch and partition, so a replay never creates a second copy.
+ * derived from the batch and partition, so a replay never creates a second copy. A batch whose
+ * staged files were removed from outside is rolled back instead ({@link #recover}).
  */
 final class BatchCommit {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -81,17 +82,26 @@ final class BatchCommit {
       throw new IllegalStateException(e);
     }
     probe.at(JobProbe.Step.JOURNAL_WRITTEN, batchId);
-    replay(out, j, probe);
+    if (!replay(out, j, probe)) {
+      throw new IllegalStateException("batch " + batchId + ": staged files were removed while it committed (another "
+          + "run on the same output.path cleans the staging area: run one job at a time per output); the batch was "
+          + "rolled back and its records will be processed again by the next run");
+    }
   }
+
+  /** What {@link #recover} did: batches completed, and batches rolled back (to be processed again). */
+  record Recovery(List<String> completed, List<String> rolledBack) {}
 
   /**
    * Completes every batch whose journal a dead run left (its files were staged and committed, only
-   * the moves may be unfinished).
-   *
-   * @return the batch ids completed
+   * the moves may be unfinished). A journal whose staged files something outside the run removed
+   * (e.g. a second run started on the same {@code output.path}, which cleans the staging area) can
+   * not be completed: its batch is rolled back — the files it had already moved are removed, so its
+   * ids have no rows and are processed again — rather than left half-visible.
    */
-  static List<String> recover(OutputLayout out) {
+  static Recovery recover(OutputLayout out) {
     List<String> done = new ArrayList<>();
+    List<String> rolledBack = new ArrayList<>();
     for (String name : out.list(OutputLayout.COMMITS)) {
       if (!name.endsWith(".json") || name.startsWith(".")) {
         continue;  // a .tmp journal never became a commit; a .crc is the checksum of a journal
@@ -105,14 +115,27 @@ final class BatchCommit {
             + " is unreadable (" + e.getMessage() + "); it was written atomically, so this is damage from outside "
             + "tokenpress: inspect it before resuming", e);
       }
-      replay(out, j, JobProbe.NONE);
-      done.add(j.get("batch_id").asText());
+      (replay(out, j, JobProbe.NONE) ? done : rolledBack).add(j.get("batch_id").asText());
     }
-    return done;
+    return new Recovery(done, rolledBack);
   }
 
-  private static void replay(OutputLayout out, JsonNode journal, JobProbe probe) {
+  /**
+   * Moves a journal's files into place; false (after rolling the batch back) if a staged file is
+   * gone while its target does not exist.
+   */
+  private static boolean replay(OutputLayout out, JsonNode journal, JobProbe probe) {
     String batchId = journal.get("batch_id").asText();
+    if (!complete(out, journal)) {
+      for (String dataset : new String[] {"outputs", "kv_cache"}) {
+        for (JsonNode m : journal.get(dataset)) {
+          out.delete(out.path(m.get("to").asText()));
+        }
+      }
+      out.delete(out.path(stagingDir(batchId)));
+      out.delete(out.path(journal(batchId)));
+      return false;
+    }
     moveAll(out, journal.get("kv_cache"));
     if (!journal.get("kv_cache").isEmpty()) {
       out.writeText(OutputLayout.KV_CACHE + "/_SUCCESS", "");
@@ -123,6 +146,24 @@ final class BatchCommit {
     out.delete(out.path(stagingDir(batchId)));
     out.delete(out.path(journal(batchId)));
     probe.at(JobProbe.Step.BATCH_COMMITTED, batchId);
+    return true;
+  }
+
+  /** Whether every move of the journal has its staged file or is already done. */
+  private static boolean complete(OutputLayout out, JsonNode journal) {
+    FileSystem fs = out.fs();
+    try {
+      for (String dataset : new String[] {"kv_cache", "outputs"}) {
+        for (JsonNode m : journal.get(dataset)) {
+          if (!fs.exists(out.path(m.get("from").asText())) && !fs.exists(out.path(m.get("to").asText()))) {
+            return false;
+          }
+        }
+      }
+      return true;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot check the files of batch " + journal.get("batch_id").asText(), e);
+    }
   }
 
   private static void moveAll(OutputLayout out, JsonNode moves) {

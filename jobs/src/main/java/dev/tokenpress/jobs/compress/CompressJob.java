@@ -427,9 +427,14 @@ public final class CompressJob {
         }
       }
     }
-    List<String> completed = BatchCommit.recover(out);
-    if (!completed.isEmpty()) {
-      log.println("[tokenpress] completed the commit of batches " + completed + " that an earlier run left half-moved");
+    BatchCommit.Recovery recovery = BatchCommit.recover(out);
+    if (!recovery.completed().isEmpty()) {
+      log.println("[tokenpress] completed the commit of batches " + recovery.completed()
+          + " that an earlier run left half-moved");
+    }
+    if (!recovery.rolledBack().isEmpty()) {
+      log.println("[tokenpress] WARNING: rolled back batches " + recovery.rolledBack() + " whose staged files were "
+          + "removed from outside (a second run on this output.path?); their records are processed again");
     }
     List<String> removed = out.removeLeftovers();
     if (!removed.isEmpty()) {

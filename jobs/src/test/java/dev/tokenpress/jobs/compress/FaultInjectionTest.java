@@ -88,6 +88,35 @@ class FaultInjectionTest {
     }
   }
 
+  /**
+   * A journal whose staged files something else removed (here by hand, as a second run on the same
+   * output would) cannot be completed: the resume rolls its batch back and processes its ids again.
+   */
+  @Test
+  void aJournalWhoseStagedFilesWereRemovedIsRolledBack(@TempDir Path tmp) throws Exception {
+    Path corpus = tmp.resolve("corpus");
+    List<String> ids = CompressJobTest.writeCorpus(corpus, N);
+    Path out = tmp.resolve("out");
+    Child child = runChild(tmp, "local[2]", "KV_MOVED", 1, "-", "-", sets(corpus, out));
+    assertThat(child.exit).as(child.log).isEqualTo(137);
+    assertThat(Files.list(out.resolve("kv_cache")).anyMatch(p -> p.getFileName().toString().startsWith("batch_id=")))
+        .as("the first batch's KV is in place").isTrue();
+    try (Stream<Path> s = Files.walk(out.resolve(OutputLayout.STAGING))) {
+      for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+
+    ByteArrayOutputStream logBytes = new ByteArrayOutputStream();
+    RunSummary s = CompressJob.run(spark, CompressJobTest.config(corpus, out, "output.batchRows=10"),
+        new TestProcessorFactory(), new PrintStream(logBytes, true, StandardCharsets.UTF_8));
+
+    assertThat(logBytes.toString(StandardCharsets.UTF_8)).contains("rolled back batches");
+    assertThat(s.alreadyCommitted()).isZero();
+    assertThat(s.processed()).isEqualTo(N);
+    assertExactlyOnce(out, ids);
+  }
+
   /** A task whose attempt fails is retried (local[2,3]: 3 attempts); its first attempt's files never commit. */
   @Test
   void aFailedAndRetriedTaskCommitsOnce(@TempDir Path tmp) throws Exception {
