@@ -36,6 +36,9 @@ import java.util.function.Function;
  *       <td>PREFILL_AFTER</td></tr>
  *   <tr><td>{@code tome}</td><td>{@code r} (required; an integer for every ViT layer run, or an
  *       array with one per layer run); {@code prop_attn} (true)</td><td>VISION_LAYER</td></tr>
+ *   <tr><td>{@code vmtc}</td><td>one of {@code keep | keep_ratio | drop_ratio} (required);
+ *       {@code merge_at} ({@code "projector_input"}) and the options of {@link VmtcConfig}</td>
+ *       <td>VISION_LAYER (after the feature layer) or VISUAL_TOKENS ({@code "projected"})</td></tr>
  * </table>
  *
  * <p>Example: {@code [{"op":"vtc-cls","keep":64,"layers":"1..L-2"},{"op":"fastv","layer":2,"drop_ratio":0.5}]}.
@@ -61,6 +64,7 @@ public final class CompressionPlan implements Serializable {
         m.put(VtcClsConfig.NAME, VtcClsConfig::fromJson);
         m.put(FastVConfig.NAME, FastVConfig::fromJson);
         m.put(ToMeConfig.NAME, ToMeConfig::fromJson);
+        m.put(VmtcConfig.NAME, VmtcConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 
@@ -226,15 +230,21 @@ public final class CompressionPlan implements Serializable {
     private static int[] visualTokensReaching(List<TokenOperator> ops, ModelShape shape) {
         int[] reaching = new int[ops.size()];
         int visual = shape.numPatches();
-        for (int i = 0; i < ops.size(); i++) {
-            reaching[i] = visual;
-            Budget budget = ops.get(i).config() == null ? null : ops.get(i).config().budget();
-            if (ops.get(i).hooks().contains(Hook.VISUAL_TOKENS) && budget != null) {
-                visual = budget.resolve(visual);
+        // ViT operators with a budget (VMTC) run before every VISUAL_TOKENS operator
+        for (Hook hook : new Hook[] {Hook.VISION_LAYER, Hook.VISUAL_TOKENS}) {
+            for (int i = 0; i < ops.size(); i++) {
+                if (!ops.get(i).hooks().contains(hook)) {
+                    continue;
+                }
+                reaching[i] = visual;
+                Budget budget = ops.get(i).config() == null ? null : ops.get(i).config().budget();
+                if (budget != null) {
+                    visual = budget.resolve(visual);
+                }
             }
         }
         for (int i = 0; i < ops.size(); i++) {
-            if (!ops.get(i).hooks().contains(Hook.VISUAL_TOKENS)) {
+            if (!ops.get(i).hooks().contains(Hook.VISUAL_TOKENS) && !ops.get(i).hooks().contains(Hook.VISION_LAYER)) {
                 reaching[i] = visual;
             }
         }
