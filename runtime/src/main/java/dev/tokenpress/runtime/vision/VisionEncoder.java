@@ -275,8 +275,8 @@ public final class VisionEncoder implements AutoCloseable {
         return FloatTensor.wrap(Kernels.meanOverHeads(copy(k), cfg.numHeads(), w), tokens, cfg.headDim());
       }
       if (signal instanceof Signal.VitLayerOutput && output != null) {
-        int rows = (int) output.getInfo().getShape()[1];
-        return FloatTensor.wrap(copy(output), rows, cfg.hiddenSize());
+        int n = (int) output.getInfo().getShape()[1];
+        return FloatTensor.wrap(copy(output), n, cfg.hiddenSize());
       }
       if (signal instanceof Signal.VitHiddenStates) {
         return FloatTensor.wrap(copy(hidden), tokens, cfg.hiddenSize());
