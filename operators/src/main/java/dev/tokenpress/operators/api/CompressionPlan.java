@@ -190,8 +190,9 @@ public final class CompressionPlan implements Serializable {
      * <p>Besides each operator's own {@link TokenOperator#validate} and its signals, a
      * {@code keep} budget must not exceed the visual tokens that can reach the operator (it would
      * keep them all and do nothing): {@link ModelShape#numPatches()} per image, less what the
-     * {@link Hook#VISUAL_TOKENS} operators before it keep; a {@link Hook#PREFILL_AFTER}
-     * operator sees at most what all the {@link Hook#VISUAL_TOKENS} operators keep.
+     * {@link Hook#VISUAL_TOKENS} operators before it keep; {@link Hook#VISION_LAYER} operators
+     * with a budget (VMTC) run before all of those, whatever their plan position; a
+     * {@link Hook#PREFILL_AFTER} operator sees at most what all of them keep.
      *
      * @throws IllegalArgumentException prefixed with {@code plan[i]} if an operator does not fit
      *     the model, needs a signal the model cannot provide, or keeps more tokens than reach it

@@ -207,6 +207,16 @@ class VmtcOperatorTest {
         }
     }
 
+    @Test
+    void reductionLabelsAreValidatedAndPartOfTheValue() {
+        TokenReduction r = TokenReduction.keepAll(3);
+        assertThat(r.labels()).isNull();
+        TokenReduction l = r.withLabels(new int[] {-1, 0, 0});
+        assertThat(l.labels()).containsExactly(-1, 0, 0);
+        assertThat(l).isNotEqualTo(r).isEqualTo(r.withLabels(new int[] {-1, 0, 0}));
+        assertThatThrownBy(() -> r.withLabels(new int[2])).hasMessageContaining("one value per input row (3), got 2");
+    }
+
     static void assertCoversEveryPatchOnce(TokenProvenance prov, int patches) {
         int[] seen = new int[patches];
         for (int t = 0; t < prov.count(); t++) {
