@@ -63,13 +63,18 @@ public final class OutputSchemas {
       createStructField("tokens_in", IntegerType, false),
       createStructField("tokens_out", IntegerType, false)));
 
+  /**
+   * One applied selection or reduction; {@code labels} (nullable, last so that the change was
+   * additive) is the operator's label of every input token, e.g. VMTC's cluster assignment.
+   */
   public static final StructType KEPT_MAP = createStructType(List.of(
       createStructField("operator", StringType, false),
       createStructField("hook", StringType, false),
       createStructField("layer", IntegerType, false),
       createStructField("input_count", IntegerType, false),
       createStructField("kept", createArrayType(IntegerType, false), false),
-      createStructField("original", createArrayType(IntegerType, false), false)));
+      createStructField("original", createArrayType(IntegerType, false), false),
+      createStructField("labels", createArrayType(IntegerType, false), true)));
 
   /** One visual token that entered the LM: the original patches it stands for and their weights. */
   public static final StructType VISUAL_TOKEN = createStructType(List.of(

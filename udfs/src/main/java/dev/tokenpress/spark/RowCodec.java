@@ -33,7 +33,8 @@ public final class RowCodec {
     }
     List<Row> maps = new ArrayList<>(r.keptMaps().size());
     for (KeptTokens m : r.keptMaps()) {
-      maps.add(RowFactory.create(m.operator(), m.hook(), m.layer(), m.inputCount(), m.kept(), m.original()));
+      maps.add(RowFactory.create(m.operator(), m.hook(), m.layer(), m.inputCount(), m.kept(), m.original(),
+          m.labels()));
     }
     List<Row> visual = null;
     TokenProvenance vt = r.visualTokens();

@@ -108,7 +108,8 @@ public enum VlmProcessorFactory implements ProcessorFactory {
     for (KeptMap m : r.keptMaps()) {
       String stage = m.operator() + "@" + m.hook().name().toLowerCase() + (m.layer() >= 0 ? "[" + m.layer() + "]" : "");
       stages.add(new StageCount(stage, m.inputCount(), m.kept().length));
-      kept.add(new KeptTokens(m.operator(), m.hook().name(), m.layer(), m.inputCount(), m.kept(), m.original()));
+      kept.add(new KeptTokens(m.operator(), m.hook().name(), m.layer(), m.inputCount(), m.kept(), m.original(),
+          m.labels()));
     }
     Map<String, Long> f = r.flops();
     Flops flops = new Flops(f.getOrDefault("vision", 0L), f.getOrDefault("prefill", 0L), f.getOrDefault("decode", 0L));

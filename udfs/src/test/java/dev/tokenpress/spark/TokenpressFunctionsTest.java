@@ -19,6 +19,7 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -157,6 +158,58 @@ class TokenpressFunctionsTest {
     List<Row> sizes = spark.read().parquet(dir.resolve("outputs").toString()).where("id = 'p1'")
         .selectExpr("transform(visual_tokens, t -> size(t.patches)) AS s").collectAsList();
     assertThat(sizes.get(0).<Integer>getList(0)).containsExactly(3, 1, 2);
+  }
+
+  @Test
+  void clusterAssignmentReachesParquetAsKeptMapLabels() {
+    // VMTC over 6 patches: patch 1 primary, clusters {0, 2, 3} and {4, 5}; labels -1 primary, else the cluster
+    TokenProvenance merged = TokenProvenance.of(new int[][] {{0, 2, 3}, {1}, {4, 5}},
+        new float[][] {{0.25f, 0.25f, 0.5f}, {1f}, {0.5f, 0.5f}});
+    int[] labels = {0, -1, 0, 0, 1, 1};
+    RecordResult r = new RecordResult("ans", new int[] {1, 2}, List.of(),
+        List.of(new KeptTokens("vmtc", "VISION_LAYER", 2, 6, new int[] {0, 1, 4}, new int[] {0, 1, 4}, labels),
+            new KeptTokens("fastv", "PREFILL_AFTER", 1, 9, new int[] {0, 8}, new int[] {0, 8})),
+        new Flops(1, 2, 3), Map.of(), null, merged);
+    java.sql.Timestamp now = new java.sql.Timestamp(0);
+    Row ok = RowCodec.okRow(new RowCodec.InputRecordRef("v1", null, "q", null), r, Map.of(), ENGINE, PROV, now);
+    Path dir = tmp.resolve("clusters");
+    spark.createDataFrame(List.of(ok), OutputSchemas.OUTPUTS).write().mode("overwrite")
+        .parquet(dir.resolve("outputs").toString());
+    Dataset<Row> out = spark.read().parquet(dir.resolve("outputs").toString());
+    List<Row> rows = out.selectExpr("kept_maps[0].operator", "kept_maps[0].labels", "kept_maps[1].labels IS NULL")
+        .collectAsList();
+    assertThat(rows.get(0).getString(0)).isEqualTo("vmtc");
+    assertThat(rows.get(0).<Integer>getList(1)).containsExactly(0, -1, 0, 0, 1, 1);
+    assertThat(rows.get(0).getBoolean(2)).isTrue();
+    // consistent with the provenance read back: each visual token is one cluster or one primary patch
+    TokenProvenance p = KvCacheReader.visualTokens(spark, dir.toString(), "v1");
+    for (int t = 0; t < p.count(); t++) {
+      int[] patches = p.patches(t);
+      for (int patch : patches) {
+        assertThat(labels[patch]).isEqualTo(labels[patches[0]]);
+      }
+    }
+    // the column is additive: a file written before it (no labels field) still reads, as null, next to a new one
+    StructType oldKeptMap = new StructType(java.util.Arrays.copyOf(OutputSchemas.KEPT_MAP.fields(), 6));
+    StructType oldSchema = new StructType(java.util.Arrays.stream(OutputSchemas.OUTPUTS.fields())
+        .map(f -> f.name().equals("kept_maps") ? new org.apache.spark.sql.types.StructField(f.name(),
+            org.apache.spark.sql.types.DataTypes.createArrayType(oldKeptMap, false), true, f.metadata()) : f)
+        .toArray(org.apache.spark.sql.types.StructField[]::new));
+    Row oldRow = RowCodec.okRow(new RowCodec.InputRecordRef("v0", null, "q", null), result(), Map.of(), ENGINE, PROV,
+        now);
+    List<Object> values = new ArrayList<>(scala.jdk.javaapi.CollectionConverters.asJava(oldRow.toSeq()));
+    List<Row> oldMaps = new ArrayList<>();
+    for (Row m : oldRow.<Row>getList(OutputSchemas.OUTPUTS.fieldIndex("kept_maps"))) {
+      oldMaps.add(org.apache.spark.sql.RowFactory.create(m.get(0), m.get(1), m.get(2), m.get(3), m.get(4), m.get(5)));
+    }
+    values.set(OutputSchemas.OUTPUTS.fieldIndex("kept_maps"), RowCodec.seq(oldMaps));
+    spark.createDataFrame(List.of(org.apache.spark.sql.RowFactory.create(values.toArray())), oldSchema).write()
+        .mode("append").parquet(dir.resolve("outputs").toString());
+    List<Row> both = spark.read().option("mergeSchema", "true").parquet(dir.resolve("outputs").toString())
+        .selectExpr("id", "kept_maps[0].labels").orderBy("id").collectAsList();
+    assertThat(both).extracting(x -> x.getString(0)).containsExactly("v0", "v1");
+    assertThat(both.get(0).isNullAt(1)).isTrue();
+    assertThat(both.get(1).<Integer>getList(1)).containsExactly(0, -1, 0, 0, 1, 1);
   }
 
   private static float[] floats(List<Object> list) {

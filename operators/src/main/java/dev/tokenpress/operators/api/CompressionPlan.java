@@ -36,6 +36,9 @@ import java.util.function.Function;
  *       <td>PREFILL_AFTER</td></tr>
  *   <tr><td>{@code tome}</td><td>{@code r} (required; an integer for every ViT layer run, or an
  *       array with one per layer run); {@code prop_attn} (true)</td><td>VISION_LAYER</td></tr>
+ *   <tr><td>{@code vmtc}</td><td>one of {@code keep | keep_ratio | drop_ratio} (required);
+ *       {@code merge_at} ({@code "projector_input"}) and the options of {@link VmtcConfig}</td>
+ *       <td>VISION_LAYER (after the feature layer) or VISUAL_TOKENS ({@code "projected"})</td></tr>
  * </table>
  *
  * <p>Example: {@code [{"op":"vtc-cls","keep":64,"layers":"1..L-2"},{"op":"fastv","layer":2,"drop_ratio":0.5}]}.
@@ -61,6 +64,7 @@ public final class CompressionPlan implements Serializable {
         m.put(VtcClsConfig.NAME, VtcClsConfig::fromJson);
         m.put(FastVConfig.NAME, FastVConfig::fromJson);
         m.put(ToMeConfig.NAME, ToMeConfig::fromJson);
+        m.put(VmtcConfig.NAME, VmtcConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 
@@ -186,8 +190,9 @@ public final class CompressionPlan implements Serializable {
      * <p>Besides each operator's own {@link TokenOperator#validate} and its signals, a
      * {@code keep} budget must not exceed the visual tokens that can reach the operator (it would
      * keep them all and do nothing): {@link ModelShape#numPatches()} per image, less what the
-     * {@link Hook#VISUAL_TOKENS} operators before it keep; a {@link Hook#PREFILL_AFTER}
-     * operator sees at most what all the {@link Hook#VISUAL_TOKENS} operators keep.
+     * {@link Hook#VISUAL_TOKENS} operators before it keep; {@link Hook#VISION_LAYER} operators
+     * with a budget (VMTC) run before all of those, whatever their plan position; a
+     * {@link Hook#PREFILL_AFTER} operator sees at most what all of them keep.
      *
      * @throws IllegalArgumentException prefixed with {@code plan[i]} if an operator does not fit
      *     the model, needs a signal the model cannot provide, or keeps more tokens than reach it
@@ -226,15 +231,21 @@ public final class CompressionPlan implements Serializable {
     private static int[] visualTokensReaching(List<TokenOperator> ops, ModelShape shape) {
         int[] reaching = new int[ops.size()];
         int visual = shape.numPatches();
-        for (int i = 0; i < ops.size(); i++) {
-            reaching[i] = visual;
-            Budget budget = ops.get(i).config() == null ? null : ops.get(i).config().budget();
-            if (ops.get(i).hooks().contains(Hook.VISUAL_TOKENS) && budget != null) {
-                visual = budget.resolve(visual);
+        // ViT operators with a budget (VMTC) run before every VISUAL_TOKENS operator
+        for (Hook hook : new Hook[] {Hook.VISION_LAYER, Hook.VISUAL_TOKENS}) {
+            for (int i = 0; i < ops.size(); i++) {
+                if (!ops.get(i).hooks().contains(hook)) {
+                    continue;
+                }
+                reaching[i] = visual;
+                Budget budget = ops.get(i).config() == null ? null : ops.get(i).config().budget();
+                if (budget != null) {
+                    visual = budget.resolve(visual);
+                }
             }
         }
         for (int i = 0; i < ops.size(); i++) {
-            if (!ops.get(i).hooks().contains(Hook.VISUAL_TOKENS)) {
+            if (!ops.get(i).hooks().contains(Hook.VISUAL_TOKENS) && !ops.get(i).hooks().contains(Hook.VISION_LAYER)) {
                 reaching[i] = visual;
             }
         }

@@ -220,6 +220,16 @@ public final class HookRunner {
                 if (s.deliveredAt() != Hook.VISION_LAYER || s.layer() != layer) {
                     continue;
                 }
+                if (s instanceof Signal.VitLayerOutput) {
+                    // computed from the rows at this point, so only this point's earlier reductions apply
+                    if (point != VisionPoint.AFTER_LAYER) {
+                        throw new IllegalStateException(op.name() + " requests " + s + ", which exists only at "
+                                + VisionPoint.AFTER_LAYER + ", but acts at " + point);
+                    }
+                    FloatTensor v = vitBase.computeIfAbsent(s, x -> source.compute(x, null, null));
+                    b.put(s, total == null ? v : reduceSignal(s, v, total));
+                    continue;
+                }
                 FloatTensor v = vitBase.computeIfAbsent(s, x -> source.compute(x, null, null));
                 b.put(s, vitLayerTotal == null ? v : reduceSignal(s, v, vitLayerTotal));
             }
@@ -272,7 +282,9 @@ public final class HookRunner {
             g[o] = m;
             w[o] = r.weights(o + 1);
         }
-        return TokenReduction.of(r.inputCount() - 1, g, w, r.positions());
+        TokenReduction p = TokenReduction.of(r.inputCount() - 1, g, w, r.positions());
+        int[] labels = r.labels();
+        return labels == null ? p : p.withLabels(Arrays.copyOfRange(labels, 1, labels.length));
     }
 
     /** A ViT signal value after {@code r}: rows merged (hidden states, keys) or attention summed per group. */

@@ -24,15 +24,17 @@ public final class KeptMap {
     private final int[] original;
     private final PositionMode positions;
     private final int merged;
+    private final int[] labels;
 
     private KeptMap(String operator, Hook hook, int layer, int inputCount, int[] kept, int[] original,
             PositionMode positions) {
-        this(operator, hook, layer, inputCount, kept, original, positions, 0);
+        this(operator, hook, layer, inputCount, kept, original, positions, 0, null);
     }
 
     private KeptMap(String operator, Hook hook, int layer, int inputCount, int[] kept, int[] original,
-            PositionMode positions, int merged) {
+            PositionMode positions, int merged, int[] labels) {
         this.merged = merged;
+        this.labels = labels;
         this.operator = operator;
         this.hook = hook;
         this.layer = layer;
@@ -71,7 +73,8 @@ public final class KeptMap {
     /**
      * The map of a reduction at any hook: {@code kept} are the representatives (first members) of
      * the groups, {@code original[i]} is {@code originalOfInput[kept[i]]}, and {@link #merged()}
-     * counts the input rows merged into a representative rather than dropped.
+     * counts the input rows merged into a representative rather than dropped; the reduction's
+     * {@link TokenReduction#labels() labels}, if any, become {@link #labels()}.
      *
      * @param layer the ViT or LM layer, or -1 where the hook has none
      * @param originalOfInput original index (visual index for ViT and visual-token hooks) of every input row
@@ -88,7 +91,8 @@ public final class KeptMap {
             o[i] = originalOfInput[k[i]];
             merged += reduction.groupSize(i) - 1;
         }
-        return new KeptMap(operator, hook, layer, reduction.inputCount(), k, o, reduction.positions(), merged);
+        return new KeptMap(operator, hook, layer, reduction.inputCount(), k, o, reduction.positions(), merged,
+                reduction.labels());
     }
 
     private static void check(int selectionCount, int inputCount) {
@@ -133,6 +137,15 @@ public final class KeptMap {
         return original.clone();
     }
 
+    /**
+     * The operator's label of every input row of this step ({@code [inputCount]}, same numbering as
+     * {@link #kept()}), or null when it attached none. VMTC: the cluster id ({@code 0..}, numbered by
+     * smallest member), {@code -1} for a primary token, {@code -2} for a dropped one.
+     */
+    public int[] labels() {
+        return labels == null ? null : labels.clone();
+    }
+
     /** Position rule that was applied. */
     public PositionMode positions() {
         return positions;
@@ -140,8 +153,8 @@ public final class KeptMap {
 
     /**
      * Canonical JSON: {@code {"operator":..,"hook":..,"layer":..,"input_count":..,
-     * "positions":..,"kept":[..],"original":[..]}} with enum names in lower case, and
-     * {@code "merged":..} last when rows were merged.
+     * "positions":..,"kept":[..],"original":[..]}} with enum names in lower case, then
+     * {@code "merged":..} when rows were merged and {@code "labels":[..]} when the operator attached labels.
      */
     public String toJson() {
         Map<String, Object> m = new LinkedHashMap<>();
@@ -155,6 +168,9 @@ public final class KeptMap {
         if (merged > 0) {
             m.put("merged", merged);
         }
+        if (labels != null) {
+            m.put("labels", labels);
+        }
         return Json.write(m);
     }
 
@@ -162,7 +178,7 @@ public final class KeptMap {
     public boolean equals(Object o) {
         return o instanceof KeptMap m && operator.equals(m.operator) && hook == m.hook && layer == m.layer
                 && inputCount == m.inputCount && positions == m.positions && merged == m.merged && Arrays.equals(kept, m.kept)
-                && Arrays.equals(original, m.original);
+                && Arrays.equals(original, m.original) && Arrays.equals(labels, m.labels);
     }
 
     @Override

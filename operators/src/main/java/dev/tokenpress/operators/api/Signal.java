@@ -22,7 +22,7 @@ import java.io.Serializable;
  */
 public sealed interface Signal extends Serializable permits Signal.ClsAttention, Signal.QueryRowAttention,
         Signal.QueryRowHeadAttention, Signal.LmHiddenStates, Signal.VitClsAttention, Signal.VitKeys,
-        Signal.VitHiddenStates {
+        Signal.VitHiddenStates, Signal.VitLayerOutput {
 
     /** The hook whose context carries this signal's value. */
     Hook deliveredAt();
@@ -286,6 +286,41 @@ public sealed interface Signal extends Serializable permits Signal.ClsAttention,
         @Override
         public void validate(ModelShape shape) {
             checkVit("VitHiddenStates", vitLayer, shape);
+        }
+    }
+
+    /**
+     * The hidden states leaving ViT layer {@code vitLayer} (after its MLP residual), i.e. the rows
+     * a {@link VisionPoint#AFTER_LAYER} reduction of that layer applies to; for
+     * {@link ModelShape#visionFeatureLayer()} the rows the projector takes (CLS included).
+     *
+     * <p><b>Value</b>: rank 2 {@code [T, vitHiddenSize]} over the ViT sequence at
+     * {@link VisionPoint#AFTER_LAYER} of {@code vitLayer} (after the layer's
+     * {@link VisionPoint#AFTER_ATTENTION} reductions; reduced by the earlier operators'
+     * reductions at {@code AFTER_LAYER}), CLS first. <b>Delivered</b> at {@link Hook#VISION_LAYER}
+     * of {@code vitLayer}, to operators acting {@link VisionPoint#AFTER_LAYER} only.
+     */
+    record VitLayerOutput(int vitLayer) implements Signal {
+        /** Rejects negative layers. */
+        public VitLayerOutput {
+            if (vitLayer < 0) {
+                throw new IllegalArgumentException("VitLayerOutput.vitLayer must be >= 0, got " + vitLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.VISION_LAYER;
+        }
+
+        @Override
+        public int layer() {
+            return vitLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            checkVit("VitLayerOutput", vitLayer, shape);
         }
     }
 

@@ -15,7 +15,9 @@ import java.util.Arrays;
  * reduction reorder rows, e.g. ToMe's "unmerged, then merged" output. Output row {@code o} is
  * {@code Σ_i w_i x_i / Σ_i w_i} over its members {@code i} (accumulated in double); a merged
  * token's <em>size</em> (number of original patches it stands for) is the sum of its members'
- * sizes, whatever the weights. Immutable, with value equality.
+ * sizes, whatever the weights. An operator may attach {@linkplain #labels() labels}, one integer per
+ * input row (e.g. VMTC's cluster assignment), which the runtime records in the step's
+ * {@link KeptMap} and writes to Parquet. Immutable, with value equality.
  */
 public final class TokenReduction {
 
@@ -25,8 +27,15 @@ public final class TokenReduction {
     private final float[] weights;
     private final PositionMode positions;
     private final boolean ordered;
+    private final int[] labels;
 
     private TokenReduction(int inputCount, int[] start, int[] members, float[] weights, PositionMode positions) {
+        this(inputCount, start, members, weights, positions, null);
+    }
+
+    private TokenReduction(int inputCount, int[] start, int[] members, float[] weights, PositionMode positions,
+            int[] labels) {
+        this.labels = labels;
         boolean o = true;
         for (int g = 1; g < start.length - 1; g++) {
             o &= members[start[g]] > members[start[g - 1]];
@@ -119,6 +128,25 @@ public final class TokenReduction {
         }
         st[groups.length] = p;
         return new TokenReduction(inputCount, st, m, w, positions);
+    }
+
+    /**
+     * This reduction with an operator-defined label per input row (copied), recorded in the
+     * {@link KeptMap} of the step; e.g. VMTC's cluster of every token ({@code -1} primary).
+     *
+     * @throws IllegalArgumentException if {@code labels} does not have {@link #inputCount()} values
+     */
+    public TokenReduction withLabels(int[] labels) {
+        if (labels == null || labels.length != inputCount) {
+            throw new IllegalArgumentException("labels must have one value per input row (" + inputCount + "), got "
+                    + (labels == null ? "null" : labels.length));
+        }
+        return new TokenReduction(inputCount, start, members, weights, positions, labels.clone());
+    }
+
+    /** The per-input-row labels the operator attached (copy), or null when it attached none. */
+    public int[] labels() {
+        return labels == null ? null : labels.clone();
     }
 
     /** Number of input rows. */
@@ -288,7 +316,7 @@ public final class TokenReduction {
     public boolean equals(Object o) {
         return o instanceof TokenReduction t && inputCount == t.inputCount && positions == t.positions
                 && Arrays.equals(start, t.start) && Arrays.equals(members, t.members)
-                && Arrays.equals(weights, t.weights);
+                && Arrays.equals(weights, t.weights) && Arrays.equals(labels, t.labels);
     }
 
     @Override

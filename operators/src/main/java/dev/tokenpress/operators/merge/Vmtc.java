@@ -1,14 +1,32 @@
 package dev.tokenpress.operators.merge;
 
+import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.ModelShape;
+import dev.tokenpress.operators.api.PositionMode;
 import dev.tokenpress.operators.api.Seeds;
-import dev.tokenpress.operators.merge.VmtcConfig.ClusterOver;
-import dev.tokenpress.operators.merge.VmtcConfig.EmptyClusters;
-import dev.tokenpress.operators.merge.VmtcConfig.HeadAggregation;
-import dev.tokenpress.operators.merge.VmtcConfig.MergeWeight;
-import dev.tokenpress.operators.merge.VmtcConfig.Metric;
-import dev.tokenpress.operators.merge.VmtcConfig.Order;
+import dev.tokenpress.operators.api.Signal;
+import dev.tokenpress.operators.api.TokenOperator;
+import dev.tokenpress.operators.api.TokenProvenance;
+import dev.tokenpress.operators.api.TokenReduction;
+import dev.tokenpress.operators.api.VisionLayerContext;
+import dev.tokenpress.operators.api.VisionPoint;
+import dev.tokenpress.operators.api.VisualTokensContext;
+import dev.tokenpress.operators.api.VmtcConfig;
+import dev.tokenpress.operators.api.VmtcConfig.ClusterOver;
+import dev.tokenpress.operators.api.VmtcConfig.EmptyClusters;
+import dev.tokenpress.operators.api.VmtcConfig.HeadAggregation;
+import dev.tokenpress.operators.api.VmtcConfig.MergeAt;
+import dev.tokenpress.operators.api.VmtcConfig.MergeWeight;
+import dev.tokenpress.operators.api.VmtcConfig.Metric;
+import dev.tokenpress.operators.api.VmtcConfig.Order;
+import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.operators.tensor.Kernels;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -62,12 +80,34 @@ import java.util.SplittableRandom;
  * Lloyd iteration; 576 tokens of width 1024 into 144 take 0.1–0.4 s on one core of a shared
  * machine, a few iterations being typical.
  *
- * <p>Where it runs is the runtime adapter's job ({@code merge_at}, see {@code operators/README.md}):
- * by default between the ViT and the projector, on the rows of the vision feature layer with the
- * CLS row removed, with importance from {@link #importance}; the cluster assignment
- * ({@link VmtcResult#clusters()}) and the sources and weights of every output token go to Parquet.
+ * <p><b>As an operator</b> ({@link TokenOperator}, plan entry {@code {"op":"vmtc",...}}), once per
+ * image, at {@code merge_at}:
+ * <ul>
+ *   <li>{@link MergeAt#PROJECTOR_INPUT} (default): {@link Hook#VISION_LAYER} of the vision feature
+ *       layer {@code F} ({@link ModelShape#visionFeatureLayer()}), {@link VisionPoint#AFTER_LAYER}:
+ *       the rows are that layer's output ({@link Signal.VitLayerOutput}) without the CLS row, i.e.
+ *       what the projector takes; importance is the head-mean CLS→patch attention of layer
+ *       {@code F} over the current (possibly merged) sequence ({@link Signal.VitClsAttention}, CLS
+ *       column removed). {@code importance_layers} must therefore resolve to {@code F} alone.
+ *       Merged rows are projected; the output may be in any {@code order}.
+ *   <li>{@link MergeAt#PROJECTED}: {@link Hook#VISUAL_TOKENS}, on the projected rows
+ *       {@code [N, lmHiddenSize]}; importance is {@link Signal.ClsAttention} of every
+ *       {@code importance_layers} layer, summed (a merged token's value sits at its
+ *       representative patch). Only {@code order: raster} (LM positions follow row order).
+ * </ul>
+ * Sizes of earlier merges are passed on ({@code merge_weight: size} uses them); the seed is the
+ * record's. The result is a {@link TokenReduction} with VMTC's groups and weights (a member whose
+ * weight is 0, i.e. importance exactly 0, gets weight {@link Float#MIN_VALUE}, which the reduction
+ * requires to be positive and which changes no float result) and the cluster assignment
+ * ({@link VmtcResult#clusters()}) as its labels: the runtime tracks sizes and provenance and writes
+ * both to Parquet ({@code outputs.kept_maps.labels}, {@code outputs.visual_tokens}).
+ * {@code importance_heads: max} is rejected at plan start: the runtime computes no per-head ViT
+ * CLS attention yet.
  */
-public final class Vmtc {
+public final class Vmtc implements TokenOperator {
+
+    private static final Set<Hook> VISION_HOOKS = Collections.unmodifiableSet(EnumSet.of(Hook.VISION_LAYER));
+    private static final Set<Hook> VISUAL_HOOKS = Collections.unmodifiableSet(EnumSet.of(Hook.VISUAL_TOKENS));
 
     private final VmtcConfig config;
 
@@ -80,8 +120,154 @@ public final class Vmtc {
     }
 
     /** The config. */
+    @Override
     public VmtcConfig config() {
         return config;
+    }
+
+    @Override
+    public Set<Hook> hooks() {
+        return config.mergeAt() == MergeAt.PROJECTOR_INPUT ? VISION_HOOKS : VISUAL_HOOKS;
+    }
+
+    @Override
+    public VisionPoint visionPoint() {
+        return VisionPoint.AFTER_LAYER;
+    }
+
+    /**
+     * Checks the config against the model: a ViT with a CLS token, {@code importance_layers} inside
+     * it ({@link VmtcConfig#checkModel}) and, at {@code projector_input}, equal to the feature layer;
+     * head-mean importance; raster order at {@code projected}.
+     */
+    @Override
+    public void validate(ModelShape shape) {
+        int[] layers = config.checkModel(shape.vitLayers(), shape.vitClsToken());
+        if (config.importanceHeads() != HeadAggregation.MEAN) {
+            throw new IllegalArgumentException(VmtcConfig.NAME + ".importance_heads must be \"mean\" (the runtime "
+                    + "computes no per-head ViT CLS attention yet), got \""
+                    + VmtcConfig.jsonName(config.importanceHeads()) + "\"");
+        }
+        int f = shape.visionFeatureLayer();
+        if (config.mergeAt() == MergeAt.PROJECTOR_INPUT && (layers.length != 1 || layers[0] != f)) {
+            throw new IllegalArgumentException(VmtcConfig.NAME + ".importance_layers must be the vision feature "
+                    + "layer alone (" + f + " for this model, e.g. \"L-" + (shape.vitLayers() - f) + "\") at merge_at "
+                    + "\"projector_input\", where importance is the CLS attention of the merged sequence; got \""
+                    + config.importanceLayers() + "\" = " + Arrays.toString(layers)
+                    + " (other layers: merge_at \"projected\")");
+        }
+        if (config.mergeAt() == MergeAt.PROJECTED && config.order() != Order.RASTER) {
+            throw new IllegalArgumentException(VmtcConfig.NAME + ".order must be \"raster\" at merge_at \"projected\" "
+                    + "(visual tokens keep their place in the LM sequence), got \""
+                    + VmtcConfig.jsonName(config.order()) + "\"");
+        }
+    }
+
+    @Override
+    public List<Signal> signals(ModelShape shape) {
+        int[] layers = config.checkModel(shape.vitLayers(), shape.vitClsToken());
+        if (config.mergeAt() == MergeAt.PROJECTOR_INPUT) {
+            int f = shape.visionFeatureLayer();
+            return List.of(new Signal.VitClsAttention(f), new Signal.VitLayerOutput(f));
+        }
+        List<Signal> out = new ArrayList<>(layers.length);
+        for (int l : layers) {
+            out.add(new Signal.ClsAttention(l));
+        }
+        return List.copyOf(out);
+    }
+
+    /**
+     * {@code merge_at: projector_input}: at the feature layer, VMTC over the patch rows of its
+     * output (CLS kept alone in front); every other layer keeps all rows.
+     */
+    @Override
+    public TokenReduction reduceVisionLayer(VisionLayerContext context) {
+        int t = context.tokens();
+        int f = context.shape().visionFeatureLayer();
+        if (context.layer() != f || context.point() != VisionPoint.AFTER_LAYER) {
+            return TokenReduction.keepAll(t);
+        }
+        FloatTensor cls = context.signals().get(new Signal.VitClsAttention(f));
+        FloatTensor rows = context.signals().get(new Signal.VitLayerOutput(f));
+        if (cls.rank() != 1 || cls.dim(0) != t || rows.rank() != 2 || rows.dim(0) != t) {
+            throw new IllegalArgumentException("signals VitClsAttention(" + f + ") and VitLayerOutput(" + f
+                    + ") must be [" + t + "] and [" + t + ", dim], got " + Arrays.toString(cls.shape()) + " and "
+                    + Arrays.toString(rows.shape()));
+        }
+        int n = t - 1;
+        int dim = rows.dim(1);
+        float[] patches = Arrays.copyOfRange(rows.toArray(), dim, t * dim);
+        float[] importance = importance(Arrays.copyOfRange(cls.toArray(), 1, t), 1, 1, n);
+        float[] sizes = Arrays.copyOfRange(context.sizes(), 1, t);
+        VmtcResult r = compress(patches, dim, patches, dim, importance, allOnes(sizes) ? null : sizes,
+                context.seed());
+        return reduction(r, 1);
+    }
+
+    /** {@code merge_at: projected}: VMTC over the projected visual tokens, in raster order. */
+    @Override
+    public TokenReduction reduceVisualTokens(VisualTokensContext context) {
+        int n = context.count();
+        int[] layers = config.checkModel(context.shape().vitLayers(), context.shape().vitClsToken());
+        float[] cls = new float[layers.length * n];
+        for (int l = 0; l < layers.length; l++) {
+            FloatTensor a = context.signals().get(new Signal.ClsAttention(layers[l]));
+            for (int i = 0; i < n; i++) {
+                cls[l * n + i] = a.get(context.visualIndex(i));
+            }
+        }
+        float[] importance = importance(cls, layers.length, 1, n);
+        TokenProvenance p = context.provenance();
+        float[] sizes = null;
+        if (p != null && p.merged()) {
+            sizes = new float[n];
+            for (int i = 0; i < n; i++) {
+                sizes[i] = p.size(i);
+            }
+        }
+        FloatTensor x = context.features();
+        float[] rows = x.toArray();
+        VmtcResult r = compress(rows, x.dim(1), rows, x.dim(1), importance, sizes, context.seed());
+        return reduction(r, 0);
+    }
+
+    /**
+     * The reduction of {@code r} over {@code prefix + N} rows: the {@code prefix} rows (CLS) kept alone
+     * in front, then VMTC's output tokens with their sources and weights; labels: the cluster
+     * assignment ({@link VmtcResult#clusters()}), {@value VmtcResult#PRIMARY} for the prefix rows.
+     */
+    static TokenReduction reduction(VmtcResult r, int prefix) {
+        int out = r.count();
+        int[][] groups = new int[prefix + out][];
+        float[][] weights = new float[prefix + out][];
+        for (int p = 0; p < prefix; p++) {
+            groups[p] = new int[] {p};
+            weights[p] = new float[] {1f};
+        }
+        for (int o = 0; o < out; o++) {
+            int[] g = r.sources(o);
+            float[] w = r.weights(o);
+            for (int j = 0; j < g.length; j++) {
+                g[j] += prefix;
+                w[j] = Math.max(w[j], Float.MIN_VALUE);
+            }
+            groups[prefix + o] = g;
+            weights[prefix + o] = w;
+        }
+        int[] labels = new int[prefix + r.inputCount()];
+        Arrays.fill(labels, 0, prefix, VmtcResult.PRIMARY);
+        System.arraycopy(r.clusters(), 0, labels, prefix, r.inputCount());
+        return TokenReduction.of(prefix + r.inputCount(), groups, weights, PositionMode.REPACK).withLabels(labels);
+    }
+
+    private static boolean allOnes(float[] sizes) {
+        for (float s : sizes) {
+            if (s != 1f) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

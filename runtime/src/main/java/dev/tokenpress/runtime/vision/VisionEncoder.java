@@ -121,7 +121,7 @@ public final class VisionEncoder implements AutoCloseable {
    * Features of one image, with the plan of {@code hooks} (may be null) acting inside the ViT:
    * signals computed only when requested ({@link Signal.ClsAttention} for
    * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitKeys},
-   * {@link Signal.VitHiddenStates}), {@link Hook#VISION_LAYER} reductions applied at their
+   * {@link Signal.VitHiddenStates}, {@link Signal.VitLayerOutput}), {@link Hook#VISION_LAYER} reductions applied at their
    * {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
    */
   public VisionOutput encode(PixelValues pixels, HookRunner hooks) {
@@ -204,7 +204,7 @@ public final class VisionEncoder implements AutoCloseable {
         // An operator acts after the whole layer: post, hook, then pre of the next layer.
         OrtSession.Result p = chain.run(sessions.get("post_" + layer), Map.of("hidden", hidden, "attn", attn));
         OnnxTensor out = tensor(p, "hidden_out");
-        TokenReduction red = hooks.visionLayer(layer, VisionPoint.AFTER_LAYER, signals);
+        TokenReduction red = hooks.visionLayer(layer, VisionPoint.AFTER_LAYER, signals.withOutput(out));
         AutoCloseable keep = p;
         if (red != null) {
           out = chain.own(floats(red.apply(copy(out), d), 1, red.outputCount(), d));
@@ -234,14 +234,28 @@ public final class VisionEncoder implements AutoCloseable {
     private final OnnxTensor k;
     private final int tokens;
     private final float[] keyBias;
+    private final OnnxTensor output;
     private float[] clsRow;
 
     LayerSignals(OnnxTensor hidden, OnnxTensor q, OnnxTensor k, int tokens, float[] keyBias) {
+      this(hidden, q, k, tokens, keyBias, null);
+    }
+
+    private LayerSignals(OnnxTensor hidden, OnnxTensor q, OnnxTensor k, int tokens, float[] keyBias,
+        OnnxTensor output) {
+      this.output = output;
       this.hidden = hidden;
       this.q = q;
       this.k = k;
       this.tokens = tokens;
       this.keyBias = keyBias;
+    }
+
+    /** The same signals, plus {@link Signal.VitLayerOutput} from {@code out}, the layer's output rows. */
+    LayerSignals withOutput(OnnxTensor out) {
+      LayerSignals s = new LayerSignals(hidden, q, k, tokens, keyBias, out);
+      s.clsRow = clsRow;
+      return s;
     }
 
     float[] clsRow() {
@@ -259,6 +273,10 @@ public final class VisionEncoder implements AutoCloseable {
       if (signal instanceof Signal.VitKeys) {
         int w = tokens * cfg.headDim();
         return FloatTensor.wrap(Kernels.meanOverHeads(copy(k), cfg.numHeads(), w), tokens, cfg.headDim());
+      }
+      if (signal instanceof Signal.VitLayerOutput && output != null) {
+        int n = (int) output.getInfo().getShape()[1];
+        return FloatTensor.wrap(copy(output), n, cfg.hiddenSize());
       }
       if (signal instanceof Signal.VitHiddenStates) {
         return FloatTensor.wrap(copy(hidden), tokens, cfg.hiddenSize());

@@ -215,6 +215,32 @@ class VisionEncoderTest {
     assertClose(encoder.encode(pixels(1), identity).features(), golden.floats("img1.image_features"), TOL);
   }
 
+  @Test
+  void layerOutputSignalIsTheNextLayersInputAndSeesEarlierReductionsOfItsPoint() {
+    Map<String, FloatTensor> seen = new HashMap<>();
+    Map<String, FloatTensor> after = new HashMap<>();
+    int[] keep = {0, 2, 4, 6, 8, 10, 12, 14, 16};
+    HookRunner hooks = plan(keepRows(VisionPoint.AFTER_LAYER, -1, null, seen, new Signal.VitLayerOutput(0),
+        new Signal.VitHiddenStates(1), new Signal.VitLayerOutput(1)));
+    VisionOutput out = encoder.encode(pixels(0), hooks);
+    assertClose(out.features(), golden.floats("img0.image_features"), TOL);
+    FloatTensor out0 = seen.get("VitLayerOutput[vitLayer=0]@0");
+    assertThat(out0.shape()).containsExactly(17, cfg.hiddenSize());
+    assertThat(out0.toArray()).containsExactly(seen.get("VitHiddenStates[vitLayer=1]@1").toArray());
+    assertThat(seen.get("VitLayerOutput[vitLayer=1]@1").shape()).containsExactly(17, cfg.hiddenSize());
+    // a second operator at the same point gets the rows the first one left
+    HookRunner two = plan(keepRows(VisionPoint.AFTER_LAYER, 0, keep, new HashMap<>()),
+        keepRows(VisionPoint.AFTER_LAYER, -1, null, after, new Signal.VitLayerOutput(0)));
+    encoder.encode(pixels(0), two);
+    float[] reduced = after.get("VitLayerOutput[vitLayer=0]@0").toArray();
+    int d = cfg.hiddenSize();
+    assertThat(reduced).hasSize(keep.length * d);
+    for (int r = 0; r < keep.length; r++) {
+      assertThat(java.util.Arrays.copyOfRange(reduced, r * d, (r + 1) * d))
+          .containsExactly(java.util.Arrays.copyOfRange(out0.toArray(), keep[r] * d, (keep[r] + 1) * d));
+    }
+  }
+
   /** Merges patch rows {@code 1+2i, 2+2i} pairwise at layer 0 after attention, size-weighted. */
   private static TokenOperator pairMerge(boolean proportional) {
     return new TestOperator("pairs", EnumSet.of(Hook.VISION_LAYER)) {

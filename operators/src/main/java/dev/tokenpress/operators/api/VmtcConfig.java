@@ -1,10 +1,7 @@
-package dev.tokenpress.operators.merge;
+package dev.tokenpress.operators.api;
 
-import dev.tokenpress.operators.api.Budget;
-import dev.tokenpress.operators.api.LayerRange;
-import dev.tokenpress.operators.json.Json;
+import dev.tokenpress.operators.merge.Vmtc;
 import dev.tokenpress.operators.tensor.Kernels;
-import java.io.Serializable;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -76,7 +73,7 @@ public record VmtcConfig(
         MergeWeight mergeWeight,
         EmptyClusters emptyClusters,
         Order order,
-        long seed) implements Serializable {
+        long seed) implements OperatorConfig {
 
     /** The name in plans. */
     public static final String NAME = "vmtc";
@@ -215,6 +212,42 @@ public record VmtcConfig(
         }
     }
 
+    /** Parses the JSON object of one plan entry (strict: unknown keys and wrong types fail, naming the field). */
+    static VmtcConfig fromJson(Map<String, Object> object) {
+        ConfigFields f = ConfigFields.of(NAME, object, KEYS);
+        Builder b = builder(f.budget(null));
+        b.mergeAt(f.getEnum("merge_at", MergeAt.class, MergeAt.PROJECTOR_INPUT));
+        if (f.has("primary") && f.has("primary_share")) {
+            throw new IllegalArgumentException(NAME + ": give at most one of \"primary\" and \"primary_share\"");
+        }
+        if (f.has("primary")) {
+            b.primary(f.getInt("primary", 0));
+        } else if (f.has("primary_share")) {
+            b.primaryShare(f.getDouble("primary_share"));
+        }
+        b.importanceLayers(f.layerRange("importance_layers", LayerRange.parse(DEFAULT_IMPORTANCE_LAYERS)));
+        b.importanceHeads(f.getEnum("importance_heads", HeadAggregation.class, HeadAggregation.MEAN));
+        b.clusterOver(f.getEnum("cluster_over", ClusterOver.class, ClusterOver.REST));
+        b.metric(f.getEnum("metric", Metric.class, Metric.COSINE));
+        b.maxIterations(f.getInt("max_iterations", DEFAULT_MAX_ITERATIONS));
+        b.tolerance(f.has("tolerance") ? f.getDouble("tolerance") : DEFAULT_TOLERANCE);
+        b.mergeWeight(f.getEnum("merge_weight", MergeWeight.class, MergeWeight.IMPORTANCE));
+        b.emptyClusters(f.getEnum("empty_clusters", EmptyClusters.class, EmptyClusters.REASSIGN));
+        b.order(f.getEnum("order", Order.class, Order.RASTER));
+        b.seed(f.getLong("seed", 0L));
+        return b.build();
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public Vmtc build() {
+        return new Vmtc(this);
+    }
+
     /** Every option at its default, with budget {@code budget}. */
     public static VmtcConfig defaults(Budget budget) {
         return builder(budget).build();
@@ -277,6 +310,7 @@ public record VmtcConfig(
     }
 
     /** The canonical JSON object: {@code "op"} first, then every field including defaults, in {@link #KEYS} order. */
+    @Override
     public Map<String, Object> toJsonObject() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("op", NAME);
@@ -298,11 +332,6 @@ public record VmtcConfig(
         m.put("order", jsonName(order));
         m.put("seed", seed);
         return m;
-    }
-
-    /** {@link #toJsonObject()} written as canonical JSON. */
-    public String toJson() {
-        return Json.write(toJsonObject());
     }
 
     /** The JSON name of an option value: its lower-case constant name. */
