@@ -36,6 +36,7 @@ import java.util.function.Function;
  *       <td>PREFILL_AFTER</td></tr>
  *   <tr><td>{@code tome}</td><td>{@code r} (required; an integer for every ViT layer run, or an
  *       array with one per layer run); {@code prop_attn} (true)</td><td>VISION_LAYER</td></tr>
+ *   <tr><td>{@code mustdrop}</td><td>see {@link MustDropConfig}</td><td>VISION_LAYER (stage A)</td></tr>
  * </table>
  *
  * <p>Example: {@code [{"op":"vtc-cls","keep":64,"layers":"1..L-2"},{"op":"fastv","layer":2,"drop_ratio":0.5}]}.
@@ -61,6 +62,7 @@ public final class CompressionPlan implements Serializable {
         m.put(VtcClsConfig.NAME, VtcClsConfig::fromJson);
         m.put(FastVConfig.NAME, FastVConfig::fromJson);
         m.put(ToMeConfig.NAME, ToMeConfig::fromJson);
+        m.put(MustDropConfig.NAME, MustDropConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 

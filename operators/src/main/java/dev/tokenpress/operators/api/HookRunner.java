@@ -55,6 +55,8 @@ public final class HookRunner {
     private int vitLayer = -1;
     private Map<Signal, FloatTensor> vitBase;
     private TokenReduction vitLayerTotal;
+    private Map<Signal, FloatTensor> vitOutputBase;
+    private TokenReduction vitOutputTotal;
     private TokenProvenance visualProvenance;
     private SequenceLayout layout;
 
@@ -70,7 +72,8 @@ public final class HookRunner {
         }
         Set<Signal> all = new LinkedHashSet<>();
         boolean prop = false;
-        for (TokenOperator op : operators) {
+        for (TokenOperator plan : operators) {
+            TokenOperator op = plan.forRecord();
             for (Hook h : op.hooks()) {
                 byHook.get(h).add(op);
             }
@@ -209,6 +212,8 @@ public final class HookRunner {
             vitLayer = layer;
             vitBase = new HashMap<>();
             vitLayerTotal = null;
+            vitOutputBase = new HashMap<>();
+            vitOutputTotal = null;
         }
         TokenReduction total = null;
         for (TokenOperator op : byHook.get(Hook.VISION_LAYER)) {
@@ -218,6 +223,16 @@ public final class HookRunner {
             SignalValues.Builder b = SignalValues.builder();
             for (Signal s : signalsOf.get(op)) {
                 if (s.deliveredAt() != Hook.VISION_LAYER || s.layer() != layer) {
+                    continue;
+                }
+                if (s instanceof Signal.VitLayerOutput) {
+                    // computed at this point, from rows the AFTER_ATTENTION reductions already reduced
+                    if (point != VisionPoint.AFTER_LAYER) {
+                        throw new IllegalStateException(op.name() + " asks for " + s + ", which exists only at "
+                                + VisionPoint.AFTER_LAYER);
+                    }
+                    FloatTensor v = vitOutputBase.computeIfAbsent(s, x -> source.compute(x, null, null));
+                    b.put(s, vitOutputTotal == null ? v : reduceSignal(s, v, vitOutputTotal));
                     continue;
                 }
                 FloatTensor v = vitBase.computeIfAbsent(s, x -> source.compute(x, null, null));
@@ -237,6 +252,9 @@ public final class HookRunner {
             vitProvenance = vitProvenance.apply(patchPart);
             total = total == null ? r : total.then(r);
             vitLayerTotal = vitLayerTotal == null ? r : vitLayerTotal.then(r);
+            if (point == VisionPoint.AFTER_LAYER) {
+                vitOutputTotal = vitOutputTotal == null ? r : vitOutputTotal.then(r);
+            }
         }
         return total;
     }

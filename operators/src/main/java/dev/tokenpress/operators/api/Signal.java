@@ -22,7 +22,7 @@ import java.io.Serializable;
  */
 public sealed interface Signal extends Serializable permits Signal.ClsAttention, Signal.QueryRowAttention,
         Signal.QueryRowHeadAttention, Signal.LmHiddenStates, Signal.VitClsAttention, Signal.VitKeys,
-        Signal.VitHiddenStates {
+        Signal.VitHiddenStates, Signal.VitLayerOutput {
 
     /** The hook whose context carries this signal's value. */
     Hook deliveredAt();
@@ -286,6 +286,40 @@ public sealed interface Signal extends Serializable permits Signal.ClsAttention,
         @Override
         public void validate(ModelShape shape) {
             checkVit("VitHiddenStates", vitLayer, shape);
+        }
+    }
+
+    /**
+     * The hidden states leaving ViT layer {@code vitLayer} (the residual stream after its MLP, i.e.
+     * what enters layer {@code vitLayer + 1}), over the rows present at that point: after the
+     * layer's {@link VisionPoint#AFTER_ATTENTION} reductions and the earlier
+     * {@link VisionPoint#AFTER_LAYER} operators of the same layer. MustDrop's stage-A input.
+     *
+     * <p><b>Value</b>: rank 2 {@code [T, vitHiddenSize]} (CLS first). <b>Delivered</b> at
+     * {@link Hook#VISION_LAYER} of {@code vitLayer}, only to operators acting at
+     * {@link VisionPoint#AFTER_LAYER} (the runtime rejects it elsewhere).
+     */
+    record VitLayerOutput(int vitLayer) implements Signal {
+        /** Rejects negative layers. */
+        public VitLayerOutput {
+            if (vitLayer < 0) {
+                throw new IllegalArgumentException("VitLayerOutput.vitLayer must be >= 0, got " + vitLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.VISION_LAYER;
+        }
+
+        @Override
+        public int layer() {
+            return vitLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            checkVit("VitLayerOutput", vitLayer, shape);
         }
     }
 

@@ -70,6 +70,17 @@ public interface TokenOperator {
         return false;
     }
 
+    /**
+     * The operator that serves one record: {@code this} for stateless operators (the default).
+     * An operator whose later hooks depend on what it decided at earlier hooks of the same record
+     * (MustDrop: the key set from the ViT protects tokens in the LM, the rows of every pruning point
+     * shape the KV cache) returns a fresh instance carrying that state; {@link HookRunner} calls
+     * this once per record, so the plan's operators themselves stay immutable and shared.
+     */
+    default TokenOperator forRecord() {
+        return this;
+    }
+
     /** Where in each ViT layer {@link #reduceVisionLayer} runs; ToMe's point by default. */
     default VisionPoint visionPoint() {
         return VisionPoint.AFTER_ATTENTION;

@@ -1,7 +1,23 @@
 package dev.tokenpress.operators.prune;
 
+import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.ModelShape;
+import dev.tokenpress.operators.api.MustDropConfig;
+import dev.tokenpress.operators.api.PositionMode;
+import dev.tokenpress.operators.api.Signal;
+import dev.tokenpress.operators.api.TokenOperator;
+import dev.tokenpress.operators.api.TokenProvenance;
+import dev.tokenpress.operators.api.TokenReduction;
+import dev.tokenpress.operators.api.VisionLayerContext;
+import dev.tokenpress.operators.api.VisionPoint;
+import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.operators.tensor.Kernels;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
 
 /**
  * MustDrop: Liu et al., "Multi-Stage Vision Token Dropping: Towards Efficient Multimodal Large
@@ -55,24 +71,163 @@ import java.util.Arrays;
  *       not the paper's method.</li>
  * </ul>
  */
-public final class MustDrop {
+public final class MustDrop implements TokenOperator {
 
     /** {@code F.cosine_similarity}'s epsilon. */
     static final double COS_EPS = 1e-8;
 
     private final MustDropConfig config;
+    /** Per-record state ({@link #forRecord}); null on the plan's shared instance. */
+    private final RecordState state;
 
     /** The algorithm for {@code config}. */
     public MustDrop(MustDropConfig config) {
+        this(config, null);
+    }
+
+    private MustDrop(MustDropConfig config, RecordState state) {
         if (config == null) {
             throw new IllegalArgumentException("config must not be null");
         }
         this.config = config;
+        this.state = state;
+    }
+
+    /** What one record carries from hook to hook: the key set (original patch indices of key tokens). */
+    private static final class RecordState {
+        int[] keyPatches;
     }
 
     /** The configuration. */
+    @Override
     public MustDropConfig config() {
         return config;
+    }
+
+    // ---------------------------------------------------------------- operator protocol
+
+    /** A fresh instance holding this record's key set and pruning rows. */
+    @Override
+    public TokenOperator forRecord() {
+        return new MustDrop(config, new RecordState());
+    }
+
+    /** {@link Hook#VISION_LAYER} with stage A. */
+    @Override
+    public Set<Hook> hooks() {
+        EnumSet<Hook> h = EnumSet.noneOf(Hook.class);
+        if (config.stageA()) {
+            h.add(Hook.VISION_LAYER);
+        }
+        return Collections.unmodifiableSet(h);
+    }
+
+    /** Stage A merges after the whole of block 0 (the code's hook on {@code encoder.layers[0]}). */
+    @Override
+    public VisionPoint visionPoint() {
+        return VisionPoint.AFTER_LAYER;
+    }
+
+    /**
+     * {@link MustDropConfig#validate(ModelShape)}; stage A also needs at least two ViT layer runs
+     * (block 0 merges, the last block run ranks the merged tokens).
+     */
+    @Override
+    public void validate(ModelShape shape) {
+        config.validate(shape);
+        if (config.stageA() && shape.visionFeatureLayer() < 1) {
+            throw new IllegalArgumentException(MustDropConfig.NAME + ".stage_a needs at least 2 ViT layer runs (merge"
+                    + " after block 0, key set from the last), this model runs " + (shape.visionFeatureLayer() + 1)
+                    + "; set stage_a to false");
+        }
+    }
+
+    /**
+     * Stage A: block 0's output ({@link Signal.VitLayerOutput}) and the CLS attention of the last
+     * ViT layer run over the merged sequence ({@link Signal.VitClsAttention}).
+     */
+    @Override
+    public List<Signal> signals(ModelShape shape) {
+        List<Signal> out = new ArrayList<>();
+        if (config.stageA()) {
+            out.add(new Signal.VitLayerOutput(0));
+            out.add(new Signal.VitClsAttention(shape.visionFeatureLayer()));
+        }
+        return List.copyOf(out);
+    }
+
+    /**
+     * Stage A at the two ViT layers it acts on. After block 0: {@link #mergeWindows} on the
+     * layer's output, as a reduction (CLS first, merged windows in descending similarity with
+     * equal member weights, then the other patches in raster order). At the last layer run: the
+     * key set ({@link #keySet}) from the CLS attention over the current merged sequence, kept as
+     * original patch indices (each token's representative) for the LM hooks; nothing is reduced.
+     * Elsewhere nothing happens.
+     *
+     * <p>Where the code's key set comes from block 23's attention (the block after LLaVA's
+     * feature layer, whose output is discarded), the runtime runs blocks only up to the feature
+     * layer, so the last block run is used: its attention over its input, one block earlier.
+     */
+    @Override
+    public TokenReduction reduceVisionLayer(VisionLayerContext context) {
+        ModelShape shape = context.shape();
+        int t = context.tokens();
+        if (context.layer() == 0) {
+            if (context.provenance().merged() || t != shape.vitTokens()) {
+                throw new IllegalStateException(MustDropConfig.NAME + " merges windows of the full patch grid after"
+                        + " ViT block 0, but an earlier operator already reduced it to " + t + " rows");
+            }
+            FloatTensor h = context.signals().get(new Signal.VitLayerOutput(0));
+            int dim = h.dim(1);
+            WindowMerge m = mergeWindows(h.toArray(), shape.patchRows(), shape.patchCols(), dim, true);
+            if (m.mergedWindows().length == 0) {
+                return TokenReduction.keepAll(t);
+            }
+            int[][] groups = new int[m.tokens() + 1][];
+            groups[0] = new int[] {0};
+            for (int o = 0; o < m.tokens(); o++) {
+                int[] src = m.sources(o);
+                for (int j = 0; j < src.length; j++) {
+                    src[j] += 1;
+                }
+                groups[o + 1] = src;
+            }
+            return TokenReduction.of(t, groups, null, PositionMode.REPACK);
+        }
+        if (context.layer() == shape.visionFeatureLayer()) {
+            float[] cls = context.signals().get(new Signal.VitClsAttention(context.layer())).toArray();
+            int[] keys = keySet(Arrays.copyOfRange(cls, 1, cls.length));
+            TokenProvenance prov = context.provenance();
+            int[] reps = prov.representatives();
+            int[] patches = new int[keys.length];
+            for (int i = 0; i < keys.length; i++) {
+                patches[i] = reps[keys[i]];
+            }
+            Arrays.sort(patches);
+            requireState().keyPatches = patches;
+        }
+        return TokenReduction.keepAll(t);
+    }
+
+    /**
+     * The key set of this record as original patch indices (the representatives of the key
+     * tokens), ascending; null before the ViT's last layer ran or on the plan's shared instance.
+     */
+    public int[] keyPatches() {
+        return state == null || state.keyPatches == null ? null : state.keyPatches.clone();
+    }
+
+    private RecordState requireState() {
+        if (state == null) {
+            throw new IllegalStateException(MustDropConfig.NAME + " keeps per-record state: call forRecord() first"
+                    + " (HookRunner does)");
+        }
+        return state;
+    }
+
+    @Override
+    public String toString() {
+        return "MustDrop" + config.toJson();
     }
 
     /**

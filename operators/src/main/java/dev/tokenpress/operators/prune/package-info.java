@@ -4,7 +4,7 @@
  * {@link dev.tokenpress.operators.prune.VtcCls} (VTC-CLS) and
  * {@link dev.tokenpress.operators.prune.FastV} (FastV). Their configs are in
  * {@code dev.tokenpress.operators.api}. {@link dev.tokenpress.operators.prune.MustDrop} (with
- * {@link dev.tokenpress.operators.prune.MustDropConfig} and
+ * {@link dev.tokenpress.operators.api.MustDropConfig} and
  * {@link dev.tokenpress.operators.prune.MustDropCalibration}) holds MustDrop's stages as pure
  * functions until the operator API can host an operator that merges and acts at every layer.
  */

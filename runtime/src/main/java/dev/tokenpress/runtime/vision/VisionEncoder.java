@@ -121,8 +121,8 @@ public final class VisionEncoder implements AutoCloseable {
    * Features of one image, with the plan of {@code hooks} (may be null) acting inside the ViT:
    * signals computed only when requested ({@link Signal.ClsAttention} for
    * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitKeys},
-   * {@link Signal.VitHiddenStates}), {@link Hook#VISION_LAYER} reductions applied at their
-   * {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
+   * {@link Signal.VitHiddenStates}, {@link Signal.VitLayerOutput}), {@link Hook#VISION_LAYER} reductions applied
+   * at their {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
    */
   public VisionOutput encode(PixelValues pixels, HookRunner hooks) {
     if (pixels.height() != cfg.imageSize() || pixels.width() != cfg.imageSize()) {
@@ -204,6 +204,7 @@ public final class VisionEncoder implements AutoCloseable {
         // An operator acts after the whole layer: post, hook, then pre of the next layer.
         OrtSession.Result p = chain.run(sessions.get("post_" + layer), Map.of("hidden", hidden, "attn", attn));
         OnnxTensor out = tensor(p, "hidden_out");
+        signals.output = out;
         TokenReduction red = hooks.visionLayer(layer, VisionPoint.AFTER_LAYER, signals);
         AutoCloseable keep = p;
         if (red != null) {
@@ -235,6 +236,8 @@ public final class VisionEncoder implements AutoCloseable {
     private final int tokens;
     private final float[] keyBias;
     private float[] clsRow;
+    /** The layer's output rows, set before the {@link VisionPoint#AFTER_LAYER} hook. */
+    OnnxTensor output;
 
     LayerSignals(OnnxTensor hidden, OnnxTensor q, OnnxTensor k, int tokens, float[] keyBias) {
       this.hidden = hidden;
@@ -262,6 +265,10 @@ public final class VisionEncoder implements AutoCloseable {
       }
       if (signal instanceof Signal.VitHiddenStates) {
         return FloatTensor.wrap(copy(hidden), tokens, cfg.hiddenSize());
+      }
+      if (signal instanceof Signal.VitLayerOutput && output != null) {
+        int t = (int) output.getInfo().getShape()[1];
+        return FloatTensor.wrap(copy(output), t, cfg.hiddenSize());
       }
       throw new IllegalArgumentException("signal " + signal + " is not computed inside the ViT");
     }
