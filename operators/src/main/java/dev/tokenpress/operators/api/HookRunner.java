@@ -487,10 +487,6 @@ public final class HookRunner {
             if (sel.keepsAll()) {
                 continue;
             }
-            if (sel.positions() != PositionMode.KEEP_ORIGINAL) {
-                throw new UnsupportedOperationException(op.name() + " re-packs positions after LM layer " + layer
-                        + "; the LM runtime keeps original positions inside prefill");
-            }
             kept.add(KeptMap.ofPrefill(op.name(), layer, l, sel));
             l = l.apply(sel);
             int[] k = sel.kept();
@@ -551,6 +547,23 @@ public final class HookRunner {
             }
         }
         return sum;
+    }
+
+    /**
+     * The position of decode step {@code step} at {@code layer}, before the new token is appended
+     * to {@code cache}: {@code position} (the sequence's next position) passed through the
+     * {@link TokenOperator#decodePosition} of every operator acting at {@link Hook#DECODE}, in plan
+     * order. The runtime rotates the layer's query and key with it and stores it with the entry.
+     */
+    public int decodePosition(int layer, int step, int position, LayerKvCache cache) {
+        int p = position;
+        for (TokenOperator op : byHook.get(Hook.DECODE)) {
+            p = op.decodePosition(new DecodeContext(shape, layer, step, cache, seed), p);
+            if (p < 0) {
+                throw new IllegalStateException(op.name() + " returned decode position " + p + " at layer " + layer);
+            }
+        }
+        return p;
     }
 
     /**

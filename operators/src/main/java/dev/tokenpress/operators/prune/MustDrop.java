@@ -1,16 +1,23 @@
 package dev.tokenpress.operators.prune;
 
+import dev.tokenpress.operators.api.DecodeContext;
 import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.KvFinalizeContext;
 import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.MustDropConfig;
 import dev.tokenpress.operators.api.PositionMode;
+import dev.tokenpress.operators.api.PrefillLayerContext;
+import dev.tokenpress.operators.api.QueryRows;
+import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.api.Signal;
 import dev.tokenpress.operators.api.TokenOperator;
 import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.api.TokenReduction;
+import dev.tokenpress.operators.api.TokenSelection;
 import dev.tokenpress.operators.api.VisionLayerContext;
 import dev.tokenpress.operators.api.VisionPoint;
 import dev.tokenpress.operators.tensor.FloatTensor;
+import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.operators.tensor.Kernels;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -112,12 +119,25 @@ public final class MustDrop implements TokenOperator {
         return new MustDrop(config, new RecordState());
     }
 
-    /** {@link Hook#VISION_LAYER} with stage A. */
+    /**
+     * {@link Hook#VISION_LAYER} with stage A; {@link Hook#PREFILL_AFTER} with stage B;
+     * {@link Hook#KV_FINALIZE} with stages B and C; {@link Hook#DECODE} (positions only) with
+     * stage B and {@code decode_positions = own_cache_length}.
+     */
     @Override
     public Set<Hook> hooks() {
         EnumSet<Hook> h = EnumSet.noneOf(Hook.class);
         if (config.stageA()) {
             h.add(Hook.VISION_LAYER);
+        }
+        if (config.stageB()) {
+            h.add(Hook.PREFILL_AFTER);
+            if (config.stageC()) {
+                h.add(Hook.KV_FINALIZE);
+            }
+            if (config.decodePositions() == MustDropConfig.DecodePositions.OWN_CACHE_LENGTH) {
+                h.add(Hook.DECODE);
+            }
         }
         return Collections.unmodifiableSet(h);
     }
@@ -153,7 +173,108 @@ public final class MustDrop implements TokenOperator {
             out.add(new Signal.VitLayerOutput(0));
             out.add(new Signal.VitClsAttention(shape.visionFeatureLayer()));
         }
+        if (config.stageB()) {
+            for (int l : config.pruningLayers(shape.lmLayers())) {
+                out.add(new Signal.QueryRowAttention(l, QueryRows.TEXT_AFTER_VISUAL));
+            }
+        }
         return List.copyOf(out);
+    }
+
+    /**
+     * Stage B after each pruning layer: {@link #filter} on the head-mean attention of the rows
+     * after the vision block over the current vision block (softmax over every key of the layer,
+     * {@link Signal.QueryRowAttention} with {@link QueryRows#TEXT_AFTER_VISUAL}), key tokens (the
+     * visual rows whose patch is in this record's key set) never dropped, and the kept rows of
+     * {@link #sequenceRows} with positions re-packed to {@code 0..n-1} ({@link PositionMode#REPACK}),
+     * as the code's {@code position_ids = arange(len)}. Other layers, and a sequence without visual
+     * rows, keep everything.
+     */
+    @Override
+    public TokenSelection afterPrefillLayer(PrefillLayerContext context) {
+        SequenceLayout layout = context.layout();
+        int n = layout.length();
+        if (Arrays.binarySearch(config.pruningLayers(context.shape().lmLayers()), context.layer()) < 0) {
+            return TokenSelection.keepAll(n);
+        }
+        int[] vis = layout.visualRows();
+        int visual = vis.length;
+        if (visual == 0) {
+            return TokenSelection.keepAll(n);
+        }
+        int prefix = vis[0];
+        if (vis[visual - 1] != prefix + visual - 1) {
+            throw new IllegalStateException(MustDropConfig.NAME + " needs one contiguous vision block at LM layer "
+                    + context.layer() + ", found visual rows " + prefix + ".." + vis[visual - 1] + " with gaps");
+        }
+        int suffix = n - prefix - visual;
+        Signal sig = new Signal.QueryRowAttention(context.layer(), QueryRows.TEXT_AFTER_VISUAL);
+        FloatTensor a = context.signals().get(sig);
+        if (a.rank() != 2 || a.dim(0) != suffix || a.dim(1) != n) {
+            throw new IllegalArgumentException("signal " + sig + " must be [" + suffix + ", " + n + "], got shape "
+                    + Arrays.toString(a.shape()));
+        }
+        float[] all = a.toArray();
+        float[] block = new float[suffix * visual];
+        for (int i = 0; i < suffix; i++) {
+            System.arraycopy(all, i * n + prefix, block, i * visual, visual);
+        }
+        int[] keyPatches = state == null ? null : state.keyPatches;
+        int[] keys = new int[visual];
+        int nk = 0;
+        if (keyPatches != null) {
+            for (int j = 0; j < visual; j++) {
+                if (Arrays.binarySearch(keyPatches, layout.visualIndex(vis[j])) >= 0) {
+                    keys[nk++] = j;
+                }
+            }
+        }
+        Filter f = filter(block, suffix, visual, Arrays.copyOf(keys, nk));
+        if (f.kept().length == visual) {
+            return TokenSelection.keepAll(n);
+        }
+        return TokenSelection.of(n, sequenceRows(prefix, visual, suffix, f.kept()), PositionMode.REPACK);
+    }
+
+    /**
+     * Stage C at the end of prefill: every layer from the first to the last pruning layer keeps
+     * only the cache entries of tokens present in the final layout (those that survive to the last
+     * layer), which is {@link #kvPlan}'s composed map; earlier layers keep their full cache and
+     * later ones hold only survivors already.
+     */
+    @Override
+    public void finalizeKv(KvFinalizeContext context) {
+        int[] p = config.pruningLayers(context.shape().lmLayers());
+        int[] survivors = context.layout().originalIndices();
+        for (int l = p[0]; l <= p[p.length - 1]; l++) {
+            LayerKvCache lc = context.cache().layer(l);
+            int[] tokens = lc.tokenIndices();
+            int[] keep = new int[tokens.length];
+            int k = 0;
+            for (int e = 0; e < tokens.length; e++) {
+                if (Arrays.binarySearch(survivors, tokens[e]) >= 0) {
+                    keep[k++] = e;
+                }
+            }
+            if (k < tokens.length) {
+                lc.retain(Arrays.copyOf(keep, k));
+            }
+        }
+    }
+
+    /**
+     * The code's decode positions ({@code own_cache_length}): each layer's own cache length before
+     * the step's token is appended, see {@link #decodePosition(MustDropConfig.DecodePositions, int, int, int)}.
+     */
+    @Override
+    public int decodePosition(DecodeContext context, int position) {
+        return context.cache().length();
+    }
+
+    /** No decode bias: MustDrop acts at {@link Hook#DECODE} for positions only. */
+    @Override
+    public float[] decodeBias(DecodeContext context) {
+        return null;
     }
 
     /**

@@ -197,4 +197,144 @@ class MustDropPlanTest {
     assertThat(r.prefillLayout().visualCount()).isEqualTo(ref.tokens());
     assertThat(r.prefillLayout().nextPosition()).isEqualTo(r.promptIds().length - 1 + ref.tokens());
   }
+
+  private static int fedBack(VlmResult r) {
+    return r.tokenIds().length - (r.stopReason() == dev.tokenpress.runtime.lm.StopReason.STOP_TOKEN ? 0 : 1);
+  }
+
+  @Test
+  void everyStageAtItsNeutralSettingGivesTheEmptyPlansLogits() {
+    VlmResult empty = logits("[]");
+    VlmResult neutral = logits("[{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0,\"individual_thr\":0}]");
+    assertThat(maxDiff(empty, neutral)).isLessThanOrEqualTo(1e-5);
+    assertThat(neutral.keptMaps()).isEmpty();
+    for (int l = 0; l < rt.shape().lmLayers(); l++) {
+      assertThat(neutral.kvCache().layer(l).length()).isEqualTo(empty.kvCache().layer(l).length());
+      assertThat(neutral.kvCache().layer(l).positions()).containsExactly(empty.kvCache().layer(l).positions());
+    }
+  }
+
+  /** The key set test-side: last ViT run's CLS attention over the (unmerged) patches, top ceil(share·N). */
+  private static int[] keyPatches(MustDropConfig cfg) {
+    float[][] cls = new float[1][];
+    int last = rt.shape().visionFeatureLayer();
+    HookRunner hooks = new HookRunner(List.of(new TestOperator("cls", EnumSet.of(Hook.VISION_LAYER),
+        new Signal.VitClsAttention(last)) {
+          @Override
+          public TokenReduction reduceVisionLayer(VisionLayerContext c) {
+            if (c.layer() == last) {
+              cls[0] = c.signals().get(new Signal.VitClsAttention(last)).toArray();
+            }
+            return TokenReduction.keepAll(c.tokens());
+          }
+        }), rt.shape(), 0L);
+    try (VisionEncoder enc = VisionBundle.openSplit(rt.bundle(), SessionConfig.singleThreaded())) {
+      enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), hooks);
+    }
+    return new MustDrop(cfg).keySet(Arrays.copyOfRange(cls[0], 1, cls[0].length));
+  }
+
+  private static MustDropConfig config(String json) {
+    return (MustDropConfig) CompressionPlan.parse("[" + json + "]").operators().get(0);
+  }
+
+  /**
+   * Stage B and C against MustDrop.kvPlan on the rows the runtime kept: per layer the cache's
+   * length, token indices and positions after prefill, and each decode entry's position.
+   */
+  private static VlmResult checkStagesBAndC(MustDropConfig cfg) {
+    VlmResult r = rt.generate(VlmRequest.ofBytes("b", image, Q).withPlan(CompressionPlan.of(cfg)));
+    int lm = rt.shape().lmLayers();
+    int[] p = cfg.pruningLayers(lm);
+    dev.tokenpress.operators.api.SequenceLayout initial = r.prefillLayout();
+    int l0 = initial.length();
+    // the rows kept at every pruning point, as indices into the sequence entering it
+    int[][] stageRows = new int[p.length][];
+    int[] keptVisual = new int[p.length];
+    int len = l0;
+    int visual = initial.visualCount();
+    int[] orig = initial.originalIndices();
+    List<KeptMap> prefill = r.keptMaps().stream().filter(m -> m.hook() == Hook.PREFILL_AFTER).toList();
+    int k = 0;
+    for (int s = 0; s < p.length; s++) {
+      if (k < prefill.size() && prefill.get(k).layer() == p[s]) {
+        KeptMap m = prefill.get(k++);
+        assertThat(m.inputCount()).isEqualTo(len);
+        assertThat(m.positions()).isEqualTo(dev.tokenpress.operators.api.PositionMode.REPACK);
+        stageRows[s] = m.kept();
+        int[] next = new int[m.kept().length];
+        for (int i = 0; i < next.length; i++) {
+          next[i] = orig[m.kept()[i]];
+        }
+        assertThat(m.original()).containsExactly(next);
+        visual -= len - next.length;
+        orig = next;
+      } else {
+        stageRows[s] = java.util.stream.IntStream.range(0, len).toArray();
+      }
+      len = stageRows[s].length;
+      keptVisual[s] = visual;
+    }
+    assertThat(k).as("every PREFILL_AFTER map is at a pruning layer").isEqualTo(prefill.size());
+    MustDrop.KvPlan plan = new MustDrop(cfg).kvPlan(lm, p, l0, stageRows);
+    int fed = fedBack(r);
+    int[] all = initial.originalIndices();
+    for (int l = 0; l < lm; l++) {
+      dev.tokenpress.operators.kv.LayerKvCache c = r.kvCache().layer(l);
+      int n = plan.cacheLength(l);
+      assertThat(c.length()).as("layer %d", l).isEqualTo(n + fed);
+      int[] tokens = Arrays.copyOf(c.tokenIndices(), n);
+      int[] expected = new int[n];
+      for (int i = 0; i < n; i++) {
+        expected[i] = all[plan.tokens()[l][i]];
+      }
+      assertThat(tokens).as("layer %d tokens", l).containsExactly(expected);
+      int[] pos = c.positions();
+      for (int step = 0; step < fed; step++) {
+        assertThat(pos[n + step]).as("layer %d decode step %d", l, step).isEqualTo(plan.decodePosition(l, step));
+      }
+    }
+    // after the last pruning point positions are 0..n-1 (re-packed) and decoding starts at n
+    assertThat(Arrays.copyOf(r.kvCache().layer(lm - 1).positions(), plan.finalLength()))
+        .containsExactly(java.util.stream.IntStream.range(0, plan.finalLength()).toArray());
+    double mean = MustDrop.meanVisualTokens(lm, p, initial.visualCount(), keptVisual);
+    System.out.printf("mustdrop %s: visual tokens %d -> per pruning point %s, mean over %d layers %.2f%n", cfg.toJson(),
+        initial.visualCount(), Arrays.toString(keptVisual), lm, mean);
+    return r;
+  }
+
+  @Test
+  void stagesBAndCDropReRepackAndTrimTheCacheAsKvPlanSays() {
+    MustDropConfig cfg = config("{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1}");
+    VlmResult r = checkStagesBAndC(cfg);
+    assertThat(r.keptMaps()).extracting(KeptMap::hook).contains(Hook.PREFILL_AFTER);
+    // key tokens are never dropped: every key patch reaches the last layer
+    int[] keys = keyPatches(cfg);
+    assertThat(keys).hasSize((int) Math.ceil(0.08 * 256));
+    int[] survivors = r.keptMaps().get(r.keptMaps().size() - 1).original();
+    int prefix = r.prefillLayout().visualRows()[0];
+    for (int key : keys) {
+      assertThat(Arrays.binarySearch(survivors, prefix + key)).as("key patch %d", key).isGreaterThanOrEqualTo(0);
+    }
+    // without stage C each layer keeps its own sequence and decodes at its own cache length (the code's quirk)
+    checkStagesBAndC(config("{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1,"
+        + "\"stage_c\":false}"));
+    // one later pruning point: layer 0 keeps everything and decodes at L0 + step, the rest at L_final + step
+    checkStagesBAndC(config("{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1,"
+        + "\"pruning_layers\":[1]}"));
+    // final_length: every layer decodes at L_final + step
+    checkStagesBAndC(config("{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1,"
+        + "\"pruning_layers\":[1],\"stage_c\":false,\"decode_positions\":\"final_length\"}"));
+  }
+
+  @Test
+  void allStagesTogetherEndToEnd() {
+    // stage A merges the most similar windows of this image, then B and C act on the merged tokens
+    MustDropConfig cfg = config("{\"op\":\"mustdrop\",\"threshold\":-1,\"retained_tokens\":128,"
+        + "\"global_thr\":0.004,\"individual_thr\":1}");
+    VlmResult r = checkStagesBAndC(cfg);
+    assertThat(r.visualTokensKept()).isEqualTo(128);
+    assertThat(r.keptMaps().get(0).hook()).isEqualTo(Hook.VISION_LAYER);
+    assertThat(r.answer()).isNotNull();
+  }
 }
