@@ -30,8 +30,11 @@ import java.util.Set;
  * MustDrop: Liu et al., "Multi-Stage Vision Token Dropping: Towards Efficient Multimodal Large
  * Language Model" (arXiv 2411.10803), as the authors' code ({@code liuting20/MustDrop}:
  * {@code local_merge.py}, {@code clip_encoder.py::custom_forward},
- * {@code modelling_sparse_llama.py}) runs it. Pure functions over {@code float[]}; a runtime
- * adapter calls them at its hooks (see {@code operators/README.md}).
+ * {@code modelling_sparse_llama.py}) runs it: pure functions over {@code float[]}, and the plan
+ * operator {@code mustdrop} that calls them at its hooks (stage A at {@link Hook#VISION_LAYER},
+ * B at {@link Hook#PREFILL_AFTER}, C at {@link Hook#KV_FINALIZE} and {@link Hook#DECODE}; see
+ * {@code operators/README.md}). The runtime hands the LM the visual tokens in raster order of
+ * their smallest patch, not in the merged-first order below.
  *
  * <p><b>Stage A, vision encoding.</b> {@link #mergeWindows}: right after ViT block 0, cut the
  * patch grid into non-overlapping {@code w×w} windows; a window whose mean pairwise cosine
