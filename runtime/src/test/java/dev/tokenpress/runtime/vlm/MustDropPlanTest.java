@@ -336,5 +336,8 @@ class MustDropPlanTest {
     assertThat(r.visualTokensKept()).isEqualTo(128);
     assertThat(r.keptMaps().get(0).hook()).isEqualTo(Hook.VISION_LAYER);
     assertThat(r.answer()).isNotNull();
+    // the plain default plan runs too (on this image: 12 windows merge, 256 -> 160; γ = α = 0.001 drop nothing)
+    VlmResult d = checkStagesBAndC(config("{\"op\":\"mustdrop\"}"));
+    assertThat(d.keptMaps()).allMatch(m -> m.hook() == Hook.PREFILL_AFTER || m.hook() == Hook.VISION_LAYER);
   }
 }
