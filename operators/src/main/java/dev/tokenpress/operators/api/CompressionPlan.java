@@ -39,6 +39,7 @@ import java.util.function.Function;
  *   <tr><td>{@code vmtc}</td><td>one of {@code keep | keep_ratio | drop_ratio} (required);
  *       {@code merge_at} ({@code "projector_input"}) and the options of {@link VmtcConfig}</td>
  *       <td>VISION_LAYER (after the feature layer) or VISUAL_TOKENS ({@code "projected"})</td></tr>
+ *   <tr><td>{@code mustdrop}</td><td>see {@link MustDropConfig}</td><td>VISION_LAYER (stage A), PREFILL_AFTER (B), KV_FINALIZE (C), DECODE</td></tr>
  * </table>
  *
  * <p>Example: {@code [{"op":"vtc-cls","keep":64,"layers":"1..L-2"},{"op":"fastv","layer":2,"drop_ratio":0.5}]}.
@@ -65,6 +66,7 @@ public final class CompressionPlan implements Serializable {
         m.put(FastVConfig.NAME, FastVConfig::fromJson);
         m.put(ToMeConfig.NAME, ToMeConfig::fromJson);
         m.put(VmtcConfig.NAME, VmtcConfig::fromJson);
+        m.put(MustDropConfig.NAME, MustDropConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 

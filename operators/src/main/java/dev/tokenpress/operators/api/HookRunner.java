@@ -55,6 +55,8 @@ public final class HookRunner {
     private int vitLayer = -1;
     private Map<Signal, FloatTensor> vitBase;
     private TokenReduction vitLayerTotal;
+    private Map<Signal, FloatTensor> vitOutputBase;
+    private TokenReduction vitOutputTotal;
     private TokenProvenance visualProvenance;
     private SequenceLayout layout;
 
@@ -70,7 +72,8 @@ public final class HookRunner {
         }
         Set<Signal> all = new LinkedHashSet<>();
         boolean prop = false;
-        for (TokenOperator op : operators) {
+        for (TokenOperator plan : operators) {
+            TokenOperator op = plan.forRecord();
             for (Hook h : op.hooks()) {
                 byHook.get(h).add(op);
             }
@@ -209,6 +212,8 @@ public final class HookRunner {
             vitLayer = layer;
             vitBase = new HashMap<>();
             vitLayerTotal = null;
+            vitOutputBase = new HashMap<>();
+            vitOutputTotal = null;
         }
         TokenReduction total = null;
         for (TokenOperator op : byHook.get(Hook.VISION_LAYER)) {
@@ -221,13 +226,13 @@ public final class HookRunner {
                     continue;
                 }
                 if (s instanceof Signal.VitLayerOutput) {
-                    // computed from the rows at this point, so only this point's earlier reductions apply
+                    // computed at this point, from rows the AFTER_ATTENTION reductions already reduced
                     if (point != VisionPoint.AFTER_LAYER) {
-                        throw new IllegalStateException(op.name() + " requests " + s + ", which exists only at "
-                                + VisionPoint.AFTER_LAYER + ", but acts at " + point);
+                        throw new IllegalStateException(op.name() + " asks for " + s + ", which exists only at "
+                                + VisionPoint.AFTER_LAYER);
                     }
-                    FloatTensor v = vitBase.computeIfAbsent(s, x -> source.compute(x, null, null));
-                    b.put(s, total == null ? v : reduceSignal(s, v, total));
+                    FloatTensor v = vitOutputBase.computeIfAbsent(s, x -> source.compute(x, null, null));
+                    b.put(s, vitOutputTotal == null ? v : reduceSignal(s, v, vitOutputTotal));
                     continue;
                 }
                 FloatTensor v = vitBase.computeIfAbsent(s, x -> source.compute(x, null, null));
@@ -247,6 +252,9 @@ public final class HookRunner {
             vitProvenance = vitProvenance.apply(patchPart);
             total = total == null ? r : total.then(r);
             vitLayerTotal = vitLayerTotal == null ? r : vitLayerTotal.then(r);
+            if (point == VisionPoint.AFTER_LAYER) {
+                vitOutputTotal = vitOutputTotal == null ? r : vitOutputTotal.then(r);
+            }
         }
         return total;
     }
@@ -481,10 +489,6 @@ public final class HookRunner {
             if (sel.keepsAll()) {
                 continue;
             }
-            if (sel.positions() != PositionMode.KEEP_ORIGINAL) {
-                throw new UnsupportedOperationException(op.name() + " re-packs positions after LM layer " + layer
-                        + "; the LM runtime keeps original positions inside prefill");
-            }
             kept.add(KeptMap.ofPrefill(op.name(), layer, l, sel));
             l = l.apply(sel);
             int[] k = sel.kept();
@@ -545,6 +549,23 @@ public final class HookRunner {
             }
         }
         return sum;
+    }
+
+    /**
+     * The position of decode step {@code step} at {@code layer}, before the new token is appended
+     * to {@code cache}: {@code position} (the sequence's next position) passed through the
+     * {@link TokenOperator#decodePosition} of every operator acting at {@link Hook#DECODE}, in plan
+     * order. The runtime rotates the layer's query and key with it and stores it with the entry.
+     */
+    public int decodePosition(int layer, int step, int position, LayerKvCache cache) {
+        int p = position;
+        for (TokenOperator op : byHook.get(Hook.DECODE)) {
+            p = op.decodePosition(new DecodeContext(shape, layer, step, cache, seed), p);
+            if (p < 0) {
+                throw new IllegalStateException(op.name() + " returned decode position " + p + " at layer " + layer);
+            }
+        }
+        return p;
     }
 
     /**

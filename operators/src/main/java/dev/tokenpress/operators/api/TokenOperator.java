@@ -25,7 +25,8 @@ import java.util.Set;
  *   <li>{@link Hook#PREFILL}: {@link #prefillBias} before each LM layer's attention (biases add);
  *   <li>{@link Hook#PREFILL_AFTER}: {@link #afterPrefillLayer} after each LM layer but the last;
  *   <li>{@link Hook#KV_FINALIZE}: {@link #finalizeKv} once after prefill;
- *   <li>{@link Hook#DECODE}: {@link #decodeBias} per decode step and layer (biases add);
+ *   <li>{@link Hook#DECODE}: {@link #decodePosition} and {@link #decodeBias} per decode step and
+ *       layer (positions chain, biases add);
  *   <li>{@link Hook#LOGITS}: {@link #logits} per generation step, each on the previous result;
  *   <li>{@link Hook#KV_APPEND}: {@link #kvAppended} after each decode step.
  * </ul>
@@ -68,6 +69,17 @@ public interface TokenOperator {
      */
     default boolean proportionalAttention() {
         return false;
+    }
+
+    /**
+     * The operator that serves one record: {@code this} for stateless operators (the default).
+     * An operator whose later hooks depend on what it decided at earlier hooks of the same record
+     * (MustDrop: the key set from the ViT protects tokens in the LM, the rows of every pruning point
+     * shape the KV cache) returns a fresh instance carrying that state; {@link HookRunner} calls
+     * this once per record, so the plan's operators themselves stay immutable and shared.
+     */
+    default TokenOperator forRecord() {
+        return this;
     }
 
     /** Where in each ViT layer {@link #reduceVisionLayer} runs; ToMe's point by default. */
@@ -133,6 +145,16 @@ public interface TokenOperator {
     /** {@link Hook#DECODE}: an additive bias over {@code context.cache().length()} entries, or null. */
     default float[] decodeBias(DecodeContext context) {
         throw new UnsupportedOperationException(name() + " does not act at hook DECODE");
+    }
+
+    /**
+     * {@link Hook#DECODE}, before the step's key and value are appended: the position of decode step
+     * {@code context.step()} at layer {@code context.layer()}, given {@code position} (the
+     * sequence's next position, or what the operators before this one returned). Here
+     * {@code context.cache()} does not yet hold the new token. The default keeps {@code position}.
+     */
+    default int decodePosition(DecodeContext context, int position) {
+        return position;
     }
 
     /** {@link Hook#LOGITS}: replacement logits of the same length, or null to keep them. */

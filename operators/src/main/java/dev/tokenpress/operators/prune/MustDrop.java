@@ -1,14 +1,40 @@
 package dev.tokenpress.operators.prune;
 
+import dev.tokenpress.operators.api.DecodeContext;
+import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.KvFinalizeContext;
+import dev.tokenpress.operators.api.ModelShape;
+import dev.tokenpress.operators.api.MustDropConfig;
+import dev.tokenpress.operators.api.PositionMode;
+import dev.tokenpress.operators.api.PrefillLayerContext;
+import dev.tokenpress.operators.api.QueryRows;
+import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.Signal;
+import dev.tokenpress.operators.api.TokenOperator;
+import dev.tokenpress.operators.api.TokenProvenance;
+import dev.tokenpress.operators.api.TokenReduction;
+import dev.tokenpress.operators.api.TokenSelection;
+import dev.tokenpress.operators.api.VisionLayerContext;
+import dev.tokenpress.operators.api.VisionPoint;
+import dev.tokenpress.operators.tensor.FloatTensor;
+import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.operators.tensor.Kernels;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
 
 /**
  * MustDrop: Liu et al., "Multi-Stage Vision Token Dropping: Towards Efficient Multimodal Large
  * Language Model" (arXiv 2411.10803), as the authors' code ({@code liuting20/MustDrop}:
  * {@code local_merge.py}, {@code clip_encoder.py::custom_forward},
- * {@code modelling_sparse_llama.py}) runs it. Pure functions over {@code float[]}; a runtime
- * adapter calls them at its hooks (see {@code operators/README.md}).
+ * {@code modelling_sparse_llama.py}) runs it: pure functions over {@code float[]}, and the plan
+ * operator {@code mustdrop} that calls them at its hooks (stage A at {@link Hook#VISION_LAYER},
+ * B at {@link Hook#PREFILL_AFTER}, C at {@link Hook#KV_FINALIZE} and {@link Hook#DECODE}; see
+ * {@code operators/README.md}). The runtime hands the LM the visual tokens in raster order of
+ * their smallest patch, not in the merged-first order below.
  *
  * <p><b>Stage A, vision encoding.</b> {@link #mergeWindows}: right after ViT block 0, cut the
  * patch grid into non-overlapping {@code w×w} windows; a window whose mean pairwise cosine
@@ -55,24 +81,277 @@ import java.util.Arrays;
  *       not the paper's method.</li>
  * </ul>
  */
-public final class MustDrop {
+public final class MustDrop implements TokenOperator {
 
     /** {@code F.cosine_similarity}'s epsilon. */
     static final double COS_EPS = 1e-8;
 
     private final MustDropConfig config;
+    /** Per-record state ({@link #forRecord}); null on the plan's shared instance. */
+    private final RecordState state;
 
     /** The algorithm for {@code config}. */
     public MustDrop(MustDropConfig config) {
+        this(config, null);
+    }
+
+    private MustDrop(MustDropConfig config, RecordState state) {
         if (config == null) {
             throw new IllegalArgumentException("config must not be null");
         }
         this.config = config;
+        this.state = state;
+    }
+
+    /** What one record carries from hook to hook: the key set (original patch indices of key tokens). */
+    private static final class RecordState {
+        int[] keyPatches;
     }
 
     /** The configuration. */
+    @Override
     public MustDropConfig config() {
         return config;
+    }
+
+    // ---------------------------------------------------------------- operator protocol
+
+    /** A fresh instance holding this record's key set and pruning rows. */
+    @Override
+    public TokenOperator forRecord() {
+        return new MustDrop(config, new RecordState());
+    }
+
+    /**
+     * {@link Hook#VISION_LAYER} with stage A; {@link Hook#PREFILL_AFTER} with stage B;
+     * {@link Hook#KV_FINALIZE} with stages B and C; {@link Hook#DECODE} (positions only) with
+     * stage B and {@code decode_positions = own_cache_length}.
+     */
+    @Override
+    public Set<Hook> hooks() {
+        EnumSet<Hook> h = EnumSet.noneOf(Hook.class);
+        if (config.stageA()) {
+            h.add(Hook.VISION_LAYER);
+        }
+        if (config.stageB()) {
+            h.add(Hook.PREFILL_AFTER);
+            if (config.stageC()) {
+                h.add(Hook.KV_FINALIZE);
+            }
+            if (config.decodePositions() == MustDropConfig.DecodePositions.OWN_CACHE_LENGTH) {
+                h.add(Hook.DECODE);
+            }
+        }
+        return Collections.unmodifiableSet(h);
+    }
+
+    /** Stage A merges after the whole of block 0 (the code's hook on {@code encoder.layers[0]}). */
+    @Override
+    public VisionPoint visionPoint() {
+        return VisionPoint.AFTER_LAYER;
+    }
+
+    /**
+     * {@link MustDropConfig#validate(ModelShape)}; stage A also needs at least two ViT layer runs
+     * (block 0 merges, the last block run ranks the merged tokens).
+     */
+    @Override
+    public void validate(ModelShape shape) {
+        config.validate(shape);
+        if (config.stageA() && shape.visionFeatureLayer() < 1) {
+            throw new IllegalArgumentException(MustDropConfig.NAME + ".stage_a needs at least 2 ViT layer runs (merge"
+                    + " after block 0, key set from the last), this model runs " + (shape.visionFeatureLayer() + 1)
+                    + "; set stage_a to false");
+        }
+    }
+
+    /**
+     * Stage A: block 0's output ({@link Signal.VitLayerOutput}) and the CLS attention of the last
+     * ViT layer run over the merged sequence ({@link Signal.VitClsAttention}).
+     */
+    @Override
+    public List<Signal> signals(ModelShape shape) {
+        List<Signal> out = new ArrayList<>();
+        if (config.stageA()) {
+            out.add(new Signal.VitLayerOutput(0));
+            out.add(new Signal.VitClsAttention(shape.visionFeatureLayer()));
+        }
+        if (config.stageB()) {
+            for (int l : config.pruningLayers(shape.lmLayers())) {
+                out.add(new Signal.QueryRowAttention(l, QueryRows.TEXT_AFTER_VISUAL));
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    /**
+     * Stage B after each pruning layer: {@link #filter} on the head-mean attention of the rows
+     * after the vision block over the current vision block (softmax over every key of the layer,
+     * {@link Signal.QueryRowAttention} with {@link QueryRows#TEXT_AFTER_VISUAL}), key tokens (the
+     * visual rows whose patch is in this record's key set) never dropped, and the kept rows of
+     * {@link #sequenceRows} with positions re-packed to {@code 0..n-1} ({@link PositionMode#REPACK}),
+     * as the code's {@code position_ids = arange(len)}. Other layers, and a sequence without visual
+     * rows, keep everything.
+     */
+    @Override
+    public TokenSelection afterPrefillLayer(PrefillLayerContext context) {
+        SequenceLayout layout = context.layout();
+        int n = layout.length();
+        if (Arrays.binarySearch(config.pruningLayers(context.shape().lmLayers()), context.layer()) < 0) {
+            return TokenSelection.keepAll(n);
+        }
+        int[] vis = layout.visualRows();
+        int visual = vis.length;
+        if (visual == 0) {
+            return TokenSelection.keepAll(n);
+        }
+        int prefix = vis[0];
+        if (vis[visual - 1] != prefix + visual - 1) {
+            throw new IllegalStateException(MustDropConfig.NAME + " needs one contiguous vision block at LM layer "
+                    + context.layer() + ", found visual rows " + prefix + ".." + vis[visual - 1] + " with gaps");
+        }
+        int suffix = n - prefix - visual;
+        Signal sig = new Signal.QueryRowAttention(context.layer(), QueryRows.TEXT_AFTER_VISUAL);
+        FloatTensor a = context.signals().get(sig);
+        if (a.rank() != 2 || a.dim(0) != suffix || a.dim(1) != n) {
+            throw new IllegalArgumentException("signal " + sig + " must be [" + suffix + ", " + n + "], got shape "
+                    + Arrays.toString(a.shape()));
+        }
+        float[] all = a.toArray();
+        float[] block = new float[suffix * visual];
+        for (int i = 0; i < suffix; i++) {
+            System.arraycopy(all, i * n + prefix, block, i * visual, visual);
+        }
+        int[] keyPatches = state == null ? null : state.keyPatches;
+        int[] keys = new int[visual];
+        int nk = 0;
+        if (keyPatches != null) {
+            for (int j = 0; j < visual; j++) {
+                if (Arrays.binarySearch(keyPatches, layout.visualIndex(vis[j])) >= 0) {
+                    keys[nk++] = j;
+                }
+            }
+        }
+        Filter f = filter(block, suffix, visual, Arrays.copyOf(keys, nk));
+        if (f.kept().length == visual) {
+            return TokenSelection.keepAll(n);
+        }
+        return TokenSelection.of(n, sequenceRows(prefix, visual, suffix, f.kept()), PositionMode.REPACK);
+    }
+
+    /**
+     * Stage C at the end of prefill: every layer from the first to the last pruning layer keeps
+     * only the cache entries of tokens present in the final layout (those that survive to the last
+     * layer), which is {@link #kvPlan}'s composed map; earlier layers keep their full cache and
+     * later ones hold only survivors already.
+     */
+    @Override
+    public void finalizeKv(KvFinalizeContext context) {
+        int[] p = config.pruningLayers(context.shape().lmLayers());
+        int[] survivors = context.layout().originalIndices();
+        for (int l = p[0]; l <= p[p.length - 1]; l++) {
+            LayerKvCache lc = context.cache().layer(l);
+            int[] tokens = lc.tokenIndices();
+            int[] keep = new int[tokens.length];
+            int k = 0;
+            for (int e = 0; e < tokens.length; e++) {
+                if (Arrays.binarySearch(survivors, tokens[e]) >= 0) {
+                    keep[k++] = e;
+                }
+            }
+            if (k < tokens.length) {
+                lc.retain(Arrays.copyOf(keep, k));
+            }
+        }
+    }
+
+    /**
+     * The code's decode positions ({@code own_cache_length}): each layer's own cache length before
+     * the step's token is appended, see {@link #decodePosition(MustDropConfig.DecodePositions, int, int, int)}.
+     */
+    @Override
+    public int decodePosition(DecodeContext context, int position) {
+        return context.cache().length();
+    }
+
+    /** No decode bias: MustDrop acts at {@link Hook#DECODE} for positions only. */
+    @Override
+    public float[] decodeBias(DecodeContext context) {
+        return null;
+    }
+
+    /**
+     * Stage A at the two ViT layers it acts on. After block 0: {@link #mergeWindows} on the
+     * layer's output, as a reduction (CLS first, merged windows in descending similarity with
+     * equal member weights, then the other patches in raster order). At the last layer run: the
+     * key set ({@link #keySet}) from the CLS attention over the current merged sequence, kept as
+     * original patch indices (each token's representative) for the LM hooks; nothing is reduced.
+     * Elsewhere nothing happens.
+     *
+     * <p>Where the code's key set comes from block 23's attention (the block after LLaVA's
+     * feature layer, whose output is discarded), the runtime runs blocks only up to the feature
+     * layer, so the last block run is used: its attention over its input, one block earlier.
+     */
+    @Override
+    public TokenReduction reduceVisionLayer(VisionLayerContext context) {
+        ModelShape shape = context.shape();
+        int t = context.tokens();
+        if (context.layer() == 0) {
+            if (context.provenance().merged() || t != shape.vitTokens()) {
+                throw new IllegalStateException(MustDropConfig.NAME + " merges windows of the full patch grid after"
+                        + " ViT block 0, but an earlier operator already reduced it to " + t + " rows");
+            }
+            FloatTensor h = context.signals().get(new Signal.VitLayerOutput(0));
+            int dim = h.dim(1);
+            WindowMerge m = mergeWindows(h.toArray(), shape.patchRows(), shape.patchCols(), dim, true);
+            if (m.mergedWindows().length == 0) {
+                return TokenReduction.keepAll(t);
+            }
+            int[][] groups = new int[m.tokens() + 1][];
+            groups[0] = new int[] {0};
+            for (int o = 0; o < m.tokens(); o++) {
+                int[] src = m.sources(o);
+                for (int j = 0; j < src.length; j++) {
+                    src[j] += 1;
+                }
+                groups[o + 1] = src;
+            }
+            return TokenReduction.of(t, groups, null, PositionMode.REPACK);
+        }
+        if (context.layer() == shape.visionFeatureLayer()) {
+            float[] cls = context.signals().get(new Signal.VitClsAttention(context.layer())).toArray();
+            int[] keys = keySet(Arrays.copyOfRange(cls, 1, cls.length));
+            TokenProvenance prov = context.provenance();
+            int[] reps = prov.representatives();
+            int[] patches = new int[keys.length];
+            for (int i = 0; i < keys.length; i++) {
+                patches[i] = reps[keys[i]];
+            }
+            Arrays.sort(patches);
+            requireState().keyPatches = patches;
+        }
+        return TokenReduction.keepAll(t);
+    }
+
+    /**
+     * The key set of this record as original patch indices (the representatives of the key
+     * tokens), ascending; null before the ViT's last layer ran or on the plan's shared instance.
+     */
+    public int[] keyPatches() {
+        return state == null || state.keyPatches == null ? null : state.keyPatches.clone();
+    }
+
+    private RecordState requireState() {
+        if (state == null) {
+            throw new IllegalStateException(MustDropConfig.NAME + " keeps per-record state: call forRecord() first"
+                    + " (HookRunner does)");
+        }
+        return state;
+    }
+
+    @Override
+    public String toString() {
+        return "MustDrop" + config.toJson();
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.tokenpress.operators.prune;
 
+import dev.tokenpress.operators.api.MustDropConfig;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.DoubleUnaryOperator;

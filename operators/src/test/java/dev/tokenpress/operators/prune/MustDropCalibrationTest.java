@@ -3,6 +3,7 @@ package dev.tokenpress.operators.prune;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.tokenpress.operators.api.MustDropConfig;
 import dev.tokenpress.operators.tensor.Kernels;
 import java.util.ArrayList;
 import java.util.List;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.tokenpress.operators.api.MustDropConfig;
 import dev.tokenpress.operators.json.Json;
 import dev.tokenpress.operators.tensor.Kernels;
 import dev.tokenpress.operators.testing.Golden;
@@ -287,7 +288,7 @@ class MustDropTest {
         assertError("{\"individual_thr\":\"x\"}", "mustdrop.individual_thr must be a number, got \"x\"");
         assertError("{\"retained_tokens\":0}", "mustdrop.retained_tokens must be an integer in [1, 1000000], got 0");
         assertError("{\"pruning_layers\":[3,3]}", "mustdrop.pruning_layers must be strictly increasing");
-        assertError("{\"pruning_layers\":[]}", "mustdrop.pruning_layers must be a non-empty array");
+        assertError("{\"pruning_layers\":[]}", "mustdrop.pruning_layers must not be an empty array");
         assertError("{\"stage_c\":1}", "mustdrop.stage_c must be true or false, got 1");
         assertError("{\"decode_positions\":\"x\"}", "mustdrop.decode_positions must be one of [own_cache_length,");
         assertError("{\"gamma\":1}", "mustdrop: unknown key \"gamma\"; allowed keys: [op, stage_a");

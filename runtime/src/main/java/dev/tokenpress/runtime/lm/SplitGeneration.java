@@ -52,6 +52,7 @@ final class SplitGeneration implements AutoCloseable {
     private final boolean prefillView;
     private final KvCache cache;
     private final DecodeAttention decodeAttention = new DecodeAttention();
+    private float[] invFreq;
     private final float scale;
     private final int layers;
     private final int d;
@@ -326,6 +327,12 @@ final class SplitGeneration implements AutoCloseable {
                         r = kept;
                         pos = pick(pos, keep);
                         tok = pick(tok, keep);
+                        int[] packed = hooks.layout().positionIds();
+                        if (!java.util.Arrays.equals(packed, pos)) {
+                            // PositionMode.REPACK: layer l+1's q/k were rotated at the old positions
+                            rerotate(r, pos, packed);
+                            pos = packed;
+                        }
                         setPositions(r.pos, pos);
                     } else {
                         swapHidden(r);
@@ -368,6 +375,31 @@ final class SplitGeneration implements AutoCloseable {
         copyRows(r.k, keep, kvW, k.k);
         copyRows(r.v, keep, kvW, k.v);
         return k;
+    }
+
+    /**
+     * Moves the next layer's q and k rows from positions {@code from} to {@code to}: RoPE is a
+     * rotation by {@code position·invFreq}, so rotating by the difference gives the rotation at
+     * the new position (exact in real arithmetic; float rounding of order 1e-6 relative).
+     */
+    private void rerotate(Rows r, int[] from, int[] to) {
+        if (invFreq == null) {
+            invFreq = dev.tokenpress.operators.kernels.Rope.inverseFrequencies(spec.headDim(), spec.ropeTheta());
+        }
+        float[] q = new float[r.t * qW];
+        float[] k = new float[r.t * kvW];
+        r.q.get(0, q, 0, q.length);
+        r.k.get(0, k, 0, k.length);
+        int hd = spec.headDim();
+        for (int i = 0; i < r.t; i++) {
+            int delta = to[i] - from[i];
+            if (delta != 0) {
+                dev.tokenpress.operators.kernels.Rope.applyHalfSplit(q, i * qW, qW / hd, hd, delta, invFreq);
+                dev.tokenpress.operators.kernels.Rope.applyHalfSplit(k, i * kvW, kvW / hd, hd, delta, invFreq);
+            }
+        }
+        r.q.put(q, 0, q.length);
+        r.k.put(k, 0, k.length);
     }
 
     private static void copyRows(DirectTensor from, int[] rows, int width, DirectTensor to) {
@@ -442,7 +474,15 @@ final class SplitGeneration implements AutoCloseable {
         int tokenIndex = cache.nextTokenIndex();
         rt.embedding().lookup(token, embRow, 0);
         hidA.put(embRow, 0, d);
-        pos1.setLong(0, position);
+        int[] layerPos = null;
+        if (hooked && hooks.acts(Hook.DECODE)) {
+            // operators may give each layer its own position (MustDrop's own-cache-length quirk)
+            layerPos = new int[layers];
+            for (int l = 0; l < layers; l++) {
+                layerPos[l] = hooks.decodePosition(l, step, position, cache.layer(l));
+            }
+        }
+        pos1.setLong(0, layerPos == null ? position : layerPos[0]);
         long t0 = System.nanoTime();
         rt.pre0().runInto(pre0In, qkvOut);
         long ort = System.nanoTime() - t0;
@@ -452,13 +492,16 @@ final class SplitGeneration implements AutoCloseable {
             k1.get(0, kRow, 0, kvW);
             v1.get(0, vRow, 0, kvW);
             LayerKvCache lc = cache.layer(l);
-            lc.append(kRow, 0, vRow, 0, tokenIndex, position);
+            lc.append(kRow, 0, vRow, 0, tokenIndex, layerPos == null ? position : layerPos[l]);
             float[] bias = hooked ? hooks.decodeBias(l, step, lc) : null;
             long t1 = System.nanoTime();
             decodeAttention.attend(qRow, 0, lc, spec.numHeads(), scale, bias, attnRow, 0, null);
             attn1.put(attnRow, 0, qW);
             long t2 = System.nanoTime();
             if (l < layers - 1) {
+                if (layerPos != null) {
+                    pos1.setLong(0, layerPos[l + 1]);
+                }
                 rt.mid(l).runInto(midIn.get(l), midOut.get(l));
             } else {
                 rt.tail().runInto(tailIn, tailOut);

@@ -121,8 +121,8 @@ public final class VisionEncoder implements AutoCloseable {
    * Features of one image, with the plan of {@code hooks} (may be null) acting inside the ViT:
    * signals computed only when requested ({@link Signal.ClsAttention} for
    * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitKeys},
-   * {@link Signal.VitHiddenStates}, {@link Signal.VitLayerOutput}), {@link Hook#VISION_LAYER} reductions applied at their
-   * {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
+   * {@link Signal.VitHiddenStates}, {@link Signal.VitLayerOutput}), {@link Hook#VISION_LAYER} reductions applied
+   * at their {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
    */
   public VisionOutput encode(PixelValues pixels, HookRunner hooks) {
     if (pixels.height() != cfg.imageSize() || pixels.width() != cfg.imageSize()) {

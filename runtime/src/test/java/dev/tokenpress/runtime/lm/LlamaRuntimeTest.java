@@ -171,6 +171,33 @@ class LlamaRuntimeTest {
     }
 
     @Test
+    void repackingPositionsAfterALayerMatchesTheReference() {
+        int[] keep = {0, 2, 3, 6, 9};
+        HookRunner hooks = plan(new TestOperator("repack", EnumSet.of(Hook.PREFILL_AFTER)) {
+            @Override
+            public TokenSelection afterPrefillLayer(PrefillLayerContext c) {
+                return c.layer() == 0 ? TokenSelection.of(c.layout().length(), keep, PositionMode.REPACK)
+                        : TokenSelection.keepAll(c.layout().length());
+            }
+        });
+        GenerationResult r = split.generate(request(KvPrecision.FP32), hooks);
+        assertThat(hooks.layout().positionIds()).containsExactly(0, 1, 2, 3, 4);
+        assertThat(hooks.layout().nextPosition()).isEqualTo(keep.length);
+        LayerKvCache l0 = r.kvCache().layer(0);
+        LayerKvCache l1 = r.kvCache().layer(1);
+        assertThat(Arrays.copyOf(l0.positions(), PROMPT.length)).containsExactly(LmRequest.sequentialPositions(10));
+        assertThat(Arrays.copyOf(l1.positions(), keep.length + 1)).containsExactly(0, 1, 2, 3, 4, 5);
+        assertThat(Arrays.copyOf(l1.tokenIndices(), keep.length)).containsExactly(keep);
+        // prefill: layer 1 on runs at positions 0..4 (its q/k were re-rotated), as the reference computes
+        Map<Integer, int[]> ka = new HashMap<>();
+        ka.put(0, keep);
+        double[] want = ref.lastLogits(rows(PROMPT), LmRequest.sequentialPositions(PROMPT.length), ka, null, true);
+        assertThat(maxDiff(r.stepLogits().get(0), want)).isLessThanOrEqualTo(TOL);
+        double[] unpacked = ref.lastLogits(rows(PROMPT), LmRequest.sequentialPositions(PROMPT.length), ka, null, false);
+        assertThat(maxDiff(r.stepLogits().get(0), unpacked)).as("re-packing changes the logits").isGreaterThan(10 * TOL);
+    }
+
+    @Test
     void droppingRowsAfterALayerKeepsPositionsAndMatchesTheReference() {
         int[] keep = {0, 2, 3, 6, 9}; // original positions survive; last row kept
         HookRunner hooks = plan(dropAfter("drop", 0, keep));

@@ -30,6 +30,15 @@ public final class ReferenceLlama {
      *                  row i at that layer (rows present at that layer)
      */
     public double[] lastLogits(float[][] x, int[] positions, Map<Integer, int[]> keepAfter, boolean[][][] extraMask) {
+        return lastLogits(x, positions, keepAfter, extraMask, false);
+    }
+
+    /**
+     * As {@link #lastLogits(float[][], int[], Map, boolean[][][])}; with {@code repack} the rows kept
+     * after a layer take positions {@code 0..k-1} from the next layer on (PositionMode.REPACK).
+     */
+    public double[] lastLogits(float[][] x, int[] positions, Map<Integer, int[]> keepAfter, boolean[][][] extraMask,
+            boolean repack) {
         int d = c.hiddenSize();
         int hd = c.headDim();
         int nh = c.numHeads();
@@ -111,7 +120,7 @@ public final class ReferenceLlama {
                 int[] kp = new int[keep.length];
                 for (int i = 0; i < keep.length; i++) {
                     kh[i] = h[keep[i]];
-                    kp[i] = pos[keep[i]];
+                    kp[i] = repack ? i : pos[keep[i]];
                 }
                 h = kh;
                 pos = kp;

@@ -1,7 +1,6 @@
-package dev.tokenpress.operators.prune;
+package dev.tokenpress.operators.api;
 
-import dev.tokenpress.operators.json.Json;
-import java.math.BigDecimal;
+import dev.tokenpress.operators.prune.MustDrop;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -44,10 +43,9 @@ import java.util.Map;
  * </ul>
  * Example: {@code {"op":"mustdrop","threshold":0.8,"global_thr":0.0012,"individual_thr":0.001}}.
  *
- * <p>This record lives in {@code prune} until the operator API (whose sealed
- * {@code OperatorConfig} requires its permitted records in {@code api}) takes it; the JSON
- * binding here follows the same rules as {@code api.ConfigFields} (strict keys, errors name
- * {@code mustdrop.key}, the value and what is allowed) and should switch to it then.
+ * <p>JSON is read with {@link ConfigFields} (strict keys; errors name {@code mustdrop.key}, the
+ * value and what is allowed); {@link #validate(ModelShape)} checks the window against the patch
+ * grid and the pruning layers against the LM at plan start.
  *
  * @param stageA window merge after ViT block 0 and key set from the last block
  * @param stageB dual-attention filter after the pruning layers
@@ -63,7 +61,7 @@ import java.util.Map;
  */
 public record MustDropConfig(boolean stageA, boolean stageB, boolean stageC, int window, double threshold,
         int retainedTokens, double keyShare, int[] pruningLayers, double globalThr, double individualThr,
-        DecodePositions decodePositions) {
+        DecodePositions decodePositions) implements OperatorConfig {
 
     /** The name in plans. */
     public static final String NAME = "mustdrop";
@@ -224,29 +222,63 @@ public record MustDropConfig(boolean stageA, boolean stageB, boolean stageC, int
         }
     }
 
+    /**
+     * Checks this config against {@code shape} at plan start (see {@link #validate(int, int, int)});
+     * stage A also needs a ViT with a CLS token (the key set ranks patches by CLS attention).
+     */
+    public void validate(ModelShape shape) {
+        if (stageA && !shape.vitClsToken()) {
+            throw new IllegalArgumentException(NAME + ".stage_a must be false for this model: the key set needs a ViT"
+                    + " CLS token and this model has none");
+        }
+        validate(shape.patchRows(), shape.patchCols(), shape.lmLayers());
+    }
+
     /** The config of a JSON plan entry ({@code "op"} must be {@value #NAME} or absent). */
     public static MustDropConfig fromJson(Map<String, Object> object) {
-        for (String key : object.keySet()) {
-            if (!key.equals("op") && !KEYS.contains(key)) {
-                List<String> allowed = new ArrayList<>();
-                allowed.add("op");
-                allowed.addAll(KEYS);
-                throw new IllegalArgumentException(NAME + ": unknown key \"" + key + "\"; allowed keys: " + allowed);
-            }
-        }
+        ConfigFields f = ConfigFields.of(NAME, object, KEYS);
         Object op = object.get("op");
         if (op != null && !NAME.equals(op)) {
             throw new IllegalArgumentException(NAME + ".op must be \"" + NAME + "\", got " + op);
         }
         MustDropConfig d = defaults();
-        return new MustDropConfig(bool(object, "stage_a", true), bool(object, "stage_b", true),
-                bool(object, "stage_c", true), integer(object, "window", d.window), number(object, "threshold",
-                d.threshold), object.containsKey("retained_tokens") ? positive(object, "retained_tokens") : 0,
-                number(object, "key_share", d.keyShare), layers(object), number(object, "global_thr", d.globalThr),
-                number(object, "individual_thr", d.individualThr), decodePositions(object));
+        int retained = 0;
+        if (f.has("retained_tokens")) {
+            retained = f.getInt("retained_tokens", 0);
+            if (retained < 1) {
+                throw new IllegalArgumentException(f.field("retained_tokens") + " must be an integer in [1, 1000000],"
+                        + " got " + retained);
+            }
+        }
+        int[] layers = null;
+        if (f.has("pruning_layers")) {
+            List<Integer> l = f.getIntOrIntList("pruning_layers");
+            layers = new int[l.size()];
+            for (int i = 0; i < layers.length; i++) {
+                layers[i] = l.get(i);
+            }
+        }
+        return new MustDropConfig(f.getBoolean("stage_a", true), f.getBoolean("stage_b", true),
+                f.getBoolean("stage_c", true), f.getInt("window", d.window),
+                f.has("threshold") ? f.getDouble("threshold") : d.threshold, retained,
+                f.has("key_share") ? f.getDouble("key_share") : d.keyShare, layers,
+                f.has("global_thr") ? f.getDouble("global_thr") : d.globalThr,
+                f.has("individual_thr") ? f.getDouble("individual_thr") : d.individualThr,
+                f.getEnum("decode_positions", DecodePositions.class, DecodePositions.OWN_CACHE_LENGTH));
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public MustDrop build() {
+        return new MustDrop(this);
     }
 
     /** The canonical JSON object: {@code "op"} first, then every field in record order. */
+    @Override
     public Map<String, Object> toJsonObject() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("op", NAME);
@@ -272,11 +304,6 @@ public record MustDropConfig(boolean stageA, boolean stageB, boolean stageC, int
         return m;
     }
 
-    /** {@link #toJsonObject()} as canonical JSON. */
-    public String toJson() {
-        return Json.write(toJsonObject());
-    }
-
     @Override
     public boolean equals(Object o) {
         return o instanceof MustDropConfig c && stageA == c.stageA && stageB == c.stageB && stageC == c.stageC
@@ -294,105 +321,5 @@ public record MustDropConfig(boolean stageA, boolean stageB, boolean stageC, int
     @Override
     public String toString() {
         return toJson();
-    }
-
-    private static String describe(Object v) {
-        if (v == null) {
-            return "null";
-        }
-        if (v instanceof String s) {
-            return "\"" + s + "\"";
-        }
-        if (v instanceof Map) {
-            return "an object";
-        }
-        if (v instanceof List) {
-            return "an array";
-        }
-        return String.valueOf(v);
-    }
-
-    private static boolean bool(Map<String, Object> m, String key, boolean def) {
-        if (!m.containsKey(key)) {
-            return def;
-        }
-        Object v = m.get(key);
-        if (v instanceof Boolean b) {
-            return b;
-        }
-        throw new IllegalArgumentException(NAME + "." + key + " must be true or false, got " + describe(v));
-    }
-
-    private static int integer(Map<String, Object> m, String key, int def) {
-        if (!m.containsKey(key)) {
-            return def;
-        }
-        Object v = m.get(key);
-        try {
-            if (v instanceof BigDecimal d) {
-                return d.intValueExact();
-            }
-        } catch (ArithmeticException e) {
-            // fall through to the error
-        }
-        throw new IllegalArgumentException(NAME + "." + key + " must be an integer, got " + describe(v));
-    }
-
-    private static int positive(Map<String, Object> m, String key) {
-        int v = integer(m, key, 0);
-        if (v < 1) {
-            throw new IllegalArgumentException(NAME + "." + key + " must be an integer in [1, 1000000], got " + v);
-        }
-        return v;
-    }
-
-    private static double number(Map<String, Object> m, String key, double def) {
-        if (!m.containsKey(key)) {
-            return def;
-        }
-        Object v = m.get(key);
-        if (v instanceof BigDecimal d && Double.isFinite(d.doubleValue())) {
-            return d.doubleValue();
-        }
-        throw new IllegalArgumentException(NAME + "." + key + " must be a number, got " + describe(v));
-    }
-
-    private static int[] layers(Map<String, Object> m) {
-        if (!m.containsKey("pruning_layers")) {
-            return null;
-        }
-        Object v = m.get("pruning_layers");
-        if (v instanceof List<?> l) {
-            int[] out = new int[l.size()];
-            for (int i = 0; i < out.length; i++) {
-                Object x = l.get(i);
-                try {
-                    if (x instanceof BigDecimal d) {
-                        out[i] = d.intValueExact();
-                        continue;
-                    }
-                } catch (ArithmeticException e) {
-                    // fall through to the error
-                }
-                throw new IllegalArgumentException(NAME + ".pruning_layers[" + i + "] must be an integer, got "
-                        + describe(x));
-            }
-            return out;
-        }
-        throw new IllegalArgumentException(NAME + ".pruning_layers must be an array of integers, got " + describe(v));
-    }
-
-    private static DecodePositions decodePositions(Map<String, Object> m) {
-        if (!m.containsKey("decode_positions")) {
-            return DecodePositions.OWN_CACHE_LENGTH;
-        }
-        Object v = m.get("decode_positions");
-        for (DecodePositions p : DecodePositions.values()) {
-            if (p.jsonName().equals(v)) {
-                return p;
-            }
-        }
-        throw new IllegalArgumentException(NAME + ".decode_positions must be one of [own_cache_length, final_length],"
-                + " got " + describe(v));
     }
 }
