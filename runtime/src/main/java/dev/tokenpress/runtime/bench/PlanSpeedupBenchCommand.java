@@ -49,8 +49,9 @@ public final class PlanSpeedupBenchCommand {
       + "  One image + prompt per plan, plans alternating over --rounds rounds in one runtime; per plan the median\n"
       + "  ms of vision, prefill, decode and total, analytic FLOPs per stage, and vs the empty plan the speedup, the\n"
       + "  FLOPs reduction and speedup / reduction (vision, prefill, decode, end to end). Default plans at --keep\n"
-      + "  visual tokens: vtc-cls, random-drop, fastv (--fastv-layer) and tome (r per ViT layer chosen to leave\n"
-      + "  --keep patches); --plans '{\"name\":[plan...],...}' replaces them (the empty plan is always run).";
+      + "  visual tokens: vtc-cls, random-drop, fastv (--fastv-layer), tome (r per ViT layer chosen to leave --keep\n"
+      + "  patches) with and without prop_attn; --plans '{\"name\":[plan...],...}' replaces them (the empty plan\n"
+      + "  always runs). Also the process CPU time per request (ORT threads included), which load inflates least.";
 
   /** Stages reported, as keys of {@link VlmResult#timingsMs()}. */
   static final List<String> STAGES = List.of("vision", "prefill", "decode", "total");
@@ -105,12 +106,15 @@ public final class PlanSpeedupBenchCommand {
         }
       }
       double[][][] ms = new double[p][STAGES.size()][rounds];
+      double[][] cpuMs = new double[p][rounds];
       VlmResult[] last = new VlmResult[p];
       boolean stableTokens = true;
       for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < p; k++) {
           int i = (k + r) % p;
+          long cpu0 = processCpuNanos();
           VlmResult res = rt.generate(request(png, prompt, plans.get(names.get(i))));
+          cpuMs[i][r] = (processCpuNanos() - cpu0) / 1e6;
           for (int s = 0; s < STAGES.size(); s++) {
             ms[i][s][r] = res.timingsMs().get(STAGES.get(s));
           }
@@ -171,6 +175,15 @@ public final class PlanSpeedupBenchCommand {
           red.put(st, Stats.round(reduction));
           eff.put(st, Stats.round(speed / reduction));
         }
+        // process CPU time (ORT's threads included): what a loaded machine inflates least
+        double cpu = Stats.median(cpuMs[i]);
+        double baseCpu = Stats.median(cpuMs[base]);
+        row.put("median_process_cpu_ms", Stats.round(cpu));
+        if (cpu > 0 && baseCpu > 0) {
+          row.put("cpu_speedup_over_flops_reduction", Stats.round(baseCpu / cpu / (baseFlops[3] / fl[3])));
+        } else {
+          row.putNull("cpu_speedup_over_flops_reduction"); // requests shorter than the CPU clock's tick
+        }
         row.put("answer_token_ids", Arrays.toString(last[i].tokenIds()));
       }
       System.err.print(table(o));
@@ -205,8 +218,10 @@ public final class PlanSpeedupBenchCommand {
         + "\"}]"));
     plans.put("random-drop", CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":" + keep + "}]"));
     plans.put("fastv", CompressionPlan.parse("[{\"op\":\"fastv\",\"layer\":" + fastvLayer + ",\"keep\":" + keep + "}]"));
-    plans.put("tome", CompressionPlan.parse("[{\"op\":\"tome\",\"r\":" + Arrays.toString(tomeSchedule(patches,
-        vitLayers, keep)).replace(" ", "") + "}]"));
+    String r = Arrays.toString(tomeSchedule(patches, vitLayers, keep)).replace(" ", "");
+    plans.put("tome", CompressionPlan.parse("[{\"op\":\"tome\",\"r\":" + r + "}]"));
+    // the same merges without proportional attention: what the attention_bias path costs in the ViT
+    plans.put("tome-no-prop-attn", CompressionPlan.parse("[{\"op\":\"tome\",\"r\":" + r + ",\"prop_attn\":false}]"));
     return plans;
   }
 
@@ -257,6 +272,11 @@ public final class PlanSpeedupBenchCommand {
     return plans;
   }
 
+  private static long processCpuNanos() {
+    java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+    return os instanceof com.sun.management.OperatingSystemMXBean sun ? sun.getProcessCpuTime() : 0L;
+  }
+
   private static VlmRequest request(byte[] png, String prompt, CompressionPlan plan) {
     // one id: every round draws the same random-drop selection
     return VlmRequest.ofBytes("bench-plans", png, prompt).withPlan(plan).withoutStopTokens();
@@ -298,18 +318,19 @@ public final class PlanSpeedupBenchCommand {
   static String table(JsonNode o) {
     StringBuilder b = new StringBuilder();
     b.append("| plan | visual tokens | vision ms | prefill ms | decode ms | total ms | GFLOPs vision / prefill / decode"
-        + " | speedup ÷ FLOPs reduction: vision | prefill | end to end |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        + " | speedup ÷ FLOPs reduction: vision | prefill | end to end | end to end by CPU time |\n"
+        + "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (JsonNode row : o.get("plans")) {
       JsonNode m = row.get("median_ms");
       JsonNode g = row.get("gflops");
       JsonNode e = row.get("speedup_over_flops_reduction");
       JsonNode sp = row.get("speedup");
       JsonNode red = row.get("flops_reduction");
-      b.append(String.format(Locale.ROOT, "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.1f / %.1f / %.1f | %s | %s | %s |%n",
+      b.append(String.format(Locale.ROOT, "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.1f / %.1f / %.1f | %s | %s | %s | %.2f |%n",
           row.get("name").asText(), row.get("visual_tokens_kept").asInt(), m.get("vision").asDouble(),
           m.get("prefill").asDouble(), m.get("decode").asDouble(), m.get("total").asDouble(), g.get("vision").asDouble(),
           g.get("prefill").asDouble(), g.get("decode").asDouble(), cell(sp, red, e, "vision"), cell(sp, red, e, "prefill"),
-          cell(sp, red, e, "total")));
+          cell(sp, red, e, "total"), row.get("cpu_speedup_over_flops_reduction").asDouble(Double.NaN)));
     }
     return b.toString();
   }

@@ -146,8 +146,13 @@ class PlanSpeedupBenchTest {
         assertThat(r.get("gflops").get(st).asDouble()).isPositive();
       }
     }
-    assertThat(rows.keySet()).containsExactlyInAnyOrder("empty", "vtc-cls", "random-drop", "fastv", "tome");
+    assertThat(rows.keySet()).containsExactlyInAnyOrder("empty", "vtc-cls", "random-drop", "fastv", "tome",
+        "tome-no-prop-attn");
     JsonNode empty = rows.get("empty");
+    assertThat(rows.get("tome-no-prop-attn").get("plan").asText()).contains("\"prop_attn\":false");
+    // process CPU time ticks coarser than these tiny requests may read 0: then null, else exactly 1 for the baseline
+    JsonNode cpu = empty.get("cpu_speedup_over_flops_reduction");
+    assertThat(cpu.isNull() || cpu.asDouble() == 1.0).as("empty plan cpu quotient %s", cpu).isTrue();
     for (String st : PlanSpeedupBenchCommand.STAGES) {
       assertThat(empty.get("speedup_over_flops_reduction").get(st).asDouble()).isEqualTo(1.0);
     }
