@@ -50,7 +50,8 @@ public final class PlanSpeedupBenchCommand {
       + "  ms of vision, prefill, decode and total, analytic FLOPs per stage, and vs the empty plan the speedup, the\n"
       + "  FLOPs reduction and speedup / reduction (vision, prefill, decode, end to end). Default plans at --keep\n"
       + "  visual tokens: vtc-cls, random-drop, fastv (--fastv-layer), tome (r per ViT layer chosen to leave --keep\n"
-      + "  patches) with and without prop_attn; --plans '{\"name\":[plan...],...}' replaces them (the empty plan\n"
+      + "  patches) with and without prop_attn, and mustdrop-a (MustDrop stage A, retained_tokens --keep) where the\n"
+      + "  mustdrop operator exists; --plans '{\"name\":[plan...],...}' replaces them (the empty plan\n"
       + "  always runs). Also the process CPU time per request (ORT threads included), which load inflates least.";
 
   /** Stages reported, as keys of {@link VlmResult#timingsMs()}. */
@@ -58,6 +59,9 @@ public final class PlanSpeedupBenchCommand {
 
   private static final Set<String> OPTIONS = Set.of("--bundle", "--image", "--prompt", "--rounds", "--warmup",
       "--new-tokens", "--threads", "--keep", "--fastv-layer", "--plans");
+
+  /** MustDrop's name in plans (issue 10); its stage A joins the default plans where it exists. */
+  static final String MUSTDROP = "mustdrop";
 
   static final String DEFAULT_IMAGE = "datasets/sample/images/photos/chelsea.jpg";
   static final String DEFAULT_PROMPT = "what is in the image ?";
@@ -196,9 +200,11 @@ public final class PlanSpeedupBenchCommand {
   }
 
   /**
-   * The default comparison at {@code keep} visual tokens. MustDrop (issue 10) goes here once its
-   * operator is in {@link CompressionPlan}: a {@code "mustdrop"} entry whose budget reaches
-   * {@code keep} (its {@code retained_tokens} mode); until then pass it with {@code --plans}.
+   * The default comparison at {@code keep} visual tokens. Where the operators include MustDrop
+   * (issue 10), also its stage A alone ({@code mustdrop-a}: the 3×3 window merge after ViT block 0
+   * in its {@code retained_tokens} mode, which fixes the number of merged windows for {@code keep}
+   * tokens), the MustDrop part that acts inside the ViT; its LM-side stages depend on attention
+   * shares, not on a budget, and run with {@code --plans}.
    */
   static Map<String, CompressionPlan> defaultPlans(ModelShape shape, int keep, int fastvLayer) {
     int patches = shape.numPatches();
@@ -222,6 +228,10 @@ public final class PlanSpeedupBenchCommand {
     plans.put("tome", CompressionPlan.parse("[{\"op\":\"tome\",\"r\":" + r + "}]"));
     // the same merges without proportional attention: what the attention_bias path costs in the ViT
     plans.put("tome-no-prop-attn", CompressionPlan.parse("[{\"op\":\"tome\",\"r\":" + r + ",\"prop_attn\":false}]"));
+    if (CompressionPlan.operatorNames().contains(MUSTDROP)) {
+      plans.put("mustdrop-a", CompressionPlan.parse("[{\"op\":\"" + MUSTDROP + "\",\"stage_b\":false,\"stage_c\":false,"
+          + "\"retained_tokens\":" + keep + "}]"));
+    }
     return plans;
   }
 
