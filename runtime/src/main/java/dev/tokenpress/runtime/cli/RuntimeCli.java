@@ -2,6 +2,7 @@ package dev.tokenpress.runtime.cli;
 
 import dev.tokenpress.runtime.RunnerException;
 import dev.tokenpress.runtime.bench.MemoryBenchCommand;
+import dev.tokenpress.runtime.bench.PlanSpeedupBenchCommand;
 import dev.tokenpress.runtime.bench.RuntimeBenchCommand;
 import dev.tokenpress.runtime.bundle.BundleException;
 import dev.tokenpress.runtime.convert.Llama2cConverter;
@@ -9,8 +10,8 @@ import dev.tokenpress.runtime.eval.EvalCommand;
 import java.util.Arrays;
 
 /**
- * Entry point of the runtime's commands ({@code bin/tokenpress}): {@code model build},
- * {@code generate}, {@code lm generate}, {@code bench lm|runtime|memory}, {@code eval},
+ * Entry point of the runtime's commands ({@code bin/tokenpress}): {@code model build|random},
+ * {@code generate}, {@code lm generate}, {@code bench lm|runtime|plans|memory}, {@code eval},
  * {@code convert llama2c}. Results go to stdout as JSON;
  * usage errors exit 2, runtime failures exit 1, each with one message on stderr.
  */
@@ -18,8 +19,10 @@ public final class RuntimeCli {
     private RuntimeCli() {}
 
     static final String USAGE = "usage: tokenpress <command> [options]\n\ncommands:\n  " + ModelBuildCommand.USAGE + "\n\n  "
-            + GenerateCommand.USAGE + "\n\n  " + LmGenerateCommand.USAGE + "\n\n  " + BenchLmCommand.USAGE + "\n\n  "
+            + ModelRandomCommand.USAGE + "\n\n  " + GenerateCommand.USAGE + "\n\n  " + LmGenerateCommand.USAGE + "\n\n  "
+            + BenchLmCommand.USAGE + "\n\n  "
             + BenchLmMemoryCommand.USAGE + "\n\n  " + RuntimeBenchCommand.USAGE + "\n\n  "
+            + PlanSpeedupBenchCommand.USAGE + "\n\n  "
             + MemoryBenchCommand.USAGE + "\n\n  " + EvalCommand.USAGE + "\n\n"
             + "  convert llama2c --checkpoint MODEL.bin --out DIR [--rope-theta 10000] [--norm-eps 1e-5]\n"
             + "  Converts a llama2.c checkpoint to a Hugging Face Llama checkpoint directory.";
@@ -67,6 +70,9 @@ public final class RuntimeCli {
                 case "model build":
                     System.out.println(ModelBuildCommand.run(rest));
                     return 0;
+                case "model random":
+                    System.out.println(ModelRandomCommand.run(rest));
+                    return 0;
                 case "generate":
                     System.out.println(GenerateCommand.run(rest));
                     return 0;
@@ -78,6 +84,9 @@ public final class RuntimeCli {
                     return 0;
                 case "bench runtime":
                     System.out.println(RuntimeBenchCommand.run(rest));
+                    return 0;
+                case "bench plans":
+                    System.out.println(PlanSpeedupBenchCommand.run(rest));
                     return 0;
                 case "bench memory":
                     System.out.println(MemoryBenchCommand.run(rest));
