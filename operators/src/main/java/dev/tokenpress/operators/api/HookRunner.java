@@ -295,7 +295,10 @@ public final class HookRunner {
         return labels == null ? p : p.withLabels(Arrays.copyOfRange(labels, 1, labels.length));
     }
 
-    /** A ViT signal value after {@code r}: rows merged (hidden states, keys) or attention summed per group. */
+    /**
+     * A ViT signal value after {@code r}: rows merged (hidden states, keys) or attention summed per
+     * group (per head for {@link Signal.VitClsHeadAttention}).
+     */
     private static FloatTensor reduceSignal(Signal s, FloatTensor v, TokenReduction r) {
         if (s instanceof Signal.VitClsAttention) {
             float[] x = v.toArray();
@@ -308,6 +311,23 @@ public final class HookRunner {
                 sum[o] = (float) acc;
             }
             return FloatTensor.wrap(sum, sum.length);
+        }
+        if (s instanceof Signal.VitClsHeadAttention) {
+            int heads = v.dim(0);
+            int t = v.dim(1);
+            float[] x = v.toArray();
+            int out = r.outputCount();
+            float[] sum = new float[heads * out];
+            for (int h = 0; h < heads; h++) {
+                for (int o = 0; o < out; o++) {
+                    double acc = 0;
+                    for (int i : r.group(o)) {
+                        acc += x[h * t + i];
+                    }
+                    sum[h * out + o] = (float) acc;
+                }
+            }
+            return FloatTensor.wrap(sum, heads, out);
         }
         int dim = v.dim(1);
         return FloatTensor.wrap(r.apply(v.toArray(), dim), r.outputCount(), dim);

@@ -21,8 +21,8 @@ import java.io.Serializable;
  * keys: the weighted mean of a group; attention: the sum over a group).
  */
 public sealed interface Signal extends Serializable permits Signal.ClsAttention, Signal.QueryRowAttention,
-        Signal.QueryRowHeadAttention, Signal.LmHiddenStates, Signal.VitClsAttention, Signal.VitKeys,
-        Signal.VitHiddenStates, Signal.VitLayerOutput {
+        Signal.QueryRowHeadAttention, Signal.LmHiddenStates, Signal.VitClsAttention, Signal.VitClsHeadAttention,
+        Signal.VitKeys, Signal.VitHiddenStates, Signal.VitLayerOutput {
 
     /** The hook whose context carries this signal's value. */
     Hook deliveredAt();
@@ -224,6 +224,41 @@ public sealed interface Signal extends Serializable permits Signal.ClsAttention,
                 throw new IllegalArgumentException("VitClsAttention needs a ViT with a CLS token; this model has none");
             }
             checkVit("VitClsAttention", vitLayer, shape);
+        }
+    }
+
+    /**
+     * {@link VitClsAttention} before the mean over heads: per head the CLS query's softmax over the
+     * current ViT sequence (VMTC's {@code importance_heads: "max"} takes the maximum over heads).
+     *
+     * <p><b>Value</b>: rank 2 {@code [heads, T]}, per head index 0 = CLS→CLS, then the current
+     * patch tokens in order; each row sums to 1, and the mean over heads is {@link VitClsAttention}.
+     * <b>Delivered</b> at {@link Hook#VISION_LAYER} of {@code vitLayer}.
+     */
+    record VitClsHeadAttention(int vitLayer) implements Signal {
+        /** Rejects negative layers. */
+        public VitClsHeadAttention {
+            if (vitLayer < 0) {
+                throw new IllegalArgumentException("VitClsHeadAttention.vitLayer must be >= 0, got " + vitLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.VISION_LAYER;
+        }
+
+        @Override
+        public int layer() {
+            return vitLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            if (!shape.vitClsToken()) {
+                throw new IllegalArgumentException("VitClsHeadAttention needs a ViT with a CLS token; this model has none");
+            }
+            checkVit("VitClsHeadAttention", vitLayer, shape);
         }
     }
 

@@ -101,8 +101,9 @@ import java.util.SplittableRandom;
  * requires to be positive and which changes no float result) and the cluster assignment
  * ({@link VmtcResult#clusters()}) as its labels: the runtime tracks sizes and provenance and writes
  * both to Parquet ({@code outputs.kept_maps.labels}, {@code outputs.visual_tokens}).
- * {@code importance_heads: max} is rejected at plan start: the runtime computes no per-head ViT
- * CLS attention yet.
+ * {@code importance_heads: max} takes the per-head CLS rows ({@link Signal.VitClsHeadAttention}) at
+ * {@code projector_input}; at {@code projected} it is rejected at plan start (the CLS attention
+ * handed to {@code VISUAL_TOKENS} is head-averaged).
  */
 public final class Vmtc implements TokenOperator {
 
@@ -138,15 +139,15 @@ public final class Vmtc implements TokenOperator {
     /**
      * Checks the config against the model: a ViT with a CLS token, {@code importance_layers} inside
      * it ({@link VmtcConfig#checkModel}) and, at {@code projector_input}, equal to the feature layer;
-     * head-mean importance; raster order at {@code projected}.
+     * head-mean importance and raster order at {@code projected}.
      */
     @Override
     public void validate(ModelShape shape) {
         int[] layers = config.checkModel(shape.vitLayers(), shape.vitClsToken());
-        if (config.importanceHeads() != HeadAggregation.MEAN) {
-            throw new IllegalArgumentException(VmtcConfig.NAME + ".importance_heads must be \"mean\" (the runtime "
-                    + "computes no per-head ViT CLS attention yet), got \""
-                    + VmtcConfig.jsonName(config.importanceHeads()) + "\"");
+        if (config.importanceHeads() != HeadAggregation.MEAN && config.mergeAt() == MergeAt.PROJECTED) {
+            throw new IllegalArgumentException(VmtcConfig.NAME + ".importance_heads must be \"mean\" at merge_at "
+                    + "\"projected\" (the CLS attention of the projected tokens is head-averaged; \"max\" works at "
+                    + "merge_at \"projector_input\"), got \"" + VmtcConfig.jsonName(config.importanceHeads()) + "\"");
         }
         int f = shape.visionFeatureLayer();
         if (config.mergeAt() == MergeAt.PROJECTOR_INPUT && (layers.length != 1 || layers[0] != f)) {
@@ -168,7 +169,9 @@ public final class Vmtc implements TokenOperator {
         int[] layers = config.checkModel(shape.vitLayers(), shape.vitClsToken());
         if (config.mergeAt() == MergeAt.PROJECTOR_INPUT) {
             int f = shape.visionFeatureLayer();
-            return List.of(new Signal.VitClsAttention(f), new Signal.VitLayerOutput(f));
+            Signal cls = config.importanceHeads() == HeadAggregation.MEAN ? new Signal.VitClsAttention(f)
+                    : new Signal.VitClsHeadAttention(f);
+            return List.of(cls, new Signal.VitLayerOutput(f));
         }
         List<Signal> out = new ArrayList<>(layers.length);
         for (int l : layers) {
@@ -188,17 +191,25 @@ public final class Vmtc implements TokenOperator {
         if (context.layer() != f || context.point() != VisionPoint.AFTER_LAYER) {
             return TokenReduction.keepAll(t);
         }
-        FloatTensor cls = context.signals().get(new Signal.VitClsAttention(f));
+        boolean perHead = config.importanceHeads() != HeadAggregation.MEAN;
+        Signal clsSignal = perHead ? new Signal.VitClsHeadAttention(f) : new Signal.VitClsAttention(f);
+        FloatTensor cls = context.signals().get(clsSignal);
         FloatTensor rows = context.signals().get(new Signal.VitLayerOutput(f));
-        if (cls.rank() != 1 || cls.dim(0) != t || rows.rank() != 2 || rows.dim(0) != t) {
-            throw new IllegalArgumentException("signals VitClsAttention(" + f + ") and VitLayerOutput(" + f
-                    + ") must be [" + t + "] and [" + t + ", dim], got " + Arrays.toString(cls.shape()) + " and "
-                    + Arrays.toString(rows.shape()));
+        int heads = perHead ? cls.dim(0) : 1;
+        if (cls.rank() != (perHead ? 2 : 1) || cls.dim(cls.rank() - 1) != t || rows.rank() != 2 || rows.dim(0) != t) {
+            throw new IllegalArgumentException("signals " + clsSignal + " and VitLayerOutput(" + f + ") must be ["
+                    + (perHead ? "heads, " : "") + t + "] and [" + t + ", dim], got " + Arrays.toString(cls.shape())
+                    + " and " + Arrays.toString(rows.shape()));
         }
         int n = t - 1;
         int dim = rows.dim(1);
         float[] patches = Arrays.copyOfRange(rows.toArray(), dim, t * dim);
-        float[] importance = importance(Arrays.copyOfRange(cls.toArray(), 1, t), 1, 1, n);
+        float[] all = cls.toArray();
+        float[] patchAttention = new float[heads * n];
+        for (int h = 0; h < heads; h++) {
+            System.arraycopy(all, h * t + 1, patchAttention, h * n, n);  // the CLS column removed
+        }
+        float[] importance = importance(patchAttention, 1, heads, n);
         float[] sizes = Arrays.copyOfRange(context.sizes(), 1, t);
         VmtcResult r = compress(patches, dim, patches, dim, importance, allOnes(sizes) ? null : sizes,
                 context.seed());

@@ -50,12 +50,25 @@ class VmtcOperatorTest {
         return Kernels.headMeanSoftmax(random(2 * t, seed), 2, t);
     }
 
+    /** The per-head rows behind {@link #clsRow} ({@code [2, t]}, each row sums to 1). */
+    private static float[] clsHeads(int t, long seed) {
+        float[] logits = random(2 * t, seed);
+        float[] probs = new float[logits.length];
+        for (int h = 0; h < 2; h++) {
+            Kernels.softmax(logits, h * t, t, probs, h * t);
+        }
+        return probs;
+    }
+
     /** Per-layer ViT signals: output rows, CLS attention, keys, all deterministic in the layer. */
     private static HookRunner.SignalSource source(int layer, int t, List<Signal> asked) {
         return (s, layout, rows) -> {
             asked.add(s);
             if (s instanceof Signal.VitClsAttention) {
                 return FloatTensor.wrap(clsRow(t, 100 + layer), t);
+            }
+            if (s instanceof Signal.VitClsHeadAttention) {
+                return FloatTensor.wrap(clsHeads(t, 100 + layer), 2, t);
             }
             if (s instanceof Signal.VitLayerOutput) {
                 return FloatTensor.wrap(random(t * DIM, 200 + layer), t, DIM);
@@ -117,8 +130,9 @@ class VmtcOperatorTest {
                 .hasMessageContaining("vmtc: unknown key \"k\"");
         assertThatThrownBy(() -> bind("[{\"op\":\"vmtc\",\"keep\":16}]"))
                 .hasMessageContaining("plan[0]: vmtc.keep must be in [1, 15]");
-        assertThatThrownBy(() -> bind("[{\"op\":\"vmtc\",\"keep\":4,\"importance_heads\":\"max\"}]"))
-                .hasMessageContaining("plan[0]: vmtc.importance_heads must be \"mean\"");
+        assertThatThrownBy(() -> bind("[{\"op\":\"vmtc\",\"keep\":4,\"importance_heads\":\"max\","
+                + "\"merge_at\":\"projected\"}]"))
+                .hasMessageContaining("plan[0]: vmtc.importance_heads must be \"mean\" at merge_at \"projected\"");
         assertThatThrownBy(() -> bind("[{\"op\":\"vmtc\",\"keep\":4,\"importance_layers\":\"1..2\"}]"))
                 .hasMessageContaining("plan[0]: vmtc.importance_layers must be the vision feature layer alone (2");
         assertThatThrownBy(() -> bind("[{\"op\":\"vmtc\",\"keep\":4,\"importance_layers\":\"7\"}]"))
@@ -205,6 +219,42 @@ class VmtcOperatorTest {
             }
             assertThat(labels[p[0]] == VmtcResult.PRIMARY).isEqualTo(direct.isPrimary(t));
         }
+    }
+
+    /** {@code importance_heads: max}: the per-head CLS rows, the maximum over heads per patch. */
+    @Test
+    void maxOverHeadsTakesThePerHeadClsRows() {
+        VmtcConfig cfg = VmtcConfig.builder(Budget.keep(6)).primary(3)
+                .importanceHeads(VmtcConfig.HeadAggregation.MAX).build();
+        List<TokenOperator> ops = CompressionPlan.of(cfg).bind(SHAPE);
+        assertThat(ops.get(0).signals(SHAPE))
+                .containsExactly(new Signal.VitClsHeadAttention(2), new Signal.VitLayerOutput(2));
+        HookRunner run = new HookRunner(ops, SHAPE, SEED);
+        run.startVision(T);
+        List<Signal> asked = new ArrayList<>();
+        TokenReduction red = null;
+        for (int layer = 0; layer <= 2; layer++) {
+            red = run.visionLayer(layer, VisionPoint.AFTER_LAYER, source(layer, T, asked));
+        }
+        assertThat(asked).containsExactlyInAnyOrder(new Signal.VitClsHeadAttention(2), new Signal.VitLayerOutput(2));
+
+        float[] heads = clsHeads(T, 102);
+        float[] patchHeads = new float[2 * (T - 1)];
+        for (int h = 0; h < 2; h++) {
+            System.arraycopy(heads, h * T + 1, patchHeads, h * (T - 1), T - 1);
+        }
+        Vmtc vmtc = new Vmtc(cfg);
+        float[] importance = vmtc.importance(patchHeads, 1, 2, T - 1);
+        for (int j = 0; j < T - 1; j++) {
+            assertThat(importance[j]).isEqualTo(Math.max(heads[1 + j], heads[T + 1 + j]));
+        }
+        float[] rows = random(T * DIM, 202);
+        VmtcResult direct = vmtc.compress(java.util.Arrays.copyOfRange(rows, DIM, T * DIM), DIM, importance, SEED);
+        assertSameAsDirect(red, direct, 1);
+        // The mean over heads ranks the patches differently here, so the per-head signal matters.
+        float[] mean = new Vmtc(VmtcConfig.builder(Budget.keep(6)).primary(3).build())
+                .importance(patchHeads, 1, 2, T - 1);
+        assertThat(Kernels.topK(mean, T - 1)).isNotEqualTo(Kernels.topK(importance, T - 1));
     }
 
     @Test

@@ -18,6 +18,16 @@ public final class ClsAttention {
    * @return {@code [T]}: index 0 is CLS→CLS, then CLS→token j
    */
   public static float[] headAveraged(float[] q, float[] k, int heads, int tokens, int headDim, float[] keyBias) {
+    return Kernels.meanOverHeads(perHead(q, k, heads, tokens, headDim, keyBias), heads, tokens);
+  }
+
+  /**
+   * The CLS row of every head, before the mean of {@link #headAveraged} (which is exactly the mean
+   * over heads of this; {@link Kernels#headMeanSoftmax} is the same two steps).
+   *
+   * @return {@code [H, T]} row-major: per head, index 0 is CLS→CLS, then CLS→token j; each row sums to 1
+   */
+  public static float[] perHead(float[] q, float[] k, int heads, int tokens, int headDim, float[] keyBias) {
     long n = (long) heads * tokens * headDim;
     if (q.length != n || k.length != n) {
       throw new IllegalArgumentException("q has " + q.length + " and k " + k.length + " values, expected "
@@ -36,7 +46,11 @@ public final class ClsAttention {
         logits[h * tokens + j] = (float) (dot * scale + (keyBias == null ? 0 : keyBias[j]));
       }
     }
-    return Kernels.headMeanSoftmax(logits, heads, tokens);
+    float[] probs = new float[logits.length];
+    for (int h = 0; h < heads; h++) {
+      Kernels.softmax(logits, h * tokens, tokens, probs, h * tokens);
+    }
+    return probs;
   }
 
   /** {@link #headAveraged(float[], float[], int, int, int, float[])} without a bias. */

@@ -120,7 +120,7 @@ public final class VisionEncoder implements AutoCloseable {
   /**
    * Features of one image, with the plan of {@code hooks} (may be null) acting inside the ViT:
    * signals computed only when requested ({@link Signal.ClsAttention} for
-   * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitKeys},
+   * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitClsHeadAttention}, {@link Signal.VitKeys},
    * {@link Signal.VitHiddenStates}, {@link Signal.VitLayerOutput}), {@link Hook#VISION_LAYER} reductions applied
    * at their {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
    */
@@ -236,6 +236,7 @@ public final class VisionEncoder implements AutoCloseable {
     private final float[] keyBias;
     private final OnnxTensor output;
     private float[] clsRow;
+    private float[] clsHeads;
 
     LayerSignals(OnnxTensor hidden, OnnxTensor q, OnnxTensor k, int tokens, float[] keyBias) {
       this(hidden, q, k, tokens, keyBias, null);
@@ -255,20 +256,32 @@ public final class VisionEncoder implements AutoCloseable {
     LayerSignals withOutput(OnnxTensor out) {
       LayerSignals s = new LayerSignals(hidden, q, k, tokens, keyBias, out);
       s.clsRow = clsRow;
+      s.clsHeads = clsHeads;
       return s;
     }
 
     float[] clsRow() {
       if (clsRow == null) {
-        clsRow = ClsAttention.headAveraged(copy(q), copy(k), cfg.numHeads(), tokens, cfg.headDim(), keyBias);
+        clsRow = Kernels.meanOverHeads(clsHeads(), cfg.numHeads(), tokens);
       }
       return clsRow.clone();
+    }
+
+    /** {@code [H, T]}: the CLS row per head, from which {@link #clsRow} is the mean. */
+    float[] clsHeads() {
+      if (clsHeads == null) {
+        clsHeads = ClsAttention.perHead(copy(q), copy(k), cfg.numHeads(), tokens, cfg.headDim(), keyBias);
+      }
+      return clsHeads.clone();
     }
 
     @Override
     public FloatTensor compute(Signal signal, SequenceLayout layout, int[] rows) {
       if (signal instanceof Signal.VitClsAttention) {
         return FloatTensor.wrap(clsRow(), tokens);
+      }
+      if (signal instanceof Signal.VitClsHeadAttention) {
+        return FloatTensor.wrap(clsHeads(), cfg.numHeads(), tokens);
       }
       if (signal instanceof Signal.VitKeys) {
         int w = tokens * cfg.headDim();

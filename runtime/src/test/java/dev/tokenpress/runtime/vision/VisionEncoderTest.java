@@ -2,6 +2,7 @@ package dev.tokenpress.runtime.vision;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.HookRunner;
@@ -17,6 +18,7 @@ import dev.tokenpress.operators.api.VisionLayerContext;
 import dev.tokenpress.operators.api.VisionPoint;
 import dev.tokenpress.operators.api.VisualTokensContext;
 import dev.tokenpress.operators.tensor.FloatTensor;
+import dev.tokenpress.operators.tensor.Kernels;
 import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.bundle.BundleWriter;
 import dev.tokenpress.runtime.checkpoint.TensorStore;
@@ -238,6 +240,41 @@ class VisionEncoderTest {
     for (int r = 0; r < keep.length; r++) {
       assertThat(java.util.Arrays.copyOfRange(reduced, r * d, (r + 1) * d))
           .containsExactly(java.util.Arrays.copyOfRange(out0.toArray(), keep[r] * d, (keep[r] + 1) * d));
+    }
+  }
+
+  @Test
+  void perHeadClsAttentionAveragesToTheHeadMeanSignalAndIsReducedPerHead() {
+    Map<String, FloatTensor> seen = new HashMap<>();
+    HookRunner hooks = plan(keepRows(VisionPoint.AFTER_ATTENTION, -1, null, seen, new Signal.VitClsAttention(1),
+        new Signal.VitClsHeadAttention(1)));
+    encoder.encode(pixels(0), hooks);
+    FloatTensor mean = seen.get("VitClsAttention[vitLayer=1]@1");
+    FloatTensor heads = seen.get("VitClsHeadAttention[vitLayer=1]@1");
+    int h = cfg.numHeads();
+    int t = mean.dim(0);
+    assertThat(heads.shape()).containsExactly(h, t);
+    float[] x = heads.toArray();
+    for (int head = 0; head < h; head++) {
+      double sum = 0;
+      for (int j = 0; j < t; j++) {
+        sum += x[head * t + j];
+      }
+      assertThat(sum).isCloseTo(1.0, within(1e-5));
+    }
+    // the head-mean signal is exactly the mean over heads of the per-head one (one kernel)
+    assertThat(Kernels.meanOverHeads(x, h, t)).containsExactly(mean.toArray());
+    // after a reduction at the same point, a second operator gets each head's row summed per group
+    int[] keep = {0, 2, 4, 6, 8, 10, 12, 14, 16};
+    Map<String, FloatTensor> after = new HashMap<>();
+    encoder.encode(pixels(0), plan(keepRows(VisionPoint.AFTER_ATTENTION, 1, keep, new HashMap<>()),
+        keepRows(VisionPoint.AFTER_ATTENTION, -1, null, after, new Signal.VitClsHeadAttention(1))));
+    float[] reduced = after.get("VitClsHeadAttention[vitLayer=1]@1").toArray();
+    assertThat(reduced).hasSize(h * keep.length);
+    for (int head = 0; head < h; head++) {
+      for (int r = 0; r < keep.length; r++) {
+        assertThat(reduced[head * keep.length + r]).isEqualTo(x[head * t + keep[r]]);
+      }
     }
   }
 

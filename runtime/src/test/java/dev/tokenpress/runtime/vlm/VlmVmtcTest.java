@@ -187,11 +187,24 @@ class VlmVmtcTest {
   }
 
   @Test
+  void maxOverHeadsRunsOnThePerHeadClsAttention() {
+    VlmResult mean = run("[{\"op\":\"vmtc\",\"keep\":64}]", "m");
+    VlmResult max = run("[{\"op\":\"vmtc\",\"keep\":64,\"importance_heads\":\"max\"}]", "m");
+    assertThat(max.visualTokensKept()).isEqualTo(64);
+    assertCoversEveryPatchOnce(max.provenance());
+    int[] labels = max.keptMaps().get(0).labels();
+    assertThat(Arrays.stream(labels).filter(l -> l == -1).count()).isEqualTo(32);
+    // on this model the per-head maximum ranks patches differently from the head mean
+    assertThat(labels).isNotEqualTo(mean.keptMaps().get(0).labels());
+  }
+
+  @Test
   void badConfigsFailAtPlanStartNamingTheField() {
     assertThatThrownBy(() -> run("[{\"op\":\"vmtc\",\"keep\":257}]", "x"))
         .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("plan[0]: vmtc.keep must be in [1, 256]");
-    assertThatThrownBy(() -> run("[{\"op\":\"vmtc\",\"keep\":64,\"importance_heads\":\"max\"}]", "x"))
-        .hasMessageStartingWith("plan[0]: vmtc.importance_heads must be \"mean\"");
+    assertThatThrownBy(() -> run("[{\"op\":\"vmtc\",\"keep\":64,\"importance_heads\":\"max\","
+        + "\"merge_at\":\"projected\"}]", "x"))
+        .hasMessageStartingWith("plan[0]: vmtc.importance_heads must be \"mean\" at merge_at \"projected\"");
     assertThatThrownBy(() -> run("[{\"op\":\"vmtc\",\"keep\":64,\"importance_layers\":\"1..L-2\"}]", "x"))
         .hasMessageStartingWith("plan[0]: vmtc.importance_layers must be the vision feature layer alone (2");
     assertThatThrownBy(() -> run("[{\"op\":\"vmtc\",\"keep\":64,\"metric\":\"l1\"}]", "x"))
