@@ -55,7 +55,8 @@ public final class EvalCommand {
       + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
       + "  CHAIR, visual tokens kept (into the LM, after LM-side drops, and the number after each LM layer averaged\n"
       + "  over the layers, the count MustDrop and SparseVLM report), the share of object patches kept (object_patch_recall) and of kept\n"
-      + "  tokens on objects, FLOPs per question and their ratio to the empty plan, wall time.\n"
+      + "  tokens on objects, the KV cache's stored bytes after generation (mean_kv_bytes; split runtime\n"
+      + "  only), FLOPs per question and their ratio to the empty plan, wall time.\n"
       + "  --workers runs that many requests at once on one runtime (results do not depend on it).\n"
       + "  --details writes one JSON line per question (image, question_id, kind, question, expected, answer,\n"
       + "  correct; correct is null for captions), sorted by question id, for paired comparisons of plans.";
@@ -155,6 +156,8 @@ public final class EvalCommand {
     private long captionQuestions;
     private long keptVisual;
     private double layerAverageVisual;
+    private long kvBytes;
+    private long kvQuestions;
     private boolean progress = true;
     private long finalVisual;
     private long objectPatches;
@@ -238,6 +241,10 @@ public final class EvalCommand {
       questions++;
       keptVisual += r.visualTokensKept();
       layerAverageVisual += layerAverageVisual(r);
+      if (r.kvCache() != null) {
+        kvBytes += r.kvCache().storedBytes();
+        kvQuestions++;
+      }
       boolean[] kept = visualKept(r);
       boolean[] onObject = objectPatches(scene, kept.length);
       for (int v = 0; v < kept.length; v++) {
@@ -477,6 +484,9 @@ public final class EvalCommand {
       o.put("mean_visual_tokens_layer_average", round(meanVisualTokensLayerAverage()));
       o.put("object_patch_recall", round(objectPatchesKept / (double) Math.max(1, objectPatches)));
       o.put("kept_on_object_fraction", round(objectPatchesKept / (double) Math.max(1, finalVisual)));
+      if (kvQuestions > 0) {
+        o.put("mean_kv_bytes", Math.round(kvBytes / (double) kvQuestions));
+      }
       o.put("mean_generated_tokens", round(generatedTokens / (double) Math.max(1, questions)));
       String[] names = {"vision", "prefill", "decode", "total"};
       ObjectNode f = o.putObject("flops_per_question");
