@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 /**
  * {@code calibrate mustdrop} on a few validation images of the bundled model: the chosen plan
  * reaches the target from below within tolerance, the probes are non-increasing in the
- * threshold, and {@code eval} with the printed plan reports the same layer-averaged count.
+ * threshold, and {@code eval} with the printed plan reports the same layer-averaged count; eval's
+ * layer average and KV bytes on FastV, RandomDrop and the empty plan.
  */
 class CalibrateCommandTest {
   private static JsonNode json(String s) throws Exception {
@@ -82,5 +83,11 @@ class CalibrateCommandTest {
     JsonNode r = json(EvalCommand.run(new String[] {"--bundle", bundle, "--images", "1", "--max-new-tokens", "1",
         "--plan", "[{\"op\":\"random-drop\",\"keep\":28}]"}));
     assertThat(r.get("mean_visual_tokens_layer_average").asDouble()).isEqualTo(28.0);
+    JsonNode empty = json(EvalCommand.run(new String[] {"--bundle", bundle, "--images", "1", "--max-new-tokens", "1"}));
+    assertThat(empty.get("mean_visual_tokens_layer_average").asDouble()).isEqualTo(256.0);
+    // the split runtime's KV cache: fp32 K and V per layer; fewer visual tokens, fewer bytes
+    assertThat(r.get("mean_kv_bytes").asLong()).isPositive().isLessThan(empty.get("mean_kv_bytes").asLong());
+    assertThat(e.get("mean_kv_bytes").asLong()).isLessThan(empty.get("mean_kv_bytes").asLong())
+        .isGreaterThan(r.get("mean_kv_bytes").asLong());
   }
 }
