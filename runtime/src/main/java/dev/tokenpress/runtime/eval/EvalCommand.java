@@ -10,6 +10,7 @@ import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.TokenProvenance;
+import dev.tokenpress.operators.prune.MustDrop;
 import dev.tokenpress.runtime.bench.CommandArgs;
 import dev.tokenpress.runtime.bundle.LmSpec;
 import dev.tokenpress.runtime.cli.UsageException;
@@ -52,8 +53,10 @@ public final class EvalCommand {
       + "  Answers the ShapesVQA questions of --images images of --split (generated with --seed; 1234 is the\n"
       + "  bundled model's data) with the split runtime and --plan (default [], no compression); prints\n"
       + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
-      + "  CHAIR, visual tokens kept, the share of object patches kept (object_patch_recall) and of kept\n"
-      + "  tokens on objects, FLOPs per question and their ratio to the empty plan, wall time.\n"
+      + "  CHAIR, visual tokens kept (into the LM, after LM-side drops, and the number after each LM layer averaged\n"
+      + "  over the layers, the count MustDrop and SparseVLM report), the share of object patches kept (object_patch_recall) and of kept\n"
+      + "  tokens on objects, the KV cache's stored bytes after generation (mean_kv_bytes; split runtime\n"
+      + "  only), FLOPs per question and their ratio to the empty plan, wall time.\n"
       + "  --workers runs that many requests at once on one runtime (results do not depend on it).\n"
       + "  --details writes one JSON line per question (image, question_id, kind, question, expected, answer,\n"
       + "  correct; correct is null for captions), sorted by question id, for paired comparisons of plans.";
@@ -152,6 +155,10 @@ public final class EvalCommand {
     private long questions;
     private long captionQuestions;
     private long keptVisual;
+    private double layerAverageVisual;
+    private long kvBytes;
+    private long kvQuestions;
+    private boolean progress = true;
     private long finalVisual;
     private long objectPatches;
     private long objectPatchesKept;
@@ -197,7 +204,7 @@ public final class EvalCommand {
             }
           }
           int d = done.incrementAndGet();
-          if (d % step == 0) {
+          if (progress && d % step == 0) {
             System.err.printf("eval: %d/%d images, %.1f s%n", d, images, (System.nanoTime() - t0) / 1e9);
           }
         }
@@ -233,6 +240,11 @@ public final class EvalCommand {
     void score(Scene scene, Question q, VlmResult r) {
       questions++;
       keptVisual += r.visualTokensKept();
+      layerAverageVisual += layerAverageVisual(r);
+      if (r.kvCache() != null) {
+        kvBytes += r.kvCache().storedBytes();
+        kvQuestions++;
+      }
       boolean[] kept = visualKept(r);
       boolean[] onObject = objectPatches(scene, kept.length);
       for (int v = 0; v < kept.length; v++) {
@@ -295,6 +307,67 @@ public final class EvalCommand {
       }
     }
 
+    /** Stops the progress lines on stderr (for callers that run many evaluations). */
+    Evaluation quiet() {
+      progress = false;
+      return this;
+    }
+
+    /** Mean visual tokens entering the LM per question. */
+    double meanVisualTokensKept() {
+      return keptVisual / (double) Math.max(1, questions);
+    }
+
+    /** Mean over questions of {@link #layerAverageVisual}. */
+    double meanVisualTokensLayerAverage() {
+      return layerAverageVisual / Math.max(1, questions);
+    }
+
+    /**
+     * The number of visual tokens after each LM layer (after that layer's {@code PREFILL_AFTER}
+     * drops, if any), averaged over the LM's layers: {@link MustDrop#meanVisualTokens}, the count
+     * MustDrop's and SparseVLM's papers report, for any plan. It starts from the tokens entering
+     * the LM; maps at one layer compose (the last one counts).
+     */
+    double layerAverageVisual(VlmResult r) {
+      int n = r.visualTokensIn();
+      int imageAt = imageAt(r);
+      int[] layers = new int[r.keptMaps().size()];
+      int[] counts = new int[layers.length];
+      int s = 0;
+      for (KeptMap k : r.keptMaps()) {
+        if (k.hook() != Hook.PREFILL_AFTER) {
+          continue;
+        }
+        int c = 0;
+        for (int o : k.original()) {
+          int v = o - imageAt;
+          if (v >= 0 && v < n) {
+            c++;
+          }
+        }
+        if (s > 0 && layers[s - 1] == k.layer()) {
+          counts[s - 1] = c;
+        } else {
+          layers[s] = k.layer();
+          counts[s++] = c;
+        }
+      }
+      return MustDrop.meanVisualTokens(lm.numLayers(), Arrays.copyOf(layers, s), r.visualTokensKept(),
+          Arrays.copyOf(counts, s));
+    }
+
+    /** Index of the first image token in the prompt, or -1. */
+    private int imageAt(VlmResult r) {
+      int[] ids = r.promptIds();
+      for (int i = 0; i < ids.length; i++) {
+        if (ids[i] == rt.prompts().imageTokenId()) {
+          return i;
+        }
+      }
+      return -1;
+    }
+
     /**
      * Which patches (projector numbering) are still represented after the last operator: those of
      * the visual tokens entering the LM (a merged token represents all its patches, see
@@ -303,13 +376,7 @@ public final class EvalCommand {
      */
     boolean[] visualKept(VlmResult r) {
       int n = r.visualTokensIn();
-      int imageAt = -1;
-      int[] ids = r.promptIds();
-      for (int i = 0; i < ids.length && imageAt < 0; i++) {
-        if (ids[i] == rt.prompts().imageTokenId()) {
-          imageAt = i;
-        }
-      }
+      int imageAt = imageAt(r);
       TokenProvenance p = r.provenance();
       boolean[] alive = new boolean[n]; // by representative patch: the visual rows still present
       for (int t = 0; t < p.count(); t++) {
@@ -414,8 +481,12 @@ public final class EvalCommand {
       o.put("visual_tokens_in", questions == 0 ? 0 : inVisual / (double) questions);
       o.put("mean_visual_tokens_kept", round(keptVisual / (double) Math.max(1, questions)));
       o.put("mean_visual_tokens_after_lm_drops", round(finalVisual / (double) Math.max(1, questions)));
+      o.put("mean_visual_tokens_layer_average", round(meanVisualTokensLayerAverage()));
       o.put("object_patch_recall", round(objectPatchesKept / (double) Math.max(1, objectPatches)));
       o.put("kept_on_object_fraction", round(objectPatchesKept / (double) Math.max(1, finalVisual)));
+      if (kvQuestions > 0) {
+        o.put("mean_kv_bytes", Math.round(kvBytes / (double) kvQuestions));
+      }
       o.put("mean_generated_tokens", round(generatedTokens / (double) Math.max(1, questions)));
       String[] names = {"vision", "prefill", "decode", "total"};
       ObjectNode f = o.putObject("flops_per_question");
@@ -433,7 +504,7 @@ public final class EvalCommand {
       }
     }
 
-    private static double round(double x) {
+    static double round(double x) {
       return Math.round(x * 1e4) / 1e4;
     }
   }
