@@ -160,6 +160,11 @@ public final class CompressJob {
     int status = 0;
     try {
       run(spark, config);
+    } catch (ConfigException e) {
+      // A setting that does not fit what is on disk (output.path, resume settings): refused before
+      // any task, like the checks before the session; the message names the field, no stack trace.
+      System.err.println("[tokenpress] " + e.getMessage());
+      status = 2;
     } catch (RuntimeException e) {
       LOG.error("compress job failed", e);
       System.err.println("[tokenpress] FAILED: " + e.getMessage());
