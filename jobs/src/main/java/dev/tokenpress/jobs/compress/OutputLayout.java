@@ -92,20 +92,14 @@ final class OutputLayout {
   enum State { ABSENT, EMPTY, TOKENPRESS, FOREIGN }
 
   /**
-   * Classifies the root; a regular file (or anything not a directory) at {@code output.path} is
-   * refused in every mode.
+   * Classifies the root; a file at {@code output.path}, or above it, is refused in every mode
+   * ({@link Preflight#checkOutputPath}).
    */
   State state() {
     try {
-      FileStatus st;
-      try {
-        st = fs.getFileStatus(root);
-      } catch (FileNotFoundException e) {
+      Preflight.checkOutputPath(root.toString(), fs);  // a file at (or above) the root is refused
+      if (!fs.exists(root)) {
         return State.ABSENT;
-      }
-      if (!st.isDirectory()) {
-        throw new ConfigException("output.path", "'" + root + "' is a file, not a directory: tokenpress writes a "
-            + "directory there and never replaces or deletes a file it did not write; choose a new or empty directory");
       }
       FileStatus[] children = fs.listStatus(root);
       if (children.length == 0) {

@@ -92,19 +92,7 @@ public final class CalibrateCommand {
     int maxNew = a.integer("--max-new-tokens", 1, 1, 4096);
     int threads = a.integer("--threads", 1, 0, 1024);
     int workers = a.integer("--workers", 1, 1, 256);
-    String seedArg = a.string("--seed", Long.toString(ShapesVqaSource.TEST_SEED));
-    long seed;
-    try {
-      seed = Long.parseLong(seedArg.trim());
-    } catch (NumberFormatException e) {
-      throw new UsageException("--seed must be an integer, found '" + seedArg + "'");
-    }
-    ShapesVqaSource data;
-    try {
-      data = new ShapesVqaSource(seed, 128, split);
-    } catch (IllegalArgumentException e) {
-      throw new UsageException("--split: " + e.getMessage());
-    }
+    ShapesVqaSource data = EvalCommand.dataset(a, split);
     VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false)).withMaxNewTokens(maxNew);
     TreeMap<Double, Probe> probes = new TreeMap<>();
     try (VlmRuntime rt = VlmRuntime.open(bundleDir, options)) {
@@ -117,7 +105,7 @@ public final class CalibrateCommand {
             + " its share is below γ and its largest attention below α)%s%n", target, vary, t, chosen.layerAverage(),
             vary.equals("both") ? "" : "; try --vary both");
       }
-      return toJson(bundleDir, split, seed, start, images, kinds, target, vary, probes, chosen,
+      return toJson(bundleDir, split, data.seed(), start, images, kinds, target, vary, probes, chosen,
           withThresholds(base, at, md, vary, t));
     }
   }

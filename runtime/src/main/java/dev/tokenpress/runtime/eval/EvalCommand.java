@@ -68,6 +68,22 @@ public final class EvalCommand {
 
   private EvalCommand() {}
 
+  /** The ShapesVQA questions of {@code split} for {@code --seed} (default the test seed). */
+  static ShapesVqaSource dataset(CommandArgs a, String split) {
+    String seedArg = a.string("--seed", Long.toString(ShapesVqaSource.TEST_SEED));
+    long seed;
+    try {
+      seed = Long.parseLong(seedArg.trim());
+    } catch (NumberFormatException e) {
+      throw new UsageException("--seed must be an integer, found '" + seedArg + "'");
+    }
+    try {
+      return new ShapesVqaSource(seed, 128, split);
+    } catch (IllegalArgumentException e) {
+      throw new UsageException("--split: " + e.getMessage());
+    }
+  }
+
   /** A plan given inline as JSON or as {@code @FILE}; invalid plans are usage errors. */
   public static CompressionPlan plan(String arg) {
     String json = arg;
@@ -114,19 +130,7 @@ public final class EvalCommand {
     int maxNew = a.integer("--max-new-tokens", 48, 1, 4096);
     int threads = a.integer("--threads", 1, 0, 1024);
     int workers = a.integer("--workers", 1, 1, 256);
-    String seedArg = a.string("--seed", Long.toString(ShapesVqaSource.TEST_SEED));
-    long seed;
-    try {
-      seed = Long.parseLong(seedArg.trim());
-    } catch (NumberFormatException e) {
-      throw new UsageException("--seed must be an integer, found '" + seedArg + "'");
-    }
-    ShapesVqaSource data;
-    try {
-      data = new ShapesVqaSource(seed, 128, split);
-    } catch (IllegalArgumentException e) {
-      throw new UsageException("--split: " + e.getMessage());
-    }
+    ShapesVqaSource data = dataset(a, split);
     Path bundleDir = a.path("--bundle");
     String detailsArg = a.string("--details", null);
     Path details = detailsArg == null ? null : Path.of(detailsArg);
@@ -137,7 +141,7 @@ public final class EvalCommand {
       if (details != null) {
         e.writeDetails(details);
       }
-      return e.toJson(bundleDir, split, seed, start, images);
+      return e.toJson(bundleDir, split, data.seed(), start, images);
     }
   }
 

@@ -19,6 +19,7 @@ public final class ShapesVqaSource {
   public static final long TEST_SEED = 1234L;
 
   private final ShapesVqa generator;
+  private final long seed;
   private final String split;
 
   public ShapesVqaSource(long seed, int imageSize, String split) {
@@ -26,12 +27,18 @@ public final class ShapesVqaSource {
       throw new IllegalArgumentException("split must be one of " + ShapesVqa.SPLITS + ", found '" + split + "'");
     }
     this.generator = new ShapesVqa(seed, imageSize);
+    this.seed = seed;
     this.split = split;
   }
 
   /** The bundled model's test split. */
   public static ShapesVqaSource test() {
     return new ShapesVqaSource(TEST_SEED, 128, "test");
+  }
+
+  /** The generator seed of the dataset. */
+  public long seed() {
+    return seed;
   }
 
   public String split() {

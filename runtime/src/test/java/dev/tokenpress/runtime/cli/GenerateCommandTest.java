@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,9 +17,7 @@ class GenerateCommandTest {
     }
 
     private static Path firstImage() throws Exception {
-        try (Stream<Path> s = Files.list(TinyLlavaBundle.checkpoint().resolve("reference_images"))) {
-            return s.sorted().findFirst().orElseThrow();
-        }
+        return TinyLlavaBundle.firstReferenceImage();
     }
 
     @Test

@@ -33,6 +33,13 @@ public final class TinyLlavaBundle {
     return p;
   }
 
+  /** The first of the checkpoint's reference images (sorted by name). */
+  public static Path firstReferenceImage() throws IOException {
+    try (java.util.stream.Stream<Path> s = Files.list(checkpoint().resolve("reference_images"))) {
+      return s.sorted().findFirst().orElseThrow();
+    }
+  }
+
   public static JsonNode references() {
     Path f = checkpoint().resolve("reference_outputs.json");
     assumeTrue(Files.isRegularFile(f), "skipped: " + f.toAbsolutePath() + " not found");

@@ -28,7 +28,6 @@ import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -42,9 +41,7 @@ class MustDropPlanTest {
   @BeforeAll
   static void open() throws Exception {
     rt = VlmRuntime.open(TinyLlavaBundle.bundle(), VlmOptions.defaults().withMaxNewTokens(8));
-    try (Stream<Path> s = Files.list(TinyLlavaBundle.checkpoint().resolve("reference_images"))) {
-      image = Files.readAllBytes(s.sorted().findFirst().orElseThrow());
-    }
+    image = Files.readAllBytes(TinyLlavaBundle.firstReferenceImage());
   }
 
   @AfterAll

@@ -29,7 +29,6 @@ import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -44,9 +43,7 @@ class VlmPlanTest {
   static void open() throws Exception {
     Path bundle = TinyLlavaBundle.bundle();
     rt = VlmRuntime.open(bundle, VlmOptions.defaults().withMaxNewTokens(8));
-    try (Stream<Path> s = Files.list(TinyLlavaBundle.checkpoint().resolve("reference_images"))) {
-      image = Files.readAllBytes(s.sorted().findFirst().orElseThrow());
-    }
+    image = Files.readAllBytes(TinyLlavaBundle.firstReferenceImage());
   }
 
   @AfterAll

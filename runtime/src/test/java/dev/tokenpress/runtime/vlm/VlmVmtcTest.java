@@ -24,7 +24,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -38,9 +37,7 @@ class VlmVmtcTest {
   @BeforeAll
   static void open() throws Exception {
     rt = VlmRuntime.open(TinyLlavaBundle.bundle(), VlmOptions.defaults().withMaxNewTokens(8));
-    try (Stream<Path> s = Files.list(TinyLlavaBundle.checkpoint().resolve("reference_images"))) {
-      image = Files.readAllBytes(s.sorted().findFirst().orElseThrow());
-    }
+    image = Files.readAllBytes(TinyLlavaBundle.firstReferenceImage());
   }
 
   @AfterAll
