@@ -5,8 +5,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The per-executor-JVM cache of loaded runtimes, keyed by (factory, spec, intra-op threads), and
- * of the executor's shared inference pool.
+ * The per-executor-JVM cache of loaded runtimes, keyed by the model (factory, {@link ProcessorSpec}:
+ * bundle and runtime settings, intra-op threads) — not by the compression plan, which each record
+ * brings — and of the executor's shared inference pool.
  *
  * <p>This is the only static mutable state in tokenpress. A model is loaded lazily by the first
  * task that needs it and then shared by every task thread of the executor ({@link

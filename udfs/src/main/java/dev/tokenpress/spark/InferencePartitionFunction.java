@@ -1,5 +1,6 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.api.CompressionPlan;
 import java.sql.Timestamp;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -51,6 +52,7 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
 
   private final ProcessorFactory factory;
   private final ProcessorSpec spec;
+  private final CompressionPlan plan;
   private final RowProvenance provenance;
   private final boolean failFast;
   private final boolean writeKv;
@@ -68,6 +70,7 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
   public InferencePartitionFunction(
       ProcessorFactory factory,
       ProcessorSpec spec,
+      CompressionPlan plan,
       RowProvenance provenance,
       boolean failFast,
       boolean writeKv,
@@ -82,6 +85,7 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
     }
     this.factory = factory;
     this.spec = spec;
+    this.plan = plan;
     this.provenance = provenance;
     this.failFast = failFast;
     this.writeKv = writeKv;
@@ -268,7 +272,7 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
         throw new IllegalArgumentException("record has no prompt and input.prompt is not set");
       }
       long t1 = System.nanoTime();
-      RecordResult r = p.process(new InputRecord(ref.id(), ref.source(), bytes, ref.prompt(), ref.reference()));
+      RecordResult r = p.process(new InputRecord(ref.id(), ref.source(), bytes, ref.prompt(), ref.reference()), plan);
       long t2 = System.nanoTime();
       Map<String, Double> timings = new LinkedHashMap<>(r.timingsMs());
       timings.put("read", (t1 - t0) / 1e6);

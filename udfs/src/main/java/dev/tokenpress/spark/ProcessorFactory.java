@@ -1,5 +1,6 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.api.CompressionPlan;
 import java.io.Serializable;
 
 /**
@@ -9,7 +10,8 @@ import java.io.Serializable;
  */
 public interface ProcessorFactory extends Serializable {
   /**
-   * Loads the model; called at most once per executor JVM per (factory, spec, threads).
+   * Loads the model; called at most once per executor JVM per (factory, spec, threads), whatever
+   * plans the executor's records use.
    *
    * @param intraOpThreads ONNX Runtime intra-op threads for each call (cores / task slots)
    */
@@ -19,12 +21,12 @@ public interface ProcessorFactory extends Serializable {
   EngineInfo describe(ProcessorSpec spec);
 
   /**
-   * Checks the spec's plan against the model on the driver, as cheaply as {@link #describe} (no
+   * Checks a plan against the spec's model on the driver, as cheaply as {@link #describe} (no
    * model is loaded), with the same rules {@link #create} applies, so that a plan the model cannot
    * run fails before any task starts.
    *
    * @throws IllegalArgumentException prefixed with {@code plan[i]}, naming the operator field, the
    *     value and what this model allows
    */
-  void checkPlan(ProcessorSpec spec);
+  void checkPlan(ProcessorSpec spec, CompressionPlan plan);
 }

@@ -5,11 +5,12 @@ import java.io.Serializable;
 import java.util.Objects;
 
 /**
- * Everything an executor needs to build its runtime, and the key of the per-executor cache.
+ * Everything an executor needs to load its model runtime, and the key of the per-executor cache:
+ * the model and its runtime settings, not the compression plan (plans come with each record, see
+ * {@link RecordProcessor#process}), so one executor loads a model once however many plans it runs.
  *
  * @param bundle model bundle location: a local or shared-filesystem directory, a name shipped with
  *     {@code --files}/{@code --archives}, or a Hadoop URI (hdfs://, s3a://) copied once per executor
- * @param planJson the compression plan as JSON
  * @param maxNewTokens generation limit per record
  * @param seed job seed; each record's sampling seed derives from it and the record id
  * @param maxPixels images with more pixels fail with a typed error before decoding
@@ -18,11 +19,10 @@ import java.util.Objects;
  *     operators re-encode them
  */
 public record ProcessorSpec(
-    String bundle, String planJson, int maxNewTokens, long seed, long maxPixels, int intraOpThreads, KvPrecision kvPrecision)
+    String bundle, int maxNewTokens, long seed, long maxPixels, int intraOpThreads, KvPrecision kvPrecision)
     implements Serializable {
   public ProcessorSpec {
     Objects.requireNonNull(bundle, "bundle");
-    Objects.requireNonNull(planJson, "planJson");
     Objects.requireNonNull(kvPrecision, "kvPrecision");
     if (kvPrecision != KvPrecision.FP32 && kvPrecision != KvPrecision.FP16) {
       throw new IllegalArgumentException("kvPrecision must be FP32 or FP16, got " + kvPrecision);

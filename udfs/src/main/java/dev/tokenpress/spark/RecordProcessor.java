@@ -1,5 +1,7 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.api.CompressionPlan;
+
 /**
  * The seam between the Spark adapters and the model runtime: turns one input record into a
  * {@link RecordResult}. One instance per executor JVM (see {@link ExecutorRuntimes}), shared by
@@ -10,7 +12,8 @@ package dev.tokenpress.spark;
  * failures as {@code error} rows; only {@link Error}s end the task.
  */
 public interface RecordProcessor extends AutoCloseable {
-  RecordResult process(InputRecord record);
+  /** One record with the given compression plan (any plan {@link ProcessorFactory#checkPlan} accepts). */
+  RecordResult process(InputRecord record, CompressionPlan plan);
 
   /** Provenance stamped on every row this processor produces. */
   EngineInfo engineInfo();

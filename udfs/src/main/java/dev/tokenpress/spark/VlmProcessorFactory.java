@@ -14,6 +14,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.deploy.SparkHadoopUtil;
 
@@ -35,9 +37,7 @@ public enum VlmProcessorFactory implements ProcessorFactory {
         spec.maxNewTokens(), spec.kvPrecision(), spec.seed(), Bundle.Verify.FULL, false);
     VlmRuntime runtime = VlmRuntime.open(dir, options);
     try {
-      CompressionPlan plan = CompressionPlan.parse(spec.planJson());
-      runtime.validate(plan);
-      return new Processor(runtime, plan, new EngineInfo(BundleLocator.bundleSha256(dir), engineVersion()));
+      return new Processor(runtime, new EngineInfo(BundleLocator.bundleSha256(dir), engineVersion()));
     } catch (RuntimeException e) {
       runtime.close();
       throw e;
@@ -52,9 +52,9 @@ public enum VlmProcessorFactory implements ProcessorFactory {
 
   /** {@link VlmRuntime#checkPlan} against the shape in the bundle's manifest; opens no session. */
   @Override
-  public void checkPlan(ProcessorSpec spec) {
+  public void checkPlan(ProcessorSpec spec, CompressionPlan plan) {
     Path dir = BundleLocator.localize(spec.bundle(), hadoopConf());
-    VlmRuntime.checkPlan(CompressionPlan.parse(spec.planJson()), VlmRuntime.shape(Bundle.open(dir, Bundle.Verify.SIZE)));
+    VlmRuntime.checkPlan(plan, VlmRuntime.shape(Bundle.open(dir, Bundle.Verify.SIZE)));
   }
 
   static String engineVersion() {
@@ -70,20 +70,27 @@ public enum VlmProcessorFactory implements ProcessorFactory {
     }
   }
 
-  /** Adapts {@link VlmResult} to the row codec's {@link RecordResult}. */
+  /**
+   * Adapts {@link VlmResult} to the row codec's {@link RecordResult}. Each distinct plan is
+   * validated against the model on its first record (the driver already checked it against the
+   * bundle's manifest) and remembered.
+   */
   static final class Processor implements RecordProcessor {
     private final VlmRuntime runtime;
-    private final CompressionPlan plan;
     private final EngineInfo engine;
+    private final Set<CompressionPlan> validated = ConcurrentHashMap.newKeySet();
 
-    Processor(VlmRuntime runtime, CompressionPlan plan, EngineInfo engine) {
+    Processor(VlmRuntime runtime, EngineInfo engine) {
       this.runtime = runtime;
-      this.plan = plan;
       this.engine = engine;
     }
 
     @Override
-    public RecordResult process(InputRecord record) {
+    public RecordResult process(InputRecord record, CompressionPlan plan) {
+      if (!validated.contains(plan)) {
+        runtime.validate(plan);
+        validated.add(plan);
+      }
       VlmResult r = runtime.generate(
           VlmRequest.ofBytes(record.id(), record.bytes(), record.prompt()).withPlan(plan));
       return toRecordResult(r);

@@ -6,6 +6,7 @@ import dev.tokenpress.jobs.compress.RunSummary;
 import dev.tokenpress.jobs.compress.RuntimeFactories;
 import dev.tokenpress.jobs.config.ConfigLoader;
 import dev.tokenpress.jobs.config.JobConfig;
+import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.spark.ExecutorRuntimes;
 import dev.tokenpress.spark.InputRecord;
 import dev.tokenpress.spark.ProcessorSpec;
@@ -58,7 +59,7 @@ public final class ThroughputBench {
       List<Path> files = BenchCorpus.create(source, corpus, n);
       JobConfig config = ConfigLoader.load(null, BenchCorpus.jobSets(args, corpus, tmp.resolve("out"), "16"));
       PlanSpec p = PlanSpec.of(config.plan());
-      ProcessorSpec spec = new ProcessorSpec(RuntimeFactories.resolveBundle(config.model().bundle()), p.json(),
+      ProcessorSpec spec = new ProcessorSpec(RuntimeFactories.resolveBundle(config.model().bundle()),
           config.model().maxNewTokens(), config.model().seed(), config.model().maxPixels(), 0,
           config.kv().dtype().precision());
       // intraOpThreads 0 in local[2] resolves to 1 per task; the loop uses the same cached runtime.
@@ -81,7 +82,7 @@ public final class ThroughputBench {
       int w = 0;
       while (w < maxWarmups && (w < warmups || quietPasses < 2)) {
         long c0 = compileMillis();
-        Measure loopWarm = Measure.of(n, () -> loop(rt, files, prompt, 2));
+        Measure loopWarm = Measure.of(n, () -> loop(rt, p.plan(), files, prompt, 2));
         long c1 = compileMillis();
         Measure jobWarm = Measure.of(n, () -> CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE, quiet));
         long jobJit = compileMillis() - c1;
@@ -110,7 +111,7 @@ public final class ThroughputBench {
           java.util.Map<String, ThreadCpu.Ticks> before = ThreadCpu.snapshot();
           if (loopTurn) {
             long workers0 = LOOP_WORKER_CPU_NANOS.get();
-            loops.add(Measure.of(n, () -> loop(rt, files, prompt, 2)));
+            loops.add(Measure.of(n, () -> loop(rt, p.plan(), files, prompt, 2)));
             loopWorkerMsPerRow = (LOOP_WORKER_CPU_NANOS.get() - workers0) / 1e6 / n;
             loopThreads = ThreadCpu.delta(before, ThreadCpu.snapshot());
           } else {
@@ -383,7 +384,7 @@ public final class ThroughputBench {
   /** CPU time of the loop's worker threads, summed as each ends (they are gone before a snapshot). */
   static final java.util.concurrent.atomic.AtomicLong LOOP_WORKER_CPU_NANOS = new java.util.concurrent.atomic.AtomicLong();
 
-  static double loop(RecordProcessor rt, List<Path> files, String prompt, int threads) throws InterruptedException {
+  static double loop(RecordProcessor rt, CompressionPlan plan, List<Path> files, String prompt, int threads) throws InterruptedException {
     AtomicInteger next = new AtomicInteger();
     List<Thread> ts = new ArrayList<>();
     long t0 = System.nanoTime();
@@ -393,7 +394,7 @@ public final class ThroughputBench {
           for (int i = next.getAndIncrement(); i < files.size(); i = next.getAndIncrement()) {
             Path f = files.get(i);
             try {
-              rt.process(new InputRecord(f.toString(), f.toString(), Files.readAllBytes(f), prompt, null));
+              rt.process(new InputRecord(f.toString(), f.toString(), Files.readAllBytes(f), prompt, null), plan);
             } catch (IOException e) {
               throw new UncheckedIOException(e);
             }

@@ -209,9 +209,9 @@ public final class CompressJob {
     PlanSpec plan = PlanSpec.of(config.plan());
     String configJson = ConfigLoader.canonicalJson(config);
     String configHash = ConfigLoader.sha256(configJson);
-    ProcessorSpec spec = RuntimeFactories.spec(config, plan);
+    ProcessorSpec spec = RuntimeFactories.spec(config);
     EngineInfo engine = factory.describe(spec);
-    Preflight.check(config, spec, factory, spark.sparkContext().hadoopConfiguration());
+    Preflight.check(config, spec, plan, factory, spark.sparkContext().hadoopConfiguration());
     OutputLayout out = OutputLayout.open(spark, config.output().path());
 
     ObjectNode manifest = JSON.createObjectNode();
@@ -318,7 +318,7 @@ public final class CompressJob {
         long approxRows = (toDo + nb - 1) / nb;
         int tasks = CorpusReader.tasksFor(approxRows, config.output().rowsPerTask(), parallelism);
         InferencePartitionFunction fn = new InferencePartitionFunction(
-            factory, spec, prov.withBatch(batchId), config.run().failFast(), config.kv().enabled(),
+            factory, spec, plan.plan(), prov.withBatch(batchId), config.run().failFast(), config.kv().enabled(),
             config.input().maxBytes(), hadoopConf, okAcc, errAcc, config.model().sharedWorkers(),
             config.model().workers());
         // A fresh run over a listed directory in one batch feeds the listed rows straight in (no

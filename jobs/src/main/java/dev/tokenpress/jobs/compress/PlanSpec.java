@@ -6,12 +6,22 @@ import dev.tokenpress.jobs.config.ConfigLoader;
 import dev.tokenpress.operators.api.CompressionPlan;
 
 /**
- * The compression plan as it is stamped on rows: the operators' canonical JSON and plan hash.
+ * The job's compression plan, parsed once on the driver and shipped to executors as it is (it is
+ * serializable); rows are stamped with its canonical JSON and hash.
  *
- * @param json {@link CompressionPlan#toJson()} (every field, defaults included)
- * @param hash {@link CompressionPlan#planHash()}
+ * @param plan the parsed, validated plan
  */
-public record PlanSpec(String json, String hash) {
+public record PlanSpec(CompressionPlan plan) {
+  /** {@link CompressionPlan#toJson()} (every field, defaults included). */
+  public String json() {
+    return plan.toJson();
+  }
+
+  /** {@link CompressionPlan#planHash()}. */
+  public String hash() {
+    return plan.planHash();
+  }
+
   /** Parses and validates the config's {@code plan} list; errors name the field {@code plan}. */
   public static PlanSpec of(JsonNode plan) {
     CompressionPlan p;
@@ -20,6 +30,6 @@ public record PlanSpec(String json, String hash) {
     } catch (IllegalArgumentException e) {
       throw new ConfigException("plan", e.getMessage() + " (operators: " + CompressionPlan.operatorNames() + ")");
     }
-    return new PlanSpec(p.toJson(), p.planHash());
+    return new PlanSpec(p);
   }
 }

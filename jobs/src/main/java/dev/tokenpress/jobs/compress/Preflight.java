@@ -40,13 +40,14 @@ public final class Preflight {
       }
     }
     if (Files.isDirectory(java.nio.file.Path.of(RuntimeFactories.resolveBundle(config.model().bundle())))) {
-      checkPlan(RuntimeFactories.spec(config, PlanSpec.of(config.plan())), factory);
+      checkPlan(RuntimeFactories.spec(config), PlanSpec.of(config.plan()), factory);
     }
   }
 
   /** Every check, in a session ({@code hadoopConf}: the session's Hadoop configuration). */
-  public static void check(JobConfig config, ProcessorSpec spec, ProcessorFactory factory, Configuration hadoopConf) {
-    checkPlan(spec, factory);
+  public static void check(JobConfig config, ProcessorSpec spec, PlanSpec plan, ProcessorFactory factory,
+      Configuration hadoopConf) {
+    checkPlan(spec, plan, factory);
     String out = config.output().path();
     try {
       checkOutputPath(out, new Path(out).getFileSystem(hadoopConf));
@@ -60,9 +61,9 @@ public final class Preflight {
    * (its messages start with {@code plan}), or of {@code model.bundle} when the bundle cannot be
    * found or read.
    */
-  static void checkPlan(ProcessorSpec spec, ProcessorFactory factory) {
+  static void checkPlan(ProcessorSpec spec, PlanSpec plan, ProcessorFactory factory) {
     try {
-      factory.checkPlan(spec);
+      factory.checkPlan(spec, plan.plan());
     } catch (ConfigException e) {
       throw e;
     } catch (IllegalArgumentException e) {

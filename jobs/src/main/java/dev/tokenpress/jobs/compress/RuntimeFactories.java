@@ -16,9 +16,9 @@ public final class RuntimeFactories {
     return VlmProcessorFactory.INSTANCE;
   }
 
-  /** What an executor needs to build its runtime for {@code config} and {@code plan}. */
-  public static ProcessorSpec spec(JobConfig config, PlanSpec plan) {
-    return new ProcessorSpec(resolveBundle(config.model().bundle()), plan.json(), config.model().maxNewTokens(),
+  /** What an executor needs to load the model of {@code config} (the plan travels separately). */
+  public static ProcessorSpec spec(JobConfig config) {
+    return new ProcessorSpec(resolveBundle(config.model().bundle()), config.model().maxNewTokens(),
         config.model().seed(), config.model().maxPixels(), config.model().intraOpThreads(),
         config.kv().dtype().precision());
   }

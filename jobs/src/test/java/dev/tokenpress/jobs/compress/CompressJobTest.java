@@ -82,11 +82,12 @@ class CompressJobTest {
       });
       // Answers equal what the processor returns for the same input.
       var direct = new TestProcessorFactory().create(
-          new dev.tokenpress.spark.ProcessorSpec("test-bundle", "[]", 32, 0, 1 << 24, 1, KvPrecision.FP16), 1);
+          new dev.tokenpress.spark.ProcessorSpec("test-bundle", 32, 0, 1 << 24, 1, KvPrecision.FP16), 1);
       for (Map<String, Object> r : rows) {
         String id = (String) r.get("id");
         byte[] bytes = Files.readAllBytes(corpus.resolve(id));
-        String answer = direct.process(new dev.tokenpress.spark.InputRecord(id, id, bytes, "p", null)).answer();
+        String answer = direct.process(new dev.tokenpress.spark.InputRecord(id, id, bytes, "p", null),
+            dev.tokenpress.operators.api.CompressionPlan.empty()).answer();
         assertThat(r.get("answer")).as(id).isEqualTo(answer);
         assertThat(((Number) r.get("ntok")).intValue()).isEqualTo(answer.length());
       }

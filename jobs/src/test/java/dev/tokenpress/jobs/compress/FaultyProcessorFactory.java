@@ -1,5 +1,6 @@
 package dev.tokenpress.jobs.compress;
 
+import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.spark.EngineInfo;
 import dev.tokenpress.spark.InputRecord;
 import dev.tokenpress.spark.ProcessorFactory;
@@ -24,7 +25,7 @@ record FaultyProcessorFactory(String haltOnId, String failOnceOnId, String marke
     RecordProcessor inner = new TestProcessorFactory().create(spec, intraOpThreads);
     return new RecordProcessor() {
       @Override
-      public RecordResult process(InputRecord r) {
+      public RecordResult process(InputRecord r, CompressionPlan plan) {
         if (r.id().equals(haltOnId)) {
           Runtime.getRuntime().halt(137);
         }
@@ -38,7 +39,7 @@ record FaultyProcessorFactory(String haltOnId, String failOnceOnId, String marke
             throw new UncheckedIOException(e);
           }
         }
-        return inner.process(r);
+        return inner.process(r, plan);
       }
 
       @Override
@@ -59,7 +60,7 @@ record FaultyProcessorFactory(String haltOnId, String failOnceOnId, String marke
   }
 
   @Override
-  public void checkPlan(ProcessorSpec spec) {
-    new TestProcessorFactory().checkPlan(spec);
+  public void checkPlan(ProcessorSpec spec, CompressionPlan plan) {
+    new TestProcessorFactory().checkPlan(spec, plan);
   }
 }

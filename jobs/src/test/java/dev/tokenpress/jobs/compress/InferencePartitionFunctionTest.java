@@ -3,6 +3,7 @@ package dev.tokenpress.jobs.compress;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.spark.EngineInfo;
 import dev.tokenpress.spark.ExecutorRuntimes;
@@ -33,26 +34,30 @@ import org.junit.jupiter.api.Test;
  * the same order, records really run side by side on the pool, failures handled as before.
  */
 class InferencePartitionFunctionTest {
-  private static final ProcessorSpec SPEC = new ProcessorSpec("test-bundle", "[]", 32, 0, 1 << 24, 1, KvPrecision.FP16);
+  private static final ProcessorSpec SPEC = new ProcessorSpec("test-bundle", 32, 0, 1 << 24, 1, KvPrecision.FP16);
   private static final RowProvenance PROV = new RowProvenance("[]", "h", "c", "run", "batch");
 
   /** Records how many records run at once and on which threads (test-only state, reset per test). */
   static final AtomicInteger RUNNING = new AtomicInteger();
   static final AtomicInteger MAX_RUNNING = new AtomicInteger();
   static final ConcurrentHashMap<String, Boolean> THREADS = new ConcurrentHashMap<>();
+  static final AtomicInteger CREATED = new AtomicInteger();
+  static final ConcurrentHashMap<String, Boolean> PLANS = new ConcurrentHashMap<>();
 
   /** {@link TestProcessorFactory}'s processor, observed. */
   record ProbeFactory(int sleepMs) implements ProcessorFactory {
     @Override
     public RecordProcessor create(ProcessorSpec spec, int intraOpThreads) {
+      CREATED.incrementAndGet();
       RecordProcessor inner = new TestProcessorFactory(null, sleepMs).create(spec, intraOpThreads);
       return new RecordProcessor() {
         @Override
-        public RecordResult process(InputRecord record) {
+        public RecordResult process(InputRecord record, CompressionPlan plan) {
           MAX_RUNNING.accumulateAndGet(RUNNING.incrementAndGet(), Math::max);
           THREADS.put(Thread.currentThread().getName(), true);
+          PLANS.put(plan.planHash(), true);
           try {
-            return inner.process(record);
+            return inner.process(record, plan);
           } finally {
             RUNNING.decrementAndGet();
           }
@@ -74,8 +79,8 @@ class InferencePartitionFunctionTest {
     }
 
     @Override
-    public void checkPlan(ProcessorSpec spec) {
-      new TestProcessorFactory().checkPlan(spec);
+    public void checkPlan(ProcessorSpec spec, CompressionPlan plan) {
+      new TestProcessorFactory().checkPlan(spec, plan);
     }
   }
 
@@ -85,6 +90,8 @@ class InferencePartitionFunctionTest {
     RUNNING.set(0);
     MAX_RUNNING.set(0);
     THREADS.clear();
+    CREATED.set(0);
+    PLANS.clear();
   }
 
   private final SparkSession spark = SparkTestSession.get();
@@ -92,7 +99,12 @@ class InferencePartitionFunctionTest {
   private final LongAccumulator errors = spark.sparkContext().longAccumulator();
 
   private InferencePartitionFunction fn(ProcessorFactory factory, boolean failFast, boolean shared, int workers) {
-    return new InferencePartitionFunction(factory, SPEC, PROV, failFast, true, 1 << 20,
+    return fn(factory, CompressionPlan.empty(), failFast, shared, workers);
+  }
+
+  private InferencePartitionFunction fn(ProcessorFactory factory, CompressionPlan plan, boolean failFast, boolean shared,
+      int workers) {
+    return new InferencePartitionFunction(factory, SPEC, plan, PROV, failFast, true, 1 << 20,
         spark.sparkContext().broadcast(new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()),
             scala.reflect.ClassTag$.MODULE$.apply(SerializableHadoopConf.class)),
         ok, errors, shared, workers);
@@ -139,6 +151,18 @@ class InferencePartitionFunctionTest {
     assertThat(THREADS.keySet()).allMatch(t -> t.startsWith("tokenpress-inference-"));
     assertThat(ok.value()).isEqualTo(18);
     assertThat(errors.value()).isEqualTo(6);
+  }
+
+  /** The executor cache is keyed by the model: tasks of different plans share one loaded runtime. */
+  @Test
+  void tasksWithDifferentPlansShareOneModelLoad() {
+    ProbeFactory factory = new ProbeFactory(0);
+    CompressionPlan drop = CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":8}]");
+    describe(fn(factory, CompressionPlan.empty(), false, false, 0).call(work(4).iterator()));
+    describe(fn(factory, drop, false, true, 2).call(work(4).iterator()));
+    assertThat(CREATED.get()).isEqualTo(1);
+    assertThat(ExecutorRuntimes.size()).isEqualTo(1);
+    assertThat(PLANS.keySet()).containsExactlyInAnyOrder(CompressionPlan.empty().planHash(), drop.planHash());
   }
 
   @Test

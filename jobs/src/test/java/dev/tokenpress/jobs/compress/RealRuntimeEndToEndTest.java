@@ -71,7 +71,7 @@ class RealRuntimeEndToEndTest {
     assertThat(s.processed()).isEqualTo(ids.size());
     assertThat(s.errors()).as(log.toString(StandardCharsets.UTF_8)).isZero();
     PlanSpec plan = PlanSpec.of(config.plan());
-    ProcessorSpec spec = new ProcessorSpec(model.toString(), plan.json(), 12, 0, config.model().maxPixels(), 1,
+    ProcessorSpec spec = new ProcessorSpec(model.toString(), 12, 0, config.model().maxPixels(), 1,
         config.kv().dtype().precision());
     try (RecordProcessor direct = VlmProcessorFactory.INSTANCE.create(spec, 1); DuckDb db = new DuckDb()) {
       List<Map<String, Object>> rows = db.query("SELECT id, status, answer, answer_token_ids, plan_hash, model_sha256, "
@@ -81,7 +81,7 @@ class RealRuntimeEndToEndTest {
       for (Map<String, Object> r : rows) {
         String id = (String) r.get("id");
         RecordResult expected = direct.process(
-            new InputRecord(id, id, Files.readAllBytes(corpus.resolve(id)), "describe the image.", null));
+            new InputRecord(id, id, Files.readAllBytes(corpus.resolve(id)), "describe the image.", null), plan.plan());
         assertThat(r.get("status")).isEqualTo("ok");
         assertThat(r.get("answer")).as(id).isEqualTo(expected.answer());
         assertThat(ints(r.get("answer_token_ids"))).as(id).containsExactly(expected.answerTokenIds());

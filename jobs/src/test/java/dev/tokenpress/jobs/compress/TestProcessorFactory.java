@@ -59,8 +59,8 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
 
   /** Checks the plan against {@link #SHAPE} with the operators' own rules. */
   @Override
-  public void checkPlan(ProcessorSpec spec) {
-    CompressionPlan.parse(spec.planJson()).validate(SHAPE);
+  public void checkPlan(ProcessorSpec spec, CompressionPlan plan) {
+    plan.validate(SHAPE);
   }
 
   /** Thrown to simulate an executor-killing failure. */
@@ -84,7 +84,7 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
     }
 
     @Override
-    public RecordResult process(InputRecord r) {
+    public RecordResult process(InputRecord r, CompressionPlan plan) {
       if (r.id().equals(crashOnId)) {
         throw new InjectedCrash(r.id());
       }
