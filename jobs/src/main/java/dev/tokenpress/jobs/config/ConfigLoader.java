@@ -26,6 +26,7 @@ import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
 
@@ -62,12 +63,22 @@ public final class ConfigLoader {
    *     YAML scalars or flow collections; {@code spark.conf.<property>=value} sets a Spark property
    */
   public static JobConfig load(Path file, List<String> overrides) {
-    ObjectNode tree = (ObjectNode) readResource(DEFAULTS);
+    return load(JobConfig.class, DEFAULTS, EMBEDDED_DEFAULT, file, overrides);
+  }
+
+  /**
+   * Loads the config of any tokenpress job the same way: {@code defaults} (a classpath YAML
+   * resource that holds every key), merged with {@code file} (or the classpath resource {@code
+   * embedded}), merged with the overrides, bound strictly to {@code type}.
+   */
+  public static <T> T load(Class<T> type, String defaults, String embedded, Path file, List<String> overrides) {
+    ObjectNode tree = (ObjectNode) readResource(defaults);
+    Set<String> free = freeMaps(tree, "");
     JsonNode user;
     String origin;
     if (file == null) {
-      user = readResource(EMBEDDED_DEFAULT);
-      origin = "embedded " + EMBEDDED_DEFAULT;
+      user = readResource(embedded);
+      origin = "embedded " + embedded;
     } else {
       try {
         user = YAML.readTree(Files.readString(file, StandardCharsets.UTF_8));
@@ -80,20 +91,34 @@ public final class ConfigLoader {
       if (!user.isObject()) {
         throw new ConfigException("(root)", origin + " must be a YAML mapping");
       }
-      merge(tree, (ObjectNode) user, "");
+      merge(tree, (ObjectNode) user, "", free);
     }
     for (String o : overrides) {
-      applyOverride(tree, o);
+      applyOverride(tree, o, free);
     }
-    return bind(tree);
+    return bind(tree, type);
   }
 
   /** Binds an already merged tree (all sections present) to a validated config. */
   public static JobConfig bind(JsonNode tree) {
+    return bind(tree, JobConfig.class);
+  }
+
+  /** Binds an already merged tree to a validated config of {@code type}. */
+  public static <T> T bind(JsonNode tree, Class<T> type) {
     try {
-      return YAML.treeToValue(tree, JobConfig.class);
+      return YAML.treeToValue(tree, type);
     } catch (JsonProcessingException | IllegalArgumentException e) {
       throw translate(e, tree);
+    }
+  }
+
+  /** The resolved config as YAML (for {@code --print-config} and {@code _run.json}). */
+  public static String toYaml(Object config) {
+    try {
+      return YAML.writeValueAsString(config);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot serialize config", e);
     }
   }
 
@@ -126,14 +151,6 @@ public final class ConfigLoader {
     }
   }
 
-  /** The resolved config as YAML (for {@code --print-config} and {@code _run.json}). */
-  public static String toYaml(JobConfig config) {
-    try {
-      return YAML.writeValueAsString(config);
-    } catch (JsonProcessingException e) {
-      throw new IllegalStateException("cannot serialize config", e);
-    }
-  }
 
   private static JsonNode readResource(String name) {
     try (InputStream in = ConfigLoader.class.getClassLoader().getResourceAsStream(name)) {
@@ -146,8 +163,26 @@ public final class ConfigLoader {
     }
   }
 
+  /**
+   * Dotted paths of the mappings that are empty in the defaults ({@code spark.conf}, the evaluate
+   * job's {@code grid.values}): free-form maps whose keys the user chooses.
+   */
+  private static Set<String> freeMaps(ObjectNode defaults, String prefix) {
+    Set<String> out = new TreeSet<>();
+    defaults.fields().forEachRemaining(e -> {
+      if (e.getValue().isObject()) {
+        if (e.getValue().isEmpty()) {
+          out.add(prefix + e.getKey());
+        } else {
+          out.addAll(freeMaps((ObjectNode) e.getValue(), prefix + e.getKey() + "."));
+        }
+      }
+    });
+    return out;
+  }
+
   /** Deep-merges {@code src} into {@code dst}: objects merge, anything else replaces. */
-  private static void merge(ObjectNode dst, ObjectNode src, String prefix) {
+  private static void merge(ObjectNode dst, ObjectNode src, String prefix, Set<String> free) {
     Iterator<Map.Entry<String, JsonNode>> it = src.fields();
     while (it.hasNext()) {
       Map.Entry<String, JsonNode> e = it.next();
@@ -158,9 +193,9 @@ public final class ConfigLoader {
         throw new ConfigException(prefix + e.getKey(), "unknown key; allowed keys"
             + (parent.isEmpty() ? "" : " under '" + parent + "'") + ": " + keys(dst));
       }
-      boolean freeMap = (prefix + e.getKey()).equals("spark.conf");
+      boolean freeMap = free.contains(prefix + e.getKey());
       if (existing != null && existing.isObject() && e.getValue().isObject() && !freeMap) {
-        merge((ObjectNode) existing, (ObjectNode) e.getValue(), prefix + e.getKey() + ".");
+        merge((ObjectNode) existing, (ObjectNode) e.getValue(), prefix + e.getKey() + ".", free);
       } else if (existing != null && existing.isObject() && e.getValue().isObject()) {
         ((ObjectNode) existing).setAll((ObjectNode) e.getValue());
       } else {
@@ -169,7 +204,7 @@ public final class ConfigLoader {
     }
   }
 
-  private static void applyOverride(ObjectNode tree, String override) {
+  private static void applyOverride(ObjectNode tree, String override, Set<String> free) {
     int eq = override.indexOf('=');
     if (eq <= 0) {
       throw new ConfigException("--set", "expected key=value, got '" + override + "'");
@@ -193,6 +228,11 @@ public final class ConfigLoader {
       node = (ObjectNode) child;
     }
     String leaf = parts[parts.length - 1];
+    String parent = String.join(".", List.of(parts).subList(0, parts.length - 1));
+    if (!node.has(leaf) && free.contains(parent)) {
+      node.set(leaf, parseValue(raw, key, false));
+      return;
+    }
     if (!node.has(leaf)) {
       throw new ConfigException(key, "unknown key '" + leaf + "'; allowed keys: " + keys(node));
     }

@@ -1,0 +1,410 @@
+package dev.tokenpress.evaluate.job;
+
+import dev.tokenpress.datasets.Scene;
+import dev.tokenpress.datasets.SceneObject;
+import dev.tokenpress.evaluate.report.HtmlReport;
+import dev.tokenpress.evaluate.report.Interval;
+import dev.tokenpress.evaluate.report.PairedBootstrap;
+import dev.tokenpress.evaluate.report.PlanSummary;
+import dev.tokenpress.jobs.compress.CompressJob;
+import dev.tokenpress.jobs.compress.RuntimeFactories;
+import dev.tokenpress.jobs.config.ConfigException;
+import dev.tokenpress.jobs.config.ConfigLoader;
+import dev.tokenpress.operators.json.Json;
+import dev.tokenpress.runtime.eval.AnswerScoring;
+import dev.tokenpress.runtime.eval.ShapesVqaSource;
+import dev.tokenpress.spark.ProcessorFactory;
+import dev.tokenpress.spark.ProcessorSpec;
+import dev.tokenpress.spark.VlmProcessorFactory;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * {@code evaluate}: several compression plans over a labelled sample in one Spark job. Every
+ * (plan, image) pair is a work item; each executor loads the model once (the runtime cache is
+ * keyed by the model) and runs every plan on it. Writes to {@code output.path}: {@code results/}
+ * (Parquet, one row per plan and question: answer, correctness, kept tokens, FLOPs, KV bytes,
+ * milliseconds, error), {@code summary.json} (per plan: accuracy per kind, loss against the empty
+ * plan with 95 % paired-bootstrap intervals, caption F1 and CHAIR, mean kept tokens, FLOPs ratio,
+ * KV bytes and ms per question) and {@code report.html} ({@link HtmlReport}).
+ *
+ * <p>The FLOPs ratio is the plan's analytic FLOPs over the empty plan's on the same questions (both
+ * as run, so a plan that changes the answers' length changes its ratio too). A question that
+ * failed counts as wrong and is reported in {@code errors}.
+ */
+public final class EvaluateJob {
+  /** The job's own entries under {@code output.path}; nothing else there is ever deleted. */
+  static final Set<String> OWNED = Set.of("results", "summary.json", "report.html");
+
+  private EvaluateJob() {}
+
+  /** What a run produced. */
+  public record Result(List<Map<String, Object>> plans, long questions, long errors, String reportPath) {}
+
+  public static void main(String[] args) {
+    Path file = null;
+    List<String> sets = new ArrayList<>();
+    boolean print = false;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--config", "-c" -> file = Path.of(value(args, ++i));
+        case "--set", "-s" -> sets.add(value(args, ++i));
+        case "--print-config" -> print = true;
+        case "--help", "-h" -> {
+          System.out.println(usage());
+          return;
+        }
+        default -> {
+          System.err.println("unknown argument '" + args[i] + "'\n" + usage());
+          System.exit(2);
+        }
+      }
+    }
+    EvaluateConfig config;
+    try {
+      config = EvaluateConfig.load(file, sets);
+      if (print) {
+        System.out.print(ConfigLoader.toYaml(config));
+        return;
+      }
+    } catch (ConfigException e) {
+      System.err.println(e.getMessage());
+      System.exit(2);
+      return;
+    }
+    SparkSession.Builder builder = SparkSession.builder().appName(config.spark().appName());
+    String master = System.getProperty("spark.master", config.spark().master());
+    if (master != null && master.startsWith("local")) {
+      for (Map.Entry<String, String> e : CompressJob.APP_DEFAULTS.entrySet()) {
+        builder = builder.config(e.getKey(), e.getValue());
+      }
+    }
+    if (config.spark().master() != null && System.getProperty("spark.master") == null) {
+      builder = builder.master(config.spark().master());
+    }
+    for (Map.Entry<String, String> e : config.spark().conf().entrySet()) {
+      builder = builder.config(e.getKey(), e.getValue());
+    }
+    SparkSession spark = builder.getOrCreate();
+    int status = 0;
+    try {
+      run(spark, config, VlmProcessorFactory.INSTANCE, System.out);
+    } catch (ConfigException e) {
+      System.err.println("[tokenpress] " + e.getMessage());
+      status = 2;
+    } catch (RuntimeException e) {
+      e.printStackTrace();
+      System.err.println("[tokenpress] FAILED: " + e.getMessage());
+      status = 1;
+    } finally {
+      spark.stop();
+    }
+    if (status != 0) {
+      System.exit(status);
+    }
+  }
+
+  private static String value(String[] args, int i) {
+    if (i >= args.length) {
+      System.err.println(args[i - 1] + " needs a value\n" + usage());
+      System.exit(2);
+    }
+    return args[i];
+  }
+
+  static String usage() {
+    return "usage: EvaluateJob [--config FILE.yaml] [--set key=value]... [--print-config]\n"
+        + "  no --config: the embedded " + EvaluateConfig.EMBEDDED_DEFAULT + "\n"
+        + "  --set sample.images=300 --set 'plans=[[], [{op: fastv, layer: 2, keep: 64}]]' --set output.path=/tmp/eval";
+  }
+
+  /** Runs the evaluation; progress and the per-plan table go to {@code log}. */
+  public static Result run(SparkSession spark, EvaluateConfig config, ProcessorFactory factory, PrintStream log) {
+    List<EvaluateConfig.LabelledPlan> plans = config.labelledPlans();
+    ProcessorSpec spec = new ProcessorSpec(RuntimeFactories.resolveBundle(config.model().bundle()),
+        config.model().maxNewTokens(), config.model().seed(), config.model().maxPixels(),
+        config.model().intraOpThreads(), config.kv().dtype().precision());
+    for (EvaluateConfig.LabelledPlan p : plans) {
+      try {
+        factory.checkPlan(spec, p.plan());
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException("plans", p.label() + ": " + e.getMessage());
+      }
+    }
+    EvaluateConfig.Sample sample = config.sample();
+    org.apache.hadoop.fs.Path out = new org.apache.hadoop.fs.Path(config.output().path());
+    FileSystem fs;
+    try {
+      fs = out.getFileSystem(spark.sparkContext().hadoopConfiguration());
+      prepareOutput(fs, out, config.output().overwrite());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot prepare " + out, e);
+    }
+    log.printf("[tokenpress] evaluate: %d plans x %d images of ShapesVQA %s (seed %d, from %d), kinds %s%n",
+        plans.size(), sample.images(), sample.split(), sample.seed(), sample.start(), String.join(",", sample.kinds()));
+
+    List<Row> work = new ArrayList<>();
+    for (int i = sample.start(); i < sample.start() + sample.images(); i++) {
+      for (int p = 0; p < plans.size(); p++) {
+        work.add(RowFactory.create(p, i));
+      }
+    }
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    int partitions = Math.max(1, Math.min(work.size(), jsc.defaultParallelism() * 4));
+    long t0 = System.nanoTime();
+    JavaRDD<Row> rows = jsc.parallelize(work, partitions)
+        .mapPartitions(new EvaluatePartitionFunction(factory, spec, plans, sample));
+    Dataset<Row> results = spark.createDataFrame(rows, EvaluatePartitionFunction.SCHEMA).cache();
+    try {
+      results.write().mode("errorifexists").parquet(new org.apache.hadoop.fs.Path(out, "results").toString());
+      List<Row> collected = results.collectAsList();
+      double seconds = (System.nanoTime() - t0) / 1e9;
+      Summaries s = new Summaries(plans, sample, collected, config.report());
+      List<Map<String, Object>> planSummaries = s.plans();
+      Map<String, Object> summary = new LinkedHashMap<>();
+      summary.put("model_bundle", spec.bundle());
+      summary.put("sample", Map.of("dataset", sample.dataset(), "split", sample.split(), "seed", sample.seed(),
+          "images", sample.images(), "start", sample.start(), "kinds", sample.kinds()));
+      summary.put("questions", (long) collected.size());
+      summary.put("errors", s.errors());
+      summary.put("wall_seconds", Math.round(seconds * 10) / 10.0);
+      summary.put("bootstrap", Map.of("resamples", config.report().resamples(), "seed", config.report().seed()));
+      summary.put("plans", planSummaries);
+      write(fs, new org.apache.hadoop.fs.Path(out, "summary.json"), Json.write(summary));
+      String title = config.report().title() != null ? config.report().title()
+          : "tokenpress evaluate: " + plans.size() + " plans on ShapesVQA " + sample.split();
+      Map<String, String> context = new LinkedHashMap<>();
+      context.put("model bundle", spec.bundle());
+      context.put("sample", "ShapesVQA " + sample.split() + " (seed " + sample.seed() + "), " + sample.images()
+          + " images from " + sample.start() + ", kinds " + String.join(",", sample.kinds()));
+      context.put("intervals", "95 % paired bootstrap over images, " + config.report().resamples() + " resamples");
+      context.put("questions", collected.size() + " (plan, question) pairs, " + s.errors() + " errors, "
+          + String.format(java.util.Locale.ROOT, "%.1f", seconds) + " s");
+      String html = HtmlReport.render(title, s.reportRows(), context);
+      org.apache.hadoop.fs.Path report = new org.apache.hadoop.fs.Path(out, "report.html");
+      write(fs, report, html);
+      log.printf("[tokenpress] evaluate: %d questions in %.1f s, %d errors%n", collected.size(), seconds, s.errors());
+      for (Map<String, Object> p : planSummaries) {
+        log.printf(java.util.Locale.ROOT, "[tokenpress]   %-40s accuracy %s  loss %s  tokens %s  FLOPs ratio %s%n",
+            p.get("label"), fmt(p.get("accuracy"), "%.4f"), p.get("loss") == null ? "-" : intervalText(p.get("loss")),
+            fmt(p.get("mean_visual_tokens_kept"), "%.1f"), fmt(p.get("flops_ratio"), "%.3f"));
+      }
+      log.printf("[tokenpress] report: %s%n", report);
+      return new Result(planSummaries, collected.size(), s.errors(), report.toString());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write to " + out, e);
+    } finally {
+      results.unpersist();
+    }
+  }
+
+  private static String fmt(Object v, String format) {
+    return v == null ? "-" : String.format(java.util.Locale.ROOT, format, v);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static String intervalText(Object o) {
+    Map<String, Object> m = (Map<String, Object>) o;
+    return String.format(java.util.Locale.ROOT, "%+.4f [%+.4f, %+.4f]", m.get("estimate"), m.get("lo"), m.get("hi"));
+  }
+
+  /**
+   * {@code output.path} must be absent, empty, or an earlier evaluation's output (only {@link
+   * #OWNED} entries); the latter is replaced only with {@code output.overwrite}, and then only
+   * those entries are deleted.
+   */
+  static void prepareOutput(FileSystem fs, org.apache.hadoop.fs.Path out, boolean overwrite) throws IOException {
+    if (!fs.exists(out)) {
+      return;
+    }
+    if (!fs.getFileStatus(out).isDirectory()) {
+      throw new ConfigException("output.path", "'" + out + "' is a file; give a directory");
+    }
+    List<String> ours = new ArrayList<>();
+    List<String> foreign = new ArrayList<>();
+    for (FileStatus st : fs.listStatus(out)) {
+      (OWNED.contains(st.getPath().getName()) ? ours : foreign).add(st.getPath().getName());
+    }
+    if (!foreign.isEmpty()) {
+      throw new ConfigException("output.path", "'" + out + "' holds entries the evaluate job did not write "
+          + foreign + "; give an empty or new directory");
+    }
+    if (!ours.isEmpty() && !overwrite) {
+      throw new ConfigException("output.overwrite", "'" + out + "' holds an earlier evaluation " + ours
+          + "; set output.overwrite=true to replace it, or give another output.path");
+    }
+    for (String name : ours) {
+      fs.delete(new org.apache.hadoop.fs.Path(out, name), true);
+    }
+  }
+
+  private static void write(FileSystem fs, org.apache.hadoop.fs.Path path, String text) throws IOException {
+    try (FSDataOutputStream o = fs.create(path, true)) {
+      o.write(text.getBytes(StandardCharsets.UTF_8));
+    }
+  }
+
+  /** Per-plan figures from the collected rows (driver side). */
+  static final class Summaries {
+    private final List<EvaluateConfig.LabelledPlan> plans;
+    private final List<PlanSummary> reportRows = new ArrayList<>();
+    private final List<Map<String, Object>> summaries = new ArrayList<>();
+    private long errors;
+
+    Summaries(List<EvaluateConfig.LabelledPlan> plans, EvaluateConfig.Sample sample, List<Row> rows,
+        EvaluateConfig.Report report) {
+      this.plans = plans;
+      int n = plans.size();
+      List<Map<String, PairedBootstrap.Scored>> exact = new ArrayList<>();
+      List<Map<String, Long>> flops = new ArrayList<>();
+      List<AnswerScoring.CaptionTally> captions = new ArrayList<>();
+      double[] kept = new double[n];
+      double[] ms = new double[n];
+      double[] kv = new double[n];
+      long[] kvCount = new long[n];
+      long[] count = new long[n];
+      long[] errs = new long[n];
+      for (int p = 0; p < n; p++) {
+        exact.add(new LinkedHashMap<>());
+        flops.add(new LinkedHashMap<>());
+        captions.add(new AnswerScoring.CaptionTally());
+      }
+      ShapesVqaSource data = new ShapesVqaSource(sample.seed(), 128, sample.split());
+      for (Row r : rows) {
+        int p = r.getInt(0);
+        String qid = r.getString(5);
+        String kind = r.getString(6);
+        count[p]++;
+        ms[p] += r.getDouble(18);
+        boolean failed = !r.isNullAt(19);
+        if (failed) {
+          errs[p]++;
+        } else {
+          kept[p] += r.getInt(12);
+          flops.get(p).put(qid, r.getLong(13) + r.getLong(14) + r.getLong(15));
+          if (!r.isNullAt(17)) {
+            kv[p] += r.getLong(17);
+            kvCount[p]++;
+          }
+        }
+        if (kind.equals("caption")) {
+          if (!failed) {
+            Scene scene = data.scene(r.getInt(3));
+            List<AnswerScoring.CaptionObject> truth = new ArrayList<>();
+            for (SceneObject o : scene.objects()) {
+              truth.add(new AnswerScoring.CaptionObject(o.sizeName(), o.colorName(), o.shapeName(), o.positionName()));
+            }
+            captions.get(p).add(AnswerScoring.parseCaption(r.getString(9)), truth);
+          }
+        } else {
+          boolean correct = !failed && r.getBoolean(10);
+          exact.get(p).put(qid, new PairedBootstrap.Scored(r.getString(4), kind, correct ? 1 : 0));
+        }
+      }
+      for (long e : errs) {
+        errors += e;
+      }
+      boolean hasExact = !exact.get(0).isEmpty();
+      for (int p = 0; p < n; p++) {
+        EvaluateConfig.LabelledPlan plan = plans.get(p);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("label", plan.label());
+        m.put("plan", plan.plan().toJson());
+        m.put("plan_hash", plan.plan().planHash());
+        m.put("questions", count[p]);
+        m.put("errors", errs[p]);
+        PairedBootstrap.Result res = hasExact
+            ? PairedBootstrap.compare(exact.get(0), exact.get(p), report.resamples(), report.seed()) : null;
+        m.put("accuracy", res == null ? null : res.accuracy());
+        m.put("accuracy_by_kind", res == null ? Map.of() : res.accuracyByKind());
+        m.put("loss", p == 0 || res == null ? null : interval(res.loss()));
+        Map<String, Object> lk = new LinkedHashMap<>();
+        if (p > 0 && res != null) {
+          res.lossByKind().forEach((k, v) -> lk.put(k, interval(v)));
+        }
+        m.put("loss_by_kind", lk);
+        if (sample.kinds().contains("caption")) {
+          m.put("caption_object_f1", captions.get(p).f1());
+          m.put("chair", captions.get(p).chair());
+        }
+        long ok = count[p] - errs[p];
+        m.put("mean_visual_tokens_kept", ok == 0 ? null : kept[p] / ok);
+        m.put("flops_ratio", flopsRatio(flops.get(0), flops.get(p)));
+        m.put("mean_kv_bytes", kvCount[p] == 0 ? null : kv[p] / kvCount[p]);
+        m.put("ms_per_question", count[p] == 0 ? null : ms[p] / count[p]);
+        summaries.add(m);
+        if (res != null) {
+          Map<String, Double> metrics = new LinkedHashMap<>();
+          if (sample.kinds().contains("caption")) {
+            metrics.put("caption_object_f1", captions.get(p).f1());
+            metrics.put("chair", captions.get(p).chair());
+          }
+          metrics.put("errors", (double) errs[p]);
+          reportRows.add(new PlanSummary(plan.label(), plan.plan().toJson(), plan.plan().planHash(), sample.images(),
+              (int) count[p], res.accuracy(), p == 0 ? null : res.loss(), res.accuracyByKind(),
+              p == 0 ? Map.of() : res.lossByKind(), ok == 0 ? Double.NaN : kept[p] / ok,
+              nanIfNull(flopsRatio(flops.get(0), flops.get(p))), kvCount[p] == 0 ? Double.NaN : kv[p] / kvCount[p],
+              count[p] == 0 ? Double.NaN : ms[p] / count[p], metrics));
+        }
+      }
+    }
+
+    private static Double flopsRatio(Map<String, Long> empty, Map<String, Long> plan) {
+      long a = 0;
+      long b = 0;
+      for (Map.Entry<String, Long> e : plan.entrySet()) {
+        Long base = empty.get(e.getKey());
+        if (base != null) {
+          a += e.getValue();
+          b += base;
+        }
+      }
+      return b == 0 ? null : a / (double) b;
+    }
+
+    private static double nanIfNull(Double d) {
+      return d == null ? Double.NaN : d;
+    }
+
+    private static Map<String, Object> interval(Interval i) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("estimate", i.estimate());
+      m.put("lo", i.lo());
+      m.put("hi", i.hi());
+      return m;
+    }
+
+    List<Map<String, Object>> plans() {
+      return summaries;
+    }
+
+    List<PlanSummary> reportRows() {
+      if (reportRows.isEmpty()) {
+        throw new IllegalStateException("no exact-match questions: sample.kinds needs one of exists, color, count, "
+            + "position for the report's accuracy (plans: " + plans.size() + ")");
+      }
+      return reportRows;
+    }
+
+    long errors() {
+      return errors;
+    }
+  }
+}

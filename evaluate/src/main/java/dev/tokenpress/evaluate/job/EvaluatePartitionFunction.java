@@ -1,0 +1,131 @@
+package dev.tokenpress.evaluate.job;
+
+import dev.tokenpress.datasets.Question;
+import dev.tokenpress.datasets.Scene;
+import dev.tokenpress.runtime.eval.AnswerScoring;
+import dev.tokenpress.runtime.eval.ShapesVqaSource;
+import dev.tokenpress.spark.ExecutorRuntimes;
+import dev.tokenpress.spark.InputRecord;
+import dev.tokenpress.spark.ProcessorFactory;
+import dev.tokenpress.spark.ProcessorSpec;
+import dev.tokenpress.spark.RecordProcessor;
+import dev.tokenpress.spark.RecordResult;
+import dev.tokenpress.spark.StageCount;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.api.java.function.FlatMapFunction;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * Executor side of the {@code evaluate} job: each input row is (plan index, image index); the
+ * image is regenerated from the sample's seed, each of its questions of the configured kinds is
+ * answered with that plan, and one {@link #SCHEMA} row per question comes out. The model is the
+ * executor's cached runtime ({@link ExecutorRuntimes}, keyed by the model), so every plan runs on
+ * one loaded copy. A question that fails becomes a row with {@code error} set, never a dead task.
+ */
+final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, Row> {
+  private static final long serialVersionUID = 1L;
+
+  /** One row per (plan, question). */
+  static final StructType SCHEMA = new StructType()
+      .add("plan_index", DataTypes.IntegerType, false)
+      .add("plan_label", DataTypes.StringType, false)
+      .add("plan_hash", DataTypes.StringType, false)
+      .add("image_index", DataTypes.IntegerType, false)
+      .add("image_id", DataTypes.StringType, false)
+      .add("question_id", DataTypes.StringType, false)
+      .add("kind", DataTypes.StringType, false)
+      .add("question", DataTypes.StringType, false)
+      .add("expected", DataTypes.StringType, false)
+      .add("answer", DataTypes.StringType, true)
+      .add("correct", DataTypes.BooleanType, true)
+      .add("visual_tokens_in", DataTypes.IntegerType, true)
+      .add("visual_tokens_kept", DataTypes.IntegerType, true)
+      .add("flops_vision", DataTypes.LongType, true)
+      .add("flops_prefill", DataTypes.LongType, true)
+      .add("flops_decode", DataTypes.LongType, true)
+      .add("generated_tokens", DataTypes.IntegerType, true)
+      .add("kv_bytes", DataTypes.LongType, true)
+      .add("ms", DataTypes.DoubleType, false)
+      .add("error", DataTypes.StringType, true);
+
+  /** Input rows: which plan on which image. */
+  static final StructType WORK = new StructType()
+      .add("plan_index", DataTypes.IntegerType, false)
+      .add("image_index", DataTypes.IntegerType, false);
+
+  private final ProcessorFactory factory;
+  private final ProcessorSpec spec;
+  private final List<EvaluateConfig.LabelledPlan> plans;
+  private final EvaluateConfig.Sample sample;
+
+  EvaluatePartitionFunction(ProcessorFactory factory, ProcessorSpec spec, List<EvaluateConfig.LabelledPlan> plans,
+      EvaluateConfig.Sample sample) {
+    this.factory = factory;
+    this.spec = spec;
+    this.plans = List.copyOf(plans);
+    this.sample = sample;
+  }
+
+  @Override
+  public Iterator<Row> call(Iterator<Row> input) {
+    // one intra-op thread per task unless configured: the tasks of an executor run side by side
+    RecordProcessor processor = ExecutorRuntimes.getOrCreate(factory, spec, Math.max(1, spec.intraOpThreads()));
+    ShapesVqaSource data = new ShapesVqaSource(sample.seed(), 128, sample.split());
+    return new Iterator<>() {
+      private final java.util.ArrayDeque<Row> pending = new java.util.ArrayDeque<>();
+
+      @Override
+      public boolean hasNext() {
+        while (pending.isEmpty() && input.hasNext()) {
+          Row w = input.next();
+          pending.addAll(image(processor, data, w.getInt(0), w.getInt(1)));
+        }
+        return !pending.isEmpty();
+      }
+
+      @Override
+      public Row next() {
+        if (!hasNext()) {
+          throw new java.util.NoSuchElementException();
+        }
+        return pending.poll();
+      }
+    };
+  }
+
+  private List<Row> image(RecordProcessor processor, ShapesVqaSource data, int planIndex, int imageIndex) {
+    EvaluateConfig.LabelledPlan plan = plans.get(planIndex);
+    Scene scene = data.scene(imageIndex);
+    byte[] png = ShapesVqaSource.png(scene);
+    List<Row> rows = new ArrayList<>();
+    for (Question q : scene.questions()) {
+      if (!sample.kinds().contains(q.kind())) {
+        continue;
+      }
+      long t0 = System.nanoTime();
+      String source = "shapesvqa:" + sample.split() + "/" + imageIndex;
+      try {
+        RecordResult r = processor.process(new InputRecord(q.id(), source, png, q.question(), null), plan.plan());
+        double ms = (System.nanoTime() - t0) / 1e6;
+        StageCount visual = r.stages().isEmpty() ? null : r.stages().get(0);
+        Boolean correct = q.kind().equals("caption") ? null : AnswerScoring.exactMatch(r.answer(), q.answer());
+        rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, scene.imageId(), q.id(),
+            q.kind(), q.question(), q.answer(), r.answer(), correct,
+            visual == null ? null : visual.tokensIn(), visual == null ? null : visual.tokensOut(),
+            r.flops().vision(), r.flops().prefill(), r.flops().decode(), r.answerTokenIds().length,
+            r.kvCache() == null ? null : r.kvCache().storedBytes(), ms, null));
+      } catch (RuntimeException e) {
+        double ms = (System.nanoTime() - t0) / 1e6;
+        String why = e.getClass().getSimpleName() + ": " + e.getMessage();
+        rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, scene.imageId(), q.id(),
+            q.kind(), q.question(), q.answer(), null, null, null, null, null, null, null, null, null, ms, why));
+      }
+    }
+    return rows;
+  }
+}
