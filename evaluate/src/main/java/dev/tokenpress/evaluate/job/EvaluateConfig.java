@@ -141,24 +141,24 @@ public record EvaluateConfig(
       implements java.io.Serializable {
     public Sample {
       if (!"shapesvqa".equals(dataset)) {
-        throw new ConfigException("sample.dataset", "must be shapesvqa, got '" + dataset + "'");
+        throw ConfigException.invalid("dataset", "must be shapesvqa, got '" + dataset + "'");
       }
       if (!ShapesVqa.SPLITS.contains(split)) {
-        throw new ConfigException("sample.split", "must be one of " + ShapesVqa.SPLITS + ", got '" + split + "'");
+        throw ConfigException.invalid("split", "must be one of " + ShapesVqa.SPLITS + ", got '" + split + "'");
       }
       if (images < 1 || images > 1_000_000) {
-        throw new ConfigException("sample.images", "must be in [1, 1000000], got " + images);
+        throw ConfigException.invalid("images", "must be in [1, 1000000], got " + images);
       }
       if (start < 0) {
-        throw new ConfigException("sample.start", "must be >= 0, got " + start);
+        throw ConfigException.invalid("start", "must be >= 0, got " + start);
       }
       if (kinds == null || kinds.isEmpty()) {
-        throw new ConfigException("sample.kinds", "must name at least one of " + Question.KINDS);
+        throw ConfigException.invalid("kinds", "must name at least one of " + Question.KINDS);
       }
       Set<String> seen = new LinkedHashSet<>();
       for (String k : kinds) {
         if (!Question.KINDS.contains(k)) {
-          throw new ConfigException("sample.kinds", "unknown kind '" + k + "'; allowed: " + Question.KINDS);
+          throw ConfigException.invalid("kinds", "unknown kind '" + k + "'; allowed: " + Question.KINDS);
         }
         seen.add(k);
       }
@@ -179,14 +179,14 @@ public record EvaluateConfig(
       values = values == null ? Map.of() : new LinkedHashMap<>(values);
       fixed = fixed == null ? Map.of() : new LinkedHashMap<>(fixed);
       if (op == null && (!values.isEmpty() || !fixed.isEmpty())) {
-        throw new ConfigException("grid.op", "is required when grid.values or grid.fixed are set");
+        throw ConfigException.invalid("op", "is required when grid.values or grid.fixed are set");
       }
       if (op != null && !CompressionPlan.operatorNames().contains(op)) {
-        throw new ConfigException("grid.op", "unknown operator '" + op + "'; operators: " + CompressionPlan.operatorNames());
+        throw ConfigException.invalid("op", "unknown operator '" + op + "'; operators: " + CompressionPlan.operatorNames());
       }
       for (Map.Entry<String, JsonNode> e : values.entrySet()) {
         if (!e.getValue().isArray() || e.getValue().isEmpty()) {
-          throw new ConfigException("grid.values." + e.getKey(), "must be a non-empty list of values");
+          throw ConfigException.invalid("values." + e.getKey(), "must be a non-empty list of values");
         }
       }
       if (op != null) {
@@ -195,7 +195,7 @@ public record EvaluateConfig(
           try {
             CompressionPlan.parse("[" + ConfigLoader.canonicalJson(p) + "]");
           } catch (IllegalArgumentException e) {
-            throw new ConfigException("grid", "combination " + i + " " + p + ": " + e.getMessage());
+            throw ConfigException.invalid("values", "combination " + i + " " + p + ": " + e.getMessage());
           }
           i++;
         }
@@ -236,7 +236,7 @@ public record EvaluateConfig(
   public record Output(String path, boolean overwrite) {
     public Output {
       if (path == null || path.isBlank()) {
-        throw new ConfigException("output.path", "is required");
+        throw ConfigException.invalid("path", "is required");
       }
     }
   }
@@ -249,7 +249,7 @@ public record EvaluateConfig(
   public record Report(int resamples, long seed, String title) {
     public Report {
       if (resamples < 10 || resamples > 1_000_000) {
-        throw new ConfigException("report.resamples", "must be in [10, 1000000], got " + resamples);
+        throw ConfigException.invalid("resamples", "must be in [10, 1000000], got " + resamples);
       }
     }
   }

@@ -18,8 +18,11 @@ public final class ConfigException extends IllegalArgumentException {
     return field;
   }
 
-  /** Thrown from record constructors; the binder prefixes the enclosing path. */
-  static IllegalArgumentException invalid(String name, String message) {
+  /**
+   * Thrown from config record constructors (of any job); {@link ConfigLoader} prefixes the
+   * enclosing path, so a record used in several sections names the right one.
+   */
+  public static IllegalArgumentException invalid(String name, String message) {
     return new FieldError(name, message);
   }
 
