@@ -9,7 +9,7 @@ import dev.tokenpress.evaluate.report.PlanSummary;
 import dev.tokenpress.jobs.compress.CompressJob;
 import dev.tokenpress.jobs.compress.RuntimeFactories;
 import dev.tokenpress.jobs.config.ConfigException;
-import dev.tokenpress.jobs.config.ConfigLoader;
+import dev.tokenpress.jobs.launch.JobLauncher;
 import dev.tokenpress.operators.json.Json;
 import dev.tokenpress.runtime.eval.AnswerScoring;
 import dev.tokenpress.runtime.eval.ShapesVqaSource;
@@ -19,15 +19,11 @@ import dev.tokenpress.spark.VlmProcessorFactory;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.apache.hadoop.fs.FSDataOutputStream;
-import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -59,74 +55,8 @@ public final class EvaluateJob {
   public record Result(List<Map<String, Object>> plans, long questions, long errors, String reportPath) {}
 
   public static void main(String[] args) {
-    Path file = null;
-    List<String> sets = new ArrayList<>();
-    boolean print = false;
-    for (int i = 0; i < args.length; i++) {
-      switch (args[i]) {
-        case "--config", "-c" -> file = Path.of(value(args, ++i));
-        case "--set", "-s" -> sets.add(value(args, ++i));
-        case "--print-config" -> print = true;
-        case "--help", "-h" -> {
-          System.out.println(usage());
-          return;
-        }
-        default -> {
-          System.err.println("unknown argument '" + args[i] + "'\n" + usage());
-          System.exit(2);
-        }
-      }
-    }
-    EvaluateConfig config;
-    try {
-      config = EvaluateConfig.load(file, sets);
-      if (print) {
-        System.out.print(ConfigLoader.toYaml(config));
-        return;
-      }
-    } catch (ConfigException e) {
-      System.err.println(e.getMessage());
-      System.exit(2);
-      return;
-    }
-    SparkSession.Builder builder = SparkSession.builder().appName(config.spark().appName());
-    String master = System.getProperty("spark.master", config.spark().master());
-    if (master != null && master.startsWith("local")) {
-      for (Map.Entry<String, String> e : CompressJob.APP_DEFAULTS.entrySet()) {
-        builder = builder.config(e.getKey(), e.getValue());
-      }
-    }
-    if (config.spark().master() != null && System.getProperty("spark.master") == null) {
-      builder = builder.master(config.spark().master());
-    }
-    for (Map.Entry<String, String> e : config.spark().conf().entrySet()) {
-      builder = builder.config(e.getKey(), e.getValue());
-    }
-    SparkSession spark = builder.getOrCreate();
-    int status = 0;
-    try {
-      run(spark, config, VlmProcessorFactory.INSTANCE, System.out);
-    } catch (ConfigException e) {
-      System.err.println("[tokenpress] " + e.getMessage());
-      status = 2;
-    } catch (RuntimeException e) {
-      e.printStackTrace();
-      System.err.println("[tokenpress] FAILED: " + e.getMessage());
-      status = 1;
-    } finally {
-      spark.stop();
-    }
-    if (status != 0) {
-      System.exit(status);
-    }
-  }
-
-  private static String value(String[] args, int i) {
-    if (i >= args.length) {
-      System.err.println(args[i - 1] + " needs a value\n" + usage());
-      System.exit(2);
-    }
-    return args[i];
+    JobLauncher.main(args, usage(), EvaluateConfig::load, EvaluateConfig::spark, c -> { }, CompressJob.APP_DEFAULTS,
+        "evaluate", (spark, c) -> run(spark, c, VlmProcessorFactory.INSTANCE, System.out));
   }
 
   static String usage() {
@@ -153,7 +83,7 @@ public final class EvaluateJob {
     FileSystem fs;
     try {
       fs = out.getFileSystem(spark.sparkContext().hadoopConfiguration());
-      prepareOutput(fs, out, config.output().overwrite());
+      OwnedOutput.prepare(fs, out, OWNED, config.output().overwrite(), "evaluate");
     } catch (IOException e) {
       throw new UncheckedIOException("cannot prepare " + out, e);
     }
@@ -187,7 +117,7 @@ public final class EvaluateJob {
       summary.put("wall_seconds", Math.round(seconds * 10) / 10.0);
       summary.put("bootstrap", Map.of("resamples", config.report().resamples(), "seed", config.report().seed()));
       summary.put("plans", planSummaries);
-      write(fs, new org.apache.hadoop.fs.Path(out, "summary.json"), Json.write(summary));
+      OwnedOutput.write(fs, new org.apache.hadoop.fs.Path(out, "summary.json"), Json.write(summary));
       String title = config.report().title() != null ? config.report().title()
           : "tokenpress evaluate: " + plans.size() + " plans on ShapesVQA " + sample.split();
       Map<String, String> context = new LinkedHashMap<>();
@@ -199,7 +129,7 @@ public final class EvaluateJob {
           + String.format(java.util.Locale.ROOT, "%.1f", seconds) + " s");
       String html = HtmlReport.render(title, s.reportRows(), context);
       org.apache.hadoop.fs.Path report = new org.apache.hadoop.fs.Path(out, "report.html");
-      write(fs, report, html);
+      OwnedOutput.write(fs, report, html);
       log.printf("[tokenpress] evaluate: %d questions in %.1f s, %d errors%n", collected.size(), seconds, s.errors());
       for (Map<String, Object> p : planSummaries) {
         log.printf(java.util.Locale.ROOT, "[tokenpress]   %-40s accuracy %s  loss %s  tokens %s  FLOPs ratio %s%n",
@@ -225,41 +155,6 @@ public final class EvaluateJob {
     return String.format(java.util.Locale.ROOT, "%+.4f [%+.4f, %+.4f]", m.get("estimate"), m.get("lo"), m.get("hi"));
   }
 
-  /**
-   * {@code output.path} must be absent, empty, or an earlier evaluation's output (only {@link
-   * #OWNED} entries); the latter is replaced only with {@code output.overwrite}, and then only
-   * those entries are deleted.
-   */
-  static void prepareOutput(FileSystem fs, org.apache.hadoop.fs.Path out, boolean overwrite) throws IOException {
-    if (!fs.exists(out)) {
-      return;
-    }
-    if (!fs.getFileStatus(out).isDirectory()) {
-      throw new ConfigException("output.path", "'" + out + "' is a file; give a directory");
-    }
-    List<String> ours = new ArrayList<>();
-    List<String> foreign = new ArrayList<>();
-    for (FileStatus st : fs.listStatus(out)) {
-      (OWNED.contains(st.getPath().getName()) ? ours : foreign).add(st.getPath().getName());
-    }
-    if (!foreign.isEmpty()) {
-      throw new ConfigException("output.path", "'" + out + "' holds entries the evaluate job did not write "
-          + foreign + "; give an empty or new directory");
-    }
-    if (!ours.isEmpty() && !overwrite) {
-      throw new ConfigException("output.overwrite", "'" + out + "' holds an earlier evaluation " + ours
-          + "; set output.overwrite=true to replace it, or give another output.path");
-    }
-    for (String name : ours) {
-      fs.delete(new org.apache.hadoop.fs.Path(out, name), true);
-    }
-  }
-
-  private static void write(FileSystem fs, org.apache.hadoop.fs.Path path, String text) throws IOException {
-    try (FSDataOutputStream o = fs.create(path, true)) {
-      o.write(text.getBytes(StandardCharsets.UTF_8));
-    }
-  }
 
   /** Per-plan figures from the collected rows (driver side). */
   static final class Summaries {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import dev.tokenpress.jobs.compress.CompressJob;
 import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.jobs.config.ConfigLoader;
+import dev.tokenpress.jobs.launch.JobLauncher;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.json.Json;
 import dev.tokenpress.spark.ProcessorFactory;
@@ -13,15 +14,12 @@ import dev.tokenpress.spark.VlmProcessorFactory;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.spark.sql.SparkSession;
 
@@ -38,6 +36,9 @@ import org.apache.spark.sql.SparkSession;
  * the largest sample) and {@code tuned.yaml} (the chosen plan as a compress-job config).
  */
 public final class TuneJob {
+  /** The job's own entries under {@code output.path}; nothing else there is ever deleted. */
+  static final java.util.Set<String> OWNED = java.util.Set.of("rounds", "confirm", "tune.json", "tuned.yaml");
+
   private TuneJob() {}
 
   /** What the search chose and what it cost. */
@@ -45,67 +46,11 @@ public final class TuneJob {
       long evaluations, long fullGridEvaluations, int rounds) {}
 
   public static void main(String[] args) {
-    Path file = null;
-    List<String> sets = new ArrayList<>();
-    boolean print = false;
-    for (int i = 0; i < args.length; i++) {
-      switch (args[i]) {
-        case "--config", "-c" -> file = Path.of(args[++i]);
-        case "--set", "-s" -> sets.add(args[++i]);
-        case "--print-config" -> print = true;
-        case "--help", "-h" -> {
-          System.out.println("usage: TuneJob [--config FILE.yaml] [--set key=value]... [--print-config]\n"
-              + "  no --config: the embedded " + TuneConfig.EMBEDDED_DEFAULT);
-          return;
-        }
-        default -> {
-          System.err.println("unknown argument '" + args[i] + "'");
-          System.exit(2);
-        }
-      }
-    }
-    TuneConfig config;
-    try {
-      config = TuneConfig.load(file, sets);
-      if (print) {
-        System.out.print(ConfigLoader.toYaml(config));
-        return;
-      }
-    } catch (ConfigException e) {
-      System.err.println(e.getMessage());
-      System.exit(2);
-      return;
-    }
-    SparkSession.Builder builder = SparkSession.builder().appName(config.spark().appName());
-    String master = System.getProperty("spark.master", config.spark().master());
-    if (master != null && master.startsWith("local")) {
-      for (Map.Entry<String, String> e : CompressJob.APP_DEFAULTS.entrySet()) {
-        builder = builder.config(e.getKey(), e.getValue());
-      }
-    }
-    if (config.spark().master() != null && System.getProperty("spark.master") == null) {
-      builder = builder.master(config.spark().master());
-    }
-    for (Map.Entry<String, String> e : config.spark().conf().entrySet()) {
-      builder = builder.config(e.getKey(), e.getValue());
-    }
-    SparkSession spark = builder.getOrCreate();
-    int status = 0;
-    try {
-      run(spark, config, VlmProcessorFactory.INSTANCE, System.out);
-    } catch (ConfigException e) {
-      System.err.println("[tokenpress] " + e.getMessage());
-      status = 2;
-    } catch (RuntimeException e) {
-      e.printStackTrace();
-      System.err.println("[tokenpress] FAILED: " + e.getMessage());
-      status = 1;
-    } finally {
-      spark.stop();
-    }
-    if (status != 0) {
-      System.exit(status);
-    }
+    String usage = "usage: TuneJob [--config FILE.yaml] [--set key=value]... [--print-config]\n"
+        + "  no --config: the embedded " + TuneConfig.EMBEDDED_DEFAULT + "\n"
+        + "  --set constraints.flopsRatio=0.3 --set 'grid.values={keep: [32, 64]}' --set output.path=/tmp/tune";
+    JobLauncher.main(args, usage, TuneConfig::load, TuneConfig::spark, c -> { }, CompressJob.APP_DEFAULTS, "tune",
+        (spark, c) -> run(spark, c, VlmProcessorFactory.INSTANCE, System.out));
   }
 
   /** One candidate and its latest figures. */
@@ -142,7 +87,7 @@ public final class TuneJob {
     FileSystem fs;
     try {
       fs = out.getFileSystem(spark.sparkContext().hadoopConfiguration());
-      prepareOutput(fs, out, config.output().overwrite());
+      OwnedOutput.prepare(fs, out, OWNED, config.output().overwrite(), "tune");
     } catch (IOException e) {
       throw new UncheckedIOException("cannot prepare " + out, e);
     }
@@ -234,8 +179,8 @@ public final class TuneJob {
     tune.put("evaluations", spent);
     tune.put("full_grid_evaluations", full);
     try {
-      write(fs, new org.apache.hadoop.fs.Path(out, "tune.json"), Json.write(tune));
-      write(fs, new org.apache.hadoop.fs.Path(out, "tuned.yaml"), tunedYaml(config, best, confirmation));
+      OwnedOutput.write(fs, new org.apache.hadoop.fs.Path(out, "tune.json"), Json.write(tune));
+      OwnedOutput.write(fs, new org.apache.hadoop.fs.Path(out, "tuned.yaml"), tunedYaml(config, best, confirmation));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write to " + out, e);
     }
@@ -294,32 +239,4 @@ public final class TuneJob {
         + "plan: " + ConfigLoader.canonicalJson(best.plan) + "\n";
   }
 
-  private static void prepareOutput(FileSystem fs, org.apache.hadoop.fs.Path out, boolean overwrite) throws IOException {
-    if (!fs.exists(out)) {
-      return;
-    }
-    List<String> foreign = new ArrayList<>();
-    List<String> ours = new ArrayList<>();
-    for (org.apache.hadoop.fs.FileStatus st : fs.listStatus(out)) {
-      String name = st.getPath().getName();
-      (java.util.Set.of("rounds", "confirm", "tune.json", "tuned.yaml").contains(name) ? ours : foreign).add(name);
-    }
-    if (!foreign.isEmpty()) {
-      throw new ConfigException("output.path", "'" + out + "' holds entries the tune job did not write " + foreign
-          + "; give an empty or new directory");
-    }
-    if (!ours.isEmpty() && !overwrite) {
-      throw new ConfigException("output.overwrite", "'" + out + "' holds an earlier tuning " + ours
-          + "; set output.overwrite=true to replace it, or give another output.path");
-    }
-    for (String name : ours) {
-      fs.delete(new org.apache.hadoop.fs.Path(out, name), true);
-    }
-  }
-
-  private static void write(FileSystem fs, org.apache.hadoop.fs.Path path, String text) throws IOException {
-    try (FSDataOutputStream o = fs.create(path, true)) {
-      o.write(text.getBytes(StandardCharsets.UTF_8));
-    }
-  }
 }

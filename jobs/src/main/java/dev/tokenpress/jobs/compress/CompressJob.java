@@ -13,6 +13,7 @@ import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.jobs.config.ConfigLoader;
 import dev.tokenpress.jobs.config.InputFormat;
 import dev.tokenpress.jobs.config.JobConfig;
+import dev.tokenpress.jobs.launch.JobLauncher;
 import dev.tokenpress.jobs.config.OutputMode;
 import dev.tokenpress.jobs.corpus.CorpusReader;
 import dev.tokenpress.jobs.corpus.DirectoryListing;
@@ -24,7 +25,6 @@ import dev.tokenpress.spark.ProcessorSpec;
 import dev.tokenpress.spark.RowProvenance;
 import dev.tokenpress.spark.SerializableHadoopConf;
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -111,78 +111,9 @@ public final class CompressJob {
    * {@code conf/local-demo.yaml}.
    */
   public static void main(String[] args) {
-    Path file = null;
-    List<String> sets = new ArrayList<>();
-    boolean print = false;
-    for (int i = 0; i < args.length; i++) {
-      switch (args[i]) {
-        case "--config", "-c" -> file = Path.of(next(args, ++i, "--config"));
-        case "--set", "-s" -> sets.add(next(args, ++i, "--set"));
-        case "--print-config" -> print = true;
-        case "--help", "-h" -> {
-          System.out.println(usage());
-          return;
-        }
-        default -> {
-          System.err.println("unknown argument '" + args[i] + "'\n" + usage());
-          System.exit(2);
-        }
-      }
-    }
-    JobConfig config;
-    try {
-      config = ConfigLoader.load(file, sets);
-      if (print) {
-        System.out.print(ConfigLoader.toYaml(config));
-        return;
-      }
-      Preflight.beforeSession(config, RuntimeFactories.forConfig(config));
-    } catch (ConfigException e) {
-      System.err.println(e.getMessage());
-      System.exit(2);
-      return;
-    }
-    SparkSession.Builder builder = SparkSession.builder().appName(config.spark().appName());
-    String master = System.getProperty("spark.master", config.spark().master());
-    for (Map.Entry<String, String> e : APP_DEFAULTS.entrySet()) {
-      if (master != null && master.startsWith("local") && System.getProperty(e.getKey()) == null
-          && !config.spark().conf().containsKey(e.getKey())) {
-        builder = builder.config(e.getKey(), e.getValue());
-      }
-    }
-    if (config.spark().master() != null && System.getProperty("spark.master") == null) {
-      builder = builder.master(config.spark().master());
-    }
-    for (Map.Entry<String, String> e : config.spark().conf().entrySet()) {
-      builder = builder.config(e.getKey(), e.getValue());
-    }
-    SparkSession spark = builder.getOrCreate();
-    int status = 0;
-    try {
-      run(spark, config);
-    } catch (ConfigException e) {
-      // A setting that does not fit what is on disk (output.path, resume settings): refused before
-      // any task, like the checks before the session; the message names the field, no stack trace.
-      System.err.println("[tokenpress] " + e.getMessage());
-      status = 2;
-    } catch (RuntimeException e) {
-      LOG.error("compress job failed", e);
-      System.err.println("[tokenpress] FAILED: " + e.getMessage());
-      status = 1;
-    } finally {
-      spark.stop();
-    }
-    if (status != 0) {
-      System.exit(status);
-    }
-  }
-
-  private static String next(String[] args, int i, String flag) {
-    if (i >= args.length) {
-      System.err.println(flag + " needs a value\n" + usage());
-      System.exit(2);
-    }
-    return args[i];
+    JobLauncher.main(args, usage(), ConfigLoader::load, JobConfig::spark,
+        c -> Preflight.beforeSession(c, RuntimeFactories.forConfig(c)), APP_DEFAULTS, "compress",
+        (spark, c) -> run(spark, c));
   }
 
   static String usage() {
