@@ -208,7 +208,8 @@ public final class VlmRuntime implements AutoCloseable {
 
     int n = visionConfig.numImageTokens();
     EncodedPrompt prompt = prompts.encode(request.prompt(), n);
-    HookRunner rec = plan.record(Seeds.recordSeed(request.id(), options.jobSeed()));
+    long recordSeed = Seeds.recordSeed(request.id(), options.jobSeed());
+    HookRunner rec = plan.record(recordSeed);
     VisionOutput vis = options.fused() ? fusedVision.encode(pixels) : vision.encode(pixels, rec);
     long t3 = System.nanoTime();
 
@@ -264,7 +265,7 @@ public final class VlmRuntime implements AutoCloseable {
     ms.put("decode", gen.timings().decodeMs());
     ms.put("total", (System.nanoTime() - t0) / 1e6);
     return new VlmResult(answer, ids, gen.stopReason(), prompt.ids(), n, layout.visualCount(), layout,
-        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits());
+        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits(), recordSeed);
   }
 
   /**
