@@ -465,7 +465,11 @@ public final class EvalCommand {
      * visual tokens are not one per patch.
      */
     boolean[] objectPatches(Scene scene, int tokens) {
-      int grid = vision.gridSize();
+      return objectPatches(scene, vision.gridSize(), tokens);
+    }
+
+    /** {@link #objectPatches(Scene, int)} for a {@code grid}×{@code grid} patch grid. */
+    static boolean[] objectPatches(Scene scene, int grid, int tokens) {
       if (grid * grid != tokens || scene.size() % grid != 0) {
         return null;
       }
