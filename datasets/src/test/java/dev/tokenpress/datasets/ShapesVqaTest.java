@@ -133,7 +133,7 @@ class ShapesVqaTest {
     assertThat(Files.readString(dir.resolve("dataset.json"))).contains("\"splits\": {\"train\": 0, \"val\": 0, \"test\": 5}");
   }
 
-  /** SHA-256 of the test split's first 300 scenes' questions (id, kind, text, answer) as of before the sampling label. */
+  /** SHA-256 of the first 300 test scenes' questions (id, kind, text, answer), computed before the sampling label. */
   private static final String QUESTIONS_DIGEST = "acb9079065af192866642d3f6025141e73878c3ec708b8eff40745221cdc8e60";
 
   @Test

@@ -88,8 +88,8 @@ public final class Damro implements TokenOperator {
     @Override
     public void validate(ModelShape shape) {
         if (!shape.vitClsToken()) {
-            throw new IllegalArgumentException(DamroConfig.NAME + " ranks tokens by the ViT's CLS attention; this model's "
-                    + "ViT has no CLS token");
+            throw new IllegalArgumentException(DamroConfig.NAME
+                    + " ranks tokens by the ViT's CLS attention; this model's ViT has no CLS token");
         }
         if (config.k() > shape.numPatches()) {
             throw new IllegalArgumentException(DamroConfig.NAME + ".k must be in [1, numPatches] = [1, "

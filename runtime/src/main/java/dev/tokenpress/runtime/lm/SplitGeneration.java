@@ -204,7 +204,8 @@ final class SplitGeneration implements AutoCloseable {
         while (n < req.maxNewTokens()) {
             if (hooked) {
                 int[] sofar = java.util.Arrays.copyOf(out, n);
-                logits = side.isEmpty() ? hooks.logits(steps, logits, sofar) : hooks.logits(steps, logits, sofar, sideLogits);
+                logits = side.isEmpty() ? hooks.logits(steps, logits, sofar)
+                        : hooks.logits(steps, logits, sofar, sideLogits);
             }
             if (recorded != null) {
                 recorded.add(logits.clone());

@@ -120,7 +120,8 @@ public final class VisionEncoder implements AutoCloseable {
   /**
    * Features of one image, with the plan of {@code hooks} (may be null) acting inside the ViT:
    * signals computed only when requested ({@link Signal.ClsAttention} for
-   * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitClsHeadAttention}, {@link Signal.VitClsLogits}, {@link Signal.VitKeys},
+   * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitClsHeadAttention},
+   * {@link Signal.VitClsLogits}, {@link Signal.VitKeys},
    * {@link Signal.VitHiddenStates}, {@link Signal.VitLayerOutput}), {@link Hook#VISION_LAYER} reductions applied
    * at their {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
    */
