@@ -253,7 +253,8 @@ public final class ShapesVqa {
         "is there a " + present.colorName() + " " + present.shapeName() + "?", "yes");
     int[] absent = absentPair(objects, rng);
     Question no = new Question(null, "exists",
-        "is there a " + Vocabulary.COLORS.get(absent[0]) + " " + Vocabulary.SHAPES.get(absent[1]) + "?", "no");
+        "is there a " + Vocabulary.COLORS.get(absent[0]) + " " + Vocabulary.SHAPES.get(absent[1]) + "?", "no",
+        absent[2] == 1 ? Question.ADVERSARIAL : Question.RANDOM);
     if (rng.nextBoolean()) {
       out.add(yes);
       out.add(no);
@@ -295,12 +296,17 @@ public final class ShapesVqa {
     List<Question> numbered = new ArrayList<>(out.size());
     for (int i = 0; i < out.size(); i++) {
       Question q = out.get(i);
-      numbered.add(new Question(imageId + "-" + i, q.kind(), q.question(), q.answer()));
+      numbered.add(new Question(imageId + "-" + i, q.kind(), q.question(), q.answer(), q.sampling()));
     }
     return List.copyOf(numbered);
   }
 
-  /** An absent (colour, shape) pair: half the time adversarial (shares a shape or colour with the scene). */
+  /**
+   * An absent (colour, shape) pair: half the time adversarial (shares a shape or colour with the
+   * scene). Returns {@code {colour, shape, 1}} when the adversarial draw produced it, {@code {colour,
+   * shape, 0}} when the uniform one did (also after 32 adversarial attempts without an absent pair);
+   * the label consumes no randomness, so the questions are those of earlier versions.
+   */
   private static int[] absentPair(List<SceneObject> objects, SplittableRandom rng) {
     int nc = Vocabulary.COLORS.size();
     int ns = Vocabulary.SHAPES.size();
@@ -311,7 +317,7 @@ public final class ShapesVqa {
         int color = keepShape ? rng.nextInt(nc) : anchor.color();
         int shape = keepShape ? anchor.shape() : rng.nextInt(ns);
         if (countColorShape(objects, color, shape) == 0) {
-          return new int[] {color, shape};
+          return new int[] {color, shape, 1};
         }
       }
     }
@@ -319,7 +325,7 @@ public final class ShapesVqa {
       int color = rng.nextInt(nc);
       int shape = rng.nextInt(ns);
       if (countColorShape(objects, color, shape) == 0) {
-        return new int[] {color, shape};
+        return new int[] {color, shape, 0};
       }
     }
   }

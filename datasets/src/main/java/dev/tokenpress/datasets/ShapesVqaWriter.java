@@ -52,7 +52,8 @@ public final class ShapesVqaWriter {
           for (Question q : scene.questions()) {
             questions.write("{\"id\":" + Json.quote(q.id()) + ",\"image_id\":" + Json.quote(scene.imageId())
                 + ",\"image\":" + Json.quote(image) + ",\"kind\":" + Json.quote(q.kind())
-                + ",\"question\":" + Json.quote(q.question()) + ",\"answer\":" + Json.quote(q.answer()) + "}");
+                + ",\"question\":" + Json.quote(q.question()) + ",\"answer\":" + Json.quote(q.answer())
+                + (q.sampling() == null ? "" : ",\"sampling\":" + Json.quote(q.sampling())) + "}");
             questions.newLine();
           }
         }

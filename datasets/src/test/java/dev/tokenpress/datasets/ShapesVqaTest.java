@@ -132,4 +132,35 @@ class ShapesVqaTest {
     assertThat(rgb & 0xff).isEqualTo(s.rgb()[p + 2] & 0xff);
     assertThat(Files.readString(dir.resolve("dataset.json"))).contains("\"splits\": {\"train\": 0, \"val\": 0, \"test\": 5}");
   }
+
+  /** SHA-256 of the first 300 test scenes' questions (id, kind, text, answer), computed before the sampling label. */
+  private static final String QUESTIONS_DIGEST = "acb9079065af192866642d3f6025141e73878c3ec708b8eff40745221cdc8e60";
+
+  @Test
+  void samplingLabelsTheAbsentObjectQuestionsWithoutChangingAnyQuestion() throws Exception {
+    java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+    int adversarial = 0;
+    int random = 0;
+    for (int i = 0; i < 300; i++) {
+      Scene s = gen.scene("test", i);
+      for (Question q : s.questions()) {
+        sha.update((q.id() + "|" + q.kind() + "|" + q.question() + "|" + q.answer() + "\n")
+            .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        boolean negative = q.kind().equals("exists") && q.answer().equals("no");
+        assertThat(q.sampling() != null).as(q.id()).isEqualTo(negative);
+        if (Question.ADVERSARIAL.equals(q.sampling())) {
+          adversarial++;
+          String[] w = q.question().replace("?", "").split(" ");
+          String color = w[3];
+          String shape = w[4];
+          assertThat(s.objects()).as(q.id()).anyMatch(o -> o.colorName().equals(color) || o.shapeName().equals(shape));
+        } else if (Question.RANDOM.equals(q.sampling())) {
+          random++;
+        }
+      }
+    }
+    assertThat(adversarial + random).isEqualTo(300);
+    assertThat(adversarial).isBetween(100, 160);
+    assertThat(java.util.HexFormat.of().formatHex(sha.digest())).isEqualTo(QUESTIONS_DIGEST);
+  }
 }

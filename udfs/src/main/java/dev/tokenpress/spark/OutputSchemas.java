@@ -114,7 +114,8 @@ public final class OutputSchemas {
       createStructField("engine_version", StringType, true),
       createStructField("run_id", StringType, false),
       createStructField("batch_id", StringType, false),
-      createStructField("created_at", TimestampType, false)));
+      createStructField("created_at", TimestampType, false),
+      createStructField("record_seed", LongType, true)));
 
   /**
    * {@code kv_cache/}: one row per (id, layer, chunk); a chunk is one stored form of a run of the

@@ -21,6 +21,7 @@ public final class RecordResult {
   private final Map<String, Double> timingsMs;
   private final KvCache kvCache;
   private final TokenProvenance visualTokens;
+  private final Long recordSeed;
 
   /** Takes ownership of the arrays and lists. */
   public RecordResult(
@@ -44,6 +45,21 @@ public final class RecordResult {
       Map<String, Double> timingsMs,
       KvCache kvCache,
       TokenProvenance visualTokens) {
+    this(answer, answerTokenIds, stages, keptMaps, flops, timingsMs, kvCache, visualTokens, null);
+  }
+
+  /** With the per-record seed the plan's seeded operators used (null when unknown). */
+  public RecordResult(
+      String answer,
+      int[] answerTokenIds,
+      List<StageCount> stages,
+      List<KeptTokens> keptMaps,
+      Flops flops,
+      Map<String, Double> timingsMs,
+      KvCache kvCache,
+      TokenProvenance visualTokens,
+      Long recordSeed) {
+    this.recordSeed = recordSeed;
     this.visualTokens = visualTokens;
     this.answer = Objects.requireNonNull(answer, "answer");
     this.answerTokenIds = Objects.requireNonNull(answerTokenIds, "answerTokenIds");
@@ -52,6 +68,11 @@ public final class RecordResult {
     this.flops = Objects.requireNonNull(flops, "flops");
     this.timingsMs = Map.copyOf(timingsMs);
     this.kvCache = kvCache;
+  }
+
+  /** The per-record seed of the plan's seeded operators, or null when unknown. */
+  public Long recordSeed() {
+    return recordSeed;
   }
 
   public String answer() {

@@ -75,7 +75,7 @@ public final class RowCodec {
         layers, chunks, entries, bytes, next,
         prov.planJson(), prov.planHash(), prov.configHash(),
         engine.modelSha256(), engine.engineVersion(),
-        prov.runId(), prov.batchId(), now);
+        prov.runId(), prov.batchId(), now, r.recordSeed());
   }
 
   /** The {@code outputs/} row of a record that failed. */
@@ -90,7 +90,7 @@ public final class RowCodec {
         null, null, null, null, null,
         prov.planJson(), prov.planHash(), prov.configHash(),
         engine == null ? null : engine.modelSha256(), engine == null ? null : engine.engineVersion(),
-        prov.runId(), prov.batchId(), now);
+        prov.runId(), prov.batchId(), now, null);
   }
 
   /** The {@code visual_tokens} column of an {@code outputs/} row as provenance, or null when absent. */

@@ -67,6 +67,7 @@ public final class CompressionPlan implements Serializable {
         m.put(ToMeConfig.NAME, ToMeConfig::fromJson);
         m.put(VmtcConfig.NAME, VmtcConfig::fromJson);
         m.put(MustDropConfig.NAME, MustDropConfig::fromJson);
+        m.put(DamroConfig.NAME, DamroConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 

@@ -5,12 +5,12 @@ package dev.tokenpress.operators.api;
  *
  * <pre>
  * ViT embed → for each ViT layer ℓ: pre → attention → [VISION_LAYER] → post (out proj, MLP)
- *   → projector → [VISUAL_TOKENS]
+ *   → projector → [BRANCH] → [VISUAL_TOKENS]
  *   → LM sequence = prefix + visual tokens + prompt
  *   → for each LM layer ℓ: pre → [PREFILL] → attention → post → [PREFILL_AFTER]
  *   → [KV_FINALIZE]
  *   → decode step: per layer pre → [DECODE] → attention over cache → post
- *       → logits → [LOGITS] → next token → [KV_APPEND]
+ *       → logits (plus each branch's logits) → [LOGITS] → next token → [KV_APPEND]
  * </pre>
  *
  * <p>Every hook has a context record and a {@link TokenOperator} callback; operators declare
@@ -24,6 +24,14 @@ public enum Hook {
      * ({@link TokenOperator#reduceVisionLayer}). Called at every ViT layer run.
      */
     VISION_LAYER,
+    /**
+     * Once per image, on the projected visual tokens <em>before</em> the {@link #VISUAL_TOKENS}
+     * operators: the input of a second sequence the runtime runs through the LM beside the main
+     * one, with its own KV cache and in step with it ({@link TokenOperator#branch}); the operator
+     * reads that sequence's logits at {@link #LOGITS} ({@link LogitsContext#branchLogits()}).
+     * Contrastive decoding (DAMRO's outlier-only branch, VCD's distorted image) uses it.
+     */
+    BRANCH,
     /**
      * After the projector, before the LM sequence is built: select or merge projected visual
      * tokens ({@link TokenOperator#reduceVisualTokens}). Called once per image.

@@ -59,6 +59,8 @@ public final class HookRunner {
     private TokenReduction vitOutputTotal;
     private TokenProvenance visualProvenance;
     private SequenceLayout layout;
+    private final List<BranchInput> branches = new ArrayList<>();
+    private final Map<TokenOperator, Integer> branchOf = new HashMap<>();
 
     /**
      * @param operators the plan's operators, validated against {@code shape}, in plan order
@@ -329,6 +331,29 @@ public final class HookRunner {
             }
             return FloatTensor.wrap(sum, heads, out);
         }
+        if (s instanceof Signal.VitClsLogits) {
+            // the softmax of a group's log-sum-exp is the group's summed attention
+            int heads = v.dim(0);
+            int t = v.dim(1);
+            float[] x = v.toArray();
+            int out = r.outputCount();
+            float[] lse = new float[heads * out];
+            for (int h = 0; h < heads; h++) {
+                for (int o = 0; o < out; o++) {
+                    int[] g = r.group(o);
+                    double m = Double.NEGATIVE_INFINITY;
+                    for (int i : g) {
+                        m = Math.max(m, x[h * t + i]);
+                    }
+                    double acc = 0;
+                    for (int i : g) {
+                        acc += Math.exp(x[h * t + i] - m);
+                    }
+                    lse[h * out + o] = (float) (m + Math.log(acc));
+                }
+            }
+            return FloatTensor.wrap(lse, heads, out);
+        }
         int dim = v.dim(1);
         return FloatTensor.wrap(r.apply(v.toArray(), dim), r.outputCount(), dim);
     }
@@ -371,7 +396,7 @@ public final class HookRunner {
         }
         List<TokenOperator> ops = byHook.get(Hook.VISUAL_TOKENS);
         FloatTensor f = FloatTensor.wrap(features, n, dim);
-        if (ops.isEmpty()) {
+        if (ops.isEmpty() && byHook.get(Hook.BRANCH).isEmpty()) {
             visualProvenance = prov;
             layout = SequenceLayout.prefill(prefix, total, suffix, selections);
             return features;
@@ -387,6 +412,7 @@ public final class HookRunner {
             }
         }
         VisualTokensContext ctx = new VisualTokensContext(shape, f, prov, b.build(), seed);
+        branches(ctx, dim);
         for (TokenOperator op : ops) {
             TokenReduction r = op.reduceVisualTokens(ctx);
             if (r == null || r.inputCount() != ctx.count()) {
@@ -404,6 +430,34 @@ public final class HookRunner {
         visualProvenance = ctx.provenance();
         layout = SequenceLayout.prefill(prefix, total, suffix, selections);
         return ctx.features().toArray();
+    }
+
+    /** {@link Hook#BRANCH}: every operator acting there, on the tokens before the VISUAL_TOKENS operators. */
+    private void branches(VisualTokensContext ctx, int dim) {
+        branches.clear();
+        branchOf.clear();
+        for (TokenOperator op : byHook.get(Hook.BRANCH)) {
+            BranchInput in = op.branch(ctx);
+            if (in == null) {
+                continue;
+            }
+            if (in.features().dim(1) != dim) {
+                throw new IllegalStateException(op.name() + " returned branch features of width " + in.features().dim(1)
+                        + ", the visual tokens have " + dim);
+            }
+            kept.add(KeptMap.ofBranch(op.name(), ctx, in));
+            branchOf.put(op, branches.size());
+            branches.add(in);
+        }
+    }
+
+    /**
+     * The {@link Hook#BRANCH} sequences of this record (after {@link #visualTokens}), in plan order:
+     * the runtime runs each through the LM beside the main sequence and passes their logits to
+     * {@link #logits(int, float[], int[], float[][])} in this order.
+     */
+    public List<BranchInput> branches() {
+        return List.copyOf(branches);
     }
 
     private static TokenReduction sortByRepresentative(int[] reps) {
@@ -593,10 +647,24 @@ public final class HookRunner {
      * previous one's logits. Returns {@code logits} itself when no operator changed them.
      */
     public float[] logits(int step, float[] logits, int[] generated) {
+        return logits(step, logits, generated, new float[0][]);
+    }
+
+    /**
+     * {@link #logits(int, float[], int[])} with the logits of the {@link #branches()} at the same
+     * step, in their order: each operator sees its own branch's in {@link LogitsContext#branchLogits()}.
+     */
+    public float[] logits(int step, float[] logits, int[] generated, float[][] branchLogits) {
+        if (branchLogits.length != branches.size()) {
+            throw new IllegalArgumentException(branchLogits.length + " branch logits for " + branches.size()
+                    + " branches");
+        }
         float[] cur = logits;
         for (TokenOperator op : byHook.get(Hook.LOGITS)) {
+            Integer bi = branchOf.get(op);
+            FloatTensor bl = bi == null ? null : FloatTensor.copyOf(branchLogits[bi], branchLogits[bi].length);
             float[] next = op.logits(new LogitsContext(shape, step, FloatTensor.copyOf(cur, cur.length), generated,
-                    seed));
+                    seed, bl));
             if (next == null) {
                 continue;
             }

@@ -10,7 +10,7 @@ import java.util.Map;
  * operator at which hook and layer kept which tokens, both in the numbering of that step's input
  * and as original indices.
  *
- * <p>For {@link Hook#VISUAL_TOKENS}, {@code original} holds visual indices (projector output
+ * <p>For {@link Hook#VISUAL_TOKENS} and {@link Hook#BRANCH}, {@code original} holds visual indices (projector output
  * numbering, {@code 0..N-1}); for {@link Hook#PREFILL_AFTER}, original token indices of the
  * uncompressed prefill sequence ({@link SequenceLayout#originalIndex}). Immutable.
  */
@@ -95,6 +95,34 @@ public final class KeptMap {
                 reduction.labels());
     }
 
+    /**
+     * The record of a {@link Hook#BRANCH} sequence's visual rows: {@code kept[i]} is the row of
+     * {@code context} that row {@code i} of the branch came from (-1 for a row from elsewhere),
+     * {@code original[i]} its visual index, both in the branch's order (DAMRO: score order). The
+     * branch's positions are compact ({@link PositionMode#REPACK}).
+     */
+    public static KeptMap ofBranch(String operator, VisualTokensContext context, BranchInput branch) {
+        int[] o = branch.visualIndices();
+        int[] rowOf = new int[context.count() == 0 ? 0 : maxIndex(context) + 1];
+        Arrays.fill(rowOf, -1);
+        for (int r = 0; r < context.count(); r++) {
+            rowOf[context.visualIndex(r)] = r;
+        }
+        int[] k = new int[o.length];
+        for (int i = 0; i < o.length; i++) {
+            k[i] = o[i] >= 0 && o[i] < rowOf.length ? rowOf[o[i]] : -1;
+        }
+        return new KeptMap(operator, Hook.BRANCH, -1, context.count(), k, o, PositionMode.REPACK);
+    }
+
+    private static int maxIndex(VisualTokensContext context) {
+        int m = 0;
+        for (int r = 0; r < context.count(); r++) {
+            m = Math.max(m, context.visualIndex(r));
+        }
+        return m;
+    }
+
     private static void check(int selectionCount, int inputCount) {
         if (selectionCount != inputCount) {
             throw new IllegalArgumentException("selection is over " + selectionCount + " rows, input has "
@@ -127,7 +155,10 @@ public final class KeptMap {
         return inputCount;
     }
 
-    /** Kept input indices (copy): ascending, except after a {@link Hook#VISION_LAYER} reduction that reorders rows. */
+    /**
+     * Kept input indices (copy): ascending, except after a {@link Hook#VISION_LAYER} reduction that
+     * reorders rows and for a {@link Hook#BRANCH} (the branch's order, e.g. DAMRO's score order).
+     */
     public int[] kept() {
         return kept.clone();
     }

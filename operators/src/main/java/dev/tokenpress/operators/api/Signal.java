@@ -22,7 +22,7 @@ import java.io.Serializable;
  */
 public sealed interface Signal extends Serializable permits Signal.ClsAttention, Signal.QueryRowAttention,
         Signal.QueryRowHeadAttention, Signal.LmHiddenStates, Signal.VitClsAttention, Signal.VitClsHeadAttention,
-        Signal.VitKeys, Signal.VitHiddenStates, Signal.VitLayerOutput {
+        Signal.VitKeys, Signal.VitHiddenStates, Signal.VitLayerOutput, Signal.VitClsLogits {
 
     /** The hook whose context carries this signal's value. */
     Hook deliveredAt();
@@ -259,6 +259,46 @@ public sealed interface Signal extends Serializable permits Signal.ClsAttention,
                 throw new IllegalArgumentException("VitClsHeadAttention needs a ViT with a CLS token; this model has none");
             }
             checkVit("VitClsHeadAttention", vitLayer, shape);
+        }
+    }
+
+    /**
+     * The pre-softmax CLS row of ViT layer {@code vitLayer} per head: {@code q_h(CLS)·k_h(j)/√d_head}
+     * (plus {@code log(size)} of each key under proportional attention) over the current ViT
+     * sequence, the logits {@link VitClsHeadAttention} is the per-head softmax of. Both of DAMRO's
+     * ranking rules come from it: the sum over heads (LLaVA's full-width {@code q·kᵀ} without a
+     * head split, up to the common factor {@code 1/√d_head}) and
+     * {@link dev.tokenpress.operators.tensor.Kernels#headMeanSoftmax} (InstructBLIP's head mean).
+     *
+     * <p><b>Value</b>: rank 2 {@code [heads, T]}, per head index 0 = CLS→CLS, then the current patch
+     * tokens in order. After an earlier reduction at the same layer a group's value is the
+     * log-sum-exp of its members' (so that its softmax is the summed attention).
+     * <b>Delivered</b> at {@link Hook#VISION_LAYER} of {@code vitLayer}.
+     */
+    record VitClsLogits(int vitLayer) implements Signal {
+        /** Rejects negative layers. */
+        public VitClsLogits {
+            if (vitLayer < 0) {
+                throw new IllegalArgumentException("VitClsLogits.vitLayer must be >= 0, got " + vitLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.VISION_LAYER;
+        }
+
+        @Override
+        public int layer() {
+            return vitLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            if (!shape.vitClsToken()) {
+                throw new IllegalArgumentException("VitClsLogits needs a ViT with a CLS token; this model has none");
+            }
+            checkVit("VitClsLogits", vitLayer, shape);
         }
     }
 

@@ -21,6 +21,8 @@ import java.util.Set;
  * <ul>
  *   <li>{@link Hook#VISION_LAYER}: {@link #reduceVisionLayer} at every ViT layer run, at the
  *       operator's {@link #visionPoint()};
+ *   <li>{@link Hook#BRANCH}: {@link #branch} once per image, on the visual tokens before the
+ *       {@link Hook#VISUAL_TOKENS} operators;
  *   <li>{@link Hook#VISUAL_TOKENS}: {@link #reduceVisualTokens} once per image;
  *   <li>{@link Hook#PREFILL}: {@link #prefillBias} before each LM layer's attention (biases add);
  *   <li>{@link Hook#PREFILL_AFTER}: {@link #afterPrefillLayer} after each LM layer but the last;
@@ -116,6 +118,17 @@ public interface TokenOperator {
      */
     default TokenReduction reduceVisualTokens(VisualTokensContext context) {
         return TokenReduction.of(selectVisualTokens(context));
+    }
+
+    /**
+     * {@link Hook#BRANCH}: the visual part of a second LM sequence run beside the main one, or
+     * null for none. {@code context} holds the visual tokens as the projector (and the
+     * {@link Hook#VISION_LAYER} operators) left them, before any {@link Hook#VISUAL_TOKENS}
+     * operator, with the signals delivered at {@link Hook#VISUAL_TOKENS}. The branch's logits come
+     * back at {@link Hook#LOGITS} in {@link LogitsContext#branchLogits()}.
+     */
+    default BranchInput branch(VisualTokensContext context) {
+        throw new UnsupportedOperationException(name() + " does not act at hook BRANCH");
     }
 
     /**

@@ -185,7 +185,7 @@ class ApiValuesTest {
 
     @Test
     void hooksInGenerationOrder() {
-        assertThat(Hook.values()).containsExactly(Hook.VISION_LAYER, Hook.VISUAL_TOKENS, Hook.PREFILL,
+        assertThat(Hook.values()).containsExactly(Hook.VISION_LAYER, Hook.BRANCH, Hook.VISUAL_TOKENS, Hook.PREFILL,
                 Hook.PREFILL_AFTER, Hook.KV_FINALIZE, Hook.DECODE, Hook.LOGITS, Hook.KV_APPEND);
     }
 }

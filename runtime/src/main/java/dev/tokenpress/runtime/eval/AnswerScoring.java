@@ -56,6 +56,71 @@ public final class AnswerScoring {
     return normalize(predicted).equals(normalize(expected));
   }
 
+  /**
+   * POPE's reading of a yes/no answer ({@code evaluate.py} of the POPE repository): "no" when the
+   * answer's words (after {@link #normalize}) contain {@code no} or {@code not}, else "yes".
+   */
+  public static boolean popeYes(String answer) {
+    for (String w : normalize(answer).split(" ")) {
+      if (w.equals("no") || w.equals("not")) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * POPE counts of one split of the {@code exists} questions: accuracy, precision, recall and F1 of
+   * "yes" as the positive class, and the share of "yes" answers.
+   */
+  public static final class PopeTally {
+    private long tp;
+    private long fp;
+    private long tn;
+    private long fn;
+
+    /** One question: whether its answer is "yes" and whether the model said "yes" ({@link #popeYes}). */
+    public void add(boolean expectedYes, boolean predictedYes) {
+      if (expectedYes) {
+        if (predictedYes) {
+          tp++;
+        } else {
+          fn++;
+        }
+      } else if (predictedYes) {
+        fp++;
+      } else {
+        tn++;
+      }
+    }
+
+    public long questions() {
+      return tp + fp + tn + fn;
+    }
+
+    public double accuracy() {
+      return (tp + tn) / (double) Math.max(1, questions());
+    }
+
+    public double precision() {
+      return tp / (double) Math.max(1, tp + fp);
+    }
+
+    public double recall() {
+      return tp / (double) Math.max(1, tp + fn);
+    }
+
+    public double f1() {
+      double p = precision();
+      double r = recall();
+      return 2 * p * r / Math.max(1e-9, p + r);
+    }
+
+    public double yesRatio() {
+      return (tp + fp) / (double) Math.max(1, questions());
+    }
+  }
+
   /** {@code train.parse_caption}: the objects a caption names, in order. */
   public static List<CaptionObject> parseCaption(String text) {
     List<CaptionObject> out = new ArrayList<>();
@@ -83,16 +148,20 @@ public final class AnswerScoring {
 
   /**
    * Running caption counts over images: true positives, predicted, ground-truth and hallucinated
-   * objects; object F1 and CHAIR as the training script reports them.
+   * objects; object F1 and CHAIR as the training script reports them ({@link #chair()} = CHAIR_I),
+   * and CHAIR_S (captions with a hallucination).
    */
   public static final class CaptionTally {
     private long truePositives;
     private long predicted;
     private long groundTruth;
     private long hallucinated;
+    private long captions;
+    private long captionsHallucinating;
 
-    /** Scores one image's caption against its objects. */
-    public void add(List<CaptionObject> predictedObjects, List<CaptionObject> truth) {
+    /** Scores one image's caption against its objects; returns the number of hallucinated objects. */
+    public long add(List<CaptionObject> predictedObjects, List<CaptionObject> truth) {
+      long before = hallucinated;
       List<CaptionObject> left = new ArrayList<>(truth);
       for (CaptionObject o : predictedObjects) {
         if (left.remove(o)) {
@@ -108,6 +177,21 @@ public final class AnswerScoring {
       }
       predicted += predictedObjects.size();
       groundTruth += truth.size();
+      captions++;
+      if (hallucinated > before) {
+        captionsHallucinating++;
+      }
+      return hallucinated - before;
+    }
+
+    /** CHAIR_S: the share of captions with at least one hallucinated object. */
+    public double chairS() {
+      return captionsHallucinating / (double) Math.max(1, captions);
+    }
+
+    /** CHAIR_I: hallucinated objects per mentioned object (the same as {@link #chair()}). */
+    public double chairI() {
+      return chair();
     }
 
     public double precision() {

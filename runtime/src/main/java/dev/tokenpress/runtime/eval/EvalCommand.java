@@ -59,7 +59,11 @@ public final class EvalCommand {
       + "  only), FLOPs per question and their ratio to the empty plan, wall time.\n"
       + "  --workers runs that many requests at once on one runtime (results do not depend on it).\n"
       + "  --details writes one JSON line per question (image, question_id, kind, question, expected, answer,\n"
-      + "  correct; correct is null for captions), sorted by question id, for paired comparisons of plans.";
+      + "  correct; correct is null for captions), sorted by question id, for paired comparisons of plans\n"
+      + "  (bin/tokenpress-eval-compare). Hallucination: POPE metrics of the exists questions (accuracy,\n"
+      + "  precision, recall, F1, yes ratio; all, and per negative sampling random / adversarial of the\n"
+      + "  image's absent-object question), CHAIR_S / CHAIR_I of the captions. Cost: lm_work_factor (LM\n"
+      + "  FLOPs, prefill + decode, over the empty plan's), mean_prefill_ms, decode_ms_per_token.";
 
   static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
 
@@ -154,6 +158,11 @@ public final class EvalCommand {
     private final VisionConfig vision;
     private final Map<String, int[]> exact = new LinkedHashMap<>();
     private final AnswerScoring.CaptionTally captions = new AnswerScoring.CaptionTally();
+    /** POPE counts of the exists questions: "all", then per negative sampling of the image. */
+    private final Map<String, AnswerScoring.PopeTally> pope = new java.util.TreeMap<>();
+    private double prefillMs;
+    private double decodeMs;
+    private long decodeSteps;
     private final long[] flops = new long[4];
     private final long[] emptyFlops = new long[4];
     private long questions;
@@ -268,15 +277,34 @@ public final class EvalCommand {
       for (int k = 0; k < 4; k++) {
         emptyFlops[k] += e[k];
       }
+      int steps = r.stopReason() == StopReason.STOP_TOKEN ? r.tokenIds().length : Math.max(0, r.tokenIds().length - 1);
+      prefillMs += r.timingsMs().getOrDefault("prefill", 0.0);
+      decodeMs += r.timingsMs().getOrDefault("decode", 0.0);
+      decodeSteps += steps;
       Boolean correct = null;  // captions are scored by object F1, not exact match
+      String sampling = null;
+      Boolean popeYes = null;
+      long mentioned = -1;
+      long hallucinatedHere = -1;
       if (q.kind().equals("caption")) {
         captionQuestions++;
         List<AnswerScoring.CaptionObject> truth = new ArrayList<>();
         for (SceneObject o : scene.objects()) {
           truth.add(new AnswerScoring.CaptionObject(o.sizeName(), o.colorName(), o.shapeName(), o.positionName()));
         }
-        captions.add(AnswerScoring.parseCaption(r.answer()), truth);
+        List<AnswerScoring.CaptionObject> said = AnswerScoring.parseCaption(r.answer());
+        mentioned = said.size();
+        hallucinatedHere = captions.add(said, truth);
       } else {
+        if (q.kind().equals("exists")) {
+          sampling = negativeSampling(scene);
+          popeYes = AnswerScoring.popeYes(r.answer());
+          boolean expectedYes = q.answer().equals("yes");
+          pope.computeIfAbsent("all", x -> new AnswerScoring.PopeTally()).add(expectedYes, popeYes);
+          if (sampling != null) {
+            pope.computeIfAbsent(sampling, x -> new AnswerScoring.PopeTally()).add(expectedYes, popeYes);
+          }
+        }
         int[] c = exact.get(q.kind());
         c[1]++;
         correct = AnswerScoring.exactMatch(r.answer(), q.answer());
@@ -294,8 +322,30 @@ public final class EvalCommand {
         d.put("answer", r.answer());
         d.put("correct", correct);
         d.put("visual_tokens_kept", r.visualTokensKept());
+        if (popeYes != null) {
+          d.put("sampling", sampling);
+          d.put("pope_yes", popeYes);
+        }
+        if (mentioned >= 0) {
+          d.put("objects", mentioned);
+          d.put("hallucinated", hallucinatedHere);
+        }
         details.put(q.id(), d.toString());
       }
+    }
+
+    /**
+     * The POPE split of an image's exists questions: the negative sampling of its absent-object
+     * question ({@link Question#sampling()}), which both its exists questions belong to, as POPE's
+     * splits share their positive questions; null when the image has none.
+     */
+    static String negativeSampling(Scene scene) {
+      for (Question q : scene.questions()) {
+        if (q.kind().equals("exists") && q.sampling() != null) {
+          return q.sampling();
+        }
+      }
+      return null;
     }
 
     /** Writes the per-question lines (JSON Lines, sorted by question id) to {@code file}. */
@@ -415,7 +465,11 @@ public final class EvalCommand {
      * visual tokens are not one per patch.
      */
     boolean[] objectPatches(Scene scene, int tokens) {
-      int grid = vision.gridSize();
+      return objectPatches(scene, vision.gridSize(), tokens);
+    }
+
+    /** {@link #objectPatches(Scene, int)} for a {@code grid}×{@code grid} patch grid. */
+    static boolean[] objectPatches(Scene scene, int grid, int tokens) {
       if (grid * grid != tokens || scene.size() % grid != 0) {
         return null;
       }
@@ -481,6 +535,24 @@ public final class EvalCommand {
         o.put("caption_object_precision", round(captions.precision()));
         o.put("caption_object_recall", round(captions.recall()));
         o.put("chair", round(captions.chair()));
+        o.put("chair_s", round(captions.chairS()));
+        o.put("chair_i", round(captions.chairI()));
+      }
+      if (!pope.isEmpty()) {
+        ObjectNode p = o.putObject("pope");
+        for (String part : List.of("all", Question.RANDOM, Question.ADVERSARIAL)) {
+          AnswerScoring.PopeTally t = pope.get(part);
+          if (t == null) {
+            continue;
+          }
+          ObjectNode x = p.putObject(part);
+          x.put("questions", t.questions());
+          x.put("accuracy", round(t.accuracy()));
+          x.put("precision", round(t.precision()));
+          x.put("recall", round(t.recall()));
+          x.put("f1", round(t.f1()));
+          x.put("yes_ratio", round(t.yesRatio()));
+        }
       }
       o.put("visual_tokens_in", questions == 0 ? 0 : inVisual / (double) questions);
       o.put("mean_visual_tokens_kept", round(keptVisual / (double) Math.max(1, questions)));
@@ -499,6 +571,11 @@ public final class EvalCommand {
         f.put(names[k], Math.round(flops[k] / (double) Math.max(1, questions)));
         fr.put(names[k], emptyFlops[k] == 0 ? 1.0 : round(flops[k] / (double) emptyFlops[k]));
       }
+      long lm = flops[1] + flops[2];
+      long lmEmpty = emptyFlops[1] + emptyFlops[2];
+      o.put("lm_work_factor", lmEmpty == 0 ? 1.0 : round(lm / (double) lmEmpty));
+      o.put("mean_prefill_ms", round(prefillMs / Math.max(1, questions)));
+      o.put("decode_ms_per_token", round(decodeMs / Math.max(1, decodeSteps)));
       o.put("wall_seconds", round(seconds));
       o.put("ms_per_question", round(1000 * seconds / Math.max(1, questions)));
       try {

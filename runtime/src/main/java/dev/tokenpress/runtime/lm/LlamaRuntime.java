@@ -109,6 +109,19 @@ public final class LlamaRuntime implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #generate(LmRequest, HookRunner)} with the plan's {@code BRANCH} sequences
+     * ({@link HookRunner#branches()}, built into requests by the caller, in that order): each runs
+     * through the LM with its own KV cache in step with the main sequence, and the {@code LOGITS}
+     * operators read their logits. The result's cache is the main sequence's; FLOPs and timings
+     * include the branches.
+     */
+    public GenerationResult generate(LmRequest request, HookRunner hooks, List<LmRequest> branches) {
+        try (SplitGeneration g = new SplitGeneration(this, request, hooks, branches)) {
+            return g.run();
+        }
+    }
+
     @Override
     public void close() {
         for (GraphSession s : mid) {

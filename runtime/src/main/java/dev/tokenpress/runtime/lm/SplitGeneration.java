@@ -87,7 +87,24 @@ final class SplitGeneration implements AutoCloseable {
     private long decodeOrtNanos;
     private long decodeAttentionNanos;
 
+    /** Requests of the plan's {@code BRANCH} sequences (e.g. DAMRO's outlier-only sequence), run in step. */
+    private final List<LmRequest> branchRequests;
+
     SplitGeneration(LlamaRuntime rt, LmRequest req, HookRunner hooks) {
+        this(rt, req, hooks, List.of());
+    }
+
+    /**
+     * A generation with {@code branches}: sequences run beside the main one, each with its own KV
+     * cache, fed the token the main sequence chose at every step; their logits reach the
+     * {@code LOGITS} operators ({@link HookRunner#logits(int, float[], int[], float[][])}) and their
+     * FLOPs and time count in the result's prefill and decode.
+     */
+    SplitGeneration(LlamaRuntime rt, LmRequest req, HookRunner hooks, List<LmRequest> branches) {
+        this.branchRequests = List.copyOf(branches);
+        if (!branches.isEmpty() && (hooks == null || !hooks.acts(Hook.LOGITS))) {
+            throw new IllegalArgumentException("branch sequences need an operator acting at LOGITS to read them");
+        }
         this.rt = rt;
         this.spec = rt.spec();
         this.req = req;
@@ -153,8 +170,26 @@ final class SplitGeneration implements AutoCloseable {
                         + " rows, the request " + rows);
             }
         }
+        List<SplitGeneration> side = new ArrayList<>();
+        try {
+            return run(side);
+        } finally {
+            for (SplitGeneration g : side) {
+                g.close();
+            }
+        }
+    }
+
+    private GenerationResult run(List<SplitGeneration> side) {
+        int rows = req.rows();
         long t0 = System.nanoTime();
         float[] logits = prefill(req.inputEmbedsShared(), req.positionsShared(), req.tokenIndicesShared());
+        float[][] sideLogits = new float[branchRequests.size()][];
+        for (int b = 0; b < sideLogits.length; b++) {
+            SplitGeneration g = new SplitGeneration(rt, branchRequests.get(b), null);
+            side.add(g);
+            sideLogits[b] = g.prefill(g.req.inputEmbedsShared(), g.req.positionsShared(), g.req.tokenIndicesShared());
+        }
         long prefillNanos = System.nanoTime() - t0;
         if (hooked) {
             hooks.kvFinalize(cache);
@@ -168,7 +203,9 @@ final class SplitGeneration implements AutoCloseable {
         StopReason reason = StopReason.MAX_NEW_TOKENS;
         while (n < req.maxNewTokens()) {
             if (hooked) {
-                logits = hooks.logits(steps, logits, java.util.Arrays.copyOf(out, n));
+                int[] sofar = java.util.Arrays.copyOf(out, n);
+                logits = side.isEmpty() ? hooks.logits(steps, logits, sofar)
+                        : hooks.logits(steps, logits, sofar, sideLogits);
             }
             if (recorded != null) {
                 recorded.add(logits.clone());
@@ -187,12 +224,24 @@ final class SplitGeneration implements AutoCloseable {
                 break;
             }
             logits = decodeStep(next, steps);
+            for (int b = 0; b < side.size(); b++) {
+                sideLogits[b] = side.get(b).decodeStep(next, steps);
+            }
             if (hooked) {
                 hooks.kvAppended(steps, cache);
             }
             steps++;
         }
         long decodeNanos = System.nanoTime() - t1;
+        for (SplitGeneration g : side) {
+            for (int l = 0; l < layers; l++) {
+                prefillFlops[l] += g.prefillFlops[l];
+            }
+            prefillHeadFlops += g.prefillHeadFlops;
+            decodeFlops += g.decodeFlops;
+            decodeOrtNanos += g.decodeOrtNanos;
+            decodeAttentionNanos += g.decodeAttentionNanos;
+        }
         StageTimings timings = new StageTimings(prefillNanos, decodeNanos, steps, decodeOrtNanos, decodeAttentionNanos);
         LmFlops flops = new LmFlops(prefillFlops, prefillHeadFlops, decodeFlops, steps);
         return new GenerationResult(java.util.Arrays.copyOf(out, n), reason, rows, flops, timings, cache, recorded);

@@ -28,6 +28,21 @@ public final class ClsAttention {
    * @return {@code [H, T]} row-major: per head, index 0 is CLS→CLS, then CLS→token j; each row sums to 1
    */
   public static float[] perHead(float[] q, float[] k, int heads, int tokens, int headDim, float[] keyBias) {
+    float[] logits = logits(q, k, heads, tokens, headDim, keyBias);
+    float[] probs = new float[logits.length];
+    for (int h = 0; h < heads; h++) {
+      Kernels.softmax(logits, h * tokens, tokens, probs, h * tokens);
+    }
+    return probs;
+  }
+
+  /**
+   * The pre-softmax CLS row of every head, {@code q_h[0]·k_h[j]/sqrt(Dh) + b_j}, of which
+   * {@link #perHead} is the per-head softmax (signal {@code VitClsLogits}).
+   *
+   * @return {@code [H, T]} row-major: per head, index 0 is CLS→CLS, then CLS→token j
+   */
+  public static float[] logits(float[] q, float[] k, int heads, int tokens, int headDim, float[] keyBias) {
     long n = (long) heads * tokens * headDim;
     if (q.length != n || k.length != n) {
       throw new IllegalArgumentException("q has " + q.length + " and k " + k.length + " values, expected "
@@ -46,11 +61,7 @@ public final class ClsAttention {
         logits[h * tokens + j] = (float) (dot * scale + (keyBias == null ? 0 : keyBias[j]));
       }
     }
-    float[] probs = new float[logits.length];
-    for (int h = 0; h < heads; h++) {
-      Kernels.softmax(logits, h * tokens, tokens, probs, h * tokens);
-    }
-    return probs;
+    return logits;
   }
 
   /** {@link #headAveraged(float[], float[], int, int, int, float[])} without a bias. */

@@ -120,7 +120,8 @@ public final class VisionEncoder implements AutoCloseable {
   /**
    * Features of one image, with the plan of {@code hooks} (may be null) acting inside the ViT:
    * signals computed only when requested ({@link Signal.ClsAttention} for
-   * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitClsHeadAttention}, {@link Signal.VitKeys},
+   * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitClsHeadAttention},
+   * {@link Signal.VitClsLogits}, {@link Signal.VitKeys},
    * {@link Signal.VitHiddenStates}, {@link Signal.VitLayerOutput}), {@link Hook#VISION_LAYER} reductions applied
    * at their {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
    */
@@ -282,6 +283,10 @@ public final class VisionEncoder implements AutoCloseable {
       }
       if (signal instanceof Signal.VitClsHeadAttention) {
         return FloatTensor.wrap(clsHeads(), cfg.numHeads(), tokens);
+      }
+      if (signal instanceof Signal.VitClsLogits) {
+        return FloatTensor.wrap(ClsAttention.logits(copy(q), copy(k), cfg.numHeads(), tokens, cfg.headDim(), keyBias),
+            cfg.numHeads(), tokens);
       }
       if (signal instanceof Signal.VitKeys) {
         int w = tokens * cfg.headDim();

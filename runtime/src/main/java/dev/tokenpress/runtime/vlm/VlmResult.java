@@ -28,11 +28,13 @@ public final class VlmResult {
   private final Map<String, Double> timingsMs;
   private final KvCache kvCache;
   private final List<float[]> stepLogits;
+  private final long recordSeed;
 
   VlmResult(String answer, int[] tokenIds, StopReason stopReason, int[] promptIds, int visualTokensIn,
       int visualTokensKept, SequenceLayout prefillLayout, List<KeptMap> keptMaps, TokenProvenance provenance,
       Map<String, Long> flops,
-      Map<String, Double> timingsMs, KvCache kvCache, List<float[]> stepLogits) {
+      Map<String, Double> timingsMs, KvCache kvCache, List<float[]> stepLogits, long recordSeed) {
+    this.recordSeed = recordSeed;
     this.answer = answer;
     this.tokenIds = tokenIds.clone();
     this.stopReason = stopReason;
@@ -46,6 +48,15 @@ public final class VlmResult {
     this.timingsMs = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(timingsMs));
     this.kvCache = kvCache;
     this.stepLogits = stepLogits;
+  }
+
+  /**
+   * The per-record seed every seeded operator of the plan derived its randomness from
+   * ({@code Seeds.recordSeed(id, jobSeed)}; e.g. DAMRO's sampling, RandomDrop), stored so a row
+   * can be reproduced.
+   */
+  public long recordSeed() {
+    return recordSeed;
   }
 
   /** Decoded answer (special tokens skipped). */

@@ -1,5 +1,6 @@
 package dev.tokenpress.runtime.vlm;
 
+import dev.tokenpress.operators.api.BranchInput;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.ModelShape;
@@ -207,7 +208,8 @@ public final class VlmRuntime implements AutoCloseable {
 
     int n = visionConfig.numImageTokens();
     EncodedPrompt prompt = prompts.encode(request.prompt(), n);
-    HookRunner rec = plan.record(Seeds.recordSeed(request.id(), options.jobSeed()));
+    long recordSeed = Seeds.recordSeed(request.id(), options.jobSeed());
+    HookRunner rec = plan.record(recordSeed);
     VisionOutput vis = options.fused() ? fusedVision.encode(pixels) : vision.encode(pixels, rec);
     long t3 = System.nanoTime();
 
@@ -242,7 +244,9 @@ public final class VlmRuntime implements AutoCloseable {
     LmRequest lmRequest = new LmRequest(embeds, layout.positionIds(), layout.originalIndices(),
         request.ignoresStopTokens() ? new int[0] : stopTokens, maxNew, options.kvPrecision(), request.recordLogits());
     long t4 = System.nanoTime();
-    GenerationResult gen = options.fused() ? fusedLm.generate(lmRequest) : lm.generate(lmRequest, rec);
+    List<LmRequest> branches = rec == null ? List.of() : branchRequests(rec, emb, prefix, suffix, lmRequest);
+    GenerationResult gen = options.fused() ? fusedLm.generate(lmRequest)
+        : branches.isEmpty() ? lm.generate(lmRequest, rec) : lm.generate(lmRequest, rec, branches);
     long t5 = System.nanoTime();
 
     int[] ids = gen.tokenIds();
@@ -261,7 +265,40 @@ public final class VlmRuntime implements AutoCloseable {
     ms.put("decode", gen.timings().decodeMs());
     ms.put("total", (System.nanoTime() - t0) / 1e6);
     return new VlmResult(answer, ids, gen.stopReason(), prompt.ids(), n, layout.visualCount(), layout,
-        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits());
+        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits(), recordSeed);
+  }
+
+  /**
+   * The LM requests of the plan's {@code BRANCH} sequences: {@code prefix + branch visual rows + suffix}
+   * with compact positions and token indices {@code 0..len-1}, the main request's limits.
+   */
+  private static List<LmRequest> branchRequests(HookRunner rec, TokenEmbedding emb, int[] prefix, int[] suffix,
+      LmRequest main) {
+    List<BranchInput> inputs = rec.branches();
+    if (inputs.isEmpty()) {
+      return List.of();
+    }
+    int d = emb.dim();
+    List<LmRequest> out = new ArrayList<>(inputs.size());
+    for (BranchInput b : inputs) {
+      int k = b.count();
+      int len = prefix.length + k + suffix.length;
+      float[] embeds = new float[len * d];
+      for (int i = 0; i < prefix.length; i++) {
+        emb.lookup(prefix[i], embeds, i * d);
+      }
+      float[] f = b.features().toArray();
+      System.arraycopy(f, 0, embeds, prefix.length * d, k * d);
+      for (int i = 0; i < suffix.length; i++) {
+        emb.lookup(suffix[i], embeds, (prefix.length + k + i) * d);
+      }
+      int[] pos = new int[len];
+      for (int i = 0; i < len; i++) {
+        pos[i] = i;
+      }
+      out.add(new LmRequest(embeds, pos, pos.clone(), new int[0], main.maxNewTokens(), main.kvPrecision(), false));
+    }
+    return out;
   }
 
   @Override

@@ -71,4 +71,41 @@ class AnswerScoringTest {
     assertThat(t.f1()).isZero();
     assertThat(t.chair()).isZero();
   }
+
+  @Test
+  void popeReadsYesNoAsPopeDoesAndCountsItsMetrics() {
+    assertThat(AnswerScoring.popeYes("Yes")).isTrue();
+    assertThat(AnswerScoring.popeYes("no.")).isFalse();
+    assertThat(AnswerScoring.popeYes("there is not one")).isFalse();
+    assertThat(AnswerScoring.popeYes("red circle")).isTrue();  // POPE: anything without no/not is a yes
+    AnswerScoring.PopeTally t = new AnswerScoring.PopeTally();
+    // tp 3, fn 1, fp 2, tn 4
+    for (int i = 0; i < 3; i++) {
+      t.add(true, true);
+    }
+    t.add(true, false);
+    t.add(false, true);
+    t.add(false, true);
+    for (int i = 0; i < 4; i++) {
+      t.add(false, false);
+    }
+    assertThat(t.questions()).isEqualTo(10);
+    assertThat(t.accuracy()).isCloseTo(0.7, within(1e-12));
+    assertThat(t.precision()).isCloseTo(0.6, within(1e-12));
+    assertThat(t.recall()).isCloseTo(0.75, within(1e-12));
+    assertThat(t.f1()).isCloseTo(2 * 0.6 * 0.75 / 1.35, within(1e-12));
+    assertThat(t.yesRatio()).isCloseTo(0.5, within(1e-12));
+  }
+
+  @Test
+  void chairSCountsCaptionsWithAHallucinationChairIObjects() {
+    AnswerScoring.CaptionTally c = new AnswerScoring.CaptionTally();
+    List<AnswerScoring.CaptionObject> truth = List.of(new AnswerScoring.CaptionObject("large", "red", "circle", "top"));
+    assertThat(c.add(AnswerScoring.parseCaption("a large red circle at the top."), truth)).isZero();
+    assertThat(c.add(AnswerScoring.parseCaption("a large red circle at the top , a small blue square at the center ."),
+        truth)).isEqualTo(1);
+    assertThat(c.chairS()).isCloseTo(0.5, within(1e-12));
+    assertThat(c.chairI()).isCloseTo(1 / 3.0, within(1e-12));
+    assertThat(c.chair()).isEqualTo(c.chairI());
+  }
 }
