@@ -56,7 +56,7 @@ class DamroJobTest {
         new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
     assertThat(s.errors()).isZero();
     PlanSpec plan = PlanSpec.of(config.plan());
-    ProcessorSpec spec = new ProcessorSpec(model.toString(), plan.json(), 8, 11, config.model().maxPixels(), 1,
+    ProcessorSpec spec = new ProcessorSpec(model.toString(), 8, 11, config.model().maxPixels(), 1,
         config.kv().dtype().precision());
     try (RecordProcessor direct = VlmProcessorFactory.INSTANCE.create(spec, 1); DuckDb db = new DuckDb()) {
       List<Map<String, Object>> rows = db.query("SELECT id, answer, record_seed, "
@@ -67,7 +67,7 @@ class DamroJobTest {
         String id = (String) r.get("id");
         assertThat(((Number) r.get("record_seed")).longValue()).isEqualTo(Seeds.recordSeed(id, 11));
         RecordResult expected = direct.process(
-            new InputRecord(id, id, Files.readAllBytes(corpus.resolve(id)), "describe the image.", null));
+            new InputRecord(id, id, Files.readAllBytes(corpus.resolve(id)), "describe the image.", null), plan.plan());
         assertThat(r.get("answer")).as(id).isEqualTo(expected.answer());
         KeptTokens branch = expected.keptMaps().stream().filter(k -> k.hook().equals("BRANCH")).findFirst()
             .orElseThrow();
