@@ -162,6 +162,46 @@ public interface TokenOperator {
         throw new UnsupportedOperationException(name() + " does not act at hook LOGITS");
     }
 
+    /**
+     * Whether this operator changes attention probabilities after the softmax
+     * ({@link #rewriteAttention}), at the {@link Hook#PREFILL} and {@link Hook#DECODE} hooks it
+     * declares (VAR's redistribution; CMAI reads decode rows here). False by default, so the runtime
+     * computes no probabilities for other plans.
+     */
+    default boolean rewritesAttention() {
+        return false;
+    }
+
+    /**
+     * {@link Hook#PREFILL}, for operators that {@link #rewritesAttention()}: the layout rows of layer
+     * {@code context.layer()} whose probabilities this operator wants to see in
+     * {@link #rewriteAttention} (ascending), or null for none. Called after {@link #prefillBias} of
+     * the same layer.
+     */
+    default int[] attentionRows(PrefillContext context) {
+        return null;
+    }
+
+    /**
+     * {@link Hook#PREFILL} (after the layer's attention, for the union of the plan's
+     * {@link #attentionRows}) and {@link Hook#DECODE} (each step and layer): change the post-softmax
+     * probabilities in place; operators run in plan order, each on the previous one's result.
+     *
+     * @return whether this operator changed a probability (the runtime recomputes the rows' outputs
+     *     only then)
+     */
+    default boolean rewriteAttention(AttentionContext context) {
+        return false;
+    }
+
+    /**
+     * What this operator did to the record so far ({@link OperatorStat}s), for the output row; called
+     * on the instance {@link #forRecord()} returned, after generation. Empty by default.
+     */
+    default java.util.List<OperatorStat> stats() {
+        return java.util.List.of();
+    }
+
     /** {@link Hook#KV_APPEND}: after a decode step appended to the cache. */
     default void kvAppended(KvAppendContext context) {
         throw new UnsupportedOperationException(name() + " does not act at hook KV_APPEND");

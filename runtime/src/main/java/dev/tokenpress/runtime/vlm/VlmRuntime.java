@@ -79,7 +79,7 @@ public final class VlmRuntime implements AutoCloseable {
     this.fusedLm = fusedLm;
     LmSpec l = bundle.lm();
     this.stopTokens = l.eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
-    this.shape = shape(visionConfig, l);
+    this.shape = withSinkDims(shape(visionConfig, l), bundle);
   }
 
   /**
@@ -87,7 +87,20 @@ public final class VlmRuntime implements AutoCloseable {
    * for checking a plan on a driver ({@link #checkPlan}).
    */
   public static ModelShape shape(Bundle bundle) {
-    return shape(VisionBundle.spec(bundle).config(), bundle.lm());
+    return withSinkDims(shape(VisionBundle.spec(bundle).config(), bundle.lm()), bundle);
+  }
+
+  /** The VAR sink dimensions stored in the manifest ({@code analysis.var.sink_dims}), if any. */
+  private static ModelShape withSinkDims(ModelShape shape, Bundle bundle) {
+    com.fasterxml.jackson.databind.JsonNode var = bundle.manifest().analysis("var");
+    if (var == null || !var.has("sink_dims")) {
+      return shape;
+    }
+    List<Integer> dims = new ArrayList<>();
+    for (com.fasterxml.jackson.databind.JsonNode d : var.get("sink_dims")) {
+      dims.add(d.intValue());
+    }
+    return shape.withLmSinkDims(dims);
   }
 
   private static ModelShape shape(VisionConfig vision, LmSpec lm) {
@@ -261,7 +274,8 @@ public final class VlmRuntime implements AutoCloseable {
     ms.put("decode", gen.timings().decodeMs());
     ms.put("total", (System.nanoTime() - t0) / 1e6);
     return new VlmResult(answer, ids, gen.stopReason(), prompt.ids(), n, layout.visualCount(), layout,
-        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits());
+        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits())
+        .withOperatorStats(rec == null ? List.of() : rec.stats());
   }
 
   @Override
