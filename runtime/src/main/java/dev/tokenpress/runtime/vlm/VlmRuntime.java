@@ -207,6 +207,15 @@ public final class VlmRuntime implements AutoCloseable {
 
   /** Answers one request; typed errors for bad images ({@code MediaDecodeException}) and prompts. */
   public VlmResult generate(VlmRequest request) {
+    return generate(request, null);
+  }
+
+  /**
+   * As {@link #generate(VlmRequest)}, with {@code probe}, an operator outside any plan (a diagnostic
+   * such as {@code tokenpress var sinks}, which reads the LM's hidden states), called after the
+   * plan's operators at its hooks; null for none.
+   */
+  public VlmResult generate(VlmRequest request, dev.tokenpress.operators.api.TokenOperator probe) {
     long t0 = System.nanoTime();
     PlanExecution plan = prepared(request.plan());
     if (options.fused() && !plan.isEmpty()) {
@@ -220,7 +229,8 @@ public final class VlmRuntime implements AutoCloseable {
 
     int n = visionConfig.numImageTokens();
     EncodedPrompt prompt = prompts.encode(request.prompt(), n);
-    HookRunner rec = plan.record(Seeds.recordSeed(request.id(), options.jobSeed()));
+    long seed = Seeds.recordSeed(request.id(), options.jobSeed());
+    HookRunner rec = probe == null ? plan.record(seed) : plan.record(seed, probe);
     VisionOutput vis = options.fused() ? fusedVision.encode(pixels) : vision.encode(pixels, rec);
     long t3 = System.nanoTime();
 
