@@ -21,6 +21,7 @@ public final class RecordResult {
   private final Map<String, Double> timingsMs;
   private final KvCache kvCache;
   private final TokenProvenance visualTokens;
+  private final List<dev.tokenpress.operators.api.OperatorStat> operatorStats;
 
   /** Takes ownership of the arrays and lists. */
   public RecordResult(
@@ -44,6 +45,21 @@ public final class RecordResult {
       Map<String, Double> timingsMs,
       KvCache kvCache,
       TokenProvenance visualTokens) {
+    this(answer, answerTokenIds, stages, keptMaps, flops, timingsMs, kvCache, visualTokens, List.of());
+  }
+
+  /** With what the plan's operators report they did (column {@code operator_stats}). */
+  public RecordResult(
+      String answer,
+      int[] answerTokenIds,
+      List<StageCount> stages,
+      List<KeptTokens> keptMaps,
+      Flops flops,
+      Map<String, Double> timingsMs,
+      KvCache kvCache,
+      TokenProvenance visualTokens,
+      List<dev.tokenpress.operators.api.OperatorStat> operatorStats) {
+    this.operatorStats = List.copyOf(operatorStats);
     this.visualTokens = visualTokens;
     this.answer = Objects.requireNonNull(answer, "answer");
     this.answerTokenIds = Objects.requireNonNull(answerTokenIds, "answerTokenIds");
@@ -65,6 +81,11 @@ public final class RecordResult {
 
   public List<StageCount> stages() {
     return stages;
+  }
+
+  /** What the plan's operators report they did (e.g. VAR's sinks per layer); empty if nothing. */
+  public List<dev.tokenpress.operators.api.OperatorStat> operatorStats() {
+    return operatorStats;
   }
 
   /** Every selection the plan's operators applied, in order. */

@@ -114,6 +114,6 @@ public enum VlmProcessorFactory implements ProcessorFactory {
     Map<String, Long> f = r.flops();
     Flops flops = new Flops(f.getOrDefault("vision", 0L), f.getOrDefault("prefill", 0L), f.getOrDefault("decode", 0L));
     return new RecordResult(r.answer(), r.tokenIds(), stages, kept, flops, r.timingsMs(), r.kvCache(),
-        r.provenance());
+        r.provenance(), r.operatorStats());
   }
 }
