@@ -16,9 +16,11 @@ import java.util.Map;
  *   <li>{@code focus_layers} ({@value #DEFAULT_FOCUS_LAYERS}, a {@link LayerRange}): layers whose
  *       head-mean attention gives the focus score {@code F = A_tt · A_ti} (averaged over these
  *       layers);
- *   <li>{@code layers} ({@value #DEFAULT_LAYERS}): layers whose attention is inhibited; each must
- *       come after every focus layer, so one prefill pass suffices (the two-pass prefill for
- *       inhibition at or before a focus layer is not implemented);
+ *   <li>{@code layers} ({@value #DEFAULT_LAYERS}): layers whose attention is inhibited. When all
+ *       come after the focus layers one prefill pass suffices; otherwise the runtime first runs a
+ *       plain probe prefill through the last focus layer for the focus scores, and in decode an
+ *       inhibited layer at or before a focus layer uses the previous token's focus row (the last
+ *       prompt token's at the first step): a one-step delay;
  *   <li>{@code rule} ({@code "relative"}): {@code relative} inhibits image token {@code v} for query
  *       {@code i} when {@code F[i,v] < threshold · max_v F[i,v]}; {@code quantile} inhibits the
  *       {@code floor(threshold · n)} image tokens of lowest focus per row (ties: the later token);

@@ -50,6 +50,7 @@ public final class HookRunner {
     private final List<KeptMap> kept = new ArrayList<>();
     private final List<TokenOperator> recordOps = new ArrayList<>();
     private final boolean rewrites;
+    private final int probeDepth;
 
     private float[] vitSizes;
     private TokenProvenance vitProvenance;
@@ -75,9 +76,11 @@ public final class HookRunner {
         Set<Signal> all = new LinkedHashSet<>();
         boolean prop = false;
         boolean rw = false;
+        int probe = -1;
         for (TokenOperator plan : operators) {
             TokenOperator op = plan.forRecord();
             recordOps.add(op);
+            probe = Math.max(probe, op.probeDepth(shape));
             rw |= op.rewritesAttention() && (op.hooks().contains(Hook.PREFILL) || op.hooks().contains(Hook.DECODE));
             for (Hook h : op.hooks()) {
                 byHook.get(h).add(op);
@@ -90,6 +93,7 @@ public final class HookRunner {
         this.signals = Collections.unmodifiableSet(all);
         this.proportional = prop;
         this.rewrites = rw;
+        this.probeDepth = probe;
     }
 
     /** Whether some operator acts at {@code hook}. */
@@ -628,6 +632,33 @@ public final class HookRunner {
             }
         }
         return changed;
+    }
+
+    /**
+     * The deepest LM layer some operator needs a probe prefill through
+     * ({@link TokenOperator#probeDepth}), or -1: the runtime then runs layers {@code 0..probeDepth()}
+     * once on the prefill rows with the causal mask only, calling {@link #probeLayer} after each,
+     * before the real prefill.
+     */
+    public int probeDepth() {
+        return probeDepth;
+    }
+
+    /**
+     * The probe prefill after LM layer {@code layer}, over the current layout (nothing dropped): the
+     * operators whose {@link TokenOperator#probeDepth} reaches the layer get their
+     * {@link Hook#PREFILL_AFTER} signals of that layer, computed through {@code source}.
+     */
+    public void probeLayer(int layer, SignalSource source) {
+        SequenceLayout l = layout();
+        int[] rows = identity(l.length());
+        Map<Signal, FloatTensor> cache = new HashMap<>();
+        for (TokenOperator op : recordOps) {
+            if (op.probeDepth(shape) >= layer) {
+                SignalValues sv = values(op, Hook.PREFILL_AFTER, layer, l, rows, source, cache);
+                op.probeLayer(new PrefillLayerContext(shape, layer, l, sv, seed));
+            }
+        }
     }
 
     /** What the record's operators report they did ({@link TokenOperator#stats()}), in plan order. */

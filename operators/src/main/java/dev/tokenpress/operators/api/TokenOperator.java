@@ -195,6 +195,24 @@ public interface TokenOperator {
     }
 
     /**
+     * The deepest LM layer through which this operator needs a <em>probe</em> prefill, run before
+     * the real one on the same rows with no operator bias, drop or rewrite ({@link #probeLayer}), or
+     * -1 for none (the default). CMAI needs one when it inhibits attention at or before the layers
+     * its focus score comes from.
+     */
+    default int probeDepth(ModelShape shape) {
+        return -1;
+    }
+
+    /**
+     * The probe prefill ({@link #probeDepth}), after LM layer {@code context.layer()}: the signals this
+     * operator requests for delivery at {@link Hook#PREFILL_AFTER} of that layer, computed on the
+     * probe pass. Nothing is returned; the operator keeps what it needs for the real pass.
+     */
+    default void probeLayer(PrefillLayerContext context) {
+    }
+
+    /**
      * What this operator did to the record so far ({@link OperatorStat}s), for the output row; called
      * on the instance {@link #forRecord()} returned, after generation. Empty by default.
      */

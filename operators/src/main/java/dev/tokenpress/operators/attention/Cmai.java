@@ -39,7 +39,11 @@ import java.util.Set;
  * ({@link TokenOperator#rewriteAttention}, read only), so each generated token gets its own row and
  * its {@code A_ti} row joins the sum of the tokens after it.
  *
- * <p><b>Inhibition</b> (at each layer of {@code layers}, all after the focus layers): an additive
+ * <p><b>Two passes.</b> When an inhibited layer comes at or before a focus layer, the focus scores
+ * come from a probe prefill ({@link TokenOperator#probeDepth}: the same rows, no bias) and decode
+ * steps use the previous token's focus row at those layers.
+ *
+ * <p><b>Inhibition</b> (at each layer of {@code layers}): an additive
  * {@code bias} on the pairs {@code (i, v)} whose focus is low ({@link #inhibited}), for the text
  * rows after the image in prefill ({@link Hook#PREFILL}) and each decode step ({@link Hook#DECODE}).
  * With threshold 0 nothing is inhibited and the output equals the empty plan's.
@@ -55,6 +59,9 @@ public final class Cmai implements TokenOperator {
     private int[] focus;
     private boolean[] isFocus;
     private boolean[] isInhibited;
+    private boolean twoPass;
+    private float[] lastF;           // the latest complete focus row (prefill: its last text row)
+    private int lastFStep = -2;      // decode step of lastF; -1 for prefill
     private int[] slotOf;            // original token index -> image slot, -1 for text
     private int slots;
     private List<Map<Integer, float[]>> ati; // per focus layer: text token index -> A_ti over slots
@@ -102,12 +109,24 @@ public final class Cmai implements TokenOperator {
     @Override
     public void validate(ModelShape shape) {
         int[] f = config.focusLayers().resolve(shape.lmLayers(), CmaiConfig.NAME + ".focus_layers");
+        config.layers().resolve(shape.lmLayers(), CmaiConfig.NAME + ".layers");
+    }
+
+    /** Whether some inhibited layer comes at or before the last focus layer (a probe prefill is needed). */
+    private boolean twoPass(ModelShape shape) {
+        int[] f = config.focusLayers().resolve(shape.lmLayers(), CmaiConfig.NAME + ".focus_layers");
         int[] l = config.layers().resolve(shape.lmLayers(), CmaiConfig.NAME + ".layers");
-        if (l[0] <= f[f.length - 1]) {
-            throw new IllegalArgumentException(CmaiConfig.NAME + ".layers \"" + config.layers() + "\" resolves to ["
-                    + l[0] + ", " + l[l.length - 1] + "]; every inhibited layer must come after the last focus layer "
-                    + f[f.length - 1] + " (cmai.focus_layers \"" + config.focusLayers() + "\")");
+        return l[0] <= f[f.length - 1];
+    }
+
+    /** The last focus layer when inhibition starts at or before it, else -1. */
+    @Override
+    public int probeDepth(ModelShape shape) {
+        if (!twoPass(shape)) {
+            return -1;
         }
+        int[] f = config.focusLayers().resolve(shape.lmLayers(), CmaiConfig.NAME + ".focus_layers");
+        return f[f.length - 1];
     }
 
     @Override
@@ -128,6 +147,7 @@ public final class Cmai implements TokenOperator {
         }
         int n = shape.lmLayers();
         focus = config.focusLayers().resolve(n, CmaiConfig.NAME + ".focus_layers");
+        twoPass = twoPass(shape);
         isFocus = new boolean[n];
         for (int l : focus) {
             isFocus[l] = true;
@@ -159,15 +179,28 @@ public final class Cmai implements TokenOperator {
         return tokenIndex < slotOf.length ? slotOf[tokenIndex] : -1;
     }
 
-    /** Focus rows of the text rows after the image, from this focus layer's attention. */
+    /** Focus rows of the text rows after the image, from this focus layer's attention (single pass). */
     @Override
     public TokenSelection afterPrefillLayer(PrefillLayerContext context) {
+        TokenSelection all = TokenSelection.keepAll(context.layout().length());
+        if (focus != null && !twoPass && isFocus[context.layer()]) {
+            focusRows(context);
+        }
+        return all;
+    }
+
+    /** The same from the probe prefill, when inhibition starts at or before a focus layer. */
+    @Override
+    public void probeLayer(PrefillLayerContext context) {
+        start(context.shape(), context.layout());
+        if (isFocus[context.layer()]) {
+            focusRows(context);
+        }
+    }
+
+    private void focusRows(PrefillLayerContext context) {
         SequenceLayout layout = context.layout();
         int l = context.layer();
-        TokenSelection all = TokenSelection.keepAll(layout.length());
-        if (focus == null || !isFocus[l]) {
-            return all;
-        }
         FloatTensor a = context.signals().get(new Signal.QueryRowAttention(l, QueryRows.TEXT_AFTER_VISUAL));
         int[] q = QueryRows.TEXT_AFTER_VISUAL.resolve(layout);
         int keys = layout.length();
@@ -201,7 +234,10 @@ public final class Cmai implements TokenOperator {
             }
         }
         fCount++;
-        return all;
+        if (q.length > 0) {
+            lastF = fSum.get(layout.originalIndex(q[q.length - 1]));
+            lastFStep = -1;
+        }
     }
 
     @Override
@@ -280,13 +316,24 @@ public final class Cmai implements TokenOperator {
             }
         }
         stepFLayers++;
+        if (stepFLayers == focus.length) {
+            lastF = stepF;
+            lastFStep = context.step();
+        }
         return false;
     }
 
     @Override
     public float[] decodeBias(DecodeContext context) {
         int l = context.layer();
-        if (!config.decode() || focus == null || !isInhibited[l] || stepOfF != context.step() || stepF == null) {
+        if (!config.decode() || focus == null || !isInhibited[l] || lastF == null) {
+            return null;
+        }
+        // the step's own focus row once its focus layers ran; before that (an inhibited layer at or
+        // before a focus layer) the previous one: the last prompt token's, then the previous step's
+        float[] f = lastF;
+        float count = lastFStep == -1 ? fCount : focus.length;
+        if (lastFStep != context.step() && !twoPass) {
             return null;
         }
         int[] keys = context.cache().tokenIndices();
@@ -300,7 +347,7 @@ public final class Cmai implements TokenOperator {
         for (int j = 0; j < keys.length; j++) {
             int s = slot(keys[j]);
             if (s >= 0) {
-                row[k] = stepF[s] / stepFLayers;
+                row[k] = f[s] / count;
                 at[k++] = j;
             }
         }

@@ -122,6 +122,57 @@ class CmaiTest {
     }
 
     @Test
+    void inhibitionAtOrBeforeTheFocusLayerTakesTheFocusFromTheProbePrefill() {
+        CmaiConfig cfg = new CmaiConfig(LayerRange.parse("2"), LayerRange.parse("1..L-1"), CmaiConfig.Rule.RELATIVE,
+                0.5, Golden.number(G.get("bias_value")), true);
+        HookRunner run = new HookRunner(List.of(cfg.build()), SHAPE, 3L);
+        assertThat(run.probeDepth()).isEqualTo(2);
+        run.startPrefill(SequenceLayout.prefill(PREFIX, NVIS, SUFFIX, List.of()));
+        float[] mean = Golden.floats(G.get("head_mean"));
+        HookRunner.SignalSource src = (signal, layout, rows) -> {
+            assertThat(signal).isEqualTo(new Signal.QueryRowAttention(2, QueryRows.TEXT_AFTER_VISUAL));
+            return FloatTensor.wrap(mean, mean.length / S, S);
+        };
+        for (int l = 0; l <= 2; l++) {
+            run.probeLayer(l, src);
+        }
+        Map<String, Object> relative = Golden.objects(G.get("cases")).get(0);
+        double[] want = Golden.doubles(relative.get("bias"));
+        assertThat(run.prefillBias(0, S, src)).isNull();
+        for (int l = 1; l <= 3; l++) {
+            float[] bias = run.prefillBias(l, S, src);
+            for (int i = 0; i < want.length; i++) {
+                assertThat((double) bias[i]).isEqualTo(want[i]);
+            }
+            if (l < 3) {
+                assertThat(run.afterPrefillLayer(l, src)).isNull(); // the focus is not recomputed
+            }
+        }
+        LayerKvCache cache = new LayerKvCache(new KvLayout(2, 2), KvCodec.of(KvPrecision.FP32));
+        for (int t = 0; t <= S; t++) {
+            cache.append(new float[4], 0, new float[4], 0, t, t);
+        }
+        // decode step 0, layer 1 (before the focus layer): the last prompt token's focus row
+        double[] focus = Golden.doubles(G.get("focus"));
+        float[] last = new float[NVIS];
+        for (int v = 0; v < NVIS; v++) {
+            last[v] = (float) focus[focus.length - NVIS + v];
+        }
+        boolean[] off = Cmai.inhibited(last, CmaiConfig.Rule.RELATIVE, 0.5);
+        float[] db = run.decodeBias(1, 0, cache);
+        for (int v = 0; v < NVIS; v++) {
+            assertThat(db[PREFIX + v]).isEqualTo(off[v] ? (float) Golden.number(G.get("bias_value")) : 0f);
+        }
+        // layer 3 (after the focus layer): the step's own focus row, as in the single-pass golden
+        run.rewriteDecodeAttention(2, 0, range(S + 1), HEADS, Golden.floats(G.get("decode_probs")));
+        float[] db3 = run.decodeBias(3, 0, cache);
+        double[] wantDecode = Golden.doubles(relative.get("decode_bias"));
+        for (int i = 0; i < wantDecode.length; i++) {
+            assertThat((double) db3[i]).isEqualTo(wantDecode[i]);
+        }
+    }
+
+    @Test
     void quantileRuleBreaksTiesTowardTheEarlierToken() {
         boolean[] off = Cmai.inhibited(new float[] {0.2f, 0.1f, 0.1f, 0.3f}, CmaiConfig.Rule.QUANTILE, 0.25);
         assertThat(off).containsExactly(false, false, true, false);
@@ -138,7 +189,7 @@ class CmaiTest {
                 .hasMessageContaining("cmai.threshold must be in [0, 1]");
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"cmai\",\"bias\":1}]"))
                 .hasMessageContaining("cmai.bias must be a finite number <= 0");
-        assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"cmai\",\"focus_layers\":\"2\",\"layers\":\"2..L-1\"}]")
-                .bind(SHAPE)).hasMessageContaining("must come after the last focus layer 2");
+        assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"cmai\",\"focus_layers\":\"4\"}]").bind(SHAPE))
+                .hasMessageContaining("cmai.focus_layers \"4..4\" resolves to [4, 4]");
     }
 }

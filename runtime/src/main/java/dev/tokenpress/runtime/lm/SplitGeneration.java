@@ -156,6 +156,10 @@ final class SplitGeneration implements AutoCloseable {
             }
         }
         long t0 = System.nanoTime();
+        if (hooked && hooks.probeDepth() >= 0) {
+            ProbePrefill.run(rt, hooks, req.inputEmbedsShared(), req.positionsShared(), req.tokenIndicesShared(),
+                    hooks.probeDepth());
+        }
         float[] logits = prefill(req.inputEmbedsShared(), req.positionsShared(), req.tokenIndicesShared());
         long prefillNanos = System.nanoTime() - t0;
         if (hooked) {
@@ -459,7 +463,7 @@ final class SplitGeneration implements AutoCloseable {
     }
 
     /** {@code [1, 1, t, s]}: 0 where key j precedes or is query i (by token index), else masked; plus the hook bias. */
-    private static DirectTensor causalBias(int[] queryOrder, int[] keyOrder, float[] hookBias) {
+    static DirectTensor causalBias(int[] queryOrder, int[] keyOrder, float[] hookBias) {
         int t = queryOrder.length;
         int s = keyOrder.length;
         float[] b = new float[t * s];

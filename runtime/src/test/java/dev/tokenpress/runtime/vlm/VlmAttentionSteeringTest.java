@@ -107,6 +107,28 @@ class VlmAttentionSteeringTest {
   }
 
   @Test
+  void cmaiRunsAProbePrefillWhenItInhibitsAtOrBeforeItsFocusLayer() {
+    VlmResult empty = run("[]");
+    VlmResult neutral = run("[{\"op\":\"cmai\",\"threshold\":0,\"focus_layers\":\"L-1\",\"layers\":\"0..L-1\"}]");
+    assertThat(neutral.tokenIds()).containsExactly(empty.tokenIds());
+    assertThat(maxLogitDiff(neutral, empty)).isLessThanOrEqualTo(1e-5);
+    VlmResult twoPass = run("[{\"op\":\"cmai\",\"threshold\":0.5,\"focus_layers\":\"1\",\"layers\":\"1..L-1\"}]");
+    VlmResult onePass = run("[{\"op\":\"cmai\",\"threshold\":0.5,\"focus_layers\":\"1\",\"layers\":\"2..L-1\"}]");
+    // the probe's focus (layer 1, no bias) is the single pass's focus: same pairs at layers 2 and 3
+    for (String name : List.of("prefill_inhibited_pairs")) {
+      for (OperatorStat s : onePass.operatorStats()) {
+        if (s.name().equals(name)) {
+          assertThat(twoPass.operatorStats()).contains(s);
+        }
+      }
+    }
+    assertThat(twoPass.operatorStats()).anyMatch(s -> s.layer() == 1 && s.name().equals("prefill_inhibited_pairs")
+        && s.values()[0] > 0);
+    assertThat(twoPass.operatorStats()).anyMatch(s -> s.layer() == 1 && s.name().equals("decode_inhibited_pairs")
+        && s.values()[0] > 0);
+  }
+
+  @Test
   void composeWithTokenReduction() {
     VlmResult a = run("[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"0..0\"},{\"op\":\"var\"," + SINKS + "}]");
     assertThat(a.visualTokensKept()).isEqualTo(64);
