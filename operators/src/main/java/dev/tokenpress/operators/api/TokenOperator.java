@@ -23,14 +23,18 @@ import java.util.Set;
  *       operator's {@link #visionPoint()};
  *   <li>{@link Hook#VISUAL_TOKENS}: {@link #reduceVisualTokens} once per image;
  *   <li>{@link Hook#PREFILL}: {@link #prefillBias} before each LM layer's attention (biases add);
+ *       then, for operators that {@link #rewritesAttention()}, {@link #rewriteAttention} on the
+ *       probabilities of the rows they name in {@link #attentionRows}, after the softmax;
  *   <li>{@link Hook#PREFILL_AFTER}: {@link #afterPrefillLayer} after each LM layer but the last;
  *   <li>{@link Hook#KV_FINALIZE}: {@link #finalizeKv} once after prefill;
  *   <li>{@link Hook#DECODE}: {@link #decodePosition} and {@link #decodeBias} per decode step and
- *       layer (positions chain, biases add);
+ *       layer (positions chain, biases add), and {@link #rewriteAttention} after the softmax;
  *   <li>{@link Hook#LOGITS}: {@link #logits} per generation step, each on the previous result;
  *   <li>{@link Hook#KV_APPEND}: {@link #kvAppended} after each decode step.
  * </ul>
- * Each applied selection or reduction is recorded as a {@link KeptMap}.
+ * Before prefill, operators with a {@link #probeDepth} get {@link #probeLayer} calls from a plain
+ * probe prefill. Each applied selection or reduction is recorded as a {@link KeptMap}; what an
+ * operator reports of a record ({@link #stats()}) as {@link OperatorStat}s.
  */
 public interface TokenOperator {
 
