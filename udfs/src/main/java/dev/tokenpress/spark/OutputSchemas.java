@@ -81,6 +81,18 @@ public final class OutputSchemas {
       createStructField("patches", createArrayType(IntegerType, false), false),
       createStructField("weights", createArrayType(FloatType, false), false)));
 
+  /**
+   * One figure an operator reports about a record ({@code OperatorStat}): e.g. VAR's
+   * {@code sink_dims} (layer -1) and {@code sinks}, {@code visual_sinks}, {@code prefill_pairs},
+   * {@code decode_pairs} per LM layer; CMAI's {@code prefill_inhibited_pairs} and
+   * {@code decode_inhibited_pairs} per inhibited layer.
+   */
+  public static final StructType OPERATOR_STAT = createStructType(List.of(
+      createStructField("operator", StringType, false),
+      createStructField("layer", IntegerType, false),
+      createStructField("name", StringType, false),
+      createStructField("values", createArrayType(LongType, false), false)));
+
   public static final StructType FLOPS = createStructType(List.of(
       createStructField("vision", LongType, false),
       createStructField("prefill", LongType, false),
@@ -115,7 +127,8 @@ public final class OutputSchemas {
       createStructField("run_id", StringType, false),
       createStructField("batch_id", StringType, false),
       createStructField("created_at", TimestampType, false),
-      createStructField("record_seed", LongType, true)));
+      createStructField("record_seed", LongType, true),
+      createStructField("operator_stats", createArrayType(OPERATOR_STAT, false), true)));
 
   /**
    * {@code kv_cache/}: one row per (id, layer, chunk); a chunk is one stored form of a run of the

@@ -22,6 +22,7 @@ public final class RecordResult {
   private final KvCache kvCache;
   private final TokenProvenance visualTokens;
   private final Long recordSeed;
+  private final List<dev.tokenpress.operators.api.OperatorStat> operatorStats;
 
   /** Takes ownership of the arrays and lists. */
   public RecordResult(
@@ -45,10 +46,13 @@ public final class RecordResult {
       Map<String, Double> timingsMs,
       KvCache kvCache,
       TokenProvenance visualTokens) {
-    this(answer, answerTokenIds, stages, keptMaps, flops, timingsMs, kvCache, visualTokens, null);
+    this(answer, answerTokenIds, stages, keptMaps, flops, timingsMs, kvCache, visualTokens, null, List.of());
   }
 
-  /** With the per-record seed the plan's seeded operators used (null when unknown). */
+  /**
+   * With the per-record seed the plan's seeded operators used (null when unknown) and what the
+   * plan's operators report they did (column {@code operator_stats}).
+   */
   public RecordResult(
       String answer,
       int[] answerTokenIds,
@@ -58,8 +62,10 @@ public final class RecordResult {
       Map<String, Double> timingsMs,
       KvCache kvCache,
       TokenProvenance visualTokens,
-      Long recordSeed) {
+      Long recordSeed,
+      List<dev.tokenpress.operators.api.OperatorStat> operatorStats) {
     this.recordSeed = recordSeed;
+    this.operatorStats = List.copyOf(operatorStats);
     this.visualTokens = visualTokens;
     this.answer = Objects.requireNonNull(answer, "answer");
     this.answerTokenIds = Objects.requireNonNull(answerTokenIds, "answerTokenIds");
@@ -86,6 +92,11 @@ public final class RecordResult {
 
   public List<StageCount> stages() {
     return stages;
+  }
+
+  /** What the plan's operators report they did (e.g. VAR's sinks per layer); empty if nothing. */
+  public List<dev.tokenpress.operators.api.OperatorStat> operatorStats() {
+    return operatorStats;
   }
 
   /** Every selection the plan's operators applied, in order. */

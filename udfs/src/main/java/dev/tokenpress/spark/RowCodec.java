@@ -44,6 +44,10 @@ public final class RowCodec {
         visual.add(RowFactory.create(vt.patches(t), vt.weights(t)));
       }
     }
+    List<Row> stats = new ArrayList<>(r.operatorStats().size());
+    for (dev.tokenpress.operators.api.OperatorStat st : r.operatorStats()) {
+      stats.add(RowFactory.create(st.operator(), st.layer(), st.name(), st.values()));
+    }
     Flops f = r.flops();
     KvCache cache = r.kvCache();
     Integer layers = null;
@@ -75,7 +79,7 @@ public final class RowCodec {
         layers, chunks, entries, bytes, next,
         prov.planJson(), prov.planHash(), prov.configHash(),
         engine.modelSha256(), engine.engineVersion(),
-        prov.runId(), prov.batchId(), now, r.recordSeed());
+        prov.runId(), prov.batchId(), now, r.recordSeed(), seq(stats));
   }
 
   /** The {@code outputs/} row of a record that failed. */
@@ -90,7 +94,7 @@ public final class RowCodec {
         null, null, null, null, null,
         prov.planJson(), prov.planHash(), prov.configHash(),
         engine == null ? null : engine.modelSha256(), engine == null ? null : engine.engineVersion(),
-        prov.runId(), prov.batchId(), now, null);
+        prov.runId(), prov.batchId(), now, null, null);
   }
 
   /** The {@code visual_tokens} column of an {@code outputs/} row as provenance, or null when absent. */

@@ -121,6 +121,6 @@ public enum VlmProcessorFactory implements ProcessorFactory {
     Map<String, Long> f = r.flops();
     Flops flops = new Flops(f.getOrDefault("vision", 0L), f.getOrDefault("prefill", 0L), f.getOrDefault("decode", 0L));
     return new RecordResult(r.answer(), r.tokenIds(), stages, kept, flops, r.timingsMs(), r.kvCache(),
-        r.provenance(), r.recordSeed());
+        r.provenance(), r.recordSeed(), r.operatorStats());
   }
 }

@@ -17,7 +17,7 @@ class RowCodecSeedTest {
   void okRowsCarryTheRecordSeedAndBranchMapsErrorRowsNoSeed() {
     RecordResult r = new RecordResult("ans", new int[] {1}, List.of(),
         List.of(new KeptTokens("damro", "BRANCH", -1, 256, new int[] {17, 3, 200, 9}, new int[] {17, 3, 200, 9})),
-        new Flops(1, 2, 3), Map.of(), null, null, -8_000_000_000L);
+        new Flops(1, 2, 3), Map.of(), null, null, -8_000_000_000L, List.of());
     Timestamp now = new Timestamp(0);
     Row ok = RowCodec.okRow(new RowCodec.InputRecordRef("a", null, "q", null), r, Map.of(), ENGINE, PROV, now);
     assertThat(ok.size()).isEqualTo(OutputSchemas.OUTPUTS.size());

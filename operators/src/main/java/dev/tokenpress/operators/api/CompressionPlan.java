@@ -40,6 +40,8 @@ import java.util.function.Function;
  *       {@code merge_at} ({@code "projector_input"}) and the options of {@link VmtcConfig}</td>
  *       <td>VISION_LAYER (after the feature layer) or VISUAL_TOKENS ({@code "projected"})</td></tr>
  *   <tr><td>{@code mustdrop}</td><td>see {@link MustDropConfig}</td><td>VISION_LAYER (stage A), PREFILL_AFTER (B), KV_FINALIZE (C), DECODE</td></tr>
+ *   <tr><td>{@code var}</td><td>see {@link VarConfig}</td><td>PREFILL (sinks; attention rewrite), DECODE (rewrite)</td></tr>
+ *   <tr><td>{@code cmai}</td><td>see {@link CmaiConfig}</td><td>PREFILL_AFTER (focus), PREFILL and DECODE (bias)</td></tr>
  * </table>
  *
  * <p>Example: {@code [{"op":"vtc-cls","keep":64,"layers":"1..L-2"},{"op":"fastv","layer":2,"drop_ratio":0.5}]}.
@@ -68,6 +70,8 @@ public final class CompressionPlan implements Serializable {
         m.put(VmtcConfig.NAME, VmtcConfig::fromJson);
         m.put(MustDropConfig.NAME, MustDropConfig::fromJson);
         m.put(DamroConfig.NAME, DamroConfig::fromJson);
+        m.put(VarConfig.NAME, VarConfig::fromJson);
+        m.put(CmaiConfig.NAME, CmaiConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 

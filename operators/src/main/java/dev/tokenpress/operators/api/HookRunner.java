@@ -48,6 +48,9 @@ public final class HookRunner {
     private final Set<Signal> signals;
     private final boolean proportional;
     private final List<KeptMap> kept = new ArrayList<>();
+    private final List<TokenOperator> recordOps = new ArrayList<>();
+    private final boolean rewrites;
+    private final int probeDepth;
 
     private float[] vitSizes;
     private TokenProvenance vitProvenance;
@@ -74,8 +77,13 @@ public final class HookRunner {
         }
         Set<Signal> all = new LinkedHashSet<>();
         boolean prop = false;
+        boolean rw = false;
+        int probe = -1;
         for (TokenOperator plan : operators) {
             TokenOperator op = plan.forRecord();
+            recordOps.add(op);
+            probe = Math.max(probe, op.probeDepth(shape));
+            rw |= op.rewritesAttention() && (op.hooks().contains(Hook.PREFILL) || op.hooks().contains(Hook.DECODE));
             for (Hook h : op.hooks()) {
                 byHook.get(h).add(op);
             }
@@ -86,6 +94,8 @@ public final class HookRunner {
         }
         this.signals = Collections.unmodifiableSet(all);
         this.proportional = prop;
+        this.rewrites = rw;
+        this.probeDepth = probe;
     }
 
     /** Whether some operator acts at {@code hook}. */
@@ -590,6 +600,128 @@ public final class HookRunner {
             }
         }
         return b == null ? SignalValues.empty() : b.build();
+    }
+
+    /**
+     * Whether some operator rewrites attention probabilities after the softmax
+     * ({@link TokenOperator#rewritesAttention()}) at {@link Hook#PREFILL} or {@link Hook#DECODE}.
+     */
+    public boolean rewritesAttention() {
+        return rewrites;
+    }
+
+    /**
+     * {@link Hook#PREFILL} of {@code layer}, after its bias: the union of the layout rows whose
+     * probabilities the rewriting operators ask for, ascending, or null for none.
+     */
+    public int[] prefillAttentionRows(int layer, int cacheLength) {
+        if (!rewrites) {
+            return null;
+        }
+        SequenceLayout l = layout();
+        boolean[] want = null;
+        for (TokenOperator op : byHook.get(Hook.PREFILL)) {
+            if (!op.rewritesAttention()) {
+                continue;
+            }
+            int[] rows = op.attentionRows(new PrefillContext(shape, layer, l, cacheLength, SignalValues.empty(), seed));
+            if (rows == null) {
+                continue;
+            }
+            if (want == null) {
+                want = new boolean[l.length()];
+            }
+            for (int r : rows) {
+                if (r < 0 || r >= l.length()) {
+                    throw new IllegalStateException(op.name() + " asked for attention row " + r + " at layer " + layer
+                            + ", the layout has " + l.length() + " rows");
+                }
+                want[r] = true;
+            }
+        }
+        if (want == null) {
+            return null;
+        }
+        int n = 0;
+        for (boolean w : want) {
+            n += w ? 1 : 0;
+        }
+        int[] out = new int[n];
+        int j = 0;
+        for (int r = 0; r < want.length; r++) {
+            if (want[r]) {
+                out[j++] = r;
+            }
+        }
+        return n == 0 ? null : out;
+    }
+
+    /**
+     * {@link Hook#PREFILL} of {@code layer}, after its attention: the rewriting operators change
+     * {@code probs} ({@code [rows.length, heads, keys]}) in place, in plan order.
+     *
+     * @return whether some operator changed a probability
+     */
+    public boolean rewritePrefillAttention(int layer, int[] rows, int[] keyTokenIndices, int heads, float[] probs) {
+        return rewrite(Hook.PREFILL, new AttentionContext(shape, layer, -1, layout(), rows, keyTokenIndices, heads,
+                probs, seed));
+    }
+
+    /**
+     * {@link Hook#DECODE} of {@code layer} in decode step {@code step}: the rewriting operators change
+     * the step's probabilities {@code [heads, keys]} in place, in plan order.
+     *
+     * @return whether some operator changed a probability
+     */
+    public boolean rewriteDecodeAttention(int layer, int step, int[] keyTokenIndices, int heads, float[] probs) {
+        return rewrite(Hook.DECODE, new AttentionContext(shape, layer, step, null, new int[0], keyTokenIndices, heads,
+                probs, seed));
+    }
+
+    private boolean rewrite(Hook hook, AttentionContext ctx) {
+        boolean changed = false;
+        for (TokenOperator op : byHook.get(hook)) {
+            if (op.rewritesAttention()) {
+                changed |= op.rewriteAttention(ctx);
+            }
+        }
+        return changed;
+    }
+
+    /**
+     * The deepest LM layer some operator needs a probe prefill through
+     * ({@link TokenOperator#probeDepth}), or -1: the runtime then runs layers {@code 0..probeDepth()}
+     * once on the prefill rows with the causal mask only, calling {@link #probeLayer} after each,
+     * before the real prefill.
+     */
+    public int probeDepth() {
+        return probeDepth;
+    }
+
+    /**
+     * The probe prefill after LM layer {@code layer}, over the current layout (nothing dropped): the
+     * operators whose {@link TokenOperator#probeDepth} reaches the layer get their
+     * {@link Hook#PREFILL_AFTER} signals of that layer, computed through {@code source}.
+     */
+    public void probeLayer(int layer, SignalSource source) {
+        SequenceLayout l = layout();
+        int[] rows = identity(l.length());
+        Map<Signal, FloatTensor> cache = new HashMap<>();
+        for (TokenOperator op : recordOps) {
+            if (op.probeDepth(shape) >= layer) {
+                SignalValues sv = values(op, Hook.PREFILL_AFTER, layer, l, rows, source, cache);
+                op.probeLayer(new PrefillLayerContext(shape, layer, l, sv, seed));
+            }
+        }
+    }
+
+    /** What the record's operators report they did ({@link TokenOperator#stats()}), in plan order. */
+    public List<OperatorStat> stats() {
+        List<OperatorStat> out = new ArrayList<>();
+        for (TokenOperator op : recordOps) {
+            out.addAll(op.stats());
+        }
+        return out;
     }
 
     /** {@link Hook#KV_FINALIZE}: after prefill, before decoding. */

@@ -21,6 +21,9 @@ import java.io.Serializable;
  * @param lmHeads query heads per LM layer
  * @param lmKvHeads key/value heads per LM layer (GQA); divides {@code lmHeads}
  * @param lmHiddenSize hidden size of the language model
+ * @param lmSinkDims the LM's visual-sink hidden dimensions (VAR's {@code D_sink}) as discovered from
+ *     sample images and stored in the bundle manifest ({@code tokenpress var sinks}), ascending;
+ *     null when they were never discovered, empty when the discovery found none
  */
 public record ModelShape(
         int vitLayers,
@@ -32,7 +35,15 @@ public record ModelShape(
         int lmLayers,
         int lmHeads,
         int lmKvHeads,
-        int lmHiddenSize) implements Serializable {
+        int lmHiddenSize,
+        java.util.List<Integer> lmSinkDims) implements Serializable {
+
+    /** A shape whose sink dimensions were never discovered. */
+    public ModelShape(int vitLayers, int vitHeads, int patchRows, int patchCols, boolean vitClsToken,
+            int visionFeatureLayer, int lmLayers, int lmHeads, int lmKvHeads, int lmHiddenSize) {
+        this(vitLayers, vitHeads, patchRows, patchCols, vitClsToken, visionFeatureLayer, lmLayers, lmHeads, lmKvHeads,
+                lmHiddenSize, null);
+    }
 
     /** Validates every field; messages name the field, the value and the allowed range. */
     public ModelShape {
@@ -52,6 +63,15 @@ public record ModelShape(
             throw new IllegalArgumentException("modelShape.lmKvHeads must divide lmHeads=" + lmHeads + ", got "
                     + lmKvHeads);
         }
+        if (lmSinkDims != null) {
+            lmSinkDims = java.util.List.copyOf(lmSinkDims);
+            for (int d : lmSinkDims) {
+                if (d < 0 || d >= lmHiddenSize) {
+                    throw new IllegalArgumentException("modelShape.lmSinkDims must lie in [0, lmHiddenSize-1] = [0, "
+                            + (lmHiddenSize - 1) + "], got " + lmSinkDims);
+                }
+            }
+        }
         if ((long) patchRows * patchCols > Integer.MAX_VALUE / 2) {
             throw new IllegalArgumentException("modelShape patch grid " + patchRows + "x" + patchCols + " is too large");
         }
@@ -61,6 +81,12 @@ public record ModelShape(
         if (v < 1) {
             throw new IllegalArgumentException("modelShape." + field + " must be >= 1, got " + v);
         }
+    }
+
+    /** This shape with the given sink dimensions ({@link #lmSinkDims()}). */
+    public ModelShape withLmSinkDims(java.util.List<Integer> dims) {
+        return new ModelShape(vitLayers, vitHeads, patchRows, patchCols, vitClsToken, visionFeatureLayer, lmLayers,
+                lmHeads, lmKvHeads, lmHiddenSize, dims);
     }
 
     /** Number of patches, {@code patchRows * patchCols}; the number of visual tokens per image for LLaVA-1.5. */

@@ -15,7 +15,8 @@ import java.util.Map;
  * (merges).
  */
 public sealed interface OperatorConfig extends Serializable
-        permits RandomDropConfig, VtcClsConfig, FastVConfig, ToMeConfig, VmtcConfig, MustDropConfig, DamroConfig {
+        permits RandomDropConfig, VtcClsConfig, FastVConfig, ToMeConfig, VmtcConfig, MustDropConfig, DamroConfig,
+        VarConfig, CmaiConfig {
 
     /** The operator's name in plans, e.g. {@code "fastv"}. */
     String name();

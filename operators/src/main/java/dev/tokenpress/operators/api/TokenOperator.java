@@ -25,14 +25,18 @@ import java.util.Set;
  *       {@link Hook#VISUAL_TOKENS} operators;
  *   <li>{@link Hook#VISUAL_TOKENS}: {@link #reduceVisualTokens} once per image;
  *   <li>{@link Hook#PREFILL}: {@link #prefillBias} before each LM layer's attention (biases add);
+ *       then, for operators that {@link #rewritesAttention()}, {@link #rewriteAttention} on the
+ *       probabilities of the rows they name in {@link #attentionRows}, after the softmax;
  *   <li>{@link Hook#PREFILL_AFTER}: {@link #afterPrefillLayer} after each LM layer but the last;
  *   <li>{@link Hook#KV_FINALIZE}: {@link #finalizeKv} once after prefill;
  *   <li>{@link Hook#DECODE}: {@link #decodePosition} and {@link #decodeBias} per decode step and
- *       layer (positions chain, biases add);
+ *       layer (positions chain, biases add), and {@link #rewriteAttention} after the softmax;
  *   <li>{@link Hook#LOGITS}: {@link #logits} per generation step, each on the previous result;
  *   <li>{@link Hook#KV_APPEND}: {@link #kvAppended} after each decode step.
  * </ul>
- * Each applied selection or reduction is recorded as a {@link KeptMap}.
+ * Before prefill, operators with a {@link #probeDepth} get {@link #probeLayer} calls from a plain
+ * probe prefill. Each applied selection or reduction is recorded as a {@link KeptMap}; what an
+ * operator reports of a record ({@link #stats()}) as {@link OperatorStat}s.
  */
 public interface TokenOperator {
 
@@ -173,6 +177,64 @@ public interface TokenOperator {
     /** {@link Hook#LOGITS}: replacement logits of the same length, or null to keep them. */
     default float[] logits(LogitsContext context) {
         throw new UnsupportedOperationException(name() + " does not act at hook LOGITS");
+    }
+
+    /**
+     * Whether this operator changes attention probabilities after the softmax
+     * ({@link #rewriteAttention}), at the {@link Hook#PREFILL} and {@link Hook#DECODE} hooks it
+     * declares (VAR's redistribution; CMAI reads decode rows here). False by default, so the runtime
+     * computes no probabilities for other plans.
+     */
+    default boolean rewritesAttention() {
+        return false;
+    }
+
+    /**
+     * {@link Hook#PREFILL}, for operators that {@link #rewritesAttention()}: the layout rows of layer
+     * {@code context.layer()} whose probabilities this operator wants to see in
+     * {@link #rewriteAttention} (ascending), or null for none. Called after {@link #prefillBias} of
+     * the same layer.
+     */
+    default int[] attentionRows(PrefillContext context) {
+        return null;
+    }
+
+    /**
+     * {@link Hook#PREFILL} (after the layer's attention, for the union of the plan's
+     * {@link #attentionRows}) and {@link Hook#DECODE} (each step and layer): change the post-softmax
+     * probabilities in place; operators run in plan order, each on the previous one's result.
+     *
+     * @return whether this operator changed a probability (the runtime recomputes the rows' outputs
+     *     only then)
+     */
+    default boolean rewriteAttention(AttentionContext context) {
+        return false;
+    }
+
+    /**
+     * The deepest LM layer through which this operator needs a <em>probe</em> prefill, run before
+     * the real one on the same rows with no operator bias, drop or rewrite ({@link #probeLayer}), or
+     * -1 for none (the default). CMAI needs one when it inhibits attention at or before the layers
+     * its focus score comes from.
+     */
+    default int probeDepth(ModelShape shape) {
+        return -1;
+    }
+
+    /**
+     * The probe prefill ({@link #probeDepth}), after LM layer {@code context.layer()}: the signals this
+     * operator requests for delivery at {@link Hook#PREFILL_AFTER} of that layer, computed on the
+     * probe pass. Nothing is returned; the operator keeps what it needs for the real pass.
+     */
+    default void probeLayer(PrefillLayerContext context) {
+    }
+
+    /**
+     * What this operator did to the record so far ({@link OperatorStat}s), for the output row; called
+     * on the instance {@link #forRecord()} returned, after generation. Empty by default.
+     */
+    default java.util.List<OperatorStat> stats() {
+        return java.util.List.of();
     }
 
     /** {@link Hook#KV_APPEND}: after a decode step appended to the cache. */

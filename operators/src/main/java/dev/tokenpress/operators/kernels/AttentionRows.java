@@ -35,6 +35,52 @@ public final class AttentionRows {
     }
 
     /**
+     * The attention output of rows from their probabilities: {@code out[i, h*headDim + d] =
+     * Σ_j probs[i, h, j] · v[j, g(h)*headDim + d]} with grouped-query heads {@code g(h) = h /
+     * (numHeads / numKvHeads)}, accumulated in double.
+     *
+     * @param probs {@code rows x numHeads x vRows} row-major (e.g. {@link #compute}, changed by an operator)
+     * @param v values, {@code vRows x (numKvHeads*headDim)} row-major
+     * @return {@code rows x (numHeads*headDim)} row-major
+     */
+    public static float[] weightedValues(float[] probs, int rows, float[] v, int vRows, int numHeads, int numKvHeads,
+                                         int headDim) {
+        if (probs.length != rows * numHeads * vRows) {
+            throw new IllegalArgumentException("probs has " + probs.length + " values, expected " + rows + "x" + numHeads
+                    + "x" + vRows);
+        }
+        int kWidth = numKvHeads * headDim;
+        if (v.length < vRows * kWidth) {
+            throw new IllegalArgumentException("v has " + v.length + " floats, need " + vRows * kWidth);
+        }
+        int group = numHeads / numKvHeads;
+        float[] out = new float[rows * numHeads * headDim];
+        double[] acc = new double[headDim];
+        for (int i = 0; i < rows; i++) {
+            for (int h = 0; h < numHeads; h++) {
+                java.util.Arrays.fill(acc, 0);
+                int po = (i * numHeads + h) * vRows;
+                int vo0 = (h / group) * headDim;
+                for (int j = 0; j < vRows; j++) {
+                    float p = probs[po + j];
+                    if (p == 0f) {
+                        continue;
+                    }
+                    int vo = j * kWidth + vo0;
+                    for (int d = 0; d < headDim; d++) {
+                        acc[d] += p * v[vo + d];
+                    }
+                }
+                int oo = (i * numHeads + h) * headDim;
+                for (int d = 0; d < headDim; d++) {
+                    out[oo + d] = (float) acc[d];
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
      * The scaled, biased logits {@code q·k/√d + bias} that {@link #compute} turns into
      * probabilities, with {@code -Infinity} at causally masked keys; the input of
      * {@link Kernels#headMeanSoftmax} for head-mean signals.

@@ -13,6 +13,76 @@ import java.util.List;
  */
 public final class DecodeAttention {
     private float[] scores = new float[256];
+    private float[] all = new float[1024];
+
+    /** Changes the probabilities of every head of one decode query in place, between softmax and values. */
+    @FunctionalInterface
+    public interface ProbabilityEditor {
+        /**
+         * @param probs {@code [numHeads, length]} row-major (the array may be longer)
+         * @param length the cache length
+         * @return whether a probability changed
+         */
+        boolean edit(float[] probs, int length);
+    }
+
+    /**
+     * As {@link #attend}, but all heads' probabilities are computed first and handed to
+     * {@code editor}, then the values are read with the (possibly changed) probabilities: VAR's
+     * exact redistribution and CMAI's focus rows. With an editor that changes nothing the output
+     * is bit-identical to {@link #attend}'s.
+     */
+    public void attendEdited(float[] q, int qOff, LayerKvCache cache, int numHeads, float scale, float[] bias,
+                             float[] out, int outOff, ProbabilityEditor editor) {
+        int kvHeads = cache.layout().numKvHeads();
+        int hd = cache.layout().headDim();
+        if (numHeads % kvHeads != 0) {
+            throw new IllegalArgumentException("numHeads " + numHeads + " is not a multiple of numKvHeads " + kvHeads);
+        }
+        int len = cache.length();
+        if (len == 0) {
+            throw new IllegalStateException("decode attention over an empty cache");
+        }
+        if (bias != null && bias.length < len) {
+            throw new IllegalArgumentException("bias has " + bias.length + " entries, cache has " + len);
+        }
+        if (all.length < numHeads * len) {
+            all = new float[Math.max(numHeads * len, all.length * 2)];
+        }
+        int group = numHeads / kvHeads;
+        List<KvSegment> segs = cache.segments();
+        int nSegs = segs.size();
+        for (int h = 0; h < numHeads; h++) {
+            int g = h / group;
+            int qo = qOff + h * hd;
+            int o = h * len;
+            for (int s = 0; s < nSegs; s++) {
+                KvSegment seg = segs.get(s);
+                seg.keyScores(g, q, qo, scale, all, o);
+                o += seg.rows();
+            }
+            if (bias != null) {
+                for (int j = 0; j < len; j++) {
+                    all[h * len + j] += bias[j];
+                }
+            }
+            Softmax.inPlace(all, h * len, len);
+        }
+        editor.edit(all, len);
+        for (int h = 0; h < numHeads; h++) {
+            int g = h / group;
+            int oo = outOff + h * hd;
+            for (int d = 0; d < hd; d++) {
+                out[oo + d] = 0f;
+            }
+            int o = 0;
+            for (int s = 0; s < nSegs; s++) {
+                KvSegment seg = segs.get(s);
+                seg.accumulateValues(g, all, h * len + o, out, oo);
+                o += seg.rows();
+            }
+        }
+    }
 
     /**
      * Computes {@code out[outOff + h*headDim + d]} for all query heads.

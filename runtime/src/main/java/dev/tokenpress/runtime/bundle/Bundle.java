@@ -103,6 +103,25 @@ public final class Bundle {
         return manifest.lm();
     }
 
+    /**
+     * Stores {@code value} as analysis {@code key} of this bundle's {@code bundle.json} (rewritten in
+     * place; the files it lists are unchanged, its own sha256, the {@code model_sha256} of later runs,
+     * changes) and returns the reopened bundle.
+     */
+    public Bundle writeAnalysis(String key, com.fasterxml.jackson.databind.JsonNode value) {
+        BundleManifest m = manifest.withAnalysis(key, value);
+        Path mf = dir.resolve(BundleManifest.FILE_NAME);
+        Path tmp = dir.resolve(BundleManifest.FILE_NAME + ".tmp");
+        try {
+            JSON.writeValue(tmp.toFile(), m);
+            Files.move(tmp, mf, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + mf, e);
+        }
+        return new Bundle(dir, m);
+    }
+
     /** Absolute path of a bundle file. */
     public Path resolve(String relative) {
         return dir.resolve(relative);

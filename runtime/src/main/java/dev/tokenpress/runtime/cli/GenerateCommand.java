@@ -104,6 +104,19 @@ public final class GenerateCommand {
             k.put("kept", m.original().length);
             k.put("merged", m.merged());
         }
+        if (!r.operatorStats().isEmpty()) {
+            ArrayNode st = o.putArray("operator_stats"); // e.g. VAR's sinks per layer, CMAI's inhibited pairs
+            for (dev.tokenpress.operators.api.OperatorStat s : r.operatorStats()) {
+                ObjectNode x = st.addObject();
+                x.put("operator", s.operator());
+                x.put("layer", s.layer());
+                x.put("name", s.name());
+                ArrayNode v = x.putArray("values");
+                for (long y : s.values()) {
+                    v.add(y);
+                }
+            }
+        }
         if (r.provenance() != null && r.provenance().merged()) {
             ArrayNode sizes = o.putArray("visual_token_sizes"); // patches per visual token, in LM order
             for (int v = 0; v < r.provenance().count(); v++) {

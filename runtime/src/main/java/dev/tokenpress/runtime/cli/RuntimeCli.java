@@ -14,7 +14,7 @@ import java.util.Arrays;
 /**
  * Entry point of the runtime's commands ({@code bin/tokenpress}): {@code model build|random},
  * {@code generate}, {@code lm generate}, {@code bench lm|runtime|plans|memory}, {@code eval},
- * {@code calibrate mustdrop}, {@code diagnose vit-outliers},
+ * {@code calibrate mustdrop}, {@code diagnose vit-outliers}, {@code var sinks},
  * {@code convert llama2c}. Results go to stdout as JSON;
  * usage errors exit 2, runtime failures exit 1, each with one message on stderr.
  */
@@ -27,7 +27,7 @@ public final class RuntimeCli {
             + BenchLmMemoryCommand.USAGE + "\n\n  " + RuntimeBenchCommand.USAGE + "\n\n  "
             + PlanSpeedupBenchCommand.USAGE + "\n\n  "
             + MemoryBenchCommand.USAGE + "\n\n  " + EvalCommand.USAGE + "\n\n  " + CalibrateCommand.USAGE
-            + "\n\n  " + VitOutliersCommand.USAGE + "\n\n"
+            + "\n\n  " + VitOutliersCommand.USAGE + "\n\n  " + VarSinksCommand.USAGE + "\n\n"
             + "  convert llama2c --checkpoint MODEL.bin --out DIR [--rope-theta 10000] [--norm-eps 1e-5]\n"
             + "  Converts a llama2.c checkpoint to a Hugging Face Llama checkpoint directory.";
 
@@ -100,6 +100,9 @@ public final class RuntimeCli {
                     return 0;
                 case "diagnose vit-outliers":
                     System.out.println(VitOutliersCommand.run(rest));
+                    return 0;
+                case "var sinks":
+                    System.out.println(VarSinksCommand.run(rest));
                     return 0;
                 case "calibrate mustdrop":
                     System.out.println(CalibrateCommand.run(rest));

@@ -56,14 +56,15 @@ public final class EvalCommand {
       + "  CHAIR, visual tokens kept (into the LM, after LM-side drops, and the number after each LM layer averaged\n"
       + "  over the layers, the count MustDrop and SparseVLM report), the share of object patches kept (object_patch_recall) and of kept\n"
       + "  tokens on objects, the KV cache's stored bytes after generation (mean_kv_bytes; split runtime\n"
-      + "  only), FLOPs per question and their ratio to the empty plan, wall time.\n"
+      + "  only), FLOPs per question and their ratio to the empty plan, prefill ms per question and decode ms per\n"
+      + "  generated token, the operators' stats averaged per question (operator_stats_mean), wall time.\n"
       + "  --workers runs that many requests at once on one runtime (results do not depend on it).\n"
       + "  --details writes one JSON line per question (image, question_id, kind, question, expected, answer,\n"
-      + "  correct; correct is null for captions), sorted by question id, for paired comparisons of plans\n"
-      + "  (bin/tokenpress-eval-compare). Hallucination: POPE metrics of the exists questions (accuracy,\n"
-      + "  precision, recall, F1, yes ratio; all, and per negative sampling random / adversarial of the\n"
-      + "  image's absent-object question), CHAIR_S / CHAIR_I of the captions. Cost: lm_work_factor (LM\n"
-      + "  FLOPs, prefill + decode, over the empty plan's), mean_prefill_ms, decode_ms_per_token.";
+      + "  correct; correct is null for captions; prefill_ms, decode_ms, decode_steps), sorted by question id,\n"
+      + "  for paired comparisons of plans (bin/tokenpress-eval-compare). Hallucination: POPE metrics of the\n"
+      + "  exists questions (accuracy, precision, recall, F1, yes ratio; all, and per negative sampling random /\n"
+      + "  adversarial of the image's absent-object question), CHAIR_S / CHAIR_I of the captions. Cost:\n"
+      + "  lm_work_factor (LM FLOPs, prefill + decode, over the empty plan's), mean_prefill_ms, decode_ms_per_token.";
 
   static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
 
@@ -178,6 +179,7 @@ public final class EvalCommand {
     private long inVisual;
     private long generatedTokens;
     private double seconds;
+    private final java.util.TreeMap<String, double[]> operatorStats = new java.util.TreeMap<>();
     /** One line per question, keyed by question id (sorted on output: workers finish in any order); null if not kept. */
     private final java.util.TreeMap<String, String> details;
     private static final ObjectMapper DETAILS_JSON = new ObjectMapper();
@@ -269,6 +271,17 @@ public final class EvalCommand {
       }
       inVisual += r.visualTokensIn();
       generatedTokens += r.tokenIds().length;
+      int steps = r.tokenIds().length - (r.stopReason() == StopReason.STOP_TOKEN ? 0 : 1);
+      prefillMs += r.timingsMs().getOrDefault("prefill", 0.0);
+      decodeMs += r.timingsMs().getOrDefault("decode", 0.0);
+      decodeSteps += Math.max(0, steps);
+      for (dev.tokenpress.operators.api.OperatorStat st : r.operatorStats()) {
+        long[] v = st.values();
+        if (v.length == 1) { // counts; lists such as sink_dims are not averaged
+          String key = st.operator() + (st.layer() >= 0 ? "[" + st.layer() + "]" : "") + "." + st.name();
+          operatorStats.computeIfAbsent(key, k -> new double[1])[0] += v[0];
+        }
+      }
       flops[0] += r.flops().get("vision");
       flops[1] += r.flops().get("prefill");
       flops[2] += r.flops().get("decode");
@@ -277,10 +290,6 @@ public final class EvalCommand {
       for (int k = 0; k < 4; k++) {
         emptyFlops[k] += e[k];
       }
-      int steps = r.stopReason() == StopReason.STOP_TOKEN ? r.tokenIds().length : Math.max(0, r.tokenIds().length - 1);
-      prefillMs += r.timingsMs().getOrDefault("prefill", 0.0);
-      decodeMs += r.timingsMs().getOrDefault("decode", 0.0);
-      decodeSteps += steps;
       Boolean correct = null;  // captions are scored by object F1, not exact match
       String sampling = null;
       Boolean popeYes = null;
@@ -330,6 +339,9 @@ public final class EvalCommand {
           d.put("objects", mentioned);
           d.put("hallucinated", hallucinatedHere);
         }
+        d.put("prefill_ms", round(r.timingsMs().getOrDefault("prefill", 0.0)));
+        d.put("decode_ms", round(r.timingsMs().getOrDefault("decode", 0.0)));
+        d.put("decode_steps", Math.max(0, steps));
         details.put(q.id(), d.toString());
       }
     }
@@ -576,6 +588,10 @@ public final class EvalCommand {
       o.put("lm_work_factor", lmEmpty == 0 ? 1.0 : round(lm / (double) lmEmpty));
       o.put("mean_prefill_ms", round(prefillMs / Math.max(1, questions)));
       o.put("decode_ms_per_token", round(decodeMs / Math.max(1, decodeSteps)));
+      if (!operatorStats.isEmpty()) {
+        ObjectNode os = o.putObject("operator_stats_mean"); // per question, e.g. var[2].visual_sinks
+        operatorStats.forEach((k, v) -> os.put(k, round(v[0] / Math.max(1, questions))));
+      }
       o.put("wall_seconds", round(seconds));
       o.put("ms_per_question", round(1000 * seconds / Math.max(1, questions)));
       try {

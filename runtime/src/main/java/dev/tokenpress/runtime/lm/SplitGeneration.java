@@ -50,6 +50,7 @@ final class SplitGeneration implements AutoCloseable {
     private final HookRunner hooks;
     private final boolean hooked;
     private final boolean prefillView;
+    private final boolean rewrites;
     private final KvCache cache;
     private final DecodeAttention decodeAttention = new DecodeAttention();
     private float[] invFreq;
@@ -111,6 +112,7 @@ final class SplitGeneration implements AutoCloseable {
         this.hooks = hooks;
         this.hooked = hooks != null && hooks.actsInLm();
         this.prefillView = hooked && (hooks.acts(Hook.PREFILL) || hooks.acts(Hook.PREFILL_AFTER));
+        this.rewrites = hooked && hooks.rewritesAttention();
         this.layers = spec.numLayers();
         this.d = spec.hiddenSize();
         this.qW = spec.qWidth();
@@ -183,6 +185,10 @@ final class SplitGeneration implements AutoCloseable {
     private GenerationResult run(List<SplitGeneration> side) {
         int rows = req.rows();
         long t0 = System.nanoTime();
+        if (hooked && hooks.probeDepth() >= 0) {
+            ProbePrefill.run(rt, hooks, req.inputEmbedsShared(), req.positionsShared(), req.tokenIndicesShared(),
+                    hooks.probeDepth());
+        }
         float[] logits = prefill(req.inputEmbedsShared(), req.positionsShared(), req.tokenIndicesShared());
         float[][] sideLogits = new float[branchRequests.size()][];
         for (int b = 0; b < sideLogits.length; b++) {
@@ -311,9 +317,11 @@ final class SplitGeneration implements AutoCloseable {
                 int s = lc.length();
 
                 PrefillLayer view = null;
+                float[] qArr = null;
                 if (prefillView) {
                     float[] q = new float[r.t * qW];
                     r.q.get(0, q, 0, q.length);
+                    qArr = q;
                     DirectTensor in = r.hidCur;
                     int rowsNow = r.t;
                     view = new PrefillLayer(l, spec, tok, q, lc, () -> {
@@ -337,6 +345,8 @@ final class SplitGeneration implements AutoCloseable {
                 }
                 DirectTensor kAll = null;
                 DirectTensor vAll = null;
+                float[] kFull = kRows;
+                float[] vFull = vRows;
                 try {
                     OnnxTensor kIn = r.k.tensor();
                     OnnxTensor vIn = r.v.tensor();
@@ -353,9 +363,15 @@ final class SplitGeneration implements AutoCloseable {
                         vAll.put(va, 0, va.length);
                         kIn = kAll.tensor();
                         vIn = vAll.tensor();
+                        kFull = ka;
+                        vFull = va;
                     }
                     rt.attention().runInto(Map.of(Q, r.q.tensor(), K, kIn, V, vIn, BIAS, bias.tensor()),
                             Map.of(ATTN, r.attn.tensor()));
+                    if (rewrites && qArr != null) {
+                        AttentionRewrite.prefill(hooks, spec, l, qArr, tok, kFull, vFull, lc.tokenIndices(), hookBias,
+                                r.attn);
+                    }
                 } finally {
                     if (kAll != null) {
                         kAll.close();
@@ -496,7 +512,7 @@ final class SplitGeneration implements AutoCloseable {
     }
 
     /** {@code [1, 1, t, s]}: 0 where key j precedes or is query i (by token index), else masked; plus the hook bias. */
-    private static DirectTensor causalBias(int[] queryOrder, int[] keyOrder, float[] hookBias) {
+    static DirectTensor causalBias(int[] queryOrder, int[] keyOrder, float[] hookBias) {
         int t = queryOrder.length;
         int s = keyOrder.length;
         float[] b = new float[t * s];
@@ -544,7 +560,11 @@ final class SplitGeneration implements AutoCloseable {
             lc.append(kRow, 0, vRow, 0, tokenIndex, layerPos == null ? position : layerPos[l]);
             float[] bias = hooked ? hooks.decodeBias(l, step, lc) : null;
             long t1 = System.nanoTime();
-            decodeAttention.attend(qRow, 0, lc, spec.numHeads(), scale, bias, attnRow, 0, null);
+            if (rewrites) {
+                AttentionRewrite.decode(hooks, decodeAttention, l, step, qRow, lc, spec.numHeads(), scale, bias, attnRow);
+            } else {
+                decodeAttention.attend(qRow, 0, lc, spec.numHeads(), scale, bias, attnRow, 0, null);
+            }
             attn1.put(attnRow, 0, qW);
             long t2 = System.nanoTime();
             if (l < layers - 1) {

@@ -68,6 +68,14 @@ public final class DirectTensor implements AutoCloseable {
         return this;
     }
 
+    /** Copies {@code n} floats from {@code src[off..]} into the tensor from element {@code at}. */
+    public DirectTensor putAt(int at, float[] src, int off, int n) {
+        FloatBuffer dup = floats.duplicate();
+        dup.position(at);
+        dup.put(src, off, n);
+        return this;
+    }
+
     /** Copies {@code n} floats from element {@code from} of the tensor into {@code dst[off..]}. */
     public void get(int from, float[] dst, int off, int n) {
         FloatBuffer dup = floats.duplicate();

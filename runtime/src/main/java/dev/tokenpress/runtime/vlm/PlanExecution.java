@@ -46,6 +46,17 @@ final class PlanExecution {
     return operators.isEmpty();
   }
 
+  /**
+   * The per-record side of the protocol with {@code probe} (an operator outside any plan, e.g. a
+   * diagnostic that only reads signals) after the plan's operators.
+   */
+  HookRunner record(long seed, TokenOperator probe) {
+    probe.validate(shape);
+    List<TokenOperator> all = new java.util.ArrayList<>(operators);
+    all.add(probe);
+    return new HookRunner(all, shape, seed);
+  }
+
   /** The per-record side of the protocol (null for the empty plan). Not thread-safe; one per generation. */
   HookRunner record(long seed) {
     return operators.isEmpty() ? null : new HookRunner(operators, shape, seed);

@@ -1,6 +1,7 @@
 package dev.tokenpress.runtime.vlm;
 
 import dev.tokenpress.operators.api.KeptMap;
+import dev.tokenpress.operators.api.OperatorStat;
 import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvCache;
@@ -29,6 +30,7 @@ public final class VlmResult {
   private final KvCache kvCache;
   private final List<float[]> stepLogits;
   private final long recordSeed;
+  private List<OperatorStat> operatorStats = List.of();
 
   VlmResult(String answer, int[] tokenIds, StopReason stopReason, int[] promptIds, int visualTokensIn,
       int visualTokensKept, SequenceLayout prefillLayout, List<KeptMap> keptMaps, TokenProvenance provenance,
@@ -123,6 +125,20 @@ public final class VlmResult {
   /** The KV cache (null for the fused runner). */
   public KvCache kvCache() {
     return kvCache;
+  }
+
+  /** Sets what the operators report ({@code HookRunner.stats()}); once, by the runtime, before returning. */
+  VlmResult withOperatorStats(List<OperatorStat> stats) {
+    this.operatorStats = List.copyOf(stats);
+    return this;
+  }
+
+  /**
+   * What the plan's operators report they did (e.g. VAR's sinks per layer, CMAI's inhibited pairs);
+   * empty for operators that report nothing.
+   */
+  public List<OperatorStat> operatorStats() {
+    return operatorStats;
   }
 
   /** Logits before each choice (step 0 = after prefill), or null unless requested. Copies. */

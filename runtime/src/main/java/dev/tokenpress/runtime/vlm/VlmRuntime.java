@@ -80,7 +80,7 @@ public final class VlmRuntime implements AutoCloseable {
     this.fusedLm = fusedLm;
     LmSpec l = bundle.lm();
     this.stopTokens = l.eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
-    this.shape = shape(visionConfig, l);
+    this.shape = withSinkDims(shape(visionConfig, l), bundle);
   }
 
   /**
@@ -88,7 +88,20 @@ public final class VlmRuntime implements AutoCloseable {
    * for checking a plan on a driver ({@link #checkPlan}).
    */
   public static ModelShape shape(Bundle bundle) {
-    return shape(VisionBundle.spec(bundle).config(), bundle.lm());
+    return withSinkDims(shape(VisionBundle.spec(bundle).config(), bundle.lm()), bundle);
+  }
+
+  /** The VAR sink dimensions stored in the manifest ({@code analysis.var.sink_dims}), if any. */
+  private static ModelShape withSinkDims(ModelShape shape, Bundle bundle) {
+    com.fasterxml.jackson.databind.JsonNode var = bundle.manifest().analysis("var");
+    if (var == null || !var.has("sink_dims")) {
+      return shape;
+    }
+    List<Integer> dims = new ArrayList<>();
+    for (com.fasterxml.jackson.databind.JsonNode d : var.get("sink_dims")) {
+      dims.add(d.intValue());
+    }
+    return shape.withLmSinkDims(dims);
   }
 
   private static ModelShape shape(VisionConfig vision, LmSpec lm) {
@@ -195,6 +208,15 @@ public final class VlmRuntime implements AutoCloseable {
 
   /** Answers one request; typed errors for bad images ({@code MediaDecodeException}) and prompts. */
   public VlmResult generate(VlmRequest request) {
+    return generate(request, null);
+  }
+
+  /**
+   * As {@link #generate(VlmRequest)}, with {@code probe}, an operator outside any plan (a diagnostic
+   * such as {@code tokenpress var sinks}, which reads the LM's hidden states), called after the
+   * plan's operators at its hooks; null for none.
+   */
+  public VlmResult generate(VlmRequest request, dev.tokenpress.operators.api.TokenOperator probe) {
     long t0 = System.nanoTime();
     PlanExecution plan = prepared(request.plan());
     if (options.fused() && !plan.isEmpty()) {
@@ -209,7 +231,7 @@ public final class VlmRuntime implements AutoCloseable {
     int n = visionConfig.numImageTokens();
     EncodedPrompt prompt = prompts.encode(request.prompt(), n);
     long recordSeed = Seeds.recordSeed(request.id(), options.jobSeed());
-    HookRunner rec = plan.record(recordSeed);
+    HookRunner rec = probe == null ? plan.record(recordSeed) : plan.record(recordSeed, probe);
     VisionOutput vis = options.fused() ? fusedVision.encode(pixels) : vision.encode(pixels, rec);
     long t3 = System.nanoTime();
 
@@ -265,7 +287,8 @@ public final class VlmRuntime implements AutoCloseable {
     ms.put("decode", gen.timings().decodeMs());
     ms.put("total", (System.nanoTime() - t0) / 1e6);
     return new VlmResult(answer, ids, gen.stopReason(), prompt.ids(), n, layout.visualCount(), layout,
-        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits(), recordSeed);
+        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits(), recordSeed)
+        .withOperatorStats(rec == null ? List.of() : rec.stats());
   }
 
   /**
