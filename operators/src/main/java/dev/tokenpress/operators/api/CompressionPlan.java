@@ -40,6 +40,7 @@ import java.util.function.Function;
  *       {@code merge_at} ({@code "projector_input"}) and the options of {@link VmtcConfig}</td>
  *       <td>VISION_LAYER (after the feature layer) or VISUAL_TOKENS ({@code "projected"})</td></tr>
  *   <tr><td>{@code mustdrop}</td><td>see {@link MustDropConfig}</td><td>VISION_LAYER (stage A), PREFILL_AFTER (B), KV_FINALIZE (C), DECODE</td></tr>
+ *   <tr><td>{@code zipvl}</td><td>see {@link ZipVlConfig}</td><td>PREFILL, KV_FINALIZE, KV_APPEND</td></tr>
  * </table>
  *
  * <p>Example: {@code [{"op":"vtc-cls","keep":64,"layers":"1..L-2"},{"op":"fastv","layer":2,"drop_ratio":0.5}]}.
@@ -67,6 +68,7 @@ public final class CompressionPlan implements Serializable {
         m.put(ToMeConfig.NAME, ToMeConfig::fromJson);
         m.put(VmtcConfig.NAME, VmtcConfig::fromJson);
         m.put(MustDropConfig.NAME, MustDropConfig::fromJson);
+        m.put(ZipVlConfig.NAME, ZipVlConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 
@@ -202,6 +204,17 @@ public final class CompressionPlan implements Serializable {
     public List<TokenOperator> bind(ModelShape shape) {
         List<TokenOperator> ops = build();
         int[] reaching = visualTokensReaching(ops, shape);
+        int quantizer = -1;
+        for (int i = 0; i < ops.size(); i++) {
+            if (ops.get(i).quantizesKv()) {
+                if (quantizer >= 0) {
+                    throw new IllegalArgumentException("plan[" + i + "]: " + ops.get(i).name() + " quantises the KV"
+                            + " cache that plan[" + quantizer + "] (" + ops.get(quantizer).name() + ") already"
+                            + " quantises; a plan may quantise the KV cache once");
+                }
+                quantizer = i;
+            }
+        }
         for (int i = 0; i < ops.size(); i++) {
             try {
                 TokenOperator op = ops.get(i);

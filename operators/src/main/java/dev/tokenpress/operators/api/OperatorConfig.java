@@ -15,7 +15,8 @@ import java.util.Map;
  * (merges).
  */
 public sealed interface OperatorConfig extends Serializable
-        permits RandomDropConfig, VtcClsConfig, FastVConfig, ToMeConfig, VmtcConfig, MustDropConfig {
+        permits RandomDropConfig, VtcClsConfig, FastVConfig, ToMeConfig, VmtcConfig, MustDropConfig,
+        ZipVlConfig {
 
     /** The operator's name in plans, e.g. {@code "fastv"}. */
     String name();

@@ -14,9 +14,10 @@ import ai.onnxruntime.OnnxTensor;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.SparseAttention;
 import dev.tokenpress.operators.kernels.DecodeAttention;
 import dev.tokenpress.operators.kv.KvCache;
-import dev.tokenpress.operators.kv.KvCodec;
+import dev.tokenpress.operators.kv.KvCodecs;
 import dev.tokenpress.operators.kv.KvLayout;
 import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.runtime.bundle.LmSpec;
@@ -80,6 +81,7 @@ final class SplitGeneration implements AutoCloseable {
     private final float[] vRow;
     private final float[] attnRow;
     private final float[] embRow;
+    private final float[][] stepQueries;
 
     private final long[] prefillFlops;
     private long prefillHeadFlops;
@@ -99,7 +101,12 @@ final class SplitGeneration implements AutoCloseable {
         this.qW = spec.qWidth();
         this.kvW = spec.kvWidth();
         this.scale = (float) (1.0 / Math.sqrt(spec.headDim()));
-        this.cache = new KvCache(layers, new KvLayout(spec.numKvHeads(), spec.headDim()), KvCodec.of(req.kvPrecision()));
+        this.cache = new KvCache(layers, new KvLayout(spec.numKvHeads(), spec.headDim()),
+                UniformKvQuantization.appendCodec(req.kvPrecision()));
+        if (req.kvPrecision().quantized() && hooks != null && hooks.quantizesKv()) {
+            throw new IllegalArgumentException("kv.dtype " + KvCodecs.dtype(req.kvPrecision()) + " quantises the KV cache"
+                    + " and so does the plan; use a float kv.dtype (float32, float16) with a KV-quantising plan");
+        }
         this.prefillFlops = new long[layers];
 
         hidA = DirectTensor.floats(1, 1, d);
@@ -126,6 +133,7 @@ final class SplitGeneration implements AutoCloseable {
         vRow = new float[kvW];
         attnRow = new float[qW];
         embRow = new float[d];
+        stepQueries = hooked && hooks.acts(Hook.KV_APPEND) ? new float[layers][] : null;
     }
 
     GenerationResult run() {
@@ -159,6 +167,7 @@ final class SplitGeneration implements AutoCloseable {
         if (hooked) {
             hooks.kvFinalize(cache);
         }
+        UniformKvQuantization.afterPrefill(cache, req.kvPrecision());
 
         long t1 = System.nanoTime();
         List<float[]> recorded = req.recordLogits() ? new ArrayList<>() : null;
@@ -188,7 +197,7 @@ final class SplitGeneration implements AutoCloseable {
             }
             logits = decodeStep(next, steps);
             if (hooked) {
-                hooks.kvAppended(steps, cache);
+                hooks.kvAppended(steps, cache, stepQueries);
             }
             steps++;
         }
@@ -286,9 +295,18 @@ final class SplitGeneration implements AutoCloseable {
                     biasT = hookBias == null && before == 0 ? r.t : -1;
                     biasS = s;
                 }
+                SparseAttention sparse = prefillView ? hooks.prefillSparse(l, s, view) : null;
                 DirectTensor kAll = null;
                 DirectTensor vAll = null;
-                try {
+                if (sparse != null) {
+                    if (before > 0) {
+                        throw new IllegalStateException("sparse prefill attention at layer " + l + " needs the prompt"
+                                + " in one prefill chunk; the cache already held " + before + " entries");
+                    }
+                    int[] qk = SparsePrefillAttention.run(rt.attention(), r.q, r.k, r.v, r.attn, tok, sparse, hookBias,
+                            qW, kvW);
+                    prefillFlops[l] = LmFlops.layer(spec, r.t, qk[0], qk[1]);
+                } else try {
                     OnnxTensor kIn = r.k.tensor();
                     OnnxTensor vIn = r.v.tensor();
                     if (before > 0) {
@@ -313,7 +331,9 @@ final class SplitGeneration implements AutoCloseable {
                         vAll.close();
                     }
                 }
-                prefillFlops[l] = LmFlops.layer(spec, r.t, s);
+                if (sparse == null) {
+                    prefillFlops[l] = LmFlops.layer(spec, r.t, s);
+                }
 
                 if (l < layers - 1) {
                     rt.mid(l).runInto(
@@ -492,6 +512,9 @@ final class SplitGeneration implements AutoCloseable {
             k1.get(0, kRow, 0, kvW);
             v1.get(0, vRow, 0, kvW);
             LayerKvCache lc = cache.layer(l);
+            if (stepQueries != null) {
+                stepQueries[l] = qRow.clone();
+            }
             lc.append(kRow, 0, vRow, 0, tokenIndex, layerPos == null ? position : layerPos[l]);
             float[] bias = hooked ? hooks.decodeBias(l, step, lc) : null;
             long t1 = System.nanoTime();
