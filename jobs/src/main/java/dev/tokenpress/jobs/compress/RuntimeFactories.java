@@ -1,11 +1,15 @@
 package dev.tokenpress.jobs.compress;
 
+import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.jobs.config.JobConfig;
+import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.TokenOperator;
 import dev.tokenpress.spark.ProcessorFactory;
 import dev.tokenpress.spark.ProcessorSpec;
 import dev.tokenpress.spark.VlmProcessorFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /** Chooses the production {@link ProcessorFactory} for a config and resolves bundle paths. */
 public final class RuntimeFactories {
@@ -18,6 +22,15 @@ public final class RuntimeFactories {
 
   /** What an executor needs to build its runtime for {@code config} and {@code plan}. */
   public static ProcessorSpec spec(JobConfig config, PlanSpec plan) {
+    if (config.kv().dtype().precision().quantized()) {
+      List<TokenOperator> ops = CompressionPlan.parse(plan.json()).build();
+      for (int i = 0; i < ops.size(); i++) {
+        if (ops.get(i).quantizesKv()) {
+          throw new ConfigException("kv.dtype", config.kv().dtype().wire() + " quantises the KV cache and so does plan["
+              + i + "] (" + ops.get(i).name() + "); a plan that quantises the cache needs kv.dtype float32 or float16");
+        }
+      }
+    }
     return new ProcessorSpec(resolveBundle(config.model().bundle()), plan.json(), config.model().maxNewTokens(),
         config.model().seed(), config.model().maxPixels(), config.model().intraOpThreads(),
         config.kv().dtype().precision());

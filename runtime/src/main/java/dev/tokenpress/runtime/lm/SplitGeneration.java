@@ -287,7 +287,8 @@ final class SplitGeneration implements AutoCloseable {
                     throw new IllegalArgumentException("prefill bias of layer " + l + " has " + hookBias.length
                             + " values, expected " + r.t + "x" + s);
                 }
-                if (bias == null || biasT != r.t || biasS != s || before > 0 || hookBias != null) {
+                SparseAttention sparse = prefillView ? hooks.prefillSparse(l, s, view) : null;
+                if (sparse == null && (bias == null || biasT != r.t || biasS != s || before > 0 || hookBias != null)) {
                     if (bias != null) {
                         bias.close();
                     }
@@ -295,7 +296,6 @@ final class SplitGeneration implements AutoCloseable {
                     biasT = hookBias == null && before == 0 ? r.t : -1;
                     biasS = s;
                 }
-                SparseAttention sparse = prefillView ? hooks.prefillSparse(l, s, view) : null;
                 DirectTensor kAll = null;
                 DirectTensor vAll = null;
                 if (sparse != null) {
