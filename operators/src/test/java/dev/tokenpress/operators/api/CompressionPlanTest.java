@@ -71,7 +71,8 @@ class CompressionPlanTest {
 
     @Test
     void registryCoversEverySealedConfig() {
-        assertThat(CompressionPlan.operatorNames()).containsExactly("random-drop", "vtc-cls", "fastv", "tome", "vmtc", "mustdrop");
+        assertThat(CompressionPlan.operatorNames()).containsExactly("random-drop", "vtc-cls", "fastv", "tome", "vmtc", "mustdrop",
+                "zipvl");
         assertThat(OperatorConfig.class.getPermittedSubclasses()).hasSize(CompressionPlan.operatorNames().size());
     }
 
@@ -87,7 +88,7 @@ class CompressionPlanTest {
     @Test
     void strictParsingNamesIndexFieldAndAllowedValues() {
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"fastV\"}]")).hasMessage(
-                "plan[0]: unknown operator \"fastV\"; allowed: [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop]");
+                "plan[0]: unknown operator \"fastV\"; allowed: [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop, zipvl]");
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"fastv\"},{\"op\":\"fastv\",\"ratio\":0.5}]"))
                 .hasMessage("plan[1]: fastv: unknown key \"ratio\"; allowed keys: "
                         + "[op, layer, keep, keep_ratio, drop_ratio, mode]");
