@@ -118,9 +118,9 @@ class CompressionPlanTest {
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":4,\"seed\":1e30}]"))
                 .hasMessage("plan[0]: random-drop.seed must be an integer in the 64-bit range, got 1E+30");
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"layer\":2}]"))
-                .hasMessage("plan[0] needs \"op\" (a string, one of [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop])");
+                .hasMessage("plan[0] needs \"op\" (a string, one of [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop, zipvl])");
         assertThatThrownBy(() -> CompressionPlan.parse("[3]"))
-                .hasMessage("plan[0] must be an object with an \"op\" key (one of [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop]), e.g. "
+                .hasMessage("plan[0] must be an object with an \"op\" key (one of [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop, zipvl]), e.g. "
                         + "{\"op\":\"fastv\",\"layer\":2}; got a number");
         assertThatThrownBy(() -> CompressionPlan.parse("{\"op\":\"fastv\"}"))
                 .hasMessageStartingWith("plan must be a JSON array of operator objects");
