@@ -17,7 +17,6 @@ import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.api.SparseAttention;
 import dev.tokenpress.operators.kernels.DecodeAttention;
 import dev.tokenpress.operators.kv.KvCache;
-import dev.tokenpress.operators.kv.KvCodecs;
 import dev.tokenpress.operators.kv.KvLayout;
 import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.runtime.bundle.LmSpec;
@@ -104,7 +103,8 @@ final class SplitGeneration implements AutoCloseable {
         this.cache = new KvCache(layers, new KvLayout(spec.numKvHeads(), spec.headDim()),
                 UniformKvQuantization.appendCodec(req.kvPrecision()));
         if (req.kvPrecision().quantized() && hooks != null && hooks.quantizesKv()) {
-            throw new IllegalArgumentException("kv.dtype " + KvCodecs.dtype(req.kvPrecision()) + " quantises the KV cache"
+            throw new IllegalArgumentException("kv.dtype " + req.kvPrecision().name().toLowerCase(java.util.Locale.ROOT)
+                    + " quantises the KV cache"
                     + " and so does the plan; use a float kv.dtype (float32, float16) with a KV-quantising plan");
         }
         this.prefillFlops = new long[layers];
