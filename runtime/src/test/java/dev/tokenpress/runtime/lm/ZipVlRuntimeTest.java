@@ -175,6 +175,30 @@ class ZipVlRuntimeTest {
     }
 
     @Test
+    void afterFastVEachLayerIsScoredOverItsOwnRowsAndQuantisedMixed() {
+        try (LlamaRuntime rt = LlamaRuntime.open(bundle, SessionConfig.singleThreaded())) {
+            GenerationResult r = generate(rt, "[{\"op\":\"fastv\",\"layer\":1,\"keep\":4},"
+                    + "{\"op\":\"zipvl\",\"tau\":0.9,\"probes_recent\":4,\"probes_random\":4,\"interval\":0}]",
+                    KvPrecision.FP16, 3);
+            KvCache c = r.kvCache();
+            int generated = r.tokenIds().length - 1;
+            // FastV drops 12 of the 16 visual rows after layer 0: layers >= 1 are shorter
+            assertThat(c.layer(0).length()).isEqualTo(IDS.length + generated);
+            for (int l = 1; l < c.numLayers(); l++) {
+                assertThat(c.layer(l).length()).isEqualTo(IDS.length - 12 + generated);
+            }
+            for (int l = 0; l < c.numLayers(); l++) {
+                int prefill = c.layer(l).length() - generated;
+                assertThat(c.layer(l).compressionInfo().scored()).isEqualTo(prefill);
+                KvPrecision[] p = c.layer(l).precisions();
+                assertThat(java.util.Arrays.copyOf(p, prefill)).containsOnly(KvPrecision.INT4, KvPrecision.INT2)
+                        .contains(KvPrecision.INT4);
+                assertThat(c.layer(l).trailingFloatEntries()).isEqualTo(generated);
+            }
+        }
+    }
+
+    @Test
     void integerKvDtypeQuantisesUniformlyAndRefusesAQuantisingPlan() {
         try (LlamaRuntime rt = LlamaRuntime.open(bundle, SessionConfig.singleThreaded())) {
             GenerationResult r = generate(rt, "[]", KvPrecision.INT4, 4);
