@@ -5,6 +5,7 @@ import static org.apache.spark.sql.functions.col;
 import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvTensor;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -108,6 +109,10 @@ public final class KvCacheReader {
       }
     }
     int[] shape = {total, rowShape[1], rowShape[2]};
-    return new KvLayer(layer, k, shape, v, shape.clone(), tokens, positions);
+    Row first = chunks.get(0);
+    boolean hasMeta = first.schema() != null && Arrays.asList(first.schema().fieldNames()).contains("trailing_float");
+    return new KvLayer(layer, k, shape, v, shape.clone(), tokens, positions,
+        hasMeta ? RowCodec.compression(first.getAs("compression")) : null,
+        hasMeta ? first.<Integer>getAs("trailing_float") : 0);
   }
 }

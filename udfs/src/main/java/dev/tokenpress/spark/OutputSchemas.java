@@ -131,6 +131,24 @@ public final class OutputSchemas {
       createStructField("operator_stats", createArrayType(OPERATOR_STAT, false), true)));
 
   /**
+   * What a KV-quantising operator (ZipVL) decided for a layer after prefill, the same on every
+   * row of the layer (the operators' {@code KvCompressionInfo}): operator and mode, {@code tau},
+   * the rows scored ({@code scored}, n), Eq. 6's count ({@code ratio_count}, p), the tokens stored
+   * at {@code bits_high} ({@code important}; 16 = float16), {@code bits_low}, and the seed of the
+   * layer's random probe rows.
+   */
+  public static final StructType KV_COMPRESSION = createStructType(List.of(
+      createStructField("operator", StringType, false),
+      createStructField("mode", StringType, false),
+      createStructField("tau", DoubleType, false),
+      createStructField("scored", IntegerType, false),
+      createStructField("ratio_count", IntegerType, false),
+      createStructField("important", IntegerType, false),
+      createStructField("probe_seed", LongType, false),
+      createStructField("bits_high", IntegerType, false),
+      createStructField("bits_low", IntegerType, false)));
+
+  /**
    * {@code kv_cache/}: one row per (id, layer, chunk); a chunk is one stored form of a run of the
    * layer's entries (row i of the chunk is entry {@code entries[i]} of the layer, so the two
    * chunks of a mixed-precision group restore the order). {@code batch_id} becomes the directory
@@ -148,6 +166,8 @@ public final class OutputSchemas {
       createStructField("token_index", createArrayType(IntegerType, false), false),
       createStructField("position", createArrayType(IntegerType, false), false),
       createStructField("next_position", IntegerType, false),
+      createStructField("compression", KV_COMPRESSION, true),
+      createStructField("trailing_float", IntegerType, false),
       createStructField("plan_hash", StringType, false),
       createStructField("model_sha256", StringType, true),
       createStructField("run_id", StringType, false),

@@ -15,8 +15,8 @@ import java.util.Objects;
  * @param seed job seed; each record's sampling seed derives from it and the record id
  * @param maxPixels images with more pixels fail with a typed error before decoding
  * @param intraOpThreads ONNX Runtime intra-op threads per call; 0 = cores per task slot
- * @param kvPrecision precision the runtime keeps KV entries in (FP32 or FP16) unless the plan's
- *     operators re-encode them
+ * @param kvPrecision precision the runtime keeps KV entries in unless the plan's operators re-encode
+ *     them; INT8/INT4/INT2 quantise the whole cache uniformly after prefill
  */
 public record ProcessorSpec(
     String bundle, int maxNewTokens, long seed, long maxPixels, int intraOpThreads, KvPrecision kvPrecision)
@@ -24,9 +24,6 @@ public record ProcessorSpec(
   public ProcessorSpec {
     Objects.requireNonNull(bundle, "bundle");
     Objects.requireNonNull(kvPrecision, "kvPrecision");
-    if (kvPrecision != KvPrecision.FP32 && kvPrecision != KvPrecision.FP16) {
-      throw new IllegalArgumentException("kvPrecision must be FP32 or FP16, got " + kvPrecision);
-    }
     if (maxNewTokens < 1) {
       throw new IllegalArgumentException("maxNewTokens must be >= 1, got " + maxNewTokens);
     }

@@ -3,6 +3,8 @@ package dev.tokenpress.spark;
 import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.KvChunk;
+import dev.tokenpress.operators.kv.KvCompressionInfo;
+import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.operators.kv.KvTensor;
 import java.sql.Timestamp;
 import java.util.ArrayList;
@@ -121,16 +123,38 @@ public final class RowCodec {
       return rows;
     }
     for (int layer = 0; layer < cache.numLayers(); layer++) {
-      List<KvChunk> chunks = cache.layer(layer).chunks();
+      LayerKvCache lc = cache.layer(layer);
+      List<KvChunk> chunks = lc.chunks();
+      Row compression = compressionRow(lc.compressionInfo());
+      int trailing = lc.trailingFloatEntries();
       for (int c = 0; c < chunks.size(); c++) {
         KvChunk ch = chunks.get(c);
         rows.add(RowFactory.create(
             id, layer, c, tensorRow(ch.k()), tensorRow(ch.v()), ch.precision().name(),
-            ch.entries(), ch.tokenIndex(), ch.position(), cache.nextPosition(),
+            ch.entries(), ch.tokenIndex(), ch.position(), cache.nextPosition(), compression, trailing,
             prov.planHash(), engine.modelSha256(), prov.runId(), prov.batchId()));
       }
     }
     return rows;
+  }
+
+  /** A {@link OutputSchemas#KV_COMPRESSION} struct row; null stays null. */
+  static Row compressionRow(KvCompressionInfo i) {
+    if (i == null) {
+      return null;
+    }
+    return RowFactory.create(i.operator(), i.mode(), i.tau(), i.scored(), i.ratioCount(), i.important(),
+        i.probeSeed(), i.bitsHigh(), i.bitsLow());
+  }
+
+  /** Reads a {@link OutputSchemas#KV_COMPRESSION} struct back; null stays null. */
+  public static KvCompressionInfo compression(Row r) {
+    if (r == null) {
+      return null;
+    }
+    return new KvCompressionInfo(r.getAs("operator"), r.getAs("mode"), r.<Double>getAs("tau"),
+        r.<Integer>getAs("scored"), r.<Integer>getAs("ratio_count"), r.<Integer>getAs("important"),
+        r.<Long>getAs("probe_seed"), r.<Integer>getAs("bits_high"), r.<Integer>getAs("bits_low"));
   }
 
   /** Spark's Row encoder takes Scala collections for array-of-struct and map columns. */

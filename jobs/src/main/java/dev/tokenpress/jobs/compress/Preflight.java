@@ -39,14 +39,17 @@ public final class Preflight {
         throw new ConfigException("output.path", "cannot check " + out + ": " + e.getMessage());
       }
     }
+    PlanSpec plan = PlanSpec.of(config.plan());
+    RuntimeFactories.checkKvDtype(config, plan);
     if (Files.isDirectory(java.nio.file.Path.of(RuntimeFactories.resolveBundle(config.model().bundle())))) {
-      checkPlan(RuntimeFactories.spec(config), PlanSpec.of(config.plan()), factory);
+      checkPlan(RuntimeFactories.spec(config), plan, factory);
     }
   }
 
   /** Every check, in a session ({@code hadoopConf}: the session's Hadoop configuration). */
   public static void check(JobConfig config, ProcessorSpec spec, PlanSpec plan, ProcessorFactory factory,
       Configuration hadoopConf) {
+    RuntimeFactories.checkKvDtype(config, plan);
     checkPlan(spec, plan, factory);
     String out = config.output().path();
     try {

@@ -1,11 +1,14 @@
 package dev.tokenpress.jobs.compress;
 
+import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.jobs.config.JobConfig;
+import dev.tokenpress.operators.api.TokenOperator;
 import dev.tokenpress.spark.ProcessorFactory;
 import dev.tokenpress.spark.ProcessorSpec;
 import dev.tokenpress.spark.VlmProcessorFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /** Chooses the production {@link ProcessorFactory} for a config and resolves bundle paths. */
 public final class RuntimeFactories {
@@ -21,6 +24,24 @@ public final class RuntimeFactories {
     return new ProcessorSpec(resolveBundle(config.model().bundle()), config.model().maxNewTokens(),
         config.model().seed(), config.model().maxPixels(), config.model().intraOpThreads(),
         config.kv().dtype().precision());
+  }
+
+  /**
+   * Refuses an integer {@code kv.dtype} (uniform quantisation of the whole cache) together with a
+   * plan whose operators quantise the cache themselves (e.g. ZipVL): the cache would be quantised
+   * twice.
+   */
+  public static void checkKvDtype(JobConfig config, PlanSpec plan) {
+    if (!config.kv().dtype().precision().quantized()) {
+      return;
+    }
+    List<TokenOperator> ops = plan.plan().build();
+    for (int i = 0; i < ops.size(); i++) {
+      if (ops.get(i).quantizesKv()) {
+        throw new ConfigException("kv.dtype", config.kv().dtype().wire() + " quantises the KV cache and so does plan["
+            + i + "] (" + ops.get(i).name() + "); a plan that quantises the cache needs kv.dtype float32 or float16");
+      }
+    }
   }
 
   /**

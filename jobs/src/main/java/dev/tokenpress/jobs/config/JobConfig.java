@@ -161,7 +161,8 @@ public record JobConfig(
 
   /**
    * @param enabled write {@code kv_cache/}
-   * @param dtype precision of KV entries the plan leaves unquantised (float32, float16)
+   * @param dtype precision of KV entries the plan leaves unquantised (float32, float16), or uniform ZipCache
+   *     quantisation of the whole cache after prefill (int8, int4, int2)
    */
   public record Kv(boolean enabled, KvStorage dtype) {
     public Kv {

@@ -42,6 +42,7 @@ import java.util.function.Function;
  *   <tr><td>{@code mustdrop}</td><td>see {@link MustDropConfig}</td><td>VISION_LAYER (stage A), PREFILL_AFTER (B), KV_FINALIZE (C), DECODE</td></tr>
  *   <tr><td>{@code var}</td><td>see {@link VarConfig}</td><td>PREFILL (sinks; attention rewrite), DECODE (rewrite)</td></tr>
  *   <tr><td>{@code cmai}</td><td>see {@link CmaiConfig}</td><td>PREFILL_AFTER (focus), PREFILL and DECODE (bias)</td></tr>
+ *   <tr><td>{@code zipvl}</td><td>see {@link ZipVlConfig}</td><td>PREFILL, KV_FINALIZE, KV_APPEND</td></tr>
  * </table>
  *
  * <p>Example: {@code [{"op":"vtc-cls","keep":64,"layers":"1..L-2"},{"op":"fastv","layer":2,"drop_ratio":0.5}]}.
@@ -72,6 +73,7 @@ public final class CompressionPlan implements Serializable {
         m.put(DamroConfig.NAME, DamroConfig::fromJson);
         m.put(VarConfig.NAME, VarConfig::fromJson);
         m.put(CmaiConfig.NAME, CmaiConfig::fromJson);
+        m.put(ZipVlConfig.NAME, ZipVlConfig::fromJson);
         PARSERS = Collections.unmodifiableMap(m);
     }
 
@@ -207,6 +209,17 @@ public final class CompressionPlan implements Serializable {
     public List<TokenOperator> bind(ModelShape shape) {
         List<TokenOperator> ops = build();
         int[] reaching = visualTokensReaching(ops, shape);
+        int quantizer = -1;
+        for (int i = 0; i < ops.size(); i++) {
+            if (ops.get(i).quantizesKv()) {
+                if (quantizer >= 0) {
+                    throw new IllegalArgumentException("plan[" + i + "]: " + ops.get(i).name() + " quantises the KV"
+                            + " cache that plan[" + quantizer + "] (" + ops.get(quantizer).name() + ") already"
+                            + " quantises; a plan may quantise the KV cache once");
+                }
+                quantizer = i;
+            }
+        }
         for (int i = 0; i < ops.size(); i++) {
             try {
                 TokenOperator op = ops.get(i);

@@ -550,6 +550,34 @@ public final class HookRunner {
     }
 
     /**
+     * {@link Hook#PREFILL} of LM layer {@code layer}, after {@link #prefillBias}: the intersection
+     * of the operators' sparse attention sets over the layout's rows, or null for dense attention.
+     */
+    public SparseAttention prefillSparse(int layer, int cacheLength, SignalSource source) {
+        List<TokenOperator> ops = byHook.get(Hook.PREFILL);
+        if (ops.isEmpty()) {
+            return null;
+        }
+        SequenceLayout l = layout();
+        int[] rows = identity(l.length());
+        Map<Signal, FloatTensor> cache = new HashMap<>();
+        SparseAttention out = null;
+        for (TokenOperator op : ops) {
+            SignalValues sv = values(op, Hook.PREFILL, layer, l, rows, source, cache);
+            SparseAttention s = op.prefillSparse(new PrefillContext(shape, layer, l, cacheLength, sv, seed));
+            if (s == null) {
+                continue;
+            }
+            if (s.inputCount() != l.length()) {
+                throw new IllegalStateException(op.name() + " returned a sparse attention set over " + s.inputCount()
+                        + " rows at layer " + layer + ", the layout has " + l.length());
+            }
+            out = out == null ? s : out.intersect(s);
+        }
+        return out == null || out.dense() ? null : out;
+    }
+
+    /**
      * {@link Hook#PREFILL_AFTER} of LM layer {@code layer}: the rows to keep for the next layers,
      * ascending indices into the rows the layer ran on, or null to keep all. The layout advances.
      */
@@ -811,9 +839,27 @@ public final class HookRunner {
 
     /** {@link Hook#KV_APPEND} after decode step {@code step}. */
     public void kvAppended(int step, KvCache cache) {
+        kvAppended(step, cache, null);
+    }
+
+    /**
+     * {@link Hook#KV_APPEND} after decode step {@code step}, with the step's query of every layer
+     * ({@code [layers][lmHeads * headDim]}, RoPE applied; null if not kept).
+     */
+    public void kvAppended(int step, KvCache cache, float[][] queries) {
         for (TokenOperator op : byHook.get(Hook.KV_APPEND)) {
-            op.kvAppended(new KvAppendContext(shape, step, cache, seed));
+            op.kvAppended(new KvAppendContext(shape, step, cache, seed, queries));
         }
+    }
+
+    /** Whether some operator of the plan quantises the KV cache ({@link TokenOperator#quantizesKv}). */
+    public boolean quantizesKv() {
+        for (TokenOperator op : byHook.get(Hook.KV_FINALIZE)) {
+            if (op.quantizesKv()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static int[] identity(int n) {

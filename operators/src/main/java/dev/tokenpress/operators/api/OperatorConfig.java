@@ -16,7 +16,7 @@ import java.util.Map;
  */
 public sealed interface OperatorConfig extends Serializable
         permits RandomDropConfig, VtcClsConfig, FastVConfig, ToMeConfig, VmtcConfig, MustDropConfig, DamroConfig,
-        VarConfig, CmaiConfig {
+        VarConfig, CmaiConfig, ZipVlConfig {
 
     /** The operator's name in plans, e.g. {@code "fastv"}. */
     String name();

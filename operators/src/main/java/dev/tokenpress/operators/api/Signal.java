@@ -21,8 +21,8 @@ import java.io.Serializable;
  * keys: the weighted mean of a group; attention: the sum over a group).
  */
 public sealed interface Signal extends Serializable permits Signal.ClsAttention, Signal.QueryRowAttention,
-        Signal.QueryRowHeadAttention, Signal.LmHiddenStates, Signal.VitClsAttention, Signal.VitClsHeadAttention,
-        Signal.VitKeys, Signal.VitHiddenStates, Signal.VitLayerOutput, Signal.VitClsLogits {
+        Signal.QueryRowHeadAttention, Signal.LmHiddenStates, Signal.LmQueries, Signal.LmKeys, Signal.VitClsAttention,
+        Signal.VitClsHeadAttention, Signal.VitKeys, Signal.VitHiddenStates, Signal.VitLayerOutput, Signal.VitClsLogits {
 
     /** The hook whose context carries this signal's value. */
     Hook deliveredAt();
@@ -188,6 +188,69 @@ public sealed interface Signal extends Serializable permits Signal.ClsAttention,
         @Override
         public void validate(ModelShape shape) {
             checkLm("LmHiddenStates", lmLayer, shape);
+        }
+    }
+
+    /**
+     * The queries of LM layer {@code lmLayer} during prefill, after the projection and RoPE: the
+     * input of attention, for operators that compute their own attention rows (ZipVL's probes)
+     * with {@link dev.tokenpress.operators.kernels.AttentionRows}.
+     *
+     * <p><b>Value</b>: rank 2 {@code [rows, lmHeads * headDim]} for the rows of the layout in the
+     * context, head after head. <b>Delivered</b> at {@link Hook#PREFILL} of {@code lmLayer}.
+     */
+    record LmQueries(int lmLayer) implements Signal {
+        /** Rejects negative layers. */
+        public LmQueries {
+            if (lmLayer < 0) {
+                throw new IllegalArgumentException("LmQueries.lmLayer must be >= 0, got " + lmLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.PREFILL;
+        }
+
+        @Override
+        public int layer() {
+            return lmLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            checkLm("LmQueries", lmLayer, shape);
+        }
+    }
+
+    /**
+     * The keys of LM layer {@code lmLayer} during prefill, after the projection and RoPE, as the
+     * layer's cache holds them (one prefill chunk: the keys of the layout's rows).
+     *
+     * <p><b>Value</b>: rank 2 {@code [rows, lmKvHeads * headDim]} for the rows of the layout in
+     * the context, KV head after KV head. <b>Delivered</b> at {@link Hook#PREFILL} of {@code lmLayer}.
+     */
+    record LmKeys(int lmLayer) implements Signal {
+        /** Rejects negative layers. */
+        public LmKeys {
+            if (lmLayer < 0) {
+                throw new IllegalArgumentException("LmKeys.lmLayer must be >= 0, got " + lmLayer);
+            }
+        }
+
+        @Override
+        public Hook deliveredAt() {
+            return Hook.PREFILL;
+        }
+
+        @Override
+        public int layer() {
+            return lmLayer;
+        }
+
+        @Override
+        public void validate(ModelShape shape) {
+            checkLm("LmKeys", lmLayer, shape);
         }
     }
 

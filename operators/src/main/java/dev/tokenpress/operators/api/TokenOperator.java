@@ -24,9 +24,10 @@ import java.util.Set;
  *   <li>{@link Hook#BRANCH}: {@link #branch} once per image, on the visual tokens before the
  *       {@link Hook#VISUAL_TOKENS} operators;
  *   <li>{@link Hook#VISUAL_TOKENS}: {@link #reduceVisualTokens} once per image;
- *   <li>{@link Hook#PREFILL}: {@link #prefillBias} before each LM layer's attention (biases add);
- *       then, for operators that {@link #rewritesAttention()}, {@link #rewriteAttention} on the
- *       probabilities of the rows they name in {@link #attentionRows}, after the softmax;
+ *   <li>{@link Hook#PREFILL}: {@link #prefillBias} before each LM layer's attention (biases add), then
+ *       {@link #prefillSparse} (sparse sets intersect); then, for operators that
+ *       {@link #rewritesAttention()}, {@link #rewriteAttention} on the probabilities of the rows they
+ *       name in {@link #attentionRows}, after the softmax;
  *   <li>{@link Hook#PREFILL_AFTER}: {@link #afterPrefillLayer} after each LM layer but the last;
  *   <li>{@link Hook#KV_FINALIZE}: {@link #finalizeKv} once after prefill;
  *   <li>{@link Hook#DECODE}: {@link #decodePosition} and {@link #decodeBias} per decode step and
@@ -141,6 +142,25 @@ public interface TokenOperator {
      */
     default FloatTensor prefillBias(PrefillContext context) {
         throw new UnsupportedOperationException(name() + " does not act at hook PREFILL");
+    }
+
+    /**
+     * {@link Hook#PREFILL}: a sparse attention set for layer {@code context.layer()} (attention
+     * computed among the set's rows only, see {@link SparseAttention}), or null for dense
+     * attention. Called after {@link #prefillBias} of every operator; several sets intersect.
+     * The default returns null.
+     */
+    default SparseAttention prefillSparse(PrefillContext context) {
+        return null;
+    }
+
+    /**
+     * Whether this operator quantises the KV cache (ZipVL): a plan may hold at most one such
+     * operator, and none when the job already stores the cache in an integer {@code kv.dtype}
+     * ({@link CompressionPlan#bind} and the runtime reject both at plan start).
+     */
+    default boolean quantizesKv() {
+        return false;
     }
 
     /**

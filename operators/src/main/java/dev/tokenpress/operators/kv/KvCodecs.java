@@ -81,7 +81,18 @@ import java.util.Arrays;
  * }</pre>
  * To rebuild a layer, place each chunk's rows at its {@code entries} (or sort by them). The
  * golden generator {@code operators/src/test/python/gen_golden_kv_quant.py} runs this exact
- * function against its reference quantiser.
+ * function against its reference quantiser, and {@code check_kv_rows.py} runs it on the rows a
+ * job wrote (ZipVL's mixed caches included). For example, with PyArrow:
+ * <pre>{@code
+ * import pyarrow.parquet as pq
+ * rows = pq.read_table("out/kv_cache", filters=[("id", "=", "images/000123.png"), ("layer", "=", 0)]).to_pylist()
+ * t = sum(len(r["entries"]) for r in rows)
+ * k = np.empty((t,) + tuple(rows[0]["k"]["shape"][1:]), np.float32)
+ * for r in rows:
+ *     k[r["entries"]] = kv_to_numpy(r["k"])     # a mixed group's INT4 and INT2 chunks interleave
+ * }</pre>
+ * Each row also carries {@code compression} (ZipVL's τ, p, probe seed and bits for the layer, or
+ * null) and {@code trailing_float} (the layer's last entries still stored as floats).
  */
 public final class KvCodecs {
     public static final String DTYPE_FLOAT32 = "float32";

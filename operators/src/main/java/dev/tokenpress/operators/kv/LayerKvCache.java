@@ -26,6 +26,7 @@ public final class LayerKvCache {
     private final KvCodec appendCodec;
     private final List<KvSegment> segments = new ArrayList<>();
     private int length;
+    private KvCompressionInfo compressionInfo;
 
     /**
      * @param appendCodec codec of appended entries; must be {@link KvCodec#appendable()} (FP32 or
@@ -88,6 +89,32 @@ public final class LayerKvCache {
         KvSegment seg = appendCodec.allocate(layout, Math.max(INITIAL_CAPACITY, expectedRows));
         segments.add(seg);
         return seg;
+    }
+
+    /** What a KV-quantising operator recorded for this layer, or null. */
+    public KvCompressionInfo compressionInfo() {
+        return compressionInfo;
+    }
+
+    /** Records what a KV-quantising operator decided for this layer (replaces any earlier record). */
+    public void setCompressionInfo(KvCompressionInfo info) {
+        this.compressionInfo = info;
+    }
+
+    /**
+     * How many entries at the end of the layer are stored in a float precision (FP32 or FP16),
+     * e.g. generated tokens a quantising operator has not re-encoded yet.
+     */
+    public int trailingFloatEntries() {
+        int n = 0;
+        for (int i = segments.size() - 1; i >= 0; i--) {
+            KvSegment s = segments.get(i);
+            if (s.precision().quantized()) {
+                break;
+            }
+            n += s.rows();
+        }
+        return n;
     }
 
     /** Original token index of every entry, in entry order. */

@@ -16,6 +16,9 @@ final class MixedKvSegment extends KvSegment {
     private final QuantizedKvSegment low;
     private final boolean[] isHigh;
     private final int[] localRow;
+    /** Row of this segment of each row of the high (low) subset. */
+    private final int[] highRows;
+    private final int[] lowRows;
 
     /** {@code isHigh[r]} says which subset row r is in; subsets hold their rows in ascending r. */
     MixedKvSegment(KvLayout layout, QuantizedKvSegment high, QuantizedKvSegment low, boolean[] isHigh) {
@@ -36,6 +39,11 @@ final class MixedKvSegment extends KvSegment {
             throw new IllegalArgumentException("mask selects " + h + "/" + l + " rows, subsets hold "
                     + high.rows() + "/" + low.rows());
         }
+        this.highRows = new int[h];
+        this.lowRows = new int[l];
+        for (int r = 0; r < isHigh.length; r++) {
+            (isHigh[r] ? highRows : lowRows)[localRow[r]] = r;
+        }
         this.rows = isHigh.length;
     }
 
@@ -50,20 +58,18 @@ final class MixedKvSegment extends KvSegment {
         return isHigh[row] ? high.precision() : low.precision();
     }
 
+    /** Each subset in turn over its own rows, scores scattered to (weights gathered from) their row order. */
     @Override
     public void keyScores(int kvHead, float[] q, int qOff, float scale, float[] out, int outOff) {
-        for (int r = 0; r < rows; r++) {
-            QuantizedKvSegment s = isHigh[r] ? high : low;
-            out[outOff + r] = s.keyDot(localRow[r], kvHead, q, qOff) * scale;
-        }
+        high.keyScores(kvHead, q, qOff, scale, out, outOff, highRows);
+        low.keyScores(kvHead, q, qOff, scale, out, outOff, lowRows);
     }
 
+    /** The high subset's rows, then the low subset's (a different summation order than row order). */
     @Override
     public void accumulateValues(int kvHead, float[] w, int wOff, float[] out, int outOff) {
-        for (int r = 0; r < rows; r++) {
-            QuantizedKvSegment s = isHigh[r] ? high : low;
-            s.addValue(localRow[r], kvHead, w[wOff + r], out, outOff);
-        }
+        high.accumulateValues(kvHead, w, wOff, out, outOff, highRows);
+        low.accumulateValues(kvHead, w, wOff, out, outOff, lowRows);
     }
 
     @Override

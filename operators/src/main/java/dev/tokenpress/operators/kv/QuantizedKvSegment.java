@@ -152,15 +152,73 @@ final class QuantizedKvSegment extends KvSegment {
 
     @Override
     public void keyScores(int kvHead, float[] q, int qOff, float scale, float[] out, int outOff) {
+        keyScores(kvHead, q, qOff, scale, out, outOff, null);
+    }
+
+    /**
+     * {@link #keyScores} writing row {@code r}'s score at {@code out[outOff + at[r]]} ({@code at}
+     * null: at {@code r}), with the float operations of {@link #keyDot}. The loop runs over the
+     * head's channels in runs of one byte plane (constant shift), so the inner loop has no branch.
+     */
+    void keyScores(int kvHead, float[] q, int qOff, float scale, float[] out, int outOff, int[] at) {
+        int hd = layout.headDim();
+        int c0 = kvHead * hd;
+        int end = c0 + hd;
         for (int r = 0; r < rows; r++) {
-            out[outOff + r] = keyDot(r, kvHead, q, qOff) * scale;
+            int ro = r * rowBytes;
+            float acc = 0f;
+            int c = c0;
+            int d = qOff;
+            while (c < end) {
+                int plane = c / rowBytes;
+                int i = c - plane * rowBytes;
+                int n = Math.min(end - c, rowBytes - i);
+                int sh = plane * bits;
+                int b = ro + i;
+                for (int t = 0; t < n; t++) {
+                    int code = ((kCodes[b + t] & 0xff) >>> sh) & mask;
+                    acc += q[d + t] * (code * kScale[c + t] + kZero[c + t]);
+                }
+                c += n;
+                d += n;
+            }
+            out[outOff + (at == null ? r : at[r])] = acc * scale;
         }
     }
 
     @Override
     public void accumulateValues(int kvHead, float[] w, int wOff, float[] out, int outOff) {
+        accumulateValues(kvHead, w, wOff, out, outOff, null);
+    }
+
+    /**
+     * {@link #accumulateValues} taking row {@code r}'s weight from {@code w[wOff + at[r]]}
+     * ({@code at} null: {@code r}), with the float operations of {@link #addValue}, rows in order.
+     */
+    void accumulateValues(int kvHead, float[] w, int wOff, float[] out, int outOff, int[] at) {
+        int hd = layout.headDim();
+        int c0 = kvHead * hd;
+        int end = c0 + hd;
         for (int r = 0; r < rows; r++) {
-            addValue(r, kvHead, w[wOff + r], out, outOff);
+            float p = w[wOff + (at == null ? r : at[r])];
+            int ro = r * rowBytes;
+            float st = vScale[r];
+            float zr = vZero[r];
+            int c = c0;
+            int d = outOff;
+            while (c < end) {
+                int plane = c / rowBytes;
+                int i = c - plane * rowBytes;
+                int n = Math.min(end - c, rowBytes - i);
+                int sh = plane * bits;
+                int b = ro + i;
+                for (int t = 0; t < n; t++) {
+                    int code = ((vCodes[b + t] & 0xff) >>> sh) & mask;
+                    out[d + t] += p * ((code * st + zr) * vChannelScale[c + t]);
+                }
+                c += n;
+                d += n;
+            }
         }
     }
 

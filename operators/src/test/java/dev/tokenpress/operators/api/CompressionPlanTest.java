@@ -72,7 +72,7 @@ class CompressionPlanTest {
     @Test
     void registryCoversEverySealedConfig() {
         assertThat(CompressionPlan.operatorNames()).containsExactly("random-drop", "vtc-cls", "fastv", "tome", "vmtc",
-                "mustdrop", "damro", "var", "cmai");
+                "mustdrop", "damro", "var", "cmai", "zipvl");
         assertThat(OperatorConfig.class.getPermittedSubclasses()).hasSize(CompressionPlan.operatorNames().size());
     }
 
@@ -88,7 +88,7 @@ class CompressionPlanTest {
     @Test
     void strictParsingNamesIndexFieldAndAllowedValues() {
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"fastV\"}]")).hasMessage(
-                "plan[0]: unknown operator \"fastV\"; allowed: [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop, damro, var, cmai]");
+                "plan[0]: unknown operator \"fastV\"; allowed: [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop, damro, var, cmai, zipvl]");
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"fastv\"},{\"op\":\"fastv\",\"ratio\":0.5}]"))
                 .hasMessage("plan[1]: fastv: unknown key \"ratio\"; allowed keys: "
                         + "[op, layer, keep, keep_ratio, drop_ratio, mode]");
@@ -118,9 +118,9 @@ class CompressionPlanTest {
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":4,\"seed\":1e30}]"))
                 .hasMessage("plan[0]: random-drop.seed must be an integer in the 64-bit range, got 1E+30");
         assertThatThrownBy(() -> CompressionPlan.parse("[{\"layer\":2}]"))
-                .hasMessage("plan[0] needs \"op\" (a string, one of [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop, damro, var, cmai])");
+                .hasMessage("plan[0] needs \"op\" (a string, one of [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop, damro, var, cmai, zipvl])");
         assertThatThrownBy(() -> CompressionPlan.parse("[3]"))
-                .hasMessage("plan[0] must be an object with an \"op\" key (one of [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop, damro, var, cmai]), e.g. "
+                .hasMessage("plan[0] must be an object with an \"op\" key (one of [random-drop, vtc-cls, fastv, tome, vmtc, mustdrop, damro, var, cmai, zipvl]), e.g. "
                         + "{\"op\":\"fastv\",\"layer\":2}; got a number");
         assertThatThrownBy(() -> CompressionPlan.parse("{\"op\":\"fastv\"}"))
                 .hasMessageStartingWith("plan must be a JSON array of operator objects");

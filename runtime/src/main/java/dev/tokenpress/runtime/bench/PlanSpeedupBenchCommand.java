@@ -45,19 +45,21 @@ import java.util.Set;
  */
 public final class PlanSpeedupBenchCommand {
   public static final String USAGE = "bench plans --bundle DIR [--image FILE] [--prompt TEXT] [--rounds 3] [--warmup 1]\n"
-      + "         [--new-tokens 8] [--threads 2] [--keep 144] [--fastv-layer 2] [--plans JSON]\n"
+      + "         [--new-tokens 8] [--threads 2] [--keep 144] [--fastv-layer 2] [--plans JSON] [--kv-dtype float32]\n"
       + "  One image + prompt per plan, plans alternating over --rounds rounds in one runtime; per plan the median\n"
       + "  ms of vision, prefill, decode and total, analytic FLOPs per stage, and vs the empty plan the speedup, the\n"
       + "  FLOPs reduction and speedup / reduction (vision, prefill, decode, end to end). Default plans at --keep\n"
       + "  visual tokens: vtc-cls, random-drop, fastv (--fastv-layer), tome (r per ViT layer chosen to leave --keep\n"
       + "  patches) with and without prop_attn, and mustdrop-a (MustDrop stage A, retained_tokens --keep) where the\n"
       + "  mustdrop operator exists; --plans '{\"name\":[plan...],...}' replaces them (the empty plan\n"
-      + "  always runs). Also the process CPU time per request (ORT threads included), which load inflates least.";
+      + "  always runs). Also the process CPU time per request (ORT threads included), which load inflates least,\n"
+      + "  and per plan the KV cache's stored bytes and the median decode and decode-attention ms per generated\n"
+      + "  token. --kv-dtype float32|float16 is the precision of KV entries the plans do not re-encode.";
 
   /** Stages reported, as keys of {@link VlmResult#timingsMs()}. */
   static final List<String> STAGES = List.of("vision", "prefill", "decode", "total");
 
-  private static final Set<String> OPTIONS = Set.of("--bundle", "--image", "--prompt", "--rounds", "--warmup",
+  private static final Set<String> OPTIONS = Set.of("--bundle", "--image", "--prompt", "--rounds", "--warmup", "--kv-dtype",
       "--new-tokens", "--threads", "--keep", "--fastv-layer", "--plans");
 
   /** MustDrop's name in plans (issue 10); its stage A joins the default plans where it exists. */
@@ -87,8 +89,13 @@ public final class PlanSpeedupBenchCommand {
       throw new UsageException("--image " + image + " cannot be read: " + e.getMessage());
     }
 
+    String kvArg = a.string("--kv-dtype", "float32");
+    if (!kvArg.equals("float32") && !kvArg.equals("float16")) {
+      throw new UsageException("--kv-dtype must be float32 or float16, found '" + kvArg + "'");
+    }
     VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false))
-        .withMaxNewTokens(newTokens);
+        .withMaxNewTokens(newTokens).withKvPrecision(kvArg.equals("float16") ? dev.tokenpress.operators.kv.KvPrecision.FP16
+            : dev.tokenpress.operators.kv.KvPrecision.FP32);
     long open0 = System.nanoTime();
     try (VlmRuntime rt = VlmRuntime.open(bundle, options)) {
       double openSeconds = (System.nanoTime() - open0) / 1e9;
@@ -111,6 +118,8 @@ public final class PlanSpeedupBenchCommand {
       }
       double[][][] ms = new double[p][STAGES.size()][rounds];
       double[][] cpuMs = new double[p][rounds];
+      double[][] decodeTokenMs = new double[p][rounds];
+      double[][] attentionTokenMs = new double[p][rounds];
       VlmResult[] last = new VlmResult[p];
       boolean stableTokens = true;
       for (int r = 0; r < rounds; r++) {
@@ -119,6 +128,9 @@ public final class PlanSpeedupBenchCommand {
           long cpu0 = processCpuNanos();
           VlmResult res = rt.generate(request(png, prompt, plans.get(names.get(i))));
           cpuMs[i][r] = (processCpuNanos() - cpu0) / 1e6;
+          int steps = Math.max(1, res.tokenIds().length - 1);
+          decodeTokenMs[i][r] = res.timingsMs().get("decode") / steps;
+          attentionTokenMs[i][r] = res.timingsMs().getOrDefault("decode_attention", 0.0) / steps;
           for (int s = 0; s < STAGES.size(); s++) {
             ms[i][s][r] = res.timingsMs().get(STAGES.get(s));
           }
@@ -189,6 +201,9 @@ public final class PlanSpeedupBenchCommand {
           row.putNull("cpu_speedup_over_flops_reduction"); // requests shorter than the CPU clock's tick
         }
         row.put("answer_token_ids", Arrays.toString(last[i].tokenIds()));
+        row.put("kv_bytes", last[i].kvCache() == null ? 0 : last[i].kvCache().storedBytes());
+        row.put("median_decode_ms_per_token", Stats.round(Stats.median(decodeTokenMs[i])));
+        row.put("median_decode_attention_ms_per_token", Stats.round(Stats.median(attentionTokenMs[i])));
       }
       System.err.print(table(o));
       try {

@@ -2,6 +2,7 @@ package dev.tokenpress.runtime.eval;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
@@ -10,6 +11,8 @@ import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.TokenProvenance;
+import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.operators.prune.MustDrop;
 import dev.tokenpress.runtime.bench.CommandArgs;
 import dev.tokenpress.runtime.bundle.LmSpec;
@@ -49,7 +52,7 @@ import java.util.Set;
 public final class EvalCommand {
   public static final String USAGE = "eval --bundle DIR [--plan JSON|@FILE] [--split test] [--images 200] [--start 0]\n"
       + "         [--kinds exists,color,count,position,caption] [--max-new-tokens 48] [--threads 1] [--workers 1]\n"
-      + "         [--seed 1234] [--details FILE]\n"
+      + "         [--seed 1234] [--details FILE] [--kv-dtype float32]\n"
       + "  Answers the ShapesVQA questions of --images images of --split (generated with --seed; 1234 is the\n"
       + "  bundled model's data) with the split runtime and --plan (default [], no compression); prints\n"
       + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
@@ -64,12 +67,15 @@ public final class EvalCommand {
       + "  for paired comparisons of plans (bin/tokenpress-eval-compare). Hallucination: POPE metrics of the\n"
       + "  exists questions (accuracy, precision, recall, F1, yes ratio; all, and per negative sampling random /\n"
       + "  adversarial of the image's absent-object question), CHAIR_S / CHAIR_I of the captions. Cost:\n"
-      + "  lm_work_factor (LM FLOPs, prefill + decode, over the empty plan's), mean_prefill_ms, decode_ms_per_token.";
+      + "  lm_work_factor (LM FLOPs, prefill + decode, over the empty plan's), mean_prefill_ms, decode_ms_per_token.\n"
+      + "  --kv-dtype stores the KV cache as float32 (default), float16, or int8/int4/int2 (uniform ZipCache\n"
+      + "  quantisation after prefill); with a KV-quantising plan (zipvl) it is the precision of generated tokens.\n"
+      + "  For KV-quantising plans also the mean share of important (high-precision) tokens per LM layer.";
 
   static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
 
   private static final Set<String> OPTIONS = Set.of("--bundle", "--plan", "--split", "--images", "--start", "--kinds",
-      "--max-new-tokens", "--threads", "--workers", "--seed", "--details");
+      "--max-new-tokens", "--threads", "--workers", "--seed", "--details", "--kv-dtype");
 
   private EvalCommand() {}
 
@@ -139,7 +145,18 @@ public final class EvalCommand {
     Path bundleDir = a.path("--bundle");
     String detailsArg = a.string("--details", null);
     Path details = detailsArg == null ? null : Path.of(detailsArg);
-    VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false)).withMaxNewTokens(maxNew);
+    String kvArg = a.string("--kv-dtype", "float32");
+    KvPrecision kvDtype = switch (kvArg) {
+      case "float32" -> KvPrecision.FP32;
+      case "float16" -> KvPrecision.FP16;
+      case "int8" -> KvPrecision.INT8;
+      case "int4" -> KvPrecision.INT4;
+      case "int2" -> KvPrecision.INT2;
+      default -> throw new UsageException("--kv-dtype must be float32, float16, int8, int4 or int2, found '" + kvArg
+          + "'");
+    };
+    VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false)).withMaxNewTokens(maxNew)
+        .withKvPrecision(kvDtype);
     try (VlmRuntime rt = VlmRuntime.open(bundleDir, options)) {
       rt.validate(plan);
       Evaluation e = new Evaluation(rt, plan, kinds, details != null).run(data, start, images, maxNew, workers);
@@ -171,6 +188,8 @@ public final class EvalCommand {
     private long keptVisual;
     private double layerAverageVisual;
     private long kvBytes;
+    private double[] importantRatio;
+    private long importantQuestions;
     private long kvQuestions;
     private boolean progress = true;
     private long finalVisual;
@@ -259,6 +278,16 @@ public final class EvalCommand {
       if (r.kvCache() != null) {
         kvBytes += r.kvCache().storedBytes();
         kvQuestions++;
+        KvCache c = r.kvCache();
+        if (c.layer(0).compressionInfo() != null) {
+          if (importantRatio == null) {
+            importantRatio = new double[c.numLayers()];
+          }
+          for (int l = 0; l < c.numLayers(); l++) {
+            importantRatio[l] += c.layer(l).compressionInfo().importantRatio();
+          }
+          importantQuestions++;
+        }
       }
       boolean[] kept = visualKept(r);
       boolean[] onObject = objectPatches(scene, kept.length);
@@ -576,6 +605,13 @@ public final class EvalCommand {
         o.put("mean_kv_bytes", Math.round(kvBytes / (double) kvQuestions));
       }
       o.put("mean_generated_tokens", round(generatedTokens / (double) Math.max(1, questions)));
+      o.put("mean_decode_ms", round(decodeMs / Math.max(1, questions)));
+      if (importantQuestions > 0) {
+        ArrayNode ir = o.putArray("mean_important_ratio_per_layer");
+        for (double x : importantRatio) {
+          ir.add(round(x / importantQuestions));
+        }
+      }
       String[] names = {"vision", "prefill", "decode", "total"};
       ObjectNode f = o.putObject("flops_per_question");
       ObjectNode fr = o.putObject("flops_ratio_vs_empty_plan");

@@ -30,6 +30,14 @@ public final class LmFlops {
         return proj + attn + mlp;
     }
 
+    /**
+     * One decoder layer whose attention ran sparsely: projections and MLP over {@code rows} rows,
+     * attention of {@code attnQueries} query rows over {@code attnKeys} keys.
+     */
+    public static long layer(LmSpec s, long rows, long attnQueries, long attnKeys) {
+        return layer(s, rows, 0) + 4 * attnQueries * attnKeys * s.headDim() * s.numHeads();
+    }
+
     /** The LM head over {@code rows} rows. */
     public static long head(LmSpec s, long rows) {
         return 2 * rows * s.hiddenSize() * s.vocabSize();

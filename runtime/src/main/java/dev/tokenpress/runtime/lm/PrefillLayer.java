@@ -54,6 +54,17 @@ final class PrefillLayer implements HookRunner.SignalSource {
             }
             return FloatTensor.wrap(out, rows.length, d);
         }
+        if (signal instanceof Signal.LmQueries) {
+            return FloatTensor.wrap(gatherRows(q, spec.qWidth(), rows), rows.length, spec.qWidth());
+        }
+        if (signal instanceof Signal.LmKeys) {
+            requireWholeCache();
+            if (cacheKeys == null) {
+                cacheKeys = cache.keys();
+                cacheOrder = cache.tokenIndices();
+            }
+            return FloatTensor.wrap(gatherRows(cacheKeys, spec.kvWidth(), rows), rows.length, spec.kvWidth());
+        }
         int heads = spec.numHeads();
         if (signal instanceof Signal.QueryRowAttention a) {
             int[] qr = a.rows().resolve(layout);
@@ -80,10 +91,7 @@ final class PrefillLayer implements HookRunner.SignalSource {
      * every key of the layer.
      */
     private float[] attention(int[] layoutRows, int[] rows, boolean probabilities) {
-        if (cache.length() != tokenIndices.length) {
-            throw new IllegalStateException("attention signals need a cache of the layer's " + tokenIndices.length
-                    + " rows at layer " + layer + ", found " + cache.length() + " entries");
-        }
+        requireWholeCache();
         if (cacheKeys == null) {
             cacheKeys = cache.keys();
             cacheOrder = cache.tokenIndices();
@@ -98,6 +106,21 @@ final class PrefillLayer implements HookRunner.SignalSource {
         }
         return AttentionRows.logits(q, viewRows, tokenIndices, cacheKeys, cacheOrder, spec.numHeads(),
                 spec.numKvHeads(), spec.headDim(), (float) (1.0 / Math.sqrt(spec.headDim())), null);
+    }
+
+    private void requireWholeCache() {
+        if (cache.length() != tokenIndices.length) {
+            throw new IllegalStateException("attention signals need a cache of the layer's " + tokenIndices.length
+                    + " rows at layer " + layer + ", found " + cache.length() + " entries");
+        }
+    }
+
+    private static float[] gatherRows(float[] x, int width, int[] rows) {
+        float[] out = new float[rows.length * width];
+        for (int i = 0; i < rows.length; i++) {
+            System.arraycopy(x, rows[i] * width, out, i * width, width);
+        }
+        return out;
     }
 
     /**

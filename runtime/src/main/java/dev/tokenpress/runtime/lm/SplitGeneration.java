@@ -14,9 +14,9 @@ import ai.onnxruntime.OnnxTensor;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.SequenceLayout;
+import dev.tokenpress.operators.api.SparseAttention;
 import dev.tokenpress.operators.kernels.DecodeAttention;
 import dev.tokenpress.operators.kv.KvCache;
-import dev.tokenpress.operators.kv.KvCodec;
 import dev.tokenpress.operators.kv.KvLayout;
 import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.runtime.bundle.LmSpec;
@@ -81,6 +81,7 @@ final class SplitGeneration implements AutoCloseable {
     private final float[] vRow;
     private final float[] attnRow;
     private final float[] embRow;
+    private final float[][] stepQueries;
 
     private final long[] prefillFlops;
     private long prefillHeadFlops;
@@ -118,7 +119,13 @@ final class SplitGeneration implements AutoCloseable {
         this.qW = spec.qWidth();
         this.kvW = spec.kvWidth();
         this.scale = (float) (1.0 / Math.sqrt(spec.headDim()));
-        this.cache = new KvCache(layers, new KvLayout(spec.numKvHeads(), spec.headDim()), KvCodec.of(req.kvPrecision()));
+        this.cache = new KvCache(layers, new KvLayout(spec.numKvHeads(), spec.headDim()),
+                UniformKvQuantization.appendCodec(req.kvPrecision()));
+        if (req.kvPrecision().quantized() && hooks != null && hooks.quantizesKv()) {
+            throw new IllegalArgumentException("kv.dtype " + req.kvPrecision().name().toLowerCase(java.util.Locale.ROOT)
+                    + " quantises the KV cache"
+                    + " and so does the plan; use a float kv.dtype (float32, float16) with a KV-quantising plan");
+        }
         this.prefillFlops = new long[layers];
 
         hidA = DirectTensor.floats(1, 1, d);
@@ -145,6 +152,7 @@ final class SplitGeneration implements AutoCloseable {
         vRow = new float[kvW];
         attnRow = new float[qW];
         embRow = new float[d];
+        stepQueries = hooked && hooks.acts(Hook.KV_APPEND) ? new float[layers][] : null;
     }
 
     GenerationResult run() {
@@ -200,6 +208,7 @@ final class SplitGeneration implements AutoCloseable {
         if (hooked) {
             hooks.kvFinalize(cache);
         }
+        UniformKvQuantization.afterPrefill(cache, req.kvPrecision());
 
         long t1 = System.nanoTime();
         List<float[]> recorded = req.recordLogits() ? new ArrayList<>() : null;
@@ -234,7 +243,7 @@ final class SplitGeneration implements AutoCloseable {
                 sideLogits[b] = side.get(b).decodeStep(next, steps);
             }
             if (hooked) {
-                hooks.kvAppended(steps, cache);
+                hooks.kvAppended(steps, cache, stepQueries);
             }
             steps++;
         }
@@ -335,7 +344,8 @@ final class SplitGeneration implements AutoCloseable {
                     throw new IllegalArgumentException("prefill bias of layer " + l + " has " + hookBias.length
                             + " values, expected " + r.t + "x" + s);
                 }
-                if (bias == null || biasT != r.t || biasS != s || before > 0 || hookBias != null) {
+                SparseAttention sparse = prefillView ? hooks.prefillSparse(l, s, view) : null;
+                if (sparse == null && (bias == null || biasT != r.t || biasS != s || before > 0 || hookBias != null)) {
                     if (bias != null) {
                         bias.close();
                     }
@@ -347,7 +357,19 @@ final class SplitGeneration implements AutoCloseable {
                 DirectTensor vAll = null;
                 float[] kFull = kRows;
                 float[] vFull = vRows;
-                try {
+                if (sparse != null) {
+                    if (before > 0) {
+                        throw new IllegalStateException("sparse prefill attention at layer " + l + " needs the prompt"
+                                + " in one prefill chunk; the cache already held " + before + " entries");
+                    }
+                    if (rewrites) {
+                        throw new IllegalStateException("layer " + l + ": a sparse prefill (zipvl mode sparse) and an"
+                                + " attention rewrite (var) cannot share a layer; use zipvl mode kv-only");
+                    }
+                    int[] qk = SparsePrefillAttention.run(rt.attention(), r.q, r.k, r.v, r.attn, tok, sparse, hookBias,
+                            qW, kvW);
+                    prefillFlops[l] = LmFlops.layer(spec, r.t, qk[0], qk[1]);
+                } else try {
                     OnnxTensor kIn = r.k.tensor();
                     OnnxTensor vIn = r.v.tensor();
                     if (before > 0) {
@@ -378,7 +400,9 @@ final class SplitGeneration implements AutoCloseable {
                         vAll.close();
                     }
                 }
-                prefillFlops[l] = LmFlops.layer(spec, r.t, s);
+                if (sparse == null) {
+                    prefillFlops[l] = LmFlops.layer(spec, r.t, s);
+                }
 
                 if (l < layers - 1) {
                     rt.mid(l).runInto(
@@ -557,6 +581,9 @@ final class SplitGeneration implements AutoCloseable {
             k1.get(0, kRow, 0, kvW);
             v1.get(0, vRow, 0, kvW);
             LayerKvCache lc = cache.layer(l);
+            if (stepQueries != null) {
+                stepQueries[l] = qRow.clone();
+            }
             lc.append(kRow, 0, vRow, 0, tokenIndex, layerPos == null ? position : layerPos[l]);
             float[] bias = hooked ? hooks.decodeBias(l, step, lc) : null;
             long t1 = System.nanoTime();

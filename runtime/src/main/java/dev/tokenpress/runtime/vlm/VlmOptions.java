@@ -49,6 +49,10 @@ public record VlmOptions(SessionConfig session, DecodeOptions decode, int maxNew
     return new VlmOptions(session, decode, maxNewTokens, kvPrecision, jobSeed, verify, f);
   }
 
+  public VlmOptions withKvPrecision(KvPrecision p) {
+    return new VlmOptions(session, decode, maxNewTokens, p, jobSeed, verify, fused);
+  }
+
   public VlmOptions withDecode(DecodeOptions d) {
     return new VlmOptions(session, d, maxNewTokens, kvPrecision, jobSeed, verify, fused);
   }

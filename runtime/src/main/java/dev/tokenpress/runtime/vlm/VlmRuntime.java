@@ -285,6 +285,7 @@ public final class VlmRuntime implements AutoCloseable {
     ms.put("operators", (t4 - t3) / 1e6);
     ms.put("prefill", gen.timings().prefillMs());
     ms.put("decode", gen.timings().decodeMs());
+    ms.put("decode_attention", gen.timings().decodeAttentionNanos() / 1e6);
     ms.put("total", (System.nanoTime() - t0) / 1e6);
     return new VlmResult(answer, ids, gen.stopReason(), prompt.ids(), n, layout.visualCount(), layout,
         rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits(), recordSeed)
