@@ -1,4 +1,4 @@
-package dev.tokenpress.jobs.bench;
+package dev.tokenpress.evaluate.bench;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,4 +1,4 @@
-package dev.tokenpress.jobs.bench;
+package dev.tokenpress.evaluate.bench;
 
 import dev.tokenpress.jobs.compress.CompressJob;
 import dev.tokenpress.jobs.compress.PlanSpec;
@@ -36,7 +36,7 @@ import org.apache.spark.sql.SparkSession;
  * and CPU per row by thread group.
  *
  * <pre>
- * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.ThroughputBench bin/tokenpress-compress \
+ * TOKENPRESS_EVALUATE_MAIN=dev.tokenpress.evaluate.bench.ThroughputBench bin/tokenpress-evaluate \
  *     [--images 256] [--warmup 5] [--max-warmup 40] [--rounds 20] [--source datasets/sample/images] [--max-new-tokens 16] [--plan '[...]']
  *     [--set key=value]...
  * </pre>

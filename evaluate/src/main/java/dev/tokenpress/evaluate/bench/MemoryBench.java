@@ -1,4 +1,4 @@
-package dev.tokenpress.jobs.bench;
+package dev.tokenpress.evaluate.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -33,7 +33,7 @@ import org.apache.spark.sql.SparkSession;
  * stacks, direct buffers, malloc); then the 10×/1× ratios.
  *
  * <pre>
- * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.MemoryBench bin/tokenpress-compress [--rows 64] [--heap 768m] \
+ * TOKENPRESS_EVALUATE_MAIN=dev.tokenpress.evaluate.bench.MemoryBench bin/tokenpress-evaluate [--rows 64] [--heap 768m] \
  *     [--set kv.enabled=false]...
  * </pre>
  */

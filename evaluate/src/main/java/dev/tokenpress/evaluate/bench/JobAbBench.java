@@ -1,4 +1,4 @@
-package dev.tokenpress.jobs.bench;
+package dev.tokenpress.evaluate.bench;
 
 import dev.tokenpress.jobs.compress.CompressJob;
 import dev.tokenpress.jobs.config.ConfigLoader;
@@ -22,7 +22,7 @@ import org.apache.spark.sql.SparkSession;
  * against each other rather than each against the loop halves the noise of a change's effect.
  *
  * <pre>
- * TOKENPRESS_MAIN=dev.tokenpress.jobs.bench.JobAbBench bin/tokenpress-compress \
+ * TOKENPRESS_EVALUATE_MAIN=dev.tokenpress.evaluate.bench.JobAbBench bin/tokenpress-evaluate \
  *     [--images 256] [--warmup 5] [--rounds 20] [--max-new-tokens 8] [--set k=v]... --b-set output.rowsPerTask=64
  * </pre>
  */
