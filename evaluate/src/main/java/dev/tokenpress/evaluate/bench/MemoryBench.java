@@ -176,7 +176,7 @@ public final class MemoryBench {
         series.add(Math.round(v / 1048576.0));
       }
     }
-    double hwm = dev.tokenpress.runtime.bench.ProcessMemory.peakRssKib() / 1024.0;
+    double hwm = dev.tokenpress.evaluate.bench.ProcessMemory.peakRssKib() / 1024.0;
     o.put("vm_hwm_mib", Math.round(hwm * 10) / 10.0);
     o.put("heap_mib", heapMib);
     o.put("off_heap_rss_mib", Math.round((hwm - heapMib) * 10) / 10.0);

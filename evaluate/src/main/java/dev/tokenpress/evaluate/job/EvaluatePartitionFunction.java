@@ -2,8 +2,8 @@ package dev.tokenpress.evaluate.job;
 
 import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
-import dev.tokenpress.runtime.eval.AnswerScoring;
-import dev.tokenpress.runtime.eval.ShapesVqaSource;
+import dev.tokenpress.evaluate.eval.AnswerScoring;
+import dev.tokenpress.evaluate.eval.ShapesVqaSource;
 import dev.tokenpress.spark.ExecutorRuntimes;
 import dev.tokenpress.spark.InputRecord;
 import dev.tokenpress.spark.ProcessorFactory;

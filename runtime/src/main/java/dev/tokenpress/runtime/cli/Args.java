@@ -11,11 +11,11 @@ import java.util.Set;
  * {@code --name value} options and {@code --flag} switches of one command, checked against the
  * command's declared options; unknown or repeated options and missing values are usage errors.
  */
-final class Args {
+public final class Args {
     private final Map<String, String> values = new HashMap<>();
     private final Set<String> flags = new HashSet<>();
 
-    Args(String[] args, Set<String> valueOptions, Set<String> flagOptions) {
+    public Args(String[] args, Set<String> valueOptions, Set<String> flagOptions) {
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (flagOptions.contains(a)) {
@@ -33,15 +33,15 @@ final class Args {
         }
     }
 
-    boolean flag(String name) {
+    public boolean flag(String name) {
         return flags.contains(name);
     }
 
-    String string(String name, String fallback) {
+    public String string(String name, String fallback) {
         return values.getOrDefault(name, fallback);
     }
 
-    String required(String name) {
+    public String required(String name) {
         String v = values.get(name);
         if (v == null) {
             throw new UsageException(name + " is required");
@@ -49,11 +49,11 @@ final class Args {
         return v;
     }
 
-    Path path(String name) {
+    public Path path(String name) {
         return Path.of(required(name));
     }
 
-    int integer(String name, int fallback, int min) {
+    public int integer(String name, int fallback, int min) {
         String v = values.get(name);
         if (v == null) {
             return fallback;
@@ -71,7 +71,7 @@ final class Args {
     }
 
     /** Comma-separated integers, or null when absent. */
-    int[] ints(String name) {
+    public int[] ints(String name) {
         String v = values.get(name);
         if (v == null) {
             return null;

@@ -5,16 +5,16 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /** The CLI's JSON output. */
-final class Json {
+public final class Json {
     static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private Json() {}
 
-    static ObjectNode object() {
+    public static ObjectNode object() {
         return MAPPER.createObjectNode();
     }
 
-    static String write(Object node) {
+    public static String write(Object node) {
         try {
             return MAPPER.writeValueAsString(node);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -23,7 +23,7 @@ final class Json {
     }
 
     /** Rounds to 4 decimals for readable figures. */
-    static double round(double v) {
+    public static double round(double v) {
         return Double.isFinite(v) ? Math.round(v * 1e4) / 1e4 : v;
     }
 }

@@ -14,7 +14,7 @@ record CliRun(int code, String out, String err) {
         try {
             System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
             System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = RuntimeCli.run(args);
+            int code = RuntimeCli.run(args, java.util.Map.of(), "");
             return new CliRun(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
         } finally {
             System.setOut(oldOut);

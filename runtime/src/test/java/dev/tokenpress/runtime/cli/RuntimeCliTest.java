@@ -24,12 +24,12 @@ class RuntimeCliTest {
         assertThat(r.err()).contains("missing value after --checkpoint").contains("usage:");
         assertThat(run("model", "build", "--out", "x").err()).contains("--checkpoint is required");
         assertThat(run("model", "frobnicate").err()).contains("unknown command 'model frobnicate'");
-        assertThat(run("bench", "lm", "--bundle", "b", "--runs", "0").err()).contains("--runs must be >= 1");
+        assertThat(run("bench", "lm", "--bundle", "b").err()).contains("unknown command 'bench lm'");  // in evaluate/
         assertThat(run("lm", "generate", "--bundle", tmp.toString()).code()).isEqualTo(1); // not a bundle
     }
 
     @Test
-    void buildGenerateAndBenchPrintJson() throws Exception {
+    void buildAndGeneratePrintJson() throws Exception {
         Path ckpt = TinyCheckpoints.write(tmp.resolve("ckpt"), 3, true, false);
         Path bundle = tmp.resolve("bundle");
         ObjectMapper json = new ObjectMapper();
@@ -45,12 +45,6 @@ class RuntimeCliTest {
         assertThat(o.get("flops").get("total").asLong()).isPositive();
         assertThat(o.get("kv_lengths").get(0).asInt()).isEqualTo(3 + 3);
 
-        CliRun bench = run("bench", "lm", "--bundle", bundle.toString(), "--new-tokens", "4", "--warmup", "0", "--runs", "1");
-        assertThat(bench.code()).as(bench.err()).isZero();
-        JsonNode bj = json.readTree(bench.out());
-        assertThat(bj.get("same_tokens").asBoolean()).isTrue();
-        assertThat(bj.get("ratio").asDouble()).isPositive();
-        assertThat(bj.get("decode_tokens_per_s").asDouble()).isPositive();
         assertThat(TinyCheckpoints.LAYERS).isEqualTo(3);
     }
 }

@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.bench;
+package dev.tokenpress.evaluate.bench;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;

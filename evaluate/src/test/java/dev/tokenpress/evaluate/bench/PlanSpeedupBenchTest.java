@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.bench;
+package dev.tokenpress.evaluate.bench;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.bench;
+package dev.tokenpress.evaluate.bench;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -6,10 +6,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tokenpress.evaluate.eval.EvalCommand;
 import dev.tokenpress.runtime.bundle.BuildOptions;
 import dev.tokenpress.runtime.bundle.BundleBuilder;
 import dev.tokenpress.runtime.cli.UsageException;
-import dev.tokenpress.runtime.eval.EvalCommand;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.BeforeAll;

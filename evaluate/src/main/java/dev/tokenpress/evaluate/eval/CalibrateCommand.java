@@ -1,15 +1,15 @@
-package dev.tokenpress.runtime.eval;
+package dev.tokenpress.evaluate.eval;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Question;
+import dev.tokenpress.evaluate.bench.CommandArgs;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.MustDropConfig;
 import dev.tokenpress.operators.api.OperatorConfig;
 import dev.tokenpress.operators.prune.MustDropCalibration;
-import dev.tokenpress.runtime.bench.CommandArgs;
 import dev.tokenpress.runtime.cli.UsageException;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.vlm.VlmOptions;

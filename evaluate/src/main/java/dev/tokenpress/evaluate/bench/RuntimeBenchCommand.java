@@ -1,10 +1,10 @@
-package dev.tokenpress.runtime.bench;
+package dev.tokenpress.evaluate.bench;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Scene;
-import dev.tokenpress.runtime.eval.ShapesVqaSource;
+import dev.tokenpress.evaluate.eval.ShapesVqaSource;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.vlm.VlmOptions;
 import dev.tokenpress.runtime.vlm.VlmRequest;

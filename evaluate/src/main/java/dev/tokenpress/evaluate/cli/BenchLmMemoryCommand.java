@@ -1,9 +1,11 @@
-package dev.tokenpress.runtime.cli;
+package dev.tokenpress.evaluate.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.runtime.bundle.Bundle;
+import dev.tokenpress.runtime.cli.Args;
+import dev.tokenpress.runtime.cli.Json;
 import dev.tokenpress.runtime.lm.LlamaRuntime;
 import dev.tokenpress.runtime.lm.LmRequest;
 import dev.tokenpress.runtime.onnx.SessionConfig;
@@ -42,11 +44,11 @@ public final class BenchLmMemoryCommand {
                 rt.generate(req);
                 if (i == warmup) {
                     System.gc();
-                    warm = dev.tokenpress.runtime.bench.ProcessMemory.rssKib();
+                    warm = dev.tokenpress.evaluate.bench.ProcessMemory.rssKib();
                 }
                 if (i % Math.max(1, generations / 10) == 0) {
                     System.gc();
-                    samples.add(Json.round(dev.tokenpress.runtime.bench.ProcessMemory.rssKib() / 1024.0));
+                    samples.add(Json.round(dev.tokenpress.evaluate.bench.ProcessMemory.rssKib() / 1024.0));
                     heap.add(Json.round(java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage()
                             .getCommitted() / 1048576.0));
                     direct.add(Json.round(directBytes() / 1048576.0));
@@ -54,7 +56,7 @@ public final class BenchLmMemoryCommand {
             }
         }
         System.gc();
-        long end = dev.tokenpress.runtime.bench.ProcessMemory.rssKib();
+        long end = dev.tokenpress.evaluate.bench.ProcessMemory.rssKib();
         o.put("generations", generations);
         o.put("new_tokens", newTokens);
         o.put("rss_mb_after_warmup", Json.round(warm / 1024.0));

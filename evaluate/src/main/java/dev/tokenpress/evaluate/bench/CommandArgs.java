@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.bench;
+package dev.tokenpress.evaluate.bench;
 
 import dev.tokenpress.runtime.cli.UsageException;
 import java.nio.file.Path;

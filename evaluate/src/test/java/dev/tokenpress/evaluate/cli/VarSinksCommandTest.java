@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.cli;
+package dev.tokenpress.evaluate.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -35,7 +35,7 @@ class VarSinksCommandTest {
     @Test
     void findsNoSinkDimensionAtTheDefaultThresholdAndStoresWhatItFinds(@TempDir Path tmp) throws Exception {
         Path bundle = copy(TinyLlavaBundle.bundle(), tmp.resolve("b"));
-        CliRun r = CliRun.of("var", "sinks", "--bundle", bundle.toString(), "--images", "2");
+        ToolsRun r = ToolsRun.of("var", "sinks", "--bundle", bundle.toString(), "--images", "2");
         assertThat(r.code()).as(r.err()).isZero();
         JsonNode o = new ObjectMapper().readTree(r.out());
         // hidden size 128: no dimension can exceed sqrt(128) = 11.31 < tau = 20
@@ -45,7 +45,7 @@ class VarSinksCommandTest {
         assertThat(o.get("written").asBoolean()).isFalse();
         assertThat(Bundle.open(bundle).manifest().analysis()).isNull();
 
-        CliRun w = CliRun.of("var", "sinks", "--bundle", bundle.toString(), "--images", "2", "--tau", "3.5", "--write");
+        ToolsRun w = ToolsRun.of("var", "sinks", "--bundle", bundle.toString(), "--images", "2", "--tau", "3.5", "--write");
         assertThat(w.code()).as(w.err()).isZero();
         JsonNode x = new ObjectMapper().readTree(w.out());
         assertThat(x.get("sink_dims").size()).isPositive();

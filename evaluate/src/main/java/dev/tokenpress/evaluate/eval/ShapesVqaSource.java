@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.eval;
+package dev.tokenpress.evaluate.eval;
 
 import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.datasets.ShapesVqa;

@@ -1,10 +1,11 @@
-package dev.tokenpress.runtime.eval;
+package dev.tokenpress.evaluate.eval;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Scene;
+import dev.tokenpress.evaluate.bench.CommandArgs;
 import dev.tokenpress.operators.api.DamroConfig;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.HookRunner;
@@ -18,7 +19,6 @@ import dev.tokenpress.operators.api.VisionPoint;
 import dev.tokenpress.operators.contrast.Damro;
 import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.operators.tensor.Kernels;
-import dev.tokenpress.runtime.bench.CommandArgs;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.vision.VisionBundle;
 import dev.tokenpress.runtime.vision.VisionEncoder;

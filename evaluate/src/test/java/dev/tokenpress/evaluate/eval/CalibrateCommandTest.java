@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.eval;
+package dev.tokenpress.evaluate.eval;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.eval;
+package dev.tokenpress.evaluate.eval;
 
 import java.util.ArrayList;
 import java.util.List;

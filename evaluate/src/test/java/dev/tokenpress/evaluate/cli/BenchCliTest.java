@@ -1,20 +1,21 @@
-package dev.tokenpress.runtime.cli;
+package dev.tokenpress.evaluate.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.tokenpress.runtime.cli.RuntimeCli;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
-/** Dispatch of {@code bench runtime}, {@code bench memory} and {@code eval}: usage errors exit 2. */
+/** Dispatch of {@code bench runtime}, {@code bench memory} and {@code eval} through {@link ToolsCli}: usage errors exit 2. */
 class BenchCliTest {
   private static String[] run(int expectedCode, String... args) {
     PrintStream oldErr = System.err;
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     try {
       System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      int code = RuntimeCli.run(args);
+      int code = RuntimeCli.run(args, ToolsCli.commands(), ToolsCli.USAGE);
       assertThat(code).as(err.toString(StandardCharsets.UTF_8)).isEqualTo(expectedCode);
       return err.toString(StandardCharsets.UTF_8).split("\n");
     } finally {
@@ -28,12 +29,13 @@ class BenchCliTest {
     assertThat(run(2, "bench", "memory", "--generations", "0")[0])
         .startsWith("error: --generations must be in [1, ");
     assertThat(run(2, "eval", "--images", "5")[0]).isEqualTo("error: --bundle is required");
-    assertThat(run(2, "eval")[0]).startsWith("usage: tokenpress");
+    assertThat(run(2, "eval")[0]).isEqualTo("error: --bundle is required");
+    assertThat(run(2, "bench")[0]).startsWith("error: unknown command 'bench'");
   }
 
   @Test
   void usageListsTheCommands() {
-    assertThat(RuntimeCli.USAGE).contains("bench runtime --bundle DIR").contains("bench memory --bundle DIR")
+    assertThat(ToolsCli.USAGE).contains("bench runtime --bundle DIR").contains("bench memory --bundle DIR")
         .contains("eval --bundle DIR");
   }
 

@@ -1,9 +1,12 @@
-package dev.tokenpress.runtime.cli;
+package dev.tokenpress.evaluate.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.bundle.LmSpec;
+import dev.tokenpress.runtime.cli.Args;
+import dev.tokenpress.runtime.cli.Json;
+import dev.tokenpress.runtime.cli.UsageException;
 import dev.tokenpress.runtime.lm.FusedLlamaRuntime;
 import dev.tokenpress.runtime.lm.GenerationResult;
 import dev.tokenpress.runtime.lm.LlamaRuntime;

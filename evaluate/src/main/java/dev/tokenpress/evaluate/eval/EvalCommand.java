@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.eval;
+package dev.tokenpress.evaluate.eval;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.datasets.SceneObject;
+import dev.tokenpress.evaluate.bench.CommandArgs;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
@@ -14,7 +15,6 @@ import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.operators.prune.MustDrop;
-import dev.tokenpress.runtime.bench.CommandArgs;
 import dev.tokenpress.runtime.bundle.LmSpec;
 import dev.tokenpress.runtime.cli.UsageException;
 import dev.tokenpress.runtime.lm.LmFlops;

@@ -1,9 +1,10 @@
-package dev.tokenpress.runtime.cli;
+package dev.tokenpress.evaluate.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
+import dev.tokenpress.evaluate.eval.ShapesVqaSource;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.LayerRange;
 import dev.tokenpress.operators.api.ModelShape;
@@ -16,7 +17,9 @@ import dev.tokenpress.operators.api.VarConfig;
 import dev.tokenpress.operators.attention.SinkDimensionSearch;
 import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.runtime.bundle.Bundle;
-import dev.tokenpress.runtime.eval.ShapesVqaSource;
+import dev.tokenpress.runtime.cli.Args;
+import dev.tokenpress.runtime.cli.Json;
+import dev.tokenpress.runtime.cli.UsageException;
 import dev.tokenpress.runtime.vlm.VlmOptions;
 import dev.tokenpress.runtime.vlm.VlmRequest;
 import dev.tokenpress.runtime.vlm.VlmRuntime;

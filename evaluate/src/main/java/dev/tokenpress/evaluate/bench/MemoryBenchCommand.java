@@ -1,4 +1,4 @@
-package dev.tokenpress.runtime.bench;
+package dev.tokenpress.evaluate.bench;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -6,10 +6,10 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
+import dev.tokenpress.evaluate.eval.EvalCommand;
+import dev.tokenpress.evaluate.eval.ShapesVqaSource;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.runtime.cli.UsageException;
-import dev.tokenpress.runtime.eval.EvalCommand;
-import dev.tokenpress.runtime.eval.ShapesVqaSource;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.vlm.VlmOptions;
 import dev.tokenpress.runtime.vlm.VlmRequest;
