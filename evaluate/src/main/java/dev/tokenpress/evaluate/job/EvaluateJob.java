@@ -149,8 +149,12 @@ public final class EvaluateJob {
     return v == null ? "-" : String.format(java.util.Locale.ROOT, format, v);
   }
 
+  /** An interval map ({@code estimate}, {@code lo}, {@code hi}) as {@code +0.0123 [+0.0010, +0.0240]}; "-" if null. */
   @SuppressWarnings("unchecked")
-  private static String intervalText(Object o) {
+  static String intervalText(Object o) {
+    if (o == null) {
+      return "-";
+    }
     Map<String, Object> m = (Map<String, Object>) o;
     return String.format(java.util.Locale.ROOT, "%+.4f [%+.4f, %+.4f]", m.get("estimate"), m.get("lo"), m.get("hi"));
   }

@@ -184,9 +184,9 @@ public final class TuneJob {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write to " + out, e);
     }
-    log.printf(Locale.ROOT, "[tokenpress] tune: confirmed on %d %s images: accuracy %s, loss %s, FLOPs ratio %s%n",
-        config.holdout().images(), config.holdout().split(), confirmation.get("accuracy"), confirmation.get("loss"),
-        confirmation.get("flops_ratio"));
+    log.printf(Locale.ROOT, "[tokenpress] tune: confirmed on %d %s images: accuracy %.4f, loss vs empty %s, FLOPs ratio "
+        + "%.3f%n", config.holdout().images(), config.holdout().split(), ((Number) confirmation.get("accuracy")).doubleValue(),
+        EvaluateJob.intervalText(confirmation.get("loss")), ((Number) confirmation.get("flops_ratio")).doubleValue());
     log.printf("[tokenpress] tune: %d (plan, question) evaluations, a full grid at %d images: %d (%.2fx)%n", spent,
         h.maxImages(), full, spent / (double) Math.max(1, full));
     log.printf("[tokenpress] tune: %s, %s%n", new org.apache.hadoop.fs.Path(out, "tuned.yaml"),
