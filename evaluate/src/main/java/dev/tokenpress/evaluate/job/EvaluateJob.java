@@ -38,7 +38,8 @@ import org.apache.spark.sql.SparkSession;
  * keyed by the model) and runs every plan on it. Writes to {@code output.path}: {@code results/}
  * (Parquet, one row per plan and question: answer, correctness, kept tokens, FLOPs, KV bytes,
  * milliseconds, error), {@code summary.json} (per plan: accuracy per kind, loss against the empty
- * plan with 95 % paired-bootstrap intervals, caption F1 and CHAIR, mean kept tokens, FLOPs ratio,
+ * plan with 95 % paired-bootstrap intervals, POPE metrics of the {@code exists} questions (an answer
+ * is "yes" unless it says no/not, as POPE reads it), caption F1 and CHAIR, mean kept tokens, FLOPs ratio,
  * KV bytes and ms per question) and {@code report.html} ({@link HtmlReport}).
  *
  * <p>The FLOPs ratio is the plan's analytic FLOPs over the empty plan's on the same questions (both
@@ -174,6 +175,7 @@ public final class EvaluateJob {
       List<Map<String, PairedBootstrap.Scored>> exact = new ArrayList<>();
       List<Map<String, Long>> flops = new ArrayList<>();
       List<AnswerScoring.CaptionTally> captions = new ArrayList<>();
+      List<AnswerScoring.PopeTally> pope = new ArrayList<>();
       double[] kept = new double[n];
       double[] ms = new double[n];
       double[] kv = new double[n];
@@ -184,6 +186,7 @@ public final class EvaluateJob {
         exact.add(new LinkedHashMap<>());
         flops.add(new LinkedHashMap<>());
         captions.add(new AnswerScoring.CaptionTally());
+        pope.add(new AnswerScoring.PopeTally());
       }
       ShapesVqaSource data = new ShapesVqaSource(sample.seed(), 128, sample.split());
       for (Row r : rows) {
@@ -214,6 +217,9 @@ public final class EvaluateJob {
           }
         } else {
           boolean correct = !failed && r.getBoolean(10);
+          if (kind.equals("exists") && !failed) {
+            pope.get(p).add(AnswerScoring.popeYes(r.getString(8)), AnswerScoring.popeYes(r.getString(9)));
+          }
           exact.get(p).put(qid, new PairedBootstrap.Scored(r.getString(4), kind, correct ? 1 : 0));
         }
       }
@@ -243,6 +249,17 @@ public final class EvaluateJob {
           m.put("caption_object_f1", captions.get(p).f1());
           m.put("chair", captions.get(p).chair());
         }
+        AnswerScoring.PopeTally pt = pope.get(p);
+        if (pt.questions() > 0) {
+          Map<String, Object> pm = new LinkedHashMap<>();
+          pm.put("questions", pt.questions());
+          pm.put("accuracy", pt.accuracy());
+          pm.put("precision", pt.precision());
+          pm.put("recall", pt.recall());
+          pm.put("f1", pt.f1());
+          pm.put("yes_ratio", pt.yesRatio());
+          m.put("pope", pm);
+        }
         long ok = count[p] - errs[p];
         m.put("mean_visual_tokens_kept", ok == 0 ? null : kept[p] / ok);
         m.put("flops_ratio", flopsRatio(flops.get(0), flops.get(p)));
@@ -254,6 +271,11 @@ public final class EvaluateJob {
           if (sample.kinds().contains("caption")) {
             metrics.put("caption_object_f1", captions.get(p).f1());
             metrics.put("chair", captions.get(p).chair());
+          }
+          if (pt.questions() > 0) {
+            metrics.put("pope_accuracy", pt.accuracy());
+            metrics.put("pope_f1", pt.f1());
+            metrics.put("pope_yes_ratio", pt.yesRatio());
           }
           metrics.put("errors", (double) errs[p]);
           reportRows.add(new PlanSummary(plan.label(), plan.plan().toJson(), plan.plan().planHash(), sample.images(),

@@ -85,7 +85,11 @@ class EvaluateJobTest {
     assertThat(((Number) plans.get(1).get("mean_visual_tokens_kept")).doubleValue()).isEqualTo(64.0);
     assertThat(((Number) plans.get(0).get("flops_ratio")).doubleValue()).isEqualTo(1.0);
     assertThat(((Number) plans.get(2).get("flops_ratio")).doubleValue()).isLessThan(0.8);
-    assertThat(plans.get(0)).containsKeys("caption_object_f1", "chair", "mean_kv_bytes", "ms_per_question");
+    assertThat(plans.get(0)).containsKeys("caption_object_f1", "chair", "mean_kv_bytes", "ms_per_question", "pope");
+    @SuppressWarnings("unchecked")
+    Map<String, Object> pope = (Map<String, Object>) plans.get(0).get("pope");
+    assertThat(((Number) pope.get("questions")).intValue()).isEqualTo(6);   // 2 exists questions x 3 images
+    assertThat(((Number) pope.get("yes_ratio")).doubleValue()).isBetween(0.0, 1.0);
     String html = Files.readString(out.resolve("report.html"));
     assertThat(html).contains("random-drop(keep=64)").contains("echarts");
     assertThat(log.toString(StandardCharsets.UTF_8)).contains("3 plans x 3 images").contains("report:");
