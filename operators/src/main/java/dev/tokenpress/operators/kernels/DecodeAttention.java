@@ -36,16 +36,7 @@ public final class DecodeAttention {
                              float[] out, int outOff, ProbabilityEditor editor) {
         int kvHeads = cache.layout().numKvHeads();
         int hd = cache.layout().headDim();
-        if (numHeads % kvHeads != 0) {
-            throw new IllegalArgumentException("numHeads " + numHeads + " is not a multiple of numKvHeads " + kvHeads);
-        }
-        int len = cache.length();
-        if (len == 0) {
-            throw new IllegalStateException("decode attention over an empty cache");
-        }
-        if (bias != null && bias.length < len) {
-            throw new IllegalArgumentException("bias has " + bias.length + " entries, cache has " + len);
-        }
+        int len = checkedLength(cache, numHeads, bias);
         if (all.length < numHeads * len) {
             all = new float[Math.max(numHeads * len, all.length * 2)];
         }
@@ -98,16 +89,7 @@ public final class DecodeAttention {
                        float[] out, int outOff, float[] probs) {
         int kvHeads = cache.layout().numKvHeads();
         int hd = cache.layout().headDim();
-        if (numHeads % kvHeads != 0) {
-            throw new IllegalArgumentException("numHeads " + numHeads + " is not a multiple of numKvHeads " + kvHeads);
-        }
-        int len = cache.length();
-        if (len == 0) {
-            throw new IllegalStateException("decode attention over an empty cache");
-        }
-        if (bias != null && bias.length < len) {
-            throw new IllegalArgumentException("bias has " + bias.length + " entries, cache has " + len);
-        }
+        int len = checkedLength(cache, numHeads, bias);
         if (probs != null && probs.length < numHeads * len) {
             throw new IllegalArgumentException("probs has " + probs.length + " floats, need " + numHeads * len);
         }
@@ -146,5 +128,21 @@ public final class DecodeAttention {
                 o += seg.rows();
             }
         }
+    }
+
+    /** The cache's length, after checking the head counts, that the cache is not empty and the bias covers it. */
+    private static int checkedLength(LayerKvCache cache, int numHeads, float[] bias) {
+        int kvHeads = cache.layout().numKvHeads();
+        if (numHeads % kvHeads != 0) {
+            throw new IllegalArgumentException("numHeads " + numHeads + " is not a multiple of numKvHeads " + kvHeads);
+        }
+        int len = cache.length();
+        if (len == 0) {
+            throw new IllegalStateException("decode attention over an empty cache");
+        }
+        if (bias != null && bias.length < len) {
+            throw new IllegalArgumentException("bias has " + bias.length + " entries, cache has " + len);
+        }
+        return len;
     }
 }
