@@ -50,11 +50,12 @@ import java.util.Set;
  * not a change in answer length.
  */
 public final class EvalCommand {
-  public static final String USAGE = "eval --bundle DIR [--plan JSON|@FILE] [--split test] [--images 200] [--start 0]\n"
+  public static final String USAGE = "eval [--bundle DIR] [--plan JSON|@FILE] [--split test] [--images 200] [--start 0]\n"
       + "         [--kinds exists,color,count,position,caption] [--max-new-tokens 48] [--threads 1] [--workers 1]\n"
       + "         [--seed 1234] [--details FILE] [--kv-dtype float32]\n"
       + "  Answers the ShapesVQA questions of --images images of --split (generated with --seed; 1234 is the\n"
-      + "  bundled model's data) with the split runtime and --plan (default [], no compression); prints\n"
+      + "  bundled models' data) with --bundle (a bundle or HF checkpoint; default the bundled evaluation model\n"
+      + "  models/tiny-llava-shapes) on the split runtime and --plan (default [], no compression); prints\n"
       + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
       + "  CHAIR, visual tokens kept (into the LM, after LM-side drops, and the number after each LM layer averaged\n"
       + "  over the layers, the count MustDrop and SparseVLM report), the share of object patches kept (object_patch_recall) and of kept\n"
@@ -73,6 +74,23 @@ public final class EvalCommand {
       + "  For KV-quantising plans also the mean share of important (high-precision) tokens per LM layer.";
 
   static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
+
+  /**
+   * {@code --bundle}, by default the checkout's bundled evaluation model {@code models/tiny-llava-shapes}
+   * (under the system property {@code tokenpress.home}, which {@code bin/tokenpress} sets; else the
+   * working directory).
+   */
+  static Path bundleDir(CommandArgs a) {
+    String b = a.string("--bundle", null);
+    if (b != null) {
+      return Path.of(b);
+    }
+    Path model = Path.of(System.getProperty("tokenpress.home", "."), "models", "tiny-llava-shapes");
+    if (!java.nio.file.Files.isRegularFile(model.resolve("config.json"))) {
+      throw new UsageException("--bundle not given and the bundled evaluation model is not at " + model.toAbsolutePath());
+    }
+    return model;
+  }
 
   private static final Set<String> OPTIONS = Set.of("--bundle", "--plan", "--split", "--images", "--start", "--kinds",
       "--max-new-tokens", "--threads", "--workers", "--seed", "--details", "--kv-dtype");
@@ -142,7 +160,7 @@ public final class EvalCommand {
     int threads = a.integer("--threads", 1, 0, 1024);
     int workers = a.integer("--workers", 1, 1, 256);
     ShapesVqaSource data = dataset(a, split);
-    Path bundleDir = a.path("--bundle");
+    Path bundleDir = bundleDir(a);
     String detailsArg = a.string("--details", null);
     Path details = detailsArg == null ? null : Path.of(detailsArg);
     String kvArg = a.string("--kv-dtype", "float32");
