@@ -1,6 +1,6 @@
 package dev.tokenpress.evaluate.cli;
 
-import dev.tokenpress.evaluate.bench.CommandArgs;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.evaluate.report.HtmlReport;
 import dev.tokenpress.evaluate.report.PairedBootstrap;
 import dev.tokenpress.evaluate.report.PlanSummary;
@@ -50,7 +50,7 @@ public final class ReportCommand {
   }
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     if (!a.has("--runs")) {
       throw new UsageException("--runs is required");
     }

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Question;
-import dev.tokenpress.evaluate.bench.CommandArgs;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.MustDropConfig;
 import dev.tokenpress.operators.api.OperatorConfig;
@@ -59,7 +59,7 @@ public final class CalibrateCommand {
   record Probe(double globalThr, double individualThr, double layerAverage, double intoLm, double seconds) {}
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     Path bundleDir = EvalCommand.bundleDir(a);
     if (!a.has("--target-tokens")) {
       throw new UsageException("--target-tokens is required");

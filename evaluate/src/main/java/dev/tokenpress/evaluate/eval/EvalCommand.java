@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.datasets.SceneObject;
-import dev.tokenpress.evaluate.bench.CommandArgs;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
@@ -80,7 +80,7 @@ public final class EvalCommand {
    * (under the system property {@code tokenpress.home}, which {@code bin/tokenpress} sets; else the
    * working directory).
    */
-  static Path bundleDir(CommandArgs a) {
+  static Path bundleDir(Args a) {
     String b = a.string("--bundle", null);
     if (b != null) {
       return Path.of(b);
@@ -98,7 +98,7 @@ public final class EvalCommand {
   private EvalCommand() {}
 
   /** The ShapesVQA questions of {@code split} for {@code --seed} (default the test seed). */
-  static ShapesVqaSource dataset(CommandArgs a, String split) {
+  static ShapesVqaSource dataset(Args a, String split) {
     String seedArg = a.string("--seed", Long.toString(ShapesVqaSource.TEST_SEED));
     long seed;
     try {
@@ -150,7 +150,7 @@ public final class EvalCommand {
   }
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     CompressionPlan plan = plan(a.string("--plan", "[]"));
     String split = a.string("--split", "test");
     int images = a.integer("--images", 200, 1, 1_000_000);

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Scene;
-import dev.tokenpress.evaluate.bench.CommandArgs;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.operators.api.DamroConfig;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.HookRunner;
@@ -55,7 +55,7 @@ public final class VitOutliersCommand {
   private VitOutliersCommand() {}
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     Path bundleDir = a.path("--bundle");
     String split = a.string("--split", "test");
     int images = a.integer("--images", 100, 1, 1_000_000);
