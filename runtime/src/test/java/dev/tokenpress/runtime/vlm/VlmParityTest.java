@@ -5,11 +5,11 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tokenpress.runtime.lm.StopReason;
-import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import dev.tokenpress.runtime.media.ImagePreprocessor;
 import dev.tokenpress.runtime.media.PixelValues;
 import dev.tokenpress.runtime.media.PreprocessorConfig;
 import dev.tokenpress.runtime.media.RgbImage;
+import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
