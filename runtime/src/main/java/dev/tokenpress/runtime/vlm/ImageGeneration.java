@@ -1,5 +1,6 @@
 package dev.tokenpress.runtime.vlm;
 
+import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.Seeds;
 import dev.tokenpress.runtime.lm.GenerationResult;
@@ -25,8 +26,10 @@ import java.util.TreeSet;
  *   <li><b>Vision pass.</b> One {@link dev.tokenpress.runtime.vision.VisionEncoder#encodeShared} pass,
  *       with the CLS attention rows any of them asks for, serves every request whose plan has no
  *       operator at {@code VISION_LAYER} ({@link PlanExecution#actsInVision()}): such plans leave the
- *       ViT's computation as it is. A plan acting inside the ViT runs its own pass per request (its
- *       operators may draw on the request's seed).
+ *       ViT's computation as it is. A plan acting inside the ViT runs one pass for all its requests
+ *       when its ViT operators keep no per-record state and use no seed
+ *       ({@link HookRunner#visionShareable()}, e.g. ToMe), else one per request (VMTC's k-means draws
+ *       on the request's seed).
  *   <li><b>LM prefix.</b> For a plan whose operators leave the LM alone ({@link PlanExecution#leavesLmAlone()}:
  *       nothing after {@code VISUAL_TOKENS}, no branch, no probe), the rows before the question text
  *       (prompt prefix and the visual rows the plan kept) do not depend on the question. Requests
@@ -125,9 +128,10 @@ final class ImageGeneration {
       }
     }
     sharedVision(pixels);
+    ownVision(pixels);
     for (Slot s : slots) {
       if (s.ok()) {
-        sequence(s, pixels);
+        sequence(s);
       }
     }
     languageModel();
@@ -190,15 +194,57 @@ final class ImageGeneration {
     }
   }
 
-  /** The request's own ViT pass if its plan acts there, the visual-token operators and the LM sequence. */
-  private void sequence(Slot s, PixelValues pixels) {
+  /**
+   * The ViT of plans acting inside it: a pass per request, except that the requests of a plan whose
+   * ViT operators keep no per-record state and use no seed ({@code HookRunner#visionShareable}, e.g.
+   * ToMe) adopt the first request's pass.
+   */
+  private void ownVision(PixelValues pixels) {
+    Map<CompressionPlan, List<Slot>> byPlan = new LinkedHashMap<>();
+    for (Slot s : slots) {
+      if (s.ok() && s.vis == null) {
+        byPlan.computeIfAbsent(s.request.plan(), k -> new ArrayList<>()).add(s);
+      }
+    }
+    for (List<Slot> group : byPlan.values()) {
+      Slot lead = null;
+      double leadMs = 0;
+      List<Slot> adopters = new ArrayList<>();
+      for (Slot s : group) {
+        long t = System.nanoTime();
+        try {
+          if (lead != null && s.rec.visionShareable()) {
+            s.rec.adoptVision(lead.rec);
+            s.vis = lead.vis;
+            adopters.add(s);
+            continue;
+          }
+          s.vis = rt.vision().encode(pixels, s.rec);
+          visionPasses++;
+          s.ms.put("vision", (System.nanoTime() - t) / 1e6);
+          if (lead == null && s.rec.visionShareable()) {
+            lead = s;
+            leadMs = s.ms.get("vision");
+          }
+        } catch (RuntimeException e) {
+          s.fail(e, t);
+        }
+      }
+      if (!adopters.isEmpty()) {
+        double share = leadMs / (adopters.size() + 1);
+        lead.ms.put("vision", share);
+        for (Slot s : adopters) {
+          s.ms.put("vision", share);
+        }
+      }
+    }
+  }
+
+  /** The visual-token operators and the LM sequence of a request whose ViT stage is done. */
+  private void sequence(Slot s) {
     long t = System.nanoTime();
     try {
-      if (s.vis == null) {
-        s.vis = rt.vision().encode(pixels, s.rec);
-        visionPasses++;
-        s.ms.put("vision", (System.nanoTime() - t) / 1e6);
-      } else if (s.rec != null) {
+      if (s.rec != null && !s.plan.actsInVision()) {
         rt.vision().replay(s.vis, s.rec);
       }
       long t1 = System.nanoTime();
