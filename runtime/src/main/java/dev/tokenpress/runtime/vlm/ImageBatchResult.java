@@ -7,8 +7,9 @@ import java.util.List;
  * and how much work the requests shared.
  *
  * @param outcomes per request, its result or the exception its generation threw
- * @param visionPasses vision tower passes run (one shared pass for every plan without a ViT operator,
- *     plus one per request whose plan acts inside the ViT)
+ * @param visionPasses vision tower passes run: one shared by every plan without a ViT operator, one
+ *     per plan acting inside the ViT whose requests can adopt it ({@code HookRunner#visionShareable}),
+ *     one per request of any other plan acting there
  * @param prefixPrefills LM prefix prefills run for groups of requests sharing a prefix
  * @param prefixedRequests requests that continued a shared prefix instead of prefilling their whole sequence
  */

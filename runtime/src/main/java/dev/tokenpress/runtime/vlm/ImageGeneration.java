@@ -334,8 +334,9 @@ final class ImageGeneration {
 
   /** Rows {@code [from, to)} of {@code r}; a prefix part generates nothing. */
   private static LmRequest part(LmRequest r, int from, int to, boolean prefix) {
-    int d = r.inputEmbeds().length / r.rows();
-    return new LmRequest(Arrays.copyOfRange(r.inputEmbeds(), from * d, to * d),
+    float[] embeds = r.inputEmbeds();
+    int d = embeds.length / r.rows();
+    return new LmRequest(Arrays.copyOfRange(embeds, from * d, to * d),
         Arrays.copyOfRange(r.positions(), from, to), Arrays.copyOfRange(r.tokenIndices(), from, to), r.stopTokens(),
         prefix ? 0 : r.maxNewTokens(), r.kvPrecision(), !prefix && r.recordLogits());
   }
