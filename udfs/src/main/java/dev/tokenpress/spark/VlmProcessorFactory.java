@@ -6,6 +6,7 @@ import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.media.DecodeOptions;
 import dev.tokenpress.runtime.onnx.SessionConfig;
+import dev.tokenpress.runtime.vlm.ImageBatchResult;
 import dev.tokenpress.runtime.vlm.VlmOptions;
 import dev.tokenpress.runtime.vlm.VlmRequest;
 import dev.tokenpress.runtime.vlm.VlmResult;
@@ -94,6 +95,49 @@ public enum VlmProcessorFactory implements ProcessorFactory {
       VlmResult r = runtime.generate(
           VlmRequest.ofBytes(record.id(), record.bytes(), record.prompt()).withPlan(plan));
       return toRecordResult(r);
+    }
+
+    /**
+     * {@link VlmRuntime#generateImage} over every (plan, record) pair of the image: one vision pass
+     * for the plans without a ViT operator, one prefix prefill per group of equal prefixes. A plan
+     * the model rejects fails its pairs only.
+     */
+    @Override
+    public List<List<RecordOutcome>> processImage(List<InputRecord> records, List<CompressionPlan> plans) {
+      List<VlmRequest> requests = new ArrayList<>();
+      List<IllegalArgumentException> invalid = new ArrayList<>();
+      for (CompressionPlan plan : plans) {
+        IllegalArgumentException why = null;
+        try {
+          if (!validated.contains(plan)) {
+            runtime.validate(plan);
+            validated.add(plan);
+          }
+          for (InputRecord r : records) {
+            requests.add(VlmRequest.ofBytes(r.id(), r.bytes(), r.prompt()).withPlan(plan));
+          }
+        } catch (IllegalArgumentException e) {
+          why = e;
+        }
+        invalid.add(why);
+      }
+      ImageBatchResult batch = runtime.generateImage(requests);
+      List<List<RecordOutcome>> out = new ArrayList<>(plans.size());
+      int next = 0;
+      for (int p = 0; p < plans.size(); p++) {
+        List<RecordOutcome> row = new ArrayList<>(records.size());
+        for (int i = 0; i < records.size(); i++) {
+          if (invalid.get(p) != null) {
+            row.add(new RecordOutcome(null, invalid.get(p), 0));
+            continue;
+          }
+          ImageBatchResult.Outcome o = batch.outcomes().get(next++);
+          row.add(o.error() != null ? new RecordOutcome(null, o.error(), o.ms())
+              : new RecordOutcome(toRecordResult(o.result()), null, o.ms()));
+        }
+        out.add(row);
+      }
+      return out;
     }
 
     @Override

@@ -33,9 +33,11 @@ import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * {@code evaluate}: several compression plans over a labelled sample in one Spark job. Every
- * (plan, image) pair is a work item; each executor loads the model once (the runtime cache is
- * keyed by the model) and runs every plan on it. Writes to {@code output.path}: {@code results/}
+ * {@code evaluate}: several compression plans over a labelled sample in one Spark job. Every image
+ * is a work item that runs all plans on all its questions in one call, so that they share the image
+ * decode, one vision pass (plans without a ViT operator) and one LM prefix prefill per group of
+ * equal prefixes ({@link EvaluatePartitionFunction}); each executor loads the model once (the
+ * runtime cache is keyed by the model) and runs every plan on it. Writes to {@code output.path}: {@code results/}
  * (Parquet, one row per plan and question: answer, correctness, kept tokens, FLOPs, KV bytes,
  * milliseconds, error), {@code summary.json} (per plan: accuracy per kind, loss against the empty
  * plan with 95 % paired-bootstrap intervals, POPE metrics of the {@code exists} questions (an answer
@@ -93,9 +95,7 @@ public final class EvaluateJob {
 
     List<Row> work = new ArrayList<>();
     for (int i = sample.start(); i < sample.start() + sample.images(); i++) {
-      for (int p = 0; p < plans.size(); p++) {
-        work.add(RowFactory.create(p, i));
-      }
+      work.add(RowFactory.create(i));
     }
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     int partitions = Math.max(1, Math.min(work.size(), jsc.defaultParallelism() * 4));

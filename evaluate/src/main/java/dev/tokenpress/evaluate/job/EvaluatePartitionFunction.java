@@ -4,6 +4,7 @@ import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.evaluate.eval.AnswerScoring;
 import dev.tokenpress.evaluate.eval.ShapesVqaSource;
+import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.spark.ExecutorRuntimes;
 import dev.tokenpress.spark.InputRecord;
 import dev.tokenpress.spark.ProcessorFactory;
@@ -21,10 +22,13 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * Executor side of the {@code evaluate} job: each input row is (plan index, image index); the
- * image is regenerated from the sample's seed, each of its questions of the configured kinds is
- * answered with that plan, and one {@link #SCHEMA} row per question comes out. The model is the
- * executor's cached runtime ({@link ExecutorRuntimes}, keyed by the model), so every plan runs on
+ * Executor side of the {@code evaluate} job: each input row is an image index; the image is
+ * regenerated from the sample's seed, and its questions of the configured kinds are answered with
+ * every plan in one {@link RecordProcessor#processImage} call, so that the work the pairs have in
+ * common runs once (the VLM: one vision pass for the plans without a ViT operator, one prefix
+ * prefill per group of equal prefixes). One {@link #SCHEMA} row per (plan, question) comes out, plan
+ * after plan; {@code ms} is the pair's own time plus its even share of what it shared. The model is
+ * the executor's cached runtime ({@link ExecutorRuntimes}, keyed by the model), so every plan runs on
  * one loaded copy. A question that fails becomes a row with {@code error} set, never a dead task.
  */
 final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, Row> {
@@ -53,9 +57,8 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
       .add("ms", DataTypes.DoubleType, false)
       .add("error", DataTypes.StringType, true);
 
-  /** Input rows: which plan on which image. */
+  /** Input rows: which image (every plan runs on it). */
   static final StructType WORK = new StructType()
-      .add("plan_index", DataTypes.IntegerType, false)
       .add("image_index", DataTypes.IntegerType, false);
 
   private final ProcessorFactory factory;
@@ -83,7 +86,7 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
       public boolean hasNext() {
         while (pending.isEmpty() && input.hasNext()) {
           Row w = input.next();
-          pending.addAll(image(processor, data, w.getInt(0), w.getInt(1)));
+          pending.addAll(image(processor, data, w.getInt(0)));
         }
         return !pending.isEmpty();
       }
@@ -98,32 +101,44 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
     };
   }
 
-  private List<Row> image(RecordProcessor processor, ShapesVqaSource data, int planIndex, int imageIndex) {
-    EvaluateConfig.LabelledPlan plan = plans.get(planIndex);
+  private List<Row> image(RecordProcessor processor, ShapesVqaSource data, int imageIndex) {
     Scene scene = data.scene(imageIndex);
     byte[] png = ShapesVqaSource.png(scene);
-    List<Row> rows = new ArrayList<>();
+    String source = "shapesvqa:" + sample.split() + "/" + imageIndex;
+    List<Question> questions = new ArrayList<>();
+    List<InputRecord> records = new ArrayList<>();
     for (Question q : scene.questions()) {
-      if (!sample.kinds().contains(q.kind())) {
-        continue;
+      if (sample.kinds().contains(q.kind())) {
+        questions.add(q);
+        records.add(new InputRecord(q.id(), source, png, q.question(), null));
       }
-      long t0 = System.nanoTime();
-      String source = "shapesvqa:" + sample.split() + "/" + imageIndex;
-      try {
-        RecordResult r = processor.process(new InputRecord(q.id(), source, png, q.question(), null), plan.plan());
-        double ms = (System.nanoTime() - t0) / 1e6;
+    }
+    List<CompressionPlan> planList = new ArrayList<>();
+    for (EvaluateConfig.LabelledPlan p : plans) {
+      planList.add(p.plan());
+    }
+    List<List<RecordProcessor.RecordOutcome>> outcomes = processor.processImage(records, planList);
+    List<Row> rows = new ArrayList<>();
+    for (int planIndex = 0; planIndex < plans.size(); planIndex++) {
+      EvaluateConfig.LabelledPlan plan = plans.get(planIndex);
+      for (int i = 0; i < questions.size(); i++) {
+        Question q = questions.get(i);
+        RecordProcessor.RecordOutcome o = outcomes.get(planIndex).get(i);
+        if (o.error() != null) {
+          String why = o.error().getClass().getSimpleName() + ": " + o.error().getMessage();
+          rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, scene.imageId(),
+              q.id(), q.kind(), q.question(), q.answer(), null, null, null, null, null, null, null, null, null, o.ms(),
+              why));
+          continue;
+        }
+        RecordResult r = o.result();
         StageCount visual = r.stages().isEmpty() ? null : r.stages().get(0);
         Boolean correct = q.kind().equals("caption") ? null : AnswerScoring.exactMatch(r.answer(), q.answer());
         rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, scene.imageId(), q.id(),
             q.kind(), q.question(), q.answer(), r.answer(), correct,
             visual == null ? null : visual.tokensIn(), visual == null ? null : visual.tokensOut(),
             r.flops().vision(), r.flops().prefill(), r.flops().decode(), r.answerTokenIds().length,
-            r.kvCache() == null ? null : r.kvCache().storedBytes(), ms, null));
-      } catch (RuntimeException e) {
-        double ms = (System.nanoTime() - t0) / 1e6;
-        String why = e.getClass().getSimpleName() + ": " + e.getMessage();
-        rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, scene.imageId(), q.id(),
-            q.kind(), q.question(), q.answer(), null, null, null, null, null, null, null, null, null, ms, why));
+            r.kvCache() == null ? null : r.kvCache().storedBytes(), o.ms(), null));
       }
     }
     return rows;

@@ -5,8 +5,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.tokenpress.jobs.compress.CompressJob;
 import dev.tokenpress.jobs.config.ConfigException;
+import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.json.Json;
+import dev.tokenpress.spark.EngineInfo;
 import dev.tokenpress.spark.ExecutorRuntimes;
+import dev.tokenpress.spark.InputRecord;
+import dev.tokenpress.spark.ProcessorFactory;
+import dev.tokenpress.spark.ProcessorSpec;
+import dev.tokenpress.spark.RecordProcessor;
+import dev.tokenpress.spark.RecordResult;
 import dev.tokenpress.spark.VlmProcessorFactory;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -15,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -104,6 +112,61 @@ class EvaluateJobTest {
         .isInstanceOf(ConfigException.class).hasMessageContaining("notes.txt");
     assertThat(out.resolve("notes.txt")).hasContent("mine");
     assertThat(out.resolve("summary.json")).exists();
+  }
+
+  /** The production processor without its {@code processImage}: every pair through {@code process}, one by one. */
+  enum OneByOne implements ProcessorFactory {
+    INSTANCE;
+
+    @Override
+    public RecordProcessor create(ProcessorSpec spec, int intraOpThreads) {
+      RecordProcessor p = VlmProcessorFactory.INSTANCE.create(spec, intraOpThreads);
+      return new RecordProcessor() {
+        @Override
+        public RecordResult process(InputRecord record, CompressionPlan plan) {
+          return p.process(record, plan);
+        }
+
+        @Override
+        public EngineInfo engineInfo() {
+          return p.engineInfo();
+        }
+
+        @Override
+        public void close() {
+          p.close();
+        }
+      };
+    }
+
+    @Override
+    public EngineInfo describe(ProcessorSpec spec) {
+      return VlmProcessorFactory.INSTANCE.describe(spec);
+    }
+
+    @Override
+    public void checkPlan(ProcessorSpec spec, CompressionPlan plan) {
+      VlmProcessorFactory.INSTANCE.checkPlan(spec, plan);
+    }
+  }
+
+  @Test
+  void sharedWorkPerImageGivesTheRowsOfOneByOneRuns() {
+    String plans = "plans=[[], [{op: random-drop, keep: 64}], [{op: vtc-cls, keep: 64, layers: \"0..0\"}], "
+        + "[{op: fastv, layer: 2, keep: 64}], [{op: tome, r: 64}]]";
+    Path shared = dir.resolve("shared");
+    Path alone = dir.resolve("alone");
+    PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+    EvaluateJob.run(spark, config(shared, plans), VlmProcessorFactory.INSTANCE, quiet);
+    EvaluateJob.run(spark, config(alone, plans), OneByOne.INSTANCE, quiet);
+    String cols = "plan_index, question_id, answer, correct, visual_tokens_kept, flops_vision, flops_prefill, "
+        + "flops_decode, generated_tokens, kv_bytes, error";
+    List<Row> a = spark.read().parquet(shared.resolve("results").toString()).selectExpr(cols.split(", "))
+        .orderBy("plan_index", "question_id").collectAsList();
+    List<Row> b = spark.read().parquet(alone.resolve("results").toString()).selectExpr(cols.split(", "))
+        .orderBy("plan_index", "question_id").collectAsList();
+    assertThat(a).hasSize(5 * 3 * 4).containsExactlyElementsOf(b);
+    assertThat(spark.read().parquet(shared.resolve("results").toString()).where("ms > 0").count()).isEqualTo(60);
   }
 
   @Test

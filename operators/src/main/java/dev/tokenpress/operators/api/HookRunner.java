@@ -51,6 +51,7 @@ public final class HookRunner {
     private final List<TokenOperator> recordOps = new ArrayList<>();
     private final boolean rewrites;
     private final int probeDepth;
+    private final boolean visionShareable;
 
     private float[] vitSizes;
     private TokenProvenance vitProvenance;
@@ -79,8 +80,12 @@ public final class HookRunner {
         boolean prop = false;
         boolean rw = false;
         int probe = -1;
+        boolean share = true;
         for (TokenOperator plan : operators) {
             TokenOperator op = plan.forRecord();
+            if (op.hooks().contains(Hook.VISION_LAYER) && (op != plan || op.usesRecordSeed())) {
+                share = false;
+            }
             recordOps.add(op);
             probe = Math.max(probe, op.probeDepth(shape));
             rw |= op.rewritesAttention() && (op.hooks().contains(Hook.PREFILL) || op.hooks().contains(Hook.DECODE));
@@ -96,6 +101,7 @@ public final class HookRunner {
         this.proportional = prop;
         this.rewrites = rw;
         this.probeDepth = probe;
+        this.visionShareable = share;
     }
 
     /** Whether some operator acts at {@code hook}. */
@@ -158,6 +164,56 @@ public final class HookRunner {
     public float[] visionSizes() {
         requireVision();
         return vitSizes.clone();
+    }
+
+    /**
+     * Whether this record's ViT stage can be given to another record of the same image and plan
+     * ({@link #adoptVision}): every operator acting at {@link Hook#VISION_LAYER} is the plan's shared
+     * instance (keeps no per-record state) and does not use the record seed
+     * ({@link TokenOperator#usesRecordSeed}), so the ViT computes the same for every record.
+     */
+    public boolean visionShareable() {
+        return visionShareable;
+    }
+
+    /**
+     * Takes the ViT stage of {@code done}, a record of the same image and plan whose ViT ran: its
+     * sizes, provenance, CLS attention rows and {@link Hook#VISION_LAYER} kept maps, as if this
+     * record's ViT had run (it would have computed the same, see {@link #visionShareable}).
+     *
+     * @throws IllegalArgumentException when either record is not {@link #visionShareable}, the
+     *     plans' ViT operators differ, or {@code done}'s ViT did not run
+     */
+    public void adoptVision(HookRunner done) {
+        if (!visionShareable || !done.visionShareable) {
+            throw new IllegalArgumentException("a ViT stage is shared only between records whose ViT operators keep "
+                    + "no per-record state and use no seed");
+        }
+        List<TokenOperator> mine = byHook.get(Hook.VISION_LAYER);
+        List<TokenOperator> theirs = done.byHook.get(Hook.VISION_LAYER);
+        boolean same = mine.size() == theirs.size();
+        for (int i = 0; same && i < mine.size(); i++) {
+            same = mine.get(i) == theirs.get(i);
+        }
+        if (!same || !signals.equals(done.signals)) {
+            throw new IllegalArgumentException("the ViT stage of another plan cannot be adopted");
+        }
+        if (done.vitSizes == null) {
+            throw new IllegalArgumentException("the record to adopt from has not run its ViT");
+        }
+        vitSizes = done.vitSizes.clone();
+        vitProvenance = done.vitProvenance;
+        clsAttention.clear();
+        for (Map.Entry<Integer, float[]> e : done.clsAttention.entrySet()) {
+            clsAttention.put(e.getKey(), e.getValue().clone());
+        }
+        vitLayer = -1;
+        kept.clear();
+        for (KeptMap m : done.kept) {
+            if (m.hook() == Hook.VISION_LAYER) {
+                kept.add(m);
+            }
+        }
     }
 
     /** Whether some current ViT row stands for more than one patch. */

@@ -89,6 +89,16 @@ public interface TokenOperator {
         return this;
     }
 
+    /**
+     * Whether this operator's decisions may depend on the per-record seed of its contexts. True by
+     * default, the safe answer; an operator that never reads the seed returns false, which lets a
+     * runtime give one record's {@link Hook#VISION_LAYER} results to the other records of the same
+     * image ({@link HookRunner#adoptVision}) instead of running the ViT for each.
+     */
+    default boolean usesRecordSeed() {
+        return true;
+    }
+
     /** Where in each ViT layer {@link #reduceVisionLayer} runs; ToMe's point by default. */
     default VisionPoint visionPoint() {
         return VisionPoint.AFTER_ATTENTION;

@@ -73,6 +73,12 @@ public final class ToMe implements TokenOperator {
         return HOOKS;
     }
 
+    /** Bipartite matching on the keys alone: no randomness. */
+    @Override
+    public boolean usesRecordSeed() {
+        return false;
+    }
+
     @Override
     public boolean proportionalAttention() {
         return config.proportionalAttention();

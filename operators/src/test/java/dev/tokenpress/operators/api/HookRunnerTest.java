@@ -59,6 +59,81 @@ class HookRunnerTest {
         };
     }
 
+    /** {@code op} declaring that it never reads the record seed. */
+    private static TokenOperator seedless(TokenOperator op) {
+        return new TokenOperator() {
+            @Override
+            public String name() {
+                return op.name();
+            }
+
+            @Override
+            public OperatorConfig config() {
+                return null;
+            }
+
+            @Override
+            public Set<Hook> hooks() {
+                return op.hooks();
+            }
+
+            @Override
+            public void validate(ModelShape shape) {
+            }
+
+            @Override
+            public List<Signal> signals(ModelShape shape) {
+                return op.signals(shape);
+            }
+
+            @Override
+            public boolean usesRecordSeed() {
+                return false;
+            }
+
+            @Override
+            public TokenReduction reduceVisionLayer(VisionLayerContext context) {
+                return op.reduceVisionLayer(context);
+            }
+        };
+    }
+
+    @Test
+    void aSeedlessStatelessVitStageIsAdoptedAsIfItHadRun() {
+        TokenOperator merge = op("m", Hook.VISION_LAYER, c -> {
+            VisionLayerContext v = (VisionLayerContext) c;
+            return v.layer() != 0 ? TokenReduction.keepAll(v.tokens())
+                    : TokenReduction.of(5, new int[][] {{0}, {2, 4}, {1}, {3}}, null, PositionMode.REPACK);
+        });
+        TokenOperator shared = seedless(merge);
+        HookRunner first = new HookRunner(List.of(shared), SHAPE, 1L);
+        first.startVision(5);
+        first.visionLayer(0, VisionPoint.AFTER_ATTENTION, vitSource(new ArrayList<>()));
+        first.visionLayer(1, VisionPoint.AFTER_ATTENTION, vitSource(new ArrayList<>()));
+        HookRunner second = new HookRunner(List.of(shared), SHAPE, 2L);
+        assertThat(second.visionShareable()).isTrue();
+        second.adoptVision(first);
+        assertThat(second.visionSizes()).containsExactly(first.visionSizes());
+        assertThat(second.keptMaps()).extracting(KeptMap::toJson)
+                .containsExactlyElementsOf(first.keptMaps().stream().map(KeptMap::toJson).toList());
+        float[] features = {1, 1, 2, 2, 3, 3};
+        assertThat(second.visualTokens(features.clone(), 3, 2, 2, 3))
+                .containsExactly(first.visualTokens(features.clone(), 3, 2, 2, 3));
+        assertThat(second.layout().originalIndices()).containsExactly(first.layout().originalIndices());
+
+        // the seed may matter to an operator that does not say otherwise, and another plan's stage is not this one's
+        HookRunner seeded = new HookRunner(List.of(merge), SHAPE, 3L);
+        assertThat(seeded.visionShareable()).isFalse();
+        assertThatThrownBy(() -> seeded.adoptVision(first)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("use no seed");
+        HookRunner other = new HookRunner(List.of(seedless(merge)), SHAPE, 4L);
+        assertThatThrownBy(() -> other.adoptVision(first)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("another plan");
+        HookRunner fresh = new HookRunner(List.of(shared), SHAPE, 5L);
+        assertThatThrownBy(() -> fresh.adoptVision(new HookRunner(List.of(shared), SHAPE, 6L)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("has not run its ViT");
+    }
+
     private static final float[] HIDDEN = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4}; // 5 rows (CLS + 4 patches), dim 2
     private static final float[] CLS_ROW = {0.2f, 0.1f, 0.3f, 0.25f, 0.15f};
 

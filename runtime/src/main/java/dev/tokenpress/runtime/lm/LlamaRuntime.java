@@ -122,6 +122,34 @@ public final class LlamaRuntime implements AutoCloseable {
         }
     }
 
+    /**
+     * Prefills {@code prefix}'s rows with no operator and keeps them for continuations
+     * ({@link #generate(LmPrefix, LmRequest)}); the request's limits are not used.
+     */
+    public LmPrefix prefillPrefix(LmRequest prefix) {
+        try (SplitGeneration g = new SplitGeneration(this, prefix, null)) {
+            return g.prefillPrefix();
+        }
+    }
+
+    /**
+     * Greedy generation with no operator of the sequence {@code prefix} + {@code rest}: {@code rest}'s
+     * rows (token indices from {@link LmPrefix#nextTokenIndex()} on) are prefilled as one chunk against
+     * the prefix's keys and values, then decoding runs as in {@link #generate(LmRequest)}. Gives what
+     * {@link #generate(LmRequest)} gives on the whole sequence up to float rounding (the prefix rows
+     * attend over fewer masked keys); the FLOPs are those of the whole sequence's prefill, the prefill
+     * time is that of {@code rest} alone.
+     */
+    public GenerationResult generate(LmPrefix prefix, LmRequest rest) {
+        if (rest.tokenIndicesShared()[0] < prefix.nextTokenIndex()) {
+            throw new IllegalArgumentException("the continuation starts at token index " + rest.tokenIndicesShared()[0]
+                    + ", the prefix ends before " + prefix.nextTokenIndex());
+        }
+        try (SplitGeneration g = new SplitGeneration(this, prefix, rest)) {
+            return g.run();
+        }
+    }
+
     @Override
     public void close() {
         for (GraphSession s : mid) {

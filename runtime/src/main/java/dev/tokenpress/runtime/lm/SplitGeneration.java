@@ -91,9 +91,22 @@ final class SplitGeneration implements AutoCloseable {
 
     /** Requests of the plan's {@code BRANCH} sequences (e.g. DAMRO's outlier-only sequence), run in step. */
     private final List<LmRequest> branchRequests;
+    /** The prefilled rows this generation continues, or null. */
+    private final LmPrefix prefix;
+    /** Prefix prefill ({@link #prefillPrefix}): every layer's float32 keys and values, else null. */
+    private float[][] capturedKeys;
+    private float[][] capturedValues;
 
     SplitGeneration(LlamaRuntime rt, LmRequest req, HookRunner hooks) {
         this(rt, req, hooks, List.of());
+    }
+
+    /**
+     * A generation that continues {@code prefix} (no operator: the rows of {@code req} are prefilled
+     * as one chunk against the prefix's keys and values, then decoding runs as usual).
+     */
+    SplitGeneration(LlamaRuntime rt, LmPrefix prefix, LmRequest req) {
+        this(rt, req, null, List.of(), prefix);
     }
 
     /**
@@ -103,7 +116,17 @@ final class SplitGeneration implements AutoCloseable {
      * FLOPs and time count in the result's prefill and decode.
      */
     SplitGeneration(LlamaRuntime rt, LmRequest req, HookRunner hooks, List<LmRequest> branches) {
+        this(rt, req, hooks, branches, null);
+    }
+
+    private SplitGeneration(LlamaRuntime rt, LmRequest req, HookRunner hooks, List<LmRequest> branches,
+                            LmPrefix prefix) {
         this.branchRequests = List.copyOf(branches);
+        this.prefix = prefix;
+        if (prefix != null && prefix.layers() != rt.spec().numLayers()) {
+            throw new IllegalArgumentException("the prefix holds " + prefix.layers() + " layers, the model has "
+                    + rt.spec().numLayers());
+        }
         if (!branches.isEmpty() && (hooks == null || !hooks.acts(Hook.LOGITS))) {
             throw new IllegalArgumentException("branch sequences need an operator acting at LOGITS to read them");
         }
@@ -190,9 +213,31 @@ final class SplitGeneration implements AutoCloseable {
         }
     }
 
+    /**
+     * Prefills the request's rows only (no operator, no logits kept) and returns them as a prefix
+     * that {@link #SplitGeneration(LlamaRuntime, LmPrefix, LmRequest)} continues.
+     */
+    LmPrefix prefillPrefix() {
+        if (hooks != null || prefix != null) {
+            throw new IllegalStateException("a prefix prefill runs without operators and from an empty cache");
+        }
+        long t0 = System.nanoTime();
+        capturedKeys = new float[layers][];
+        capturedValues = new float[layers][];
+        prefill(req.inputEmbedsShared(), req.positionsShared(), req.tokenIndicesShared());
+        return new LmPrefix(capturedKeys, capturedValues, req.tokenIndicesShared(), req.positionsShared(),
+                cache.nextTokenIndex(), cache.nextPosition(), System.nanoTime() - t0);
+    }
+
     private GenerationResult run(List<SplitGeneration> side) {
         int rows = req.rows();
         long t0 = System.nanoTime();
+        if (prefix != null) {
+            for (int l = 0; l < layers; l++) {
+                prefix.appendTo(cache.layer(l), l);
+            }
+            cache.advance(prefix.nextTokenIndex(), prefix.nextPosition());
+        }
         if (hooked && hooks.probeDepth() >= 0) {
             ProbePrefill.run(rt, hooks, req.inputEmbedsShared(), req.positionsShared(), req.tokenIndicesShared(),
                     hooks.probeDepth());
@@ -205,6 +250,13 @@ final class SplitGeneration implements AutoCloseable {
             sideLogits[b] = g.prefill(g.req.inputEmbedsShared(), g.req.positionsShared(), g.req.tokenIndicesShared());
         }
         long prefillNanos = System.nanoTime() - t0;
+        if (prefix != null) {
+            // the record's FLOPs as one prefill of the whole sequence (what it costs alone)
+            for (int l = 0; l < layers; l++) {
+                prefillFlops[l] = LmFlops.layer(spec, prefix.rows() + rows, prefix.rows() + rows);
+            }
+            rows += prefix.rows();
+        }
         if (hooked) {
             hooks.kvFinalize(cache);
         }
@@ -322,6 +374,10 @@ final class SplitGeneration implements AutoCloseable {
                 float[] vRows = new float[r.t * kvW];
                 r.k.get(0, kRows, 0, kRows.length);
                 r.v.get(0, vRows, 0, vRows.length);
+                if (capturedKeys != null) {
+                    capturedKeys[l] = kRows;
+                    capturedValues[l] = vRows;
+                }
                 lc.appendRows(kRows, 0, vRows, 0, r.t, tok, pos, 0);
                 int s = lc.length();
 
@@ -377,8 +433,14 @@ final class SplitGeneration implements AutoCloseable {
                         vAll = DirectTensor.floats(1, s, kvW);
                         float[] ka = new float[s * kvW];
                         float[] va = new float[s * kvW];
-                        lc.decodeKeys(ka, 0);
-                        lc.decodeValues(va, 0);
+                        if (prefix != null && before == prefix.rows()) {
+                            // the prefix's float32 rows, as a prefill of the whole sequence sees them
+                            prefix.copyKeys(l, ka);
+                            prefix.copyValues(l, va);
+                        } else {
+                            lc.decodeKeys(ka, 0);
+                            lc.decodeValues(va, 0);
+                        }
                         System.arraycopy(kRows, 0, ka, before * kvW, kRows.length);
                         System.arraycopy(vRows, 0, va, before * kvW, vRows.length);
                         kAll.put(ka, 0, ka.length);

@@ -126,11 +126,6 @@ public final class VisionEncoder implements AutoCloseable {
    * at their {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
    */
   public VisionOutput encode(PixelValues pixels, HookRunner hooks) {
-    if (pixels.height() != cfg.imageSize() || pixels.width() != cfg.imageSize()) {
-      throw new IllegalArgumentException("pixel values are " + pixels.height() + "x" + pixels.width()
-          + ", the vision tower takes " + cfg.imageSize() + "x" + cfg.imageSize());
-    }
-    long start = System.nanoTime();
     Set<Integer> clsLayers = new TreeSet<>();
     if (hooks != null) {
       for (Signal s : hooks.signals()) {
@@ -138,6 +133,52 @@ public final class VisionEncoder implements AutoCloseable {
           clsLayers.add(c.vitLayer());
         }
       }
+    }
+    return encode(pixels, hooks, clsLayers);
+  }
+
+  /**
+   * Features of one image with no operator inside the ViT, plus the CLS attention rows of
+   * {@code clsLayers} ({@link VisionOutput#clsAttention()}): one pass that every plan without a
+   * {@link Hook#VISION_LAYER} operator can use through {@link #replay}, since such plans leave the
+   * ViT's computation as it is.
+   */
+  public VisionOutput encodeShared(PixelValues pixels, Set<Integer> clsLayers) {
+    return encode(pixels, null, new TreeSet<>(clsLayers));
+  }
+
+  /**
+   * Delivers a {@link #encodeShared} pass to a record's {@code hooks} as {@link #encode(PixelValues,
+   * HookRunner)} would have: starts the record's ViT and stores the CLS attention rows its plan asks
+   * for ({@link Signal.ClsAttention}). Only for plans with no {@link Hook#VISION_LAYER} operator.
+   *
+   * @throws IllegalArgumentException when the plan acts inside the ViT or asks for a row the pass
+   *     did not compute
+   */
+  public void replay(VisionOutput shared, HookRunner hooks) {
+    if (hooks.acts(Hook.VISION_LAYER)) {
+      throw new IllegalArgumentException("a plan acting at VISION_LAYER needs its own vision pass");
+    }
+    hooks.startVision(cfg.numPatches() + 1);
+    for (Signal s : hooks.signals()) {
+      if (s instanceof Signal.ClsAttention c) {
+        float[] row = shared.clsAttention().get(c.vitLayer());
+        if (row == null) {
+          throw new IllegalArgumentException("the shared vision pass has no CLS attention row of ViT layer "
+              + c.vitLayer());
+        }
+        hooks.putClsAttention(c.vitLayer(), row.clone());
+      }
+    }
+  }
+
+  private VisionOutput encode(PixelValues pixels, HookRunner hooks, Set<Integer> clsLayers) {
+    if (pixels.height() != cfg.imageSize() || pixels.width() != cfg.imageSize()) {
+      throw new IllegalArgumentException("pixel values are " + pixels.height() + "x" + pixels.width()
+          + ", the vision tower takes " + cfg.imageSize() + "x" + cfg.imageSize());
+    }
+    long start = System.nanoTime();
+    if (hooks != null) {
       hooks.startVision(cfg.numPatches() + 1);
     }
     boolean atAttention = hooks != null && hooks.actsAt(VisionPoint.AFTER_ATTENTION);
@@ -172,7 +213,9 @@ public final class VisionEncoder implements AutoCloseable {
         if (clsLayers.contains(layer)) {
           float[] row = signals.clsRow();
           cls.put(layer, row);
-          hooks.putClsAttention(layer, row);
+          if (hooks != null) {
+            hooks.putClsAttention(layer, row.clone());
+          }
         }
         OnnxTensor attn;
         if (keyBias == null) {

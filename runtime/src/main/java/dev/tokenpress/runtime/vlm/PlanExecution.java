@@ -1,11 +1,14 @@
 package dev.tokenpress.runtime.vlm;
 
 import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.Signal;
 import dev.tokenpress.operators.api.TokenOperator;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * A compression plan prepared against one model: operators built and validated
@@ -44,6 +47,52 @@ final class PlanExecution {
 
   boolean isEmpty() {
     return operators.isEmpty();
+  }
+
+  /**
+   * Whether an operator of the plan acts inside the vision tower ({@link Hook#VISION_LAYER}): only such
+   * a plan changes the ViT's computation, so every other plan can use one shared pass per image.
+   */
+  boolean actsInVision() {
+    for (TokenOperator op : operators) {
+      if (op.hooks().contains(Hook.VISION_LAYER)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The ViT layers whose CLS attention the plan's operators ask for ({@link Signal.ClsAttention}). */
+  Set<Integer> clsAttentionLayers() {
+    Set<Integer> layers = new TreeSet<>();
+    for (TokenOperator op : operators) {
+      for (Signal s : op.signals(shape)) {
+        if (s instanceof Signal.ClsAttention c) {
+          layers.add(c.vitLayer());
+        }
+      }
+    }
+    return layers;
+  }
+
+  /**
+   * Whether no operator of the plan acts in the LM: none at a hook after {@link Hook#VISUAL_TOKENS}
+   * (prefill, prefill drops, KV, decode, logits), none with a {@link Hook#BRANCH} sequence and none
+   * asking for a probe prefill. The LM then runs the sequence as it is, so rows before the question
+   * text are independent of the question (causal attention) and their prefill can be shared.
+   */
+  boolean leavesLmAlone() {
+    for (TokenOperator op : operators) {
+      for (Hook h : op.hooks()) {
+        if (h != Hook.VISION_LAYER && h != Hook.VISUAL_TOKENS) {
+          return false;
+        }
+      }
+      if (op.probeDepth(shape) >= 0) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**

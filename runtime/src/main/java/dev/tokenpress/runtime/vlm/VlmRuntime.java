@@ -228,13 +228,77 @@ public final class VlmRuntime implements AutoCloseable {
     PixelValues pixels = preprocessor.preprocess(image);
     long t2 = System.nanoTime();
 
-    int n = visionConfig.numImageTokens();
-    EncodedPrompt prompt = prompts.encode(request.prompt(), n);
     long recordSeed = Seeds.recordSeed(request.id(), options.jobSeed());
     HookRunner rec = probe == null ? plan.record(recordSeed) : plan.record(recordSeed, probe);
     VisionOutput vis = options.fused() ? fusedVision.encode(pixels) : vision.encode(pixels, rec);
     long t3 = System.nanoTime();
+    Sequence seq = sequence(request, rec, vis);
+    long t4 = System.nanoTime();
+    List<LmRequest> branches = rec == null ? List.of() : branchRequests(rec, seq);
+    GenerationResult gen = options.fused() ? fusedLm.generate(seq.lm())
+        : branches.isEmpty() ? lm.generate(seq.lm(), rec) : lm.generate(seq.lm(), rec, branches);
+    long t5 = System.nanoTime();
 
+    Map<String, Double> ms = new LinkedHashMap<>();
+    ms.put("image_decode", (t1 - t0) / 1e6);
+    ms.put("preprocess", (t2 - t1) / 1e6);
+    ms.put("vision", (t3 - t2) / 1e6);
+    ms.put("operators", (t4 - t3) / 1e6);
+    ms.put("prefill", gen.timings().prefillMs());
+    ms.put("decode", gen.timings().decodeMs());
+    ms.put("decode_attention", gen.timings().decodeAttentionNanos() / 1e6);
+    ms.put("total", (System.nanoTime() - t0) / 1e6);
+    return result(seq, rec, vis, gen, ms, recordSeed);
+  }
+
+  /**
+   * Every request of {@code requests} (one image, any prompts and plans) with the work they have in
+   * common done once: {@link ImageGeneration} describes what is shared and when. Each outcome is what
+   * {@link #generate(VlmRequest)} gives for its request (answers alike, logits within float rounding),
+   * or the exception it throws.
+   *
+   * @throws IllegalArgumentException when the requests do not all carry the same image
+   */
+  public ImageBatchResult generateImage(List<VlmRequest> requests) {
+    return new ImageGeneration(this, requests).run();
+  }
+
+  // ---------------------------------------------------------------- stages, shared with ImageGeneration
+
+  VlmOptions options() {
+    return options;
+  }
+
+  PlanExecution plan(CompressionPlan plan) {
+    return prepared(plan);
+  }
+
+  VisionEncoder vision() {
+    return vision;
+  }
+
+  LlamaRuntime lm() {
+    return lm;
+  }
+
+  int numImageTokens() {
+    return visionConfig.numImageTokens();
+  }
+
+  /**
+   * The LM sequence of one record: the prompt's text embeddings with the visual tokens the plan's
+   * {@code VISUAL_TOKENS} operators kept at the image placeholder, in the layout's order.
+   *
+   * @param prompt the encoded prompt, {@code prefix + n visual tokens + suffix}
+   * @param lm the LM request of the whole sequence
+   * @param prefixRows how many leading rows come before the first suffix row (prompt prefix + kept visual rows)
+   */
+  record Sequence(EncodedPrompt prompt, int n, SequenceLayout layout, TokenProvenance provenance, TokenEmbedding emb,
+      LmRequest lm, int prefixRows) {}
+
+  Sequence sequence(VlmRequest request, HookRunner rec, VisionOutput vis) {
+    int n = visionConfig.numImageTokens();
+    EncodedPrompt prompt = prompts.encode(request.prompt(), n);
     int[] prefix = prompt.prefix();
     int[] suffix = prompt.suffix();
     float[] visual;
@@ -253,11 +317,15 @@ public final class VlmRuntime implements AutoCloseable {
     int d = emb.dim();
     float[] embeds = new float[layout.length() * d];
     int v = 0;
+    int prefixRows = 0;
     for (int r = 0; r < layout.length(); r++) {
+      int orig = layout.originalIndex(r);
+      if (orig < prefix.length + n) {
+        prefixRows = r + 1;
+      }
       if (layout.isVisual(r)) {
         System.arraycopy(visual, v++ * d, embeds, r * d, d);
       } else {
-        int orig = layout.originalIndex(r);
         int id = orig < prefix.length ? prefix[orig] : suffix[orig - prefix.length - n];
         emb.lookup(id, embeds, r * d);
       }
@@ -265,12 +333,12 @@ public final class VlmRuntime implements AutoCloseable {
     int maxNew = request.maxNewTokens() >= 0 ? request.maxNewTokens() : options.maxNewTokens();
     LmRequest lmRequest = new LmRequest(embeds, layout.positionIds(), layout.originalIndices(),
         request.ignoresStopTokens() ? new int[0] : stopTokens, maxNew, options.kvPrecision(), request.recordLogits());
-    long t4 = System.nanoTime();
-    List<LmRequest> branches = rec == null ? List.of() : branchRequests(rec, emb, prefix, suffix, lmRequest);
-    GenerationResult gen = options.fused() ? fusedLm.generate(lmRequest)
-        : branches.isEmpty() ? lm.generate(lmRequest, rec) : lm.generate(lmRequest, rec, branches);
-    long t5 = System.nanoTime();
+    return new Sequence(prompt, n, layout, provenance, emb, lmRequest, prefixRows);
+  }
 
+  /** The result of one record from its stages ({@code ms}: wall time per stage, see {@link VlmResult#timingsMs()}). */
+  VlmResult result(Sequence seq, HookRunner rec, VisionOutput vis, GenerationResult gen, Map<String, Double> ms,
+      long recordSeed) {
     int[] ids = gen.tokenIds();
     String answer = prompts.tokenizer().decode(ids);
     Map<String, Long> flops = new LinkedHashMap<>();
@@ -278,26 +346,20 @@ public final class VlmRuntime implements AutoCloseable {
     flops.put("prefill", gen.flops().prefill());
     flops.put("decode", gen.flops().decode());
     flops.put("total", vis.flops() + gen.flops().total());
-    Map<String, Double> ms = new LinkedHashMap<>();
-    ms.put("image_decode", (t1 - t0) / 1e6);
-    ms.put("preprocess", (t2 - t1) / 1e6);
-    ms.put("vision", (t3 - t2) / 1e6);
-    ms.put("operators", (t4 - t3) / 1e6);
-    ms.put("prefill", gen.timings().prefillMs());
-    ms.put("decode", gen.timings().decodeMs());
-    ms.put("decode_attention", gen.timings().decodeAttentionNanos() / 1e6);
-    ms.put("total", (System.nanoTime() - t0) / 1e6);
-    return new VlmResult(answer, ids, gen.stopReason(), prompt.ids(), n, layout.visualCount(), layout,
-        rec == null ? List.of() : rec.keptMaps(), provenance, flops, ms, gen.kvCache(), gen.stepLogits(), recordSeed)
-        .withOperatorStats(rec == null ? List.of() : rec.stats());
+    return new VlmResult(answer, ids, gen.stopReason(), seq.prompt().ids(), seq.n(), seq.layout().visualCount(),
+        seq.layout(), rec == null ? List.of() : rec.keptMaps(), seq.provenance(), flops, ms, gen.kvCache(),
+        gen.stepLogits(), recordSeed).withOperatorStats(rec == null ? List.of() : rec.stats());
   }
 
   /**
    * The LM requests of the plan's {@code BRANCH} sequences: {@code prefix + branch visual rows + suffix}
    * with compact positions and token indices {@code 0..len-1}, the main request's limits.
    */
-  private static List<LmRequest> branchRequests(HookRunner rec, TokenEmbedding emb, int[] prefix, int[] suffix,
-      LmRequest main) {
+  static List<LmRequest> branchRequests(HookRunner rec, Sequence seq) {
+    TokenEmbedding emb = seq.emb();
+    int[] prefix = seq.prompt().prefix();
+    int[] suffix = seq.prompt().suffix();
+    LmRequest main = seq.lm();
     List<BranchInput> inputs = rec.branches();
     if (inputs.isEmpty()) {
       return List.of();
