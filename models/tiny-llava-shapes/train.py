@@ -638,12 +638,13 @@ def main():
     ap.add_argument("--s2-steps", type=int, default=150)
     ap.add_argument("--s2-batch", type=int, default=16)
     ap.add_argument("--s2-lr", type=float, default=2e-3)
-    ap.add_argument("--s3-steps", type=int, default=1050)
+    ap.add_argument("--s3-steps", type=int, default=None,
+                    help="default 3000 for the vanilla recipe, 1050 for droptrained")
     ap.add_argument("--s3-lr", type=float, default=2e-3)
     ap.add_argument("--s3-vit-mult", type=float, default=0.5, help="stage-3 LR of the vision tower / LM LR")
     ap.add_argument("--s3-aux", type=float, default=1.0, help="stage-3 weight of the vision auxiliary loss")
-    ap.add_argument("--s3-exists-weight", type=float, default=1.0,
-                    help="stage-3 loss weight of the answer tokens of `exists` questions")
+    ap.add_argument("--s3-exists-weight", type=float, default=None,
+                    help="stage-3 loss weight of the answer tokens of `exists` questions (default 2 for vanilla, 1 for droptrained)")
     ap.add_argument("--s4-steps", type=int, default=None,
                     help="robustness fine-tune steps (default: 0 for vanilla, 850 for droptrained)")
     ap.add_argument("--s4-lr", type=float, default=1.5e-3)
@@ -675,6 +676,10 @@ def main():
     ap.add_argument("--stop-after", type=float, default=0,
                     help="exit cleanly (checkpoint saved) after this many seconds; rerun to resume")
     args = ap.parse_args()
+    if args.s3_steps is None:
+        args.s3_steps = 3000 if args.recipe == "vanilla" else 1050
+    if args.s3_exists_weight is None:
+        args.s3_exists_weight = 2.0 if args.recipe == "vanilla" else 1.0
     if args.s4_steps is None:
         args.s4_steps = 850 if args.recipe == "droptrained" else 0
     if args.s5_steps is None:

@@ -1,5 +1,7 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.kv.KvCompressionInfo;
+import dev.tokenpress.operators.kv.KvTensor;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.Channels;
@@ -17,18 +19,35 @@ import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.complex.FixedSizeListVector;
 import org.apache.arrow.vector.complex.ListVector;
 import org.apache.arrow.vector.complex.StructVector;
+import org.apache.arrow.vector.complex.impl.UnionListWriter;
+import org.apache.arrow.vector.complex.writer.BaseWriter.ListWriter;
+import org.apache.arrow.vector.complex.writer.BaseWriter.StructWriter;
 import org.apache.arrow.vector.ipc.ArrowFileReader;
 import org.apache.arrow.vector.ipc.ArrowFileWriter;
+import org.apache.arrow.vector.types.FloatingPointPrecision;
 import org.apache.arrow.vector.types.pojo.ArrowType;
 import org.apache.arrow.vector.types.pojo.Field;
 import org.apache.arrow.vector.types.pojo.FieldType;
 import org.apache.arrow.vector.types.pojo.Schema;
+import org.apache.arrow.vector.util.Text;
 
 /**
  * Exports one record's KV cache as an Arrow IPC file: one row per layer, {@code k} and {@code v}
  * as the canonical {@code arrow.variable_shape_tensor} (float32, dims {@code T, H_kv, D}),
  * {@code token_index} and {@code position} as {@code list<int32>}, schema metadata {@code id} and
  * {@code next_position}. In Python: {@code pa.ipc.open_file(f).read_all()}.
+ *
+ * <p>The dequantised {@code k}/{@code v} come with what an Arrow consumer needs to dequantise
+ * the stored form itself: {@code compression} (struct, null when no operator quantised the layer:
+ * operator, mode, tau, scored, ratio_count, important, probe_seed, bits_high, bits_low, as the
+ * Parquet column), {@code trailing_float} (entries at the end still in a float precision),
+ * {@code important_entries} ({@code list<int32>}, the entries stored at {@code bits_high} apart
+ * from the trailing ones; null without compression or chunks) and {@code chunks}
+ * ({@code list<struct<entries: list<int32>, k: tensor, v: tensor>>}, the layer's Parquet
+ * chunks, each tensor struct with the fields of the Parquet {@code k}/{@code v} structs: data
+ * (packed codes or float bytes), shape, dtype, layout, bits, group_size, scales, zeros,
+ * channel_scales; decoded as in {@code KvCodecs}' PyArrow recipe). {@code chunks} is empty for a
+ * cache not read from a job's output.
  *
  * <p>All off-heap buffers come from a child of the caller's allocator limited to {@code
  * maxBytes}: a cache that does not fit fails with a {@link KvExportTooLargeException} naming the
@@ -57,7 +76,18 @@ public final class KvArrowExport {
         TENSOR.field("k"),
         TENSOR.field("v"),
         intList("token_index"),
-        intList("position"));
+        intList("position"),
+        new Field("compression", FieldType.nullable(ArrowType.Struct.INSTANCE), List.of(
+            prim("operator", ArrowType.Utf8.INSTANCE), prim("mode", ArrowType.Utf8.INSTANCE),
+            prim("tau", new ArrowType.FloatingPoint(FloatingPointPrecision.DOUBLE)), prim("scored", INT),
+            prim("ratio_count", INT), prim("important", INT), prim("probe_seed", new ArrowType.Int(64, true)),
+            prim("bits_high", INT), prim("bits_low", INT))),
+        new Field("trailing_float", FieldType.notNullable(INT), null),
+        new Field("important_entries", FieldType.nullable(ArrowType.List.INSTANCE),
+            List.of(new Field("item", FieldType.notNullable(INT), null))),
+        new Field("chunks", FieldType.notNullable(ArrowType.List.INSTANCE), List.of(
+            new Field("item", FieldType.notNullable(ArrowType.Struct.INSTANCE), List.of(
+                intList("entries"), storedTensor("k"), storedTensor("v"))))));
     return new Schema(fields, Map.of("id", cache.id(), "next_position", String.valueOf(cache.nextPosition()),
         "producer", "tokenpress"));
   }
@@ -80,6 +110,13 @@ public final class KvArrowExport {
         putTensor(root.getVector("v"), i, l.v(), l.vShape());
         putInts((ListVector) root.getVector("token_index"), i, l.tokenIndex());
         putInts((ListVector) root.getVector("position"), i, l.position());
+        putCompression((StructVector) root.getVector("compression"), i, l.compression());
+        ((IntVector) root.getVector("trailing_float")).setSafe(i, l.trailingFloat());
+        int[] important = l.importantEntries();
+        if (important != null) {
+          putInts((ListVector) root.getVector("important_entries"), i, important);
+        }
+        putChunks((ListVector) root.getVector("chunks"), i, l.chunks());
       }
       root.setRowCount(layers.size());
       try (ArrowFileWriter writer = new ArrowFileWriter(root, null, out)) {
@@ -107,7 +144,9 @@ public final class KvArrowExport {
           int[] kShape = shape(root.getVector("k"), i);
           int[] vShape = shape(root.getVector("v"), i);
           layers.add(new KvLayer(layer.get(i), floats(root.getVector("k"), i), kShape, floats(root.getVector("v"), i),
-              vShape, ints((ListVector) root.getVector("token_index"), i), ints((ListVector) root.getVector("position"), i)));
+              vShape, ints((ListVector) root.getVector("token_index"), i), ints((ListVector) root.getVector("position"), i),
+              compression((StructVector) root.getVector("compression"), i),
+              ((IntVector) root.getVector("trailing_float")).get(i), chunks((ListVector) root.getVector("chunks"), i)));
         }
       }
       return new KvCache(meta.get("id"), Integer.parseInt(meta.get("next_position")), layers);
@@ -121,8 +160,144 @@ public final class KvArrowExport {
     long n = 0;
     for (KvLayer l : cache.layers()) {
       n += 4L * (l.k().length + l.v().length) + 8L * (l.tokenIndex().length + 16);
+      for (KvStoredChunk c : l.chunks()) {
+        n += 8L * c.entries().length + stored(c.k()) + stored(c.v()) + 256;
+      }
     }
     return n;
+  }
+
+  private static final ArrowType INT = new ArrowType.Int(32, true);
+
+  private static long stored(KvTensor t) {
+    return t.data().length + 4L * (t.scales().length + t.zeros().length + t.channelScales().length + 8);
+  }
+
+  private static Field prim(String name, ArrowType type) {
+    return new Field(name, FieldType.notNullable(type), null);
+  }
+
+  private static Field floatList(String name) {
+    return new Field(name, FieldType.notNullable(ArrowType.List.INSTANCE), List.of(
+        new Field("item", FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null)));
+  }
+
+  /** The Parquet {@code k}/{@code v} tensor struct ({@code OutputSchemas.TENSOR}) in Arrow. */
+  private static Field storedTensor(String name) {
+    return new Field(name, FieldType.notNullable(ArrowType.Struct.INSTANCE), List.of(
+        prim("data", ArrowType.Binary.INSTANCE), intList("shape"), prim("dtype", ArrowType.Utf8.INSTANCE),
+        prim("layout", ArrowType.Utf8.INSTANCE), prim("bits", INT), prim("group_size", INT), floatList("scales"),
+        floatList("zeros"), floatList("channel_scales")));
+  }
+
+  private static void putCompression(StructVector vector, int row, KvCompressionInfo c) {
+    if (c == null) {
+      vector.setNull(row);
+      return;
+    }
+    StructWriter w = vector.getWriter();
+    w.setPosition(row);
+    w.start();
+    w.varChar("operator").writeVarChar(new Text(c.operator()));
+    w.varChar("mode").writeVarChar(new Text(c.mode()));
+    w.float8("tau").writeFloat8(c.tau());
+    w.integer("scored").writeInt(c.scored());
+    w.integer("ratio_count").writeInt(c.ratioCount());
+    w.integer("important").writeInt(c.important());
+    w.bigInt("probe_seed").writeBigInt(c.probeSeed());
+    w.integer("bits_high").writeInt(c.bitsHigh());
+    w.integer("bits_low").writeInt(c.bitsLow());
+    w.end();
+  }
+
+  private static void putChunks(ListVector vector, int row, List<KvStoredChunk> chunks) {
+    UnionListWriter w = vector.getWriter();
+    w.setPosition(row);
+    w.startList();
+    for (KvStoredChunk c : chunks) {
+      StructWriter s = w.struct();
+      s.start();
+      writeInts(s.list("entries"), c.entries());
+      putStored(s.struct("k"), c.k());
+      putStored(s.struct("v"), c.v());
+      s.end();
+    }
+    w.endList();
+  }
+
+  private static void putStored(StructWriter w, KvTensor t) {
+    w.start();
+    w.varBinary("data").writeVarBinary(t.data());
+    writeInts(w.list("shape"), t.shape());
+    w.varChar("dtype").writeVarChar(new Text(t.dtype()));
+    w.varChar("layout").writeVarChar(new Text(t.layout()));
+    w.integer("bits").writeInt(t.bits());
+    w.integer("group_size").writeInt(t.groupSize());
+    writeFloats(w.list("scales"), t.scales());
+    writeFloats(w.list("zeros"), t.zeros());
+    writeFloats(w.list("channel_scales"), t.channelScales());
+    w.end();
+  }
+
+  private static void writeInts(ListWriter l, int[] values) {
+    l.startList();
+    for (int x : values) {
+      l.integer().writeInt(x);
+    }
+    l.endList();
+  }
+
+  private static void writeFloats(ListWriter l, float[] values) {
+    l.startList();
+    for (float x : values) {
+      l.float4().writeFloat4(x);
+    }
+    l.endList();
+  }
+
+  private static KvCompressionInfo compression(StructVector vector, int row) {
+    if (vector.isNull(row)) {
+      return null;
+    }
+    Map<?, ?> m = (Map<?, ?>) vector.getObject(row);
+    return new KvCompressionInfo(m.get("operator").toString(), m.get("mode").toString(), (Double) m.get("tau"),
+        (Integer) m.get("scored"), (Integer) m.get("ratio_count"), (Integer) m.get("important"),
+        (Long) m.get("probe_seed"), (Integer) m.get("bits_high"), (Integer) m.get("bits_low"));
+  }
+
+  private static List<KvStoredChunk> chunks(ListVector vector, int row) {
+    List<?> list = vector.getObject(row);
+    List<KvStoredChunk> out = new ArrayList<>(list.size());
+    for (Object o : list) {
+      Map<?, ?> m = (Map<?, ?>) o;
+      out.add(new KvStoredChunk(intArray(m.get("entries")), tensor((Map<?, ?>) m.get("k")),
+          tensor((Map<?, ?>) m.get("v"))));
+    }
+    return out;
+  }
+
+  private static KvTensor tensor(Map<?, ?> m) {
+    return KvTensor.of(m.get("dtype").toString(), m.get("layout").toString(), (byte[]) m.get("data"),
+        intArray(m.get("shape")), (Integer) m.get("bits"), (Integer) m.get("group_size"), floatArray(m.get("scales")),
+        floatArray(m.get("zeros")), floatArray(m.get("channel_scales")));
+  }
+
+  private static int[] intArray(Object list) {
+    List<?> l = list == null ? List.of() : (List<?>) list;
+    int[] out = new int[l.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = (Integer) l.get(i);
+    }
+    return out;
+  }
+
+  private static float[] floatArray(Object list) {
+    List<?> l = list == null ? List.of() : (List<?>) list;
+    float[] out = new float[l.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = (Float) l.get(i);
+    }
+    return out;
   }
 
   private static Field intList(String name) {

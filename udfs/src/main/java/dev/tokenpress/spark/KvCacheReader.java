@@ -90,10 +90,14 @@ public final class KvCacheReader {
     int[] tokens = new int[total];
     int[] positions = new int[total];
     boolean[] seen = new boolean[total];
+    List<KvStoredChunk> stored = new ArrayList<>(chunks.size());
     for (Row r : chunks) {
-      float[] ck = RowCodec.tensor(r.getAs("k")).dequantize();
-      float[] cv = RowCodec.tensor(r.getAs("v")).dequantize();
+      KvTensor tk = RowCodec.tensor(r.getAs("k"));
+      KvTensor tv = RowCodec.tensor(r.getAs("v"));
+      float[] ck = tk.dequantize();
+      float[] cv = tv.dequantize();
       int[] entries = RowCodec.ints(r, "entries");
+      stored.add(new KvStoredChunk(entries, tk, tv));
       int[] ti = RowCodec.ints(r, "token_index");
       int[] pos = RowCodec.ints(r, "position");
       for (int i = 0; i < entries.length; i++) {
@@ -113,6 +117,6 @@ public final class KvCacheReader {
     boolean hasMeta = first.schema() != null && Arrays.asList(first.schema().fieldNames()).contains("trailing_float");
     return new KvLayer(layer, k, shape, v, shape.clone(), tokens, positions,
         hasMeta ? RowCodec.compression(first.getAs("compression")) : null,
-        hasMeta ? first.<Integer>getAs("trailing_float") : 0);
+        hasMeta ? first.<Integer>getAs("trailing_float") : 0, stored);
   }
 }

@@ -1,11 +1,16 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.kv.KvCodecs;
 import dev.tokenpress.operators.kv.KvCompressionInfo;
+import dev.tokenpress.operators.kv.KvPrecision;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 
 /**
  * One LM layer of a record's KV cache as float32: keys and values {@code [T, H_kv, D]} in C order
- * (token-major, as stored), with each entry's original token index and position id.
+ * (token-major, as stored), with each entry's original token index and position id, and, when
+ * read from a job's output, the stored chunks ({@link #chunks()}: codes and quantisation metadata).
  */
 public final class KvLayer {
   private final int layer;
@@ -17,6 +22,7 @@ public final class KvLayer {
   private final int[] position;
   private final KvCompressionInfo compression;
   private final int trailingFloat;
+  private final List<KvStoredChunk> chunks;
 
   /** Takes ownership of the arrays; no compression record, no trailing float entries counted. */
   public KvLayer(int layer, float[] k, int[] kShape, float[] v, int[] vShape, int[] tokenIndex, int[] position) {
@@ -31,6 +37,17 @@ public final class KvLayer {
    */
   public KvLayer(int layer, float[] k, int[] kShape, float[] v, int[] vShape, int[] tokenIndex, int[] position,
                  KvCompressionInfo compression, int trailingFloat) {
+    this(layer, k, kShape, v, vShape, tokenIndex, position, compression, trailingFloat, List.of());
+  }
+
+  /**
+   * Takes ownership of the arrays.
+   *
+   * @param chunks the layer's chunks in stored form (empty when unknown); their entries cover the layer
+   */
+  public KvLayer(int layer, float[] k, int[] kShape, float[] v, int[] vShape, int[] tokenIndex, int[] position,
+                 KvCompressionInfo compression, int trailingFloat, List<KvStoredChunk> chunks) {
+    this.chunks = List.copyOf(Objects.requireNonNull(chunks, "chunks"));
     this.layer = layer;
     this.k = Objects.requireNonNull(k, "k");
     this.kShape = Objects.requireNonNull(kShape, "kShape");
@@ -98,5 +115,37 @@ public final class KvLayer {
   /** Entries at the end of the layer still stored in a float precision (generated, not yet re-encoded). */
   public int trailingFloat() {
     return trailingFloat;
+  }
+
+  /** The layer's chunks in stored form, as in Parquet {@code kv_cache} rows; empty when not known. */
+  public List<KvStoredChunk> chunks() {
+    return chunks;
+  }
+
+  /**
+   * The entries stored at the compression's {@code bits_high} (ZipVL's important tokens, apart
+   * from the trailing float entries), ascending; null without a compression record or chunks.
+   */
+  public int[] importantEntries() {
+    if (compression == null || chunks.isEmpty()) {
+      return null;
+    }
+    int b = compression.bitsHigh();
+    String dtype = KvCodecs.dtype(b == 16 ? KvPrecision.FP16 : KvPrecision.ofBits(b));
+    int end = length() - trailingFloat;
+    int[] out = new int[length()];
+    int n = 0;
+    for (KvStoredChunk c : chunks) {
+      if (c.k().dtype().equals(dtype)) {
+        for (int e : c.entries()) {
+          if (e < end) {
+            out[n++] = e;
+          }
+        }
+      }
+    }
+    int[] r = Arrays.copyOf(out, n);
+    Arrays.sort(r);
+    return r;
   }
 }

@@ -3,10 +3,18 @@ package dev.tokenpress.spark;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.tokenpress.operators.kv.KvChunk;
+import dev.tokenpress.operators.kv.KvCodec;
+import dev.tokenpress.operators.kv.KvCompressionInfo;
+import dev.tokenpress.operators.kv.KvLayout;
+import dev.tokenpress.operators.kv.KvPrecision;
+import dev.tokenpress.operators.kv.LayerKvCache;
+import dev.tokenpress.operators.kv.MixedPrecisionEncoder;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.apache.arrow.memory.BufferAllocator;
@@ -70,6 +78,91 @@ class KvArrowExportTest {
       }
       assertThat(root.getAllocatedMemory()).isZero();
     } // RootAllocator.close() throws if any buffer leaked
+  }
+
+  /**
+   * A ZipVL-like layer: 4/2-bit mixed group over the first 30 entries, 3 trailing fp16 entries,
+   * as {@link KvCacheReader} builds it from Parquet rows (chunks in stored form).
+   */
+  static KvLayer compressedLayer(boolean[] important) {
+    SplittableRandom rnd = new SplittableRandom(8);
+    KvLayout layout = new KvLayout(2, 8);
+    int n = important.length + 3;
+    float[] k = TokenpressFunctionsTest.random(rnd, n * layout.width());
+    float[] v = TokenpressFunctionsTest.random(rnd, n * layout.width());
+    int[] idx = new int[n];
+    for (int i = 0; i < n; i++) {
+      idx[i] = 2 * i;
+    }
+    LayerKvCache lc = new LayerKvCache(layout, KvCodec.of(KvPrecision.FP16));
+    lc.appendRows(k, 0, v, 0, n, idx, idx, 0);
+    lc.recodeMixed(0, important.length, important, MixedPrecisionEncoder.ZIPVL);
+    List<KvStoredChunk> chunks = new ArrayList<>();
+    for (KvChunk c : lc.chunks()) {
+      chunks.add(new KvStoredChunk(c.entries(), c.k(), c.v()));
+    }
+    int imp = 0;
+    for (boolean b : important) {
+      imp += b ? 1 : 0;
+    }
+    KvCompressionInfo info = new KvCompressionInfo("zipvl", "sparse", 0.96, important.length, imp - 1, imp, 77L, 4, 2);
+    int[] shape = {n, 2, 8};
+    return new KvLayer(0, lc.keys(), shape, lc.values(), shape.clone(), idx, idx, info, lc.trailingFloatEntries(),
+        chunks);
+  }
+
+  @Test
+  void carriesTheCompressionMetadataSoConsumersCanDequantiseTheStoredChunks() throws IOException {
+    boolean[] important = new boolean[30];
+    List<Integer> expectImportant = new ArrayList<>();
+    for (int i = 0; i < important.length; i++) {
+      important[i] = i % 3 == 0 || i == 29;
+      if (important[i]) {
+        expectImportant.add(i);
+      }
+    }
+    KvLayer a = compressedLayer(important);
+    assertThat(a.chunks()).hasSize(3); // int4 subset, int2 subset, fp16 tail
+    Path file = tmp.resolve("zip.arrow");
+    try (BufferAllocator root = new RootAllocator(64L << 20)) {
+      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+        KvArrowExport.write(new KvCache("z.png", 99, List.of(a)), ch, root, 4L << 20);
+      }
+      KvLayer b;
+      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+        b = KvArrowExport.read(ch, root).layers().get(0);
+      }
+      assertThat(root.getAllocatedMemory()).isZero();
+      assertThat(b.compression()).isEqualTo(a.compression());
+      assertThat(b.trailingFloat()).isEqualTo(3);
+      assertThat(b.importantEntries()).containsExactly(expectImportant.stream().mapToInt(Integer::intValue).toArray());
+      assertThat(b.chunks()).hasSize(3);
+      int w = 16;
+      float[] k = new float[b.length() * w];
+      float[] v = new float[b.length() * w];
+      for (int c = 0; c < 3; c++) {
+        KvStoredChunk x = a.chunks().get(c);
+        KvStoredChunk y = b.chunks().get(c);
+        assertThat(y.entries()).containsExactly(x.entries());
+        assertThat(y.k().data()).containsExactly(x.k().data());
+        assertThat(y.k().bits()).isEqualTo(x.k().bits());
+        assertThat(y.k().dtype()).isEqualTo(x.k().dtype());
+        assertThat(y.k().scales()).containsExactly(x.k().scales());
+        assertThat(y.v().zeros()).containsExactly(x.v().zeros());
+        assertThat(y.v().channelScales()).containsExactly(x.v().channelScales());
+        float[] ck = y.k().dequantize();
+        float[] cv = y.v().dequantize();
+        int[] e = y.entries();
+        for (int i = 0; i < e.length; i++) {
+          System.arraycopy(ck, i * w, k, e[i] * w, w);
+          System.arraycopy(cv, i * w, v, e[i] * w, w);
+        }
+      }
+      // dequantising the exported chunks gives exactly the exported floats
+      assertThat(k).containsExactly(b.k());
+      assertThat(v).containsExactly(b.v());
+      assertThat(b.k()).containsExactly(a.k());
+    }
   }
 
   @Test

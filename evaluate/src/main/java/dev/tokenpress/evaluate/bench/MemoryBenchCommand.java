@@ -9,6 +9,7 @@ import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.evaluate.eval.EvalCommand;
 import dev.tokenpress.evaluate.eval.ShapesVqaSource;
 import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.runtime.cli.UsageException;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.vlm.VlmOptions;
@@ -59,7 +60,7 @@ public final class MemoryBenchCommand {
   }
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     int generations = a.integer("--generations", 5000, 1, Integer.MAX_VALUE);
     int warmup = a.integer("--warmup", 200, 0, Integer.MAX_VALUE);
     int every = a.integer("--sample-every", 250, 1, Integer.MAX_VALUE);

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.KeptMap;
 import dev.tokenpress.operators.api.ModelShape;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.runtime.cli.UsageException;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.vlm.VlmOptions;
@@ -72,7 +73,7 @@ public final class PlanSpeedupBenchCommand {
   private PlanSpeedupBenchCommand() {}
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     Path bundle = a.path("--bundle");
     Path image = Path.of(a.string("--image", DEFAULT_IMAGE));
     String prompt = a.string("--prompt", DEFAULT_PROMPT);

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.evaluate.eval.ShapesVqaSource;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.vlm.VlmOptions;
 import dev.tokenpress.runtime.vlm.VlmRequest;
@@ -50,7 +51,7 @@ public final class RuntimeBenchCommand {
   private record Timed(VlmResult result, double cpuMs) {}
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     int images = a.integer("--images", 200, 1, 100_000);
     int newTokens = a.integer("--new-tokens", 16, 1, 4096);
     int threads = a.integer("--threads", 1, 0, 1024);

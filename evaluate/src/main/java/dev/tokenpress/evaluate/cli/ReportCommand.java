@@ -1,11 +1,11 @@
 package dev.tokenpress.evaluate.cli;
 
-import dev.tokenpress.evaluate.bench.CommandArgs;
 import dev.tokenpress.evaluate.report.HtmlReport;
 import dev.tokenpress.evaluate.report.PairedBootstrap;
 import dev.tokenpress.evaluate.report.PlanSummary;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.json.Json;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.runtime.cli.UsageException;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -50,7 +50,7 @@ public final class ReportCommand {
   }
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     if (!a.has("--runs")) {
       throw new UsageException("--runs is required");
     }

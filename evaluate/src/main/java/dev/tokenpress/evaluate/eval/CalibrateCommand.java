@@ -5,11 +5,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Question;
-import dev.tokenpress.evaluate.bench.CommandArgs;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.MustDropConfig;
 import dev.tokenpress.operators.api.OperatorConfig;
 import dev.tokenpress.operators.prune.MustDropCalibration;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.runtime.cli.UsageException;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.vlm.VlmOptions;
@@ -34,7 +34,7 @@ import java.util.TreeMap;
  * non-increasing in the threshold as the search assumes.
  */
 public final class CalibrateCommand {
-  public static final String USAGE = "calibrate mustdrop --bundle DIR --target-tokens T [--vary gamma|alpha|both]\n"
+  public static final String USAGE = "calibrate mustdrop [--bundle DIR] --target-tokens T [--vary gamma|alpha|both]\n"
       + "         [--base-plan JSON|@FILE] [--split val] [--images 50] [--start 0] [--kinds exists,color,count,position,caption]\n"
       + "         [--iterations 16] [--max-new-tokens 1] [--threads 1] [--workers 1] [--seed 1234]\n"
       + "  Searches MustDrop's γ (gamma, global_thr; the default), α (alpha, individual_thr) or both (γ = t,\n"
@@ -43,7 +43,8 @@ public final class CalibrateCommand {
       + "  mean_visual_tokens_layer_average), is the largest value <= T reachable, on the questions of --images\n"
       + "  images of --split. --base-plan (default [{\"op\":\"mustdrop\"}]) must hold one mustdrop operator;\n"
       + "  its other settings and operators are kept. Prints each probe on stderr and a JSON summary with the\n"
-      + "  chosen plan (\"plan\", ready for eval --plan). Counts do not depend on decoding, hence\n"
+      + "  chosen plan (\"plan\", ready for eval --plan). --bundle as for eval (default models/tiny-llava-shapes).\n"
+      + "  Counts do not depend on decoding, hence\n"
       + "  --max-new-tokens 1.";
 
   static final double LO = 1e-6;
@@ -58,8 +59,8 @@ public final class CalibrateCommand {
   record Probe(double globalThr, double individualThr, double layerAverage, double intoLm, double seconds) {}
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
-    Path bundleDir = a.path("--bundle");
+    Args a = new Args(argv, OPTIONS);
+    Path bundleDir = EvalCommand.bundleDir(a);
     if (!a.has("--target-tokens")) {
       throw new UsageException("--target-tokens is required");
     }

@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.datasets.SceneObject;
-import dev.tokenpress.evaluate.bench.CommandArgs;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.KeptMap;
@@ -15,7 +14,9 @@ import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.operators.prune.MustDrop;
+import dev.tokenpress.runtime.bundle.BundleCache;
 import dev.tokenpress.runtime.bundle.LmSpec;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.runtime.cli.UsageException;
 import dev.tokenpress.runtime.lm.LmFlops;
 import dev.tokenpress.runtime.lm.StopReason;
@@ -50,11 +51,13 @@ import java.util.Set;
  * not a change in answer length.
  */
 public final class EvalCommand {
-  public static final String USAGE = "eval --bundle DIR [--plan JSON|@FILE] [--split test] [--images 200] [--start 0]\n"
+  public static final String USAGE = "eval [--bundle DIR] [--plan JSON|@FILE] [--split test] [--images 200] [--start 0]\n"
       + "         [--kinds exists,color,count,position,caption] [--max-new-tokens 48] [--threads 1] [--workers 1]\n"
       + "         [--seed 1234] [--details FILE] [--kv-dtype float32]\n"
       + "  Answers the ShapesVQA questions of --images images of --split (generated with --seed; 1234 is the\n"
-      + "  bundled model's data) with the split runtime and --plan (default [], no compression); prints\n"
+      + "  bundled models' data) with --bundle (a bundle, or an HF checkpoint built into a cached bundle; default\n"
+      + "  the bundled evaluation model models/tiny-llava-shapes) on the split runtime and --plan (default [],\n"
+      + "  no compression); prints\n"
       + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
       + "  CHAIR, visual tokens kept (into the LM, after LM-side drops, and the number after each LM layer averaged\n"
       + "  over the layers, the count MustDrop and SparseVLM report), the share of object patches kept (object_patch_recall) and of kept\n"
@@ -74,13 +77,30 @@ public final class EvalCommand {
 
   static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
 
+  /**
+   * {@code --bundle}, by default the checkout's bundled evaluation model {@code models/tiny-llava-shapes}
+   * (under the system property {@code tokenpress.home}, which {@code bin/tokenpress} sets; else the
+   * working directory). A Hugging Face checkpoint folder is built into a bundle once and cached
+   * ({@link BundleCache}), as the Spark jobs do.
+   */
+  static Path bundleDir(Args a) {
+    String b = a.string("--bundle", null);
+    Path dir = b != null ? Path.of(b) : Path.of(System.getProperty("tokenpress.home", "."), "models", "tiny-llava-shapes");
+    if (b == null && !java.nio.file.Files.isRegularFile(dir.resolve("config.json"))) {
+      throw new UsageException("--bundle not given and the bundled evaluation model is not at " + dir.toAbsolutePath());
+    }
+    boolean checkpoint = java.nio.file.Files.isRegularFile(dir.resolve("config.json"))
+        && !java.nio.file.Files.isRegularFile(dir.resolve(dev.tokenpress.runtime.bundle.BundleManifest.FILE_NAME));
+    return checkpoint ? BundleCache.asBundle(dir.toAbsolutePath().normalize()) : dir;
+  }
+
   private static final Set<String> OPTIONS = Set.of("--bundle", "--plan", "--split", "--images", "--start", "--kinds",
       "--max-new-tokens", "--threads", "--workers", "--seed", "--details", "--kv-dtype");
 
   private EvalCommand() {}
 
   /** The ShapesVQA questions of {@code split} for {@code --seed} (default the test seed). */
-  static ShapesVqaSource dataset(CommandArgs a, String split) {
+  static ShapesVqaSource dataset(Args a, String split) {
     String seedArg = a.string("--seed", Long.toString(ShapesVqaSource.TEST_SEED));
     long seed;
     try {
@@ -132,7 +152,7 @@ public final class EvalCommand {
   }
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     CompressionPlan plan = plan(a.string("--plan", "[]"));
     String split = a.string("--split", "test");
     int images = a.integer("--images", 200, 1, 1_000_000);
@@ -142,7 +162,7 @@ public final class EvalCommand {
     int threads = a.integer("--threads", 1, 0, 1024);
     int workers = a.integer("--workers", 1, 1, 256);
     ShapesVqaSource data = dataset(a, split);
-    Path bundleDir = a.path("--bundle");
+    Path bundleDir = bundleDir(a);
     String detailsArg = a.string("--details", null);
     Path details = detailsArg == null ? null : Path.of(detailsArg);
     String kvArg = a.string("--kv-dtype", "float32");

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenpress.datasets.Scene;
-import dev.tokenpress.evaluate.bench.CommandArgs;
 import dev.tokenpress.operators.api.DamroConfig;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.HookRunner;
@@ -19,6 +18,7 @@ import dev.tokenpress.operators.api.VisionPoint;
 import dev.tokenpress.operators.contrast.Damro;
 import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.operators.tensor.Kernels;
+import dev.tokenpress.runtime.cli.Args;
 import dev.tokenpress.runtime.onnx.SessionConfig;
 import dev.tokenpress.runtime.vision.VisionBundle;
 import dev.tokenpress.runtime.vision.VisionEncoder;
@@ -55,7 +55,7 @@ public final class VitOutliersCommand {
   private VitOutliersCommand() {}
 
   public static String run(String[] argv) {
-    CommandArgs a = new CommandArgs(argv, OPTIONS);
+    Args a = new Args(argv, OPTIONS);
     Path bundleDir = a.path("--bundle");
     String split = a.string("--split", "test");
     int images = a.integer("--images", 100, 1, 1_000_000);

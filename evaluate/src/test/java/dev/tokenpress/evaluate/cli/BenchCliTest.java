@@ -27,16 +27,17 @@ class BenchCliTest {
   void usageErrorsExitTwo() {
     assertThat(run(2, "bench", "runtime", "--images", "x")[0]).isEqualTo("error: --images must be an integer, found 'x'");
     assertThat(run(2, "bench", "memory", "--generations", "0")[0])
-        .startsWith("error: --generations must be in [1, ");
-    assertThat(run(2, "eval", "--images", "5")[0]).isEqualTo("error: --bundle is required");
-    assertThat(run(2, "eval")[0]).isEqualTo("error: --bundle is required");
+        .isEqualTo("error: --generations must be >= 1, found 0");
+    assertThat(run(2, "bench", "runtime", "--images", "5")[0]).isEqualTo("error: --bundle is required");
+    assertThat(run(2, "eval", "--images", "5")[0])
+        .startsWith("error: --bundle not given and the bundled evaluation model is not at ");
     assertThat(run(2, "bench")[0]).startsWith("error: unknown command 'bench'");
   }
 
   @Test
   void usageListsTheCommands() {
     assertThat(ToolsCli.USAGE).contains("bench runtime --bundle DIR").contains("bench memory --bundle DIR")
-        .contains("eval --bundle DIR");
+        .contains("eval [--bundle DIR]");
   }
 
   @Test

@@ -15,6 +15,17 @@ import org.junit.jupiter.api.io.TempDir;
 class EvalCommandTest {
 
   @Test
+  void aCheckpointFolderIsBuiltIntoACachedBundle() throws Exception {
+    String checkpoint = TinyLlavaBundle.checkpoint(TinyLlavaBundle.DROPTRAINED).toString();
+    String[] args = {"--bundle", checkpoint, "--images", "1", "--kinds", "exists", "--max-new-tokens", "2"};
+    JsonNode a = new ObjectMapper().readTree(EvalCommand.run(args));
+    JsonNode b = new ObjectMapper().readTree(EvalCommand.run(args));
+    assertThat(a.get("bundle").asText()).contains("tokenpress-bundles").isEqualTo(b.get("bundle").asText());
+    assertThat(Path.of(a.get("bundle").asText()).resolve("bundle.json")).isRegularFile();
+    assertThat(a.get("questions").asInt()).isPositive();
+  }
+
+  @Test
   void reportsPopePerNegativeSamplingChairAndCost(@TempDir Path tmp) throws Exception {
     String bundle = TinyLlavaBundle.bundle().toString();
     Path details = tmp.resolve("d.jsonl");

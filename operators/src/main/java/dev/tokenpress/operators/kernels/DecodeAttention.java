@@ -9,11 +9,11 @@ import java.util.List;
  * (segments dequantize on the fly), with grouped-query attention: query head {@code h} uses KV
  * head {@code h / (numHeads / numKvHeads)}.
  *
- * <p>Holds a growable scratch row, so one instance serves a whole generation; not thread-safe.
+ * <p>Holds a growable probability buffer, so one instance serves a whole generation (no
+ * allocation per step); not thread-safe.
  */
 public final class DecodeAttention {
-    private float[] scores = new float[256];
-    private float[] all = new float[1024];
+    private float[] all = new float[1024]; // probabilities, [numHeads, length]
 
     /** Changes the probabilities of every head of one decode query in place, between softmax and values. */
     @FunctionalInterface
@@ -35,48 +35,22 @@ public final class DecodeAttention {
     public void attendEdited(float[] q, int qOff, LayerKvCache cache, int numHeads, float scale, float[] bias,
                              float[] out, int outOff, ProbabilityEditor editor) {
         int kvHeads = cache.layout().numKvHeads();
-        int hd = cache.layout().headDim();
         int len = checkedLength(cache, numHeads, bias);
-        if (all.length < numHeads * len) {
-            all = new float[Math.max(numHeads * len, all.length * 2)];
-        }
-        int group = numHeads / kvHeads;
-        List<KvSegment> segs = cache.segments();
-        int nSegs = segs.size();
-        for (int h = 0; h < numHeads; h++) {
-            int g = h / group;
-            int qo = qOff + h * hd;
-            int o = h * len;
-            for (int s = 0; s < nSegs; s++) {
-                KvSegment seg = segs.get(s);
-                seg.keyScores(g, q, qo, scale, all, o);
-                o += seg.rows();
-            }
-            if (bias != null) {
-                for (int j = 0; j < len; j++) {
-                    all[h * len + j] += bias[j];
-                }
-            }
-            Softmax.inPlace(all, h * len, len);
+        ensure(numHeads * len);
+        for (int g = 0; g < kvHeads; g++) {
+            probabilities(g, q, qOff, cache, numHeads, scale, bias, len);
         }
         editor.edit(all, len);
-        for (int h = 0; h < numHeads; h++) {
-            int g = h / group;
-            int oo = outOff + h * hd;
-            for (int d = 0; d < hd; d++) {
-                out[oo + d] = 0f;
-            }
-            int o = 0;
-            for (int s = 0; s < nSegs; s++) {
-                KvSegment seg = segs.get(s);
-                seg.accumulateValues(g, all, h * len + o, out, oo);
-                o += seg.rows();
-            }
+        for (int g = 0; g < kvHeads; g++) {
+            values(g, cache, numHeads, len, out, outOff);
         }
     }
 
     /**
-     * Computes {@code out[outOff + h*headDim + d]} for all query heads.
+     * Computes {@code out[outOff + h*headDim + d]} for all query heads. Works per KV head: the
+     * query heads of its group are scored and summed together ({@link KvSegment#keyScores(int,
+     * float[], int, int, float, float[], int, int)}), so a quantised segment unpacks each row once
+     * per group.
      *
      * @param q        query, {@code numHeads * headDim} floats from {@code qOff} (RoPE applied)
      * @param cache    the layer's cache (the current token's K/V already appended)
@@ -88,45 +62,64 @@ public final class DecodeAttention {
     public void attend(float[] q, int qOff, LayerKvCache cache, int numHeads, float scale, float[] bias,
                        float[] out, int outOff, float[] probs) {
         int kvHeads = cache.layout().numKvHeads();
-        int hd = cache.layout().headDim();
         int len = checkedLength(cache, numHeads, bias);
         if (probs != null && probs.length < numHeads * len) {
             throw new IllegalArgumentException("probs has " + probs.length + " floats, need " + numHeads * len);
         }
-        if (scores.length < len) {
-            scores = new float[Math.max(len, scores.length * 2)];
+        ensure(numHeads * len);
+        for (int g = 0; g < kvHeads; g++) {
+            probabilities(g, q, qOff, cache, numHeads, scale, bias, len);
+            values(g, cache, numHeads, len, out, outOff);
         }
-        int group = numHeads / kvHeads;
+        if (probs != null) {
+            System.arraycopy(all, 0, probs, 0, numHeads * len);
+        }
+    }
+
+    private void ensure(int n) {
+        if (all.length < n) {
+            all = new float[Math.max(n, all.length * 2)];
+        }
+    }
+
+    /** Softmax probabilities of the query heads of KV head {@code g} into {@code all[h * len ..]}. */
+    private void probabilities(int g, float[] q, int qOff, LayerKvCache cache, int numHeads, float scale,
+                               float[] bias, int len) {
+        int hd = cache.layout().headDim();
+        int group = numHeads / cache.layout().numKvHeads();
+        int h0 = g * group;
         List<KvSegment> segs = cache.segments();
-        int nSegs = segs.size();
-        for (int h = 0; h < numHeads; h++) {
-            int g = h / group;
-            int qo = qOff + h * hd;
-            int o = 0;
-            for (int s = 0; s < nSegs; s++) {
-                KvSegment seg = segs.get(s);
-                seg.keyScores(g, q, qo, scale, scores, o);
-                o += seg.rows();
-            }
+        int o = 0;
+        for (int s = 0; s < segs.size(); s++) {
+            KvSegment seg = segs.get(s);
+            seg.keyScores(g, q, qOff + h0 * hd, group, scale, all, h0 * len + o, len);
+            o += seg.rows();
+        }
+        for (int h = h0; h < h0 + group; h++) {
             if (bias != null) {
                 for (int j = 0; j < len; j++) {
-                    scores[j] += bias[j];
+                    all[h * len + j] += bias[j];
                 }
             }
-            Softmax.inPlace(scores, 0, len);
-            if (probs != null) {
-                System.arraycopy(scores, 0, probs, h * len, len);
-            }
-            int oo = outOff + h * hd;
-            for (int d = 0; d < hd; d++) {
-                out[oo + d] = 0f;
-            }
-            o = 0;
-            for (int s = 0; s < nSegs; s++) {
-                KvSegment seg = segs.get(s);
-                seg.accumulateValues(g, scores, o, out, oo);
-                o += seg.rows();
-            }
+            Softmax.inPlace(all, h * len, len);
+        }
+    }
+
+    /** The attention outputs of the query heads of KV head {@code g} from the probabilities in {@code all}. */
+    private void values(int g, LayerKvCache cache, int numHeads, int len, float[] out, int outOff) {
+        int hd = cache.layout().headDim();
+        int group = numHeads / cache.layout().numKvHeads();
+        int h0 = g * group;
+        int oo = outOff + h0 * hd;
+        for (int d = 0; d < group * hd; d++) {
+            out[oo + d] = 0f;
+        }
+        List<KvSegment> segs = cache.segments();
+        int o = 0;
+        for (int s = 0; s < segs.size(); s++) {
+            KvSegment seg = segs.get(s);
+            seg.accumulateValues(g, all, h0 * len + o, len, group, out, oo);
+            o += seg.rows();
         }
     }
 

@@ -46,6 +46,33 @@ public abstract class KvSegment {
      */
     public abstract void accumulateValues(int kvHead, float[] w, int wOff, float[] out, int outOff);
 
+    /**
+     * {@link #keyScores(int, float[], int, float, float[], int)} for {@code qHeads} query heads
+     * sharing {@code kvHead} (grouped-query attention): query head {@code i} is
+     * {@code q[qOff + i·headDim ..]}, its scores go to {@code out[outOff + i·outStride + r]}.
+     * Quantised segments unpack each row once for all of them; this default calls the one-head
+     * method per head.
+     */
+    public void keyScores(int kvHead, float[] q, int qOff, int qHeads, float scale, float[] out, int outOff,
+                          int outStride) {
+        int hd = layout.headDim();
+        for (int i = 0; i < qHeads; i++) {
+            keyScores(kvHead, q, qOff + i * hd, scale, out, outOff + i * outStride);
+        }
+    }
+
+    /**
+     * {@link #accumulateValues(int, float[], int, float[], int)} for {@code qHeads} query heads
+     * sharing {@code kvHead}: head {@code i}'s weights are {@code w[wOff + i·wStride + r]} and its
+     * sums go to {@code out[outOff + i·headDim + d]}. This default calls the one-head method per head.
+     */
+    public void accumulateValues(int kvHead, float[] w, int wOff, int wStride, int qHeads, float[] out, int outOff) {
+        int hd = layout.headDim();
+        for (int i = 0; i < qHeads; i++) {
+            accumulateValues(kvHead, w, wOff + i * wStride, out, outOff + i * hd);
+        }
+    }
+
     /** Writes the dequantized keys, {@code rows * width} floats, row-major. */
     public abstract void decodeKeys(float[] dst, int dstOff);
 

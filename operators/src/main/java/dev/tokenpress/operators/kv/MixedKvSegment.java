@@ -61,15 +61,26 @@ final class MixedKvSegment extends KvSegment {
     /** Each subset in turn over its own rows, scores scattered to (weights gathered from) their row order. */
     @Override
     public void keyScores(int kvHead, float[] q, int qOff, float scale, float[] out, int outOff) {
-        high.keyScores(kvHead, q, qOff, scale, out, outOff, highRows);
-        low.keyScores(kvHead, q, qOff, scale, out, outOff, lowRows);
+        keyScores(kvHead, q, qOff, 1, scale, out, outOff, 0);
+    }
+
+    @Override
+    public void keyScores(int kvHead, float[] q, int qOff, int qHeads, float scale, float[] out, int outOff,
+                          int outStride) {
+        high.keyScores(kvHead, q, qOff, qHeads, scale, out, outOff, outStride, highRows);
+        low.keyScores(kvHead, q, qOff, qHeads, scale, out, outOff, outStride, lowRows);
     }
 
     /** The high subset's rows, then the low subset's (a different summation order than row order). */
     @Override
     public void accumulateValues(int kvHead, float[] w, int wOff, float[] out, int outOff) {
-        high.accumulateValues(kvHead, w, wOff, out, outOff, highRows);
-        low.accumulateValues(kvHead, w, wOff, out, outOff, lowRows);
+        accumulateValues(kvHead, w, wOff, 0, 1, out, outOff);
+    }
+
+    @Override
+    public void accumulateValues(int kvHead, float[] w, int wOff, int wStride, int qHeads, float[] out, int outOff) {
+        high.accumulateValues(kvHead, w, wOff, wStride, qHeads, out, outOff, highRows);
+        low.accumulateValues(kvHead, w, wOff, wStride, qHeads, out, outOff, lowRows);
     }
 
     @Override

@@ -6,12 +6,22 @@ import java.util.List;
 /**
  * A sealed group of KV rows in the ZipCache integer format ({@link ZipCacheQuantizer}): packed
  * key codes with per-channel scale and zero, packed value codes with per-token scale and zero
- * plus the value channel scales. Kernels read it in place: {@link #keyScores} and
- * {@link #accumulateValues} dequantise each element as they go, with exactly the float
- * operations of {@link #decodeKeys}/{@link #decodeValues}, so attention over this segment equals
- * attention over its dequantised floats.
+ * plus the value channel scales. Kernels read the packed codes in place without dequantising
+ * them: {@link #keyScores} folds the query into the key channel scales and {@link
+ * #accumulateValues} sums weighted codes per channel, applying the scales once per call
+ * (algebraically the dequantised floats' attention; equal to it within float rounding, see
+ * KvDecodeAttentionTest).
  */
 final class QuantizedKvSegment extends KvSegment {
+    /** {@code CODE[c] = c}: a code's float by a table load (measured faster than int-to-float conversion). */
+    private static final float[] CODE = new float[256];
+
+    static {
+        for (int c = 0; c < CODE.length; c++) {
+            CODE[c] = c;
+        }
+    }
+
     private final int bits;
     private final int mask;
     private final int rowBytes;
@@ -22,6 +32,11 @@ final class QuantizedKvSegment extends KvSegment {
     private final float[] vScale; // per token
     private final float[] vZero; // per token
     private final float[] vChannelScale; // per channel
+    private final int[][] runs; // per KV head: byte-plane runs of its channels, see runs()
+    // kernel scratch, kept between calls (a segment belongs to one sequence): folded queries or
+    // value sums per query head, and the per-head zero dots or weighted zero sums
+    private float[] scratch;
+    private float[] zeroDots;
 
     private QuantizedKvSegment(KvLayout layout, int rows, int bits, byte[] kCodes, float[] kScale, float[] kZero,
                                byte[] vCodes, float[] vScale, float[] vZero, float[] vChannelScale,
@@ -37,6 +52,9 @@ final class QuantizedKvSegment extends KvSegment {
         this.vScale = vScale;
         this.vZero = vZero;
         this.vChannelScale = vChannelScale;
+        this.runs = runs(layout, rowBytes, bits);
+        this.scratch = new float[layout.headDim()];
+        this.zeroDots = new float[1];
         this.rows = rows;
         for (int r = 0; r < rows; r++) {
             setBookkeeping(r, tokenIndex[r], position[r]);
@@ -92,44 +110,6 @@ final class QuantizedKvSegment extends KvSegment {
         return KvPrecision.ofBits(bits);
     }
 
-    /** {@code dot(q[qOff..qOff+headDim), dequantised key of row r, head kvHead)}. */
-    float keyDot(int r, int kvHead, float[] q, int qOff) {
-        int hd = layout.headDim();
-        int c = kvHead * hd;
-        int i = c % rowBytes;
-        int shift = (c / rowBytes) * bits;
-        int ro = r * rowBytes;
-        float acc = 0f;
-        for (int d = 0; d < hd; d++, c++) {
-            int code = ((kCodes[ro + i] & 0xff) >>> shift) & mask;
-            acc += q[qOff + d] * (code * kScale[c] + kZero[c]);
-            if (++i == rowBytes) {
-                i = 0;
-                shift += bits;
-            }
-        }
-        return acc;
-    }
-
-    /** {@code out[outOff + d] += p * dequantised value of row r, head kvHead, element d}. */
-    void addValue(int r, int kvHead, float p, float[] out, int outOff) {
-        int hd = layout.headDim();
-        int c = kvHead * hd;
-        int i = c % rowBytes;
-        int shift = (c / rowBytes) * bits;
-        int ro = r * rowBytes;
-        float st = vScale[r];
-        float zr = vZero[r];
-        for (int d = 0; d < hd; d++, c++) {
-            int code = ((vCodes[ro + i] & 0xff) >>> shift) & mask;
-            out[outOff + d] += p * ((code * st + zr) * vChannelScale[c]);
-            if (++i == rowBytes) {
-                i = 0;
-                shift += bits;
-            }
-        }
-    }
-
     /** Writes the {@code width} dequantised keys of row r. */
     void decodeKeyRow(int r, float[] dst, int dstOff) {
         int w = layout.width();
@@ -152,74 +132,198 @@ final class QuantizedKvSegment extends KvSegment {
 
     @Override
     public void keyScores(int kvHead, float[] q, int qOff, float scale, float[] out, int outOff) {
-        keyScores(kvHead, q, qOff, scale, out, outOff, null);
+        keyScores(kvHead, q, qOff, 1, scale, out, outOff, 0, null);
+    }
+
+    @Override
+    public void keyScores(int kvHead, float[] q, int qOff, int qHeads, float scale, float[] out, int outOff,
+                          int outStride) {
+        keyScores(kvHead, q, qOff, qHeads, scale, out, outOff, outStride, null);
     }
 
     /**
-     * {@link #keyScores} writing row {@code r}'s score at {@code out[outOff + at[r]]} ({@code at}
-     * null: at {@code r}), with the float operations of {@link #keyDot}. The loop runs over the
-     * head's channels in runs of one byte plane (constant shift), so the inner loop has no branch.
+     * {@link #keyScores(int, float[], int, int, float, float[], int, int)} writing row {@code r}'s
+     * scores at {@code out[outOff + i·outStride + at[r]]} ({@code at} null: at {@code r}). Fused
+     * dequant-dot: each query head {@code i} is folded into the key channel scales once per call
+     * ({@code qs[d] = q[d]·scale_c}, {@code z_i = Σ_d q[d]·zero_c}); a query head's score is then
+     * {@code (z_i + Σ_d qs[d]·code_d)·scale} (two partial sums, even and odd channels), read
+     * straight from the packed codes in byte-plane runs (constant shift), each code unpacked once
+     * for a pair of query heads. Equals the dot over the dequantised keys up to float rounding.
      */
-    void keyScores(int kvHead, float[] q, int qOff, float scale, float[] out, int outOff, int[] at) {
+    void keyScores(int kvHead, float[] q, int qOff, int qHeads, float scale, float[] out, int outOff, int outStride,
+                   int[] at) {
         int hd = layout.headDim();
         int c0 = kvHead * hd;
-        int end = c0 + hd;
-        for (int r = 0; r < rows; r++) {
-            int ro = r * rowBytes;
-            float acc = 0f;
-            int c = c0;
-            int d = qOff;
-            while (c < end) {
-                int plane = c / rowBytes;
-                int i = c - plane * rowBytes;
-                int n = Math.min(end - c, rowBytes - i);
-                int sh = plane * bits;
-                int b = ro + i;
-                for (int t = 0; t < n; t++) {
-                    int code = ((kCodes[b + t] & 0xff) >>> sh) & mask;
-                    acc += q[d + t] * (code * kScale[c + t] + kZero[c + t]);
-                }
-                c += n;
-                d += n;
+        float[] qs = scratch(qHeads);
+        float[] z = zeroDots;
+        for (int i = 0; i < qHeads; i++) {
+            float zi = 0f;
+            for (int d = 0; d < hd; d++) {
+                float x = q[qOff + i * hd + d];
+                qs[i * hd + d] = x * kScale[c0 + d];
+                zi += x * kZero[c0 + d];
             }
-            out[outOff + (at == null ? r : at[r])] = acc * scale;
+            z[i] = zi;
+        }
+        int[] run = runs[kvHead];
+        int m = mask;
+        byte[] codes = kCodes;
+        int n = rows;
+        int rb = rowBytes;
+        for (int i = 0; i < qHeads; i += 2) {
+            boolean pair = i + 1 < qHeads;
+            int o = i * hd;
+            int o1 = pair ? o + hd : o; // a lone last head computes its sums twice
+            int oo = outOff + i * outStride;
+            for (int r = 0; r < n; r++) {
+                int ro = r * rb;
+                float a0 = 0f;
+                float a1 = 0f;
+                float b0 = 0f;
+                float b1 = 0f;
+                for (int x = 0; x < run.length; x += 4) {
+                    int b = ro + run[x];
+                    int len = run[x + 1];
+                    int sh = run[x + 2];
+                    int d = run[x + 3];
+                    int t = 0;
+                    for (; t + 1 < len; t += 2) {
+                        float c = CODE[((codes[b + t] & 0xff) >>> sh) & m];
+                        float e = CODE[((codes[b + t + 1] & 0xff) >>> sh) & m];
+                        a0 += qs[o + d + t] * c;
+                        a1 += qs[o + d + t + 1] * e;
+                        b0 += qs[o1 + d + t] * c;
+                        b1 += qs[o1 + d + t + 1] * e;
+                    }
+                    if (t < len) {
+                        float c = CODE[((codes[b + t] & 0xff) >>> sh) & m];
+                        a0 += qs[o + d + t] * c;
+                        b0 += qs[o1 + d + t] * c;
+                    }
+                }
+                int col = at == null ? r : at[r];
+                out[oo + col] = (z[i] + (a0 + a1)) * scale;
+                if (pair) {
+                    out[oo + outStride + col] = (z[i + 1] + (b0 + b1)) * scale;
+                }
+            }
         }
     }
 
     @Override
     public void accumulateValues(int kvHead, float[] w, int wOff, float[] out, int outOff) {
-        accumulateValues(kvHead, w, wOff, out, outOff, null);
+        accumulateValues(kvHead, w, wOff, 0, 1, out, outOff, null);
+    }
+
+    @Override
+    public void accumulateValues(int kvHead, float[] w, int wOff, int wStride, int qHeads, float[] out, int outOff) {
+        accumulateValues(kvHead, w, wOff, wStride, qHeads, out, outOff, null);
     }
 
     /**
-     * {@link #accumulateValues} taking row {@code r}'s weight from {@code w[wOff + at[r]]}
-     * ({@code at} null: {@code r}), with the float operations of {@link #addValue}, rows in order.
+     * {@link #accumulateValues(int, float[], int, int, int, float[], int)} taking row {@code r}'s
+     * weights from {@code w[wOff + i·wStride + at[r]]} ({@code at} null: {@code r}). Fused
+     * dequant-accumulate: {@code Σ_r p_r·(code·st_r + zr_r)·s_c = s_c·(Σ_r (p_r·st_r)·code +
+     * Σ_r p_r·zr_r)}: each code, unpacked once for a pair of query heads, is added as
+     * {@code (p·st)·code} into each head's per-channel scratch sums, and the channel scales are
+     * applied once at the end; a row whose weights are 0 is skipped. Equals the sum over the
+     * dequantised values up to float rounding.
      */
-    void accumulateValues(int kvHead, float[] w, int wOff, float[] out, int outOff, int[] at) {
+    void accumulateValues(int kvHead, float[] w, int wOff, int wStride, int qHeads, float[] out, int outOff,
+                          int[] at) {
         int hd = layout.headDim();
         int c0 = kvHead * hd;
-        int end = c0 + hd;
-        for (int r = 0; r < rows; r++) {
-            float p = w[wOff + (at == null ? r : at[r])];
-            int ro = r * rowBytes;
-            float st = vScale[r];
-            float zr = vZero[r];
-            int c = c0;
-            int d = outOff;
+        float[] acc = scratch(qHeads);
+        float[] zs = zeroDots;
+        for (int i = 0; i < qHeads * hd; i++) {
+            acc[i] = 0f;
+        }
+        int[] run = runs[kvHead];
+        int m = mask;
+        byte[] codes = vCodes;
+        int rb = rowBytes;
+        for (int i = 0; i < qHeads; i += 2) {
+            boolean pair = i + 1 < qHeads;
+            int o = i * hd;
+            int o1 = pair ? o + hd : o;
+            int w0 = wOff + i * wStride;
+            int w1 = pair ? w0 + wStride : w0;
+            float z0 = 0f;
+            float z1 = 0f;
+            for (int r = 0; r < rows; r++) {
+                int col = at == null ? r : at[r];
+                float p0 = w[w0 + col];
+                float p1 = pair ? w[w1 + col] : 0f;
+                if (p0 == 0f && p1 == 0f) {
+                    continue;
+                }
+                float st = vScale[r];
+                float zr = vZero[r];
+                float s0 = p0 * st;
+                float s1 = p1 * st;
+                z0 += p0 * zr;
+                z1 += p1 * zr;
+                int ro = r * rb;
+                for (int x = 0; x < run.length; x += 4) {
+                    int b = ro + run[x];
+                    int len = run[x + 1];
+                    int sh = run[x + 2];
+                    int d = run[x + 3];
+                    for (int t = 0; t < len; t++) {
+                        float c = CODE[((codes[b + t] & 0xff) >>> sh) & m];
+                        acc[o + d + t] += s0 * c;
+                        acc[o1 + d + t] += s1 * c;
+                    }
+                }
+            }
+            zs[i] = z0;
+            if (pair) {
+                zs[i + 1] = z1;
+            }
+        }
+        for (int i = 0; i < qHeads; i++) {
+            int o = i * hd;
+            for (int d = 0; d < hd; d++) {
+                out[outOff + o + d] += vChannelScale[c0 + d] * (acc[o + d] + zs[i]);
+            }
+        }
+    }
+
+    /** The kernels' scratch of {@code qHeads * headDim} floats, grown on first need and kept. */
+    private float[] scratch(int qHeads) {
+        int n = qHeads * layout.headDim();
+        if (scratch.length < n) {
+            scratch = new float[n];
+            zeroDots = new float[qHeads];
+        }
+        return scratch;
+    }
+
+    /**
+     * Per KV head, its channels as runs within one byte plane: {@code {byte, length, shift,
+     * channel offset in the head}} per run, four ints each.
+     */
+    private static int[][] runs(KvLayout layout, int rowBytes, int bits) {
+        int hd = layout.headDim();
+        int[][] out = new int[layout.numKvHeads()][];
+        for (int g = 0; g < out.length; g++) {
+            int[] tmp = new int[4 * (hd + 1)];
+            int k = 0;
+            int c = g * hd;
+            int end = c + hd;
             while (c < end) {
                 int plane = c / rowBytes;
                 int i = c - plane * rowBytes;
                 int n = Math.min(end - c, rowBytes - i);
-                int sh = plane * bits;
-                int b = ro + i;
-                for (int t = 0; t < n; t++) {
-                    int code = ((vCodes[b + t] & 0xff) >>> sh) & mask;
-                    out[d + t] += p * ((code * st + zr) * vChannelScale[c + t]);
-                }
+                tmp[k++] = i;
+                tmp[k++] = n;
+                tmp[k++] = plane * bits;
+                tmp[k++] = c - g * hd;
                 c += n;
-                d += n;
             }
+            out[g] = Arrays.copyOf(tmp, k);
         }
+        return out;
     }
 
     @Override

@@ -26,7 +26,8 @@ import java.util.SplittableRandom;
  * partial Fisher–Yates shuffle of {@code 0..N-1} picks {@code k} indices (for {@code i < k}:
  * swap {@code i} with {@code i + rng.nextInt(N - i)}), which are then sorted ascending. Every
  * {@code k}-subset is equally likely; the result depends only on the two seeds, {@code N} and
- * {@code k}. Positions are {@link PositionMode#REPACK}ed, as for any pre-LLM drop in LLaVA.
+ * {@code k}. Positions are {@link PositionMode#REPACK}ed, as for any pre-LLM drop in LLaVA, unless
+ * {@code positions} is {@code keep_original}.
  */
 public final class RandomDrop implements TokenOperator {
 
@@ -82,7 +83,7 @@ public final class RandomDrop implements TokenOperator {
         }
         int[] kept = Arrays.copyOf(perm, k);
         Arrays.sort(kept);
-        return TokenSelection.of(n, kept, PositionMode.REPACK);
+        return TokenSelection.of(n, kept, config.positions());
     }
 
     @Override

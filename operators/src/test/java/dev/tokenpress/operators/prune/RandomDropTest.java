@@ -3,6 +3,7 @@ package dev.tokenpress.operators.prune;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tokenpress.operators.api.Budget;
+import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.PositionMode;
@@ -50,6 +51,25 @@ class RandomDropTest {
                 }
             }
         }
+    }
+
+    @Test
+    void keepOriginalPositionsDrawsTheSameTokens() {
+        RandomDropConfig repack = (RandomDropConfig) CompressionPlan.parse(
+                "[{\"op\":\"random-drop\",\"keep\":5,\"seed\":3}]").operators().get(0);
+        RandomDropConfig original = (RandomDropConfig) CompressionPlan.parse(
+                "[{\"op\":\"random-drop\",\"keep\":5,\"seed\":3,\"positions\":\"keep_original\"}]").operators().get(0);
+        assertThat(repack.positions()).isEqualTo(PositionMode.REPACK);
+        assertThat(repack.toJsonObject()).doesNotContainKey("positions"); // the default keeps old plan hashes
+        assertThat(original.toJsonObject()).containsEntry("positions", "keep_original");
+        TokenSelection a = new RandomDrop(repack).selectVisualTokens(context(49, 7));
+        TokenSelection b = new RandomDrop(original).selectVisualTokens(context(49, 7));
+        assertThat(b.positions()).isEqualTo(PositionMode.KEEP_ORIGINAL);
+        assertThat(b.kept()).containsExactly(a.kept());
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> CompressionPlan.parse(
+                "[{\"op\":\"random-drop\",\"keep\":5,\"positions\":\"gaps\"}]"))
+                .hasMessageContaining("positions").hasMessageContaining("[keep_original, repack]")
+                .hasMessageContaining("gaps");
     }
 
     @Test

@@ -9,7 +9,9 @@ import java.util.Set;
 
 /**
  * {@code --name value} options and {@code --flag} switches of one command, checked against the
- * command's declared options; unknown or repeated options and missing values are usage errors.
+ * command's declared options: unknown or repeated options, missing values and malformed numbers are
+ * {@link UsageException}s that name the option and the value found. The one argument parser of the
+ * {@code tokenpress} tools.
  */
 public final class Args {
     private final Map<String, String> values = new HashMap<>();
@@ -33,6 +35,15 @@ public final class Args {
         }
     }
 
+    /** Options that all take a value (no switches). */
+    public Args(String[] args, Set<String> valueOptions) {
+        this(args, valueOptions, Set.of());
+    }
+
+    public boolean has(String name) {
+        return values.containsKey(name);
+    }
+
     public boolean flag(String name) {
         return flags.contains(name);
     }
@@ -53,19 +64,26 @@ public final class Args {
         return Path.of(required(name));
     }
 
+    /** An integer {@code >= min}, or {@code fallback} when absent. */
     public int integer(String name, int fallback, int min) {
+        return integer(name, fallback, min, Integer.MAX_VALUE);
+    }
+
+    /** An integer in {@code [min, max]}, or {@code fallback} when absent. */
+    public int integer(String name, int fallback, int min, int max) {
         String v = values.get(name);
         if (v == null) {
             return fallback;
         }
         int x;
         try {
-            x = Integer.parseInt(v);
+            x = Integer.parseInt(v.trim());
         } catch (NumberFormatException e) {
             throw new UsageException(name + " must be an integer, found '" + v + "'");
         }
-        if (x < min) {
-            throw new UsageException(name + " must be >= " + min + ", found " + x);
+        if (x < min || x > max) {
+            throw new UsageException(name + (max == Integer.MAX_VALUE ? " must be >= " + min
+                    : " must be in [" + min + ", " + max + "]") + ", found " + x);
         }
         return x;
     }

@@ -12,24 +12,36 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * The bundled tiny LLaVA checkpoint ({@code models/tiny-llava-shapes}) built once per JVM into a
- * temporary bundle (split + fused graphs). Tests skip with a message where the checkpoint or its
- * {@code reference_outputs.json} is absent. {@code -Dtokenpress.tiny.llava.dir=DIR} points at
- * another copy of the checkpoint.
+ * The bundled tiny LLaVA checkpoints under {@code models/}, each built once per JVM into a temporary
+ * bundle (split + fused graphs): {@link #DEFAULT} ({@code tiny-llava-shapes}, the vanilla evaluation
+ * model) and {@link #DROPTRAINED} ({@code tiny-llava-shapes-droptrained}, the variant trained with
+ * dropped visual tokens). Tests skip with a message where a checkpoint or its
+ * {@code reference_outputs.json} is absent. {@code -Dtokenpress.tiny.llava.dir=DIR} points the
+ * default model at another copy of the checkpoint.
  */
 public final class TinyLlavaBundle {
-  private static Path bundle;
+  /** The folder of the default bundled model under {@code models/}. */
+  public static final String DEFAULT = "tiny-llava-shapes";
+  /** The folder of the drop-trained variant under {@code models/}. */
+  public static final String DROPTRAINED = "tiny-llava-shapes-droptrained";
+
+  private static final java.util.Map<String, Path> BUNDLES = new java.util.HashMap<>();
 
   private TinyLlavaBundle() {}
 
   public static Path checkpoint() {
-    String dir = System.getProperty("tokenpress.tiny.llava.dir");
+    return checkpoint(DEFAULT);
+  }
+
+  /** The checkpoint folder {@code models/<model>}; skips the test where it is absent. */
+  public static Path checkpoint(String model) {
+    String dir = model.equals(DEFAULT) ? System.getProperty("tokenpress.tiny.llava.dir") : null;
     if (dir == null) {
-      dir = Path.of(System.getProperty("tokenpress.project.dir", "."), "models", "tiny-llava-shapes").toString();
+      dir = Path.of(System.getProperty("tokenpress.project.dir", "."), "models", model).toString();
     }
     Path p = Path.of(dir);
     assumeTrue(Files.isRegularFile(p.resolve("model.safetensors")) && Files.isRegularFile(p.resolve("config.json")),
-        "skipped: tiny-llava-shapes checkpoint not found at " + p.toAbsolutePath() + " (set -Dtokenpress.tiny.llava.dir)");
+        "skipped: " + model + " checkpoint not found at " + p.toAbsolutePath() + " (set -Dtokenpress.tiny.llava.dir)");
     return p;
   }
 
@@ -41,7 +53,11 @@ public final class TinyLlavaBundle {
   }
 
   public static JsonNode references() {
-    Path f = checkpoint().resolve("reference_outputs.json");
+    return references(DEFAULT);
+  }
+
+  public static JsonNode references(String model) {
+    Path f = checkpoint(model).resolve("reference_outputs.json");
     assumeTrue(Files.isRegularFile(f), "skipped: " + f.toAbsolutePath() + " not found");
     try {
       return new ObjectMapper().readTree(f.toFile());
@@ -50,14 +66,20 @@ public final class TinyLlavaBundle {
     }
   }
 
-  public static synchronized Path bundle() {
-    Path ckpt = checkpoint();
+  public static Path bundle() {
+    return bundle(DEFAULT);
+  }
+
+  public static synchronized Path bundle(String model) {
+    Path ckpt = checkpoint(model);
+    Path bundle = BUNDLES.get(model);
     if (bundle == null) {
       try {
         Path dir = Files.createTempDirectory("tiny-llava-bundle");
         Path out = dir.resolve("bundle");
         BundleBuilder.build(ckpt, out, new BuildOptions(true, true));
         bundle = out;
+        BUNDLES.put(model, out);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir)));
       } catch (IOException e) {
         throw new UncheckedIOException(e);
