@@ -86,14 +86,7 @@ public final class EvaluateJob {
       }
     }
     EvaluateConfig.Sample sample = config.sample();
-    org.apache.hadoop.fs.Path out = new org.apache.hadoop.fs.Path(config.output().path());
-    FileSystem fs;
-    try {
-      fs = out.getFileSystem(spark.sparkContext().hadoopConfiguration());
-      OwnedOutput.prepare(fs, out, OWNED, config.output().overwrite(), "evaluate");
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot prepare " + out, e);
-    }
+    // a manifest is read and checked before the output is touched
     List<Row> work = new ArrayList<>();
     if (sample.isManifest()) {
       for (ManifestSample.Image image : ManifestSample.read(spark, sample.manifest(), sample.images())) {
@@ -103,6 +96,14 @@ public final class EvaluateJob {
       for (int i = sample.start(); i < sample.start() + sample.images(); i++) {
         work.add(RowFactory.create(i));
       }
+    }
+    org.apache.hadoop.fs.Path out = new org.apache.hadoop.fs.Path(config.output().path());
+    FileSystem fs;
+    try {
+      fs = out.getFileSystem(spark.sparkContext().hadoopConfiguration());
+      OwnedOutput.prepare(fs, out, OWNED, config.output().overwrite(), "evaluate");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot prepare " + out, e);
     }
     log.printf("[tokenpress] evaluate: %d plans x %d images of %s%n", plans.size(), work.size(), sample.describe());
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());

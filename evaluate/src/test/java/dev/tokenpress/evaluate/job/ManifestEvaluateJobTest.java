@@ -200,6 +200,7 @@ class ManifestEvaluateJobTest {
     assertThatThrownBy(() -> run(config(out, "sample.split=null", "sample.manifest=" + noAnswer)))
         .isInstanceOf(ConfigException.class).hasMessageContaining("sample.manifest")
         .hasMessageContaining("no column 'answer'");
+    assertThat(out).as("a bad manifest stops the job before the output is touched").doesNotExist();
     Path dup = dir.resolve("dup.jsonl");
     Files.writeString(dup, "{\"image\": \"a.png\", \"question\": \"q\", \"answer\": \"1\", \"id\": \"q1\"}\n"
         + "{\"image\": \"b.png\", \"question\": \"q\", \"answer\": \"1\", \"id\": \"q1\"}\n");
