@@ -128,25 +128,41 @@ public record EvaluateConfig(
 
   /**
    * The labelled questions: a ShapesVQA split, generated deterministically from its seed (every
-   * executor regenerates its images; nothing is read from disk).
+   * executor regenerates its images; nothing is read from disk), or a manifest of images with
+   * questions and reference answers ({@link ManifestSample}); exactly one of {@code split} and
+   * {@code manifest} (neither: split {@code val}).
    *
    * @param dataset {@code shapesvqa}
-   * @param split {@code train}, {@code val} or {@code test}
+   * @param split {@code train}, {@code val} or {@code test}; null with a manifest
    * @param seed generator seed (1234: the bundled model's data)
-   * @param images number of images
-   * @param start index of the first image
-   * @param kinds question kinds to ask
+   * @param images number of images (a split: default 100; a manifest: the first distinct images, default all)
+   * @param start index of the first image (a split only)
+   * @param kinds question kinds to ask (a split only; a manifest asks all its rows)
+   * @param manifest a JSONL file ({@code .jsonl}/{@code .json}) or a Parquet file or folder, any Hadoop path
    */
-  public record Sample(String dataset, String split, long seed, int images, int start, List<String> kinds)
-      implements java.io.Serializable {
+  public record Sample(String dataset, String split, long seed, Integer images, int start, List<String> kinds,
+      String manifest) implements java.io.Serializable {
     public Sample {
+      if (manifest != null && manifest.isBlank()) {
+        throw ConfigException.invalid("manifest", "must be a JSONL or Parquet path, got an empty string");
+      }
+      if (manifest != null && split != null) {
+        throw ConfigException.invalid("manifest", "cannot be combined with sample.split '" + split
+            + "': give a ShapesVQA split or a manifest, not both (set sample.split=null)");
+      }
+      if (manifest == null && split == null) {
+        split = "val";
+      }
       if (!"shapesvqa".equals(dataset)) {
         throw ConfigException.invalid("dataset", "must be shapesvqa, got '" + dataset + "'");
       }
-      if (!ShapesVqa.SPLITS.contains(split)) {
+      if (split != null && !ShapesVqa.SPLITS.contains(split)) {
         throw ConfigException.invalid("split", "must be one of " + ShapesVqa.SPLITS + ", got '" + split + "'");
       }
-      if (images < 1 || images > 1_000_000) {
+      if (images == null && manifest == null) {
+        images = 100;
+      }
+      if (images != null && (images < 1 || images > 1_000_000)) {
         throw ConfigException.invalid("images", "must be in [1, 1000000], got " + images);
       }
       if (start < 0) {
@@ -163,6 +179,23 @@ public record EvaluateConfig(
         seen.add(k);
       }
       kinds = List.copyOf(seen);
+    }
+
+    /** A ShapesVQA split of {@code images} images from {@code start}. */
+    public Sample(String dataset, String split, long seed, int images, int start, List<String> kinds) {
+      this(dataset, split, seed, (Integer) images, start, kinds, null);
+    }
+
+    /** Whether the questions come from a manifest (else from the ShapesVQA split). */
+    public boolean isManifest() {
+      return manifest != null;
+    }
+
+    /** One line for logs and the report. */
+    public String describe() {
+      return isManifest() ? "manifest " + manifest + (images == null ? "" : " (first " + images + " images)")
+          : "ShapesVQA " + split + " (seed " + seed + "), " + images + " images from " + start + ", kinds "
+              + String.join(",", kinds);
     }
   }
 

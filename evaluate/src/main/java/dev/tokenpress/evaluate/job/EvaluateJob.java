@@ -52,6 +52,10 @@ public final class EvaluateJob {
   /** The job's own entries under {@code output.path}; nothing else there is ever deleted. */
   static final Set<String> OWNED = Set.of("results", "summary.json", "report.html");
 
+  /** Why a manifest sample has no POPE/CHAIR/caption-object figures. */
+  static final String NO_OBJECT_METRICS = "POPE, CHAIR and caption object F1: they need ShapesVQA's object "
+      + "annotations, which a manifest does not have (its questions are scored by exact match only)";
+
   private EvaluateJob() {}
 
   /** What a run produced. */
@@ -82,6 +86,17 @@ public final class EvaluateJob {
       }
     }
     EvaluateConfig.Sample sample = config.sample();
+    // a manifest is read and checked before the output is touched
+    List<Row> work = new ArrayList<>();
+    if (sample.isManifest()) {
+      for (ManifestSample.Image image : ManifestSample.read(spark, sample.manifest(), sample.images())) {
+        work.add(RowFactory.create(image.index(), image));
+      }
+    } else {
+      for (int i = sample.start(); i < sample.start() + sample.images(); i++) {
+        work.add(RowFactory.create(i));
+      }
+    }
     org.apache.hadoop.fs.Path out = new org.apache.hadoop.fs.Path(config.output().path());
     FileSystem fs;
     try {
@@ -90,29 +105,38 @@ public final class EvaluateJob {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot prepare " + out, e);
     }
-    log.printf("[tokenpress] evaluate: %d plans x %d images of ShapesVQA %s (seed %d, from %d), kinds %s%n",
-        plans.size(), sample.images(), sample.split(), sample.seed(), sample.start(), String.join(",", sample.kinds()));
-
-    List<Row> work = new ArrayList<>();
-    for (int i = sample.start(); i < sample.start() + sample.images(); i++) {
-      work.add(RowFactory.create(i));
-    }
+    log.printf("[tokenpress] evaluate: %d plans x %d images of %s%n", plans.size(), work.size(), sample.describe());
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     int partitions = Math.max(1, Math.min(work.size(), jsc.defaultParallelism() * 4));
     long t0 = System.nanoTime();
     JavaRDD<Row> rows = jsc.parallelize(work, partitions)
-        .mapPartitions(new EvaluatePartitionFunction(factory, spec, plans, sample));
+        .mapPartitions(new EvaluatePartitionFunction(factory, spec, plans, sample, sample.isManifest()
+            ? new org.apache.spark.util.SerializableConfiguration(spark.sparkContext().hadoopConfiguration()) : null));
     Dataset<Row> results = spark.createDataFrame(rows, EvaluatePartitionFunction.SCHEMA).cache();
     try {
       results.write().mode("errorifexists").parquet(new org.apache.hadoop.fs.Path(out, "results").toString());
       List<Row> collected = results.collectAsList();
       double seconds = (System.nanoTime() - t0) / 1e9;
-      Summaries s = new Summaries(plans, sample, collected, config.report());
+      Summaries s = new Summaries(plans, sample, work.size(), collected, config.report());
       List<Map<String, Object>> planSummaries = s.plans();
       Map<String, Object> summary = new LinkedHashMap<>();
       summary.put("model_bundle", spec.bundle());
-      summary.put("sample", Map.of("dataset", sample.dataset(), "split", sample.split(), "seed", sample.seed(),
-          "images", sample.images(), "start", sample.start(), "kinds", sample.kinds()));
+      Map<String, Object> sampleInfo = new LinkedHashMap<>();
+      if (sample.isManifest()) {
+        sampleInfo.put("manifest", sample.manifest());
+        sampleInfo.put("images", work.size());
+      } else {
+        sampleInfo.put("dataset", sample.dataset());
+        sampleInfo.put("split", sample.split());
+        sampleInfo.put("seed", sample.seed());
+        sampleInfo.put("images", sample.images());
+        sampleInfo.put("start", sample.start());
+        sampleInfo.put("kinds", sample.kinds());
+      }
+      summary.put("sample", sampleInfo);
+      if (sample.isManifest()) {
+        summary.put("skipped", NO_OBJECT_METRICS);
+      }
       summary.put("questions", (long) collected.size());
       summary.put("errors", s.errors());
       summary.put("wall_seconds", Math.round(seconds * 10) / 10.0);
@@ -120,11 +144,14 @@ public final class EvaluateJob {
       summary.put("plans", planSummaries);
       OwnedOutput.write(fs, new org.apache.hadoop.fs.Path(out, "summary.json"), Json.write(summary));
       String title = config.report().title() != null ? config.report().title()
-          : "tokenpress evaluate: " + plans.size() + " plans on ShapesVQA " + sample.split();
+          : "tokenpress evaluate: " + plans.size() + " plans on "
+              + (sample.isManifest() ? "manifest " + sample.manifest() : "ShapesVQA " + sample.split());
       Map<String, String> context = new LinkedHashMap<>();
       context.put("model bundle", spec.bundle());
-      context.put("sample", "ShapesVQA " + sample.split() + " (seed " + sample.seed() + "), " + sample.images()
-          + " images from " + sample.start() + ", kinds " + String.join(",", sample.kinds()));
+      context.put("sample", sample.describe() + (sample.isManifest() ? ", " + work.size() + " images" : ""));
+      if (sample.isManifest()) {
+        context.put("skipped", NO_OBJECT_METRICS);
+      }
       context.put("intervals", "95 % paired bootstrap over images, " + config.report().resamples() + " resamples");
       context.put("questions", collected.size() + " (plan, question) pairs, " + s.errors() + " errors, "
           + String.format(java.util.Locale.ROOT, "%.1f", seconds) + " s");
@@ -168,7 +195,7 @@ public final class EvaluateJob {
     private final List<Map<String, Object>> summaries = new ArrayList<>();
     private long errors;
 
-    Summaries(List<EvaluateConfig.LabelledPlan> plans, EvaluateConfig.Sample sample, List<Row> rows,
+    Summaries(List<EvaluateConfig.LabelledPlan> plans, EvaluateConfig.Sample sample, int images, List<Row> rows,
         EvaluateConfig.Report report) {
       this.plans = plans;
       int n = plans.size();
@@ -188,7 +215,8 @@ public final class EvaluateJob {
         captions.add(new AnswerScoring.CaptionTally());
         pope.add(new AnswerScoring.PopeTally());
       }
-      ShapesVqaSource data = new ShapesVqaSource(sample.seed(), 128, sample.split());
+      // POPE and CHAIR need the scene's objects: only a ShapesVQA split has them
+      ShapesVqaSource data = sample.isManifest() ? null : new ShapesVqaSource(sample.seed(), 128, sample.split());
       for (Row r : rows) {
         int p = r.getInt(0);
         String qid = r.getString(5);
@@ -207,7 +235,7 @@ public final class EvaluateJob {
           }
         }
         if (kind.equals("caption")) {
-          if (!failed) {
+          if (!failed && data != null) {
             Scene scene = data.scene(r.getInt(3));
             List<AnswerScoring.CaptionObject> truth = new ArrayList<>();
             for (SceneObject o : scene.objects()) {
@@ -217,7 +245,7 @@ public final class EvaluateJob {
           }
         } else {
           boolean correct = !failed && r.getBoolean(10);
-          if (kind.equals("exists") && !failed) {
+          if (kind.equals("exists") && !failed && data != null) {
             pope.get(p).add(AnswerScoring.popeYes(r.getString(8)), AnswerScoring.popeYes(r.getString(9)));
           }
           exact.get(p).put(qid, new PairedBootstrap.Scored(r.getString(4), kind, correct ? 1 : 0));
@@ -245,7 +273,7 @@ public final class EvaluateJob {
           res.lossByKind().forEach((k, v) -> lk.put(k, interval(v)));
         }
         m.put("loss_by_kind", lk);
-        if (sample.kinds().contains("caption")) {
+        if (data != null && sample.kinds().contains("caption")) {
           m.put("caption_object_f1", captions.get(p).f1());
           m.put("chair", captions.get(p).chair());
         }
@@ -268,7 +296,7 @@ public final class EvaluateJob {
         summaries.add(m);
         if (res != null) {
           Map<String, Double> metrics = new LinkedHashMap<>();
-          if (sample.kinds().contains("caption")) {
+          if (data != null && sample.kinds().contains("caption")) {
             metrics.put("caption_object_f1", captions.get(p).f1());
             metrics.put("chair", captions.get(p).chair());
           }
@@ -278,7 +306,7 @@ public final class EvaluateJob {
             metrics.put("pope_yes_ratio", pt.yesRatio());
           }
           metrics.put("errors", (double) errs[p]);
-          reportRows.add(new PlanSummary(plan.label(), plan.plan().toJson(), plan.plan().planHash(), sample.images(),
+          reportRows.add(new PlanSummary(plan.label(), plan.plan().toJson(), plan.plan().planHash(), images,
               (int) count[p], res.accuracy(), p == 0 ? null : res.loss(), res.accuracyByKind(),
               p == 0 ? Map.of() : res.lossByKind(), ok == 0 ? Double.NaN : kept[p] / ok,
               nanIfNull(flopsRatio(flops.get(0), flops.get(p))), kvCount[p] == 0 ? Double.NaN : kv[p] / kvCount[p],
@@ -319,7 +347,8 @@ public final class EvaluateJob {
     List<PlanSummary> reportRows() {
       if (reportRows.isEmpty()) {
         throw new IllegalStateException("no exact-match questions: sample.kinds needs one of exists, color, count, "
-            + "position for the report's accuracy (plans: " + plans.size() + ")");
+            + "position (a manifest: a row whose kind is not caption) for the report's accuracy (plans: "
+            + plans.size() + ")");
       }
       return reportRows;
     }

@@ -23,7 +23,8 @@ import org.apache.spark.sql.types.StructType;
 
 /**
  * Executor side of the {@code evaluate} job: each input row is an image index; the image is
- * regenerated from the sample's seed, and its questions of the configured kinds are answered with
+ * regenerated from the sample's seed (or, for a manifest, read from its path or carried as bytes;
+ * an unreadable or undecodable image gives error rows for its questions), and its questions are answered with
  * every plan in one {@link RecordProcessor#processImage} call, so that the work the pairs have in
  * common runs once (the VLM: one vision pass for the plans without a ViT operator, one prefix
  * prefill per group of equal prefixes). One {@link #SCHEMA} row per (plan, question) comes out, plan
@@ -57,7 +58,7 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
       .add("ms", DataTypes.DoubleType, false)
       .add("error", DataTypes.StringType, true);
 
-  /** Input rows: which image (every plan runs on it). */
+  /** Input rows: which image (every plan runs on it); a manifest's rows add its {@link ManifestSample.Image}. */
   static final StructType WORK = new StructType()
       .add("image_index", DataTypes.IntegerType, false);
 
@@ -65,20 +66,23 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
   private final ProcessorSpec spec;
   private final List<EvaluateConfig.LabelledPlan> plans;
   private final EvaluateConfig.Sample sample;
+  private final org.apache.spark.util.SerializableConfiguration hadoop;
 
+  /** {@code hadoop}: the configuration manifest images are read with (null for a ShapesVQA split). */
   EvaluatePartitionFunction(ProcessorFactory factory, ProcessorSpec spec, List<EvaluateConfig.LabelledPlan> plans,
-      EvaluateConfig.Sample sample) {
+      EvaluateConfig.Sample sample, org.apache.spark.util.SerializableConfiguration hadoop) {
     this.factory = factory;
     this.spec = spec;
     this.plans = List.copyOf(plans);
     this.sample = sample;
+    this.hadoop = hadoop;
   }
 
   @Override
   public Iterator<Row> call(Iterator<Row> input) {
     // one intra-op thread per task unless configured: the tasks of an executor run side by side
     RecordProcessor processor = ExecutorRuntimes.getOrCreate(factory, spec, Math.max(1, spec.intraOpThreads()));
-    ShapesVqaSource data = new ShapesVqaSource(sample.seed(), 128, sample.split());
+    ShapesVqaSource data = sample.isManifest() ? null : new ShapesVqaSource(sample.seed(), 128, sample.split());
     return new Iterator<>() {
       private final java.util.ArrayDeque<Row> pending = new java.util.ArrayDeque<>();
 
@@ -86,7 +90,8 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
       public boolean hasNext() {
         while (pending.isEmpty() && input.hasNext()) {
           Row w = input.next();
-          pending.addAll(image(processor, data, w.getInt(0)));
+          pending.addAll(data == null ? manifestImage(processor, (ManifestSample.Image) w.get(1))
+              : image(processor, data, w.getInt(0)));
         }
         return !pending.isEmpty();
       }
@@ -103,38 +108,69 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
 
   private List<Row> image(RecordProcessor processor, ShapesVqaSource data, int imageIndex) {
     Scene scene = data.scene(imageIndex);
-    byte[] png = ShapesVqaSource.png(scene);
-    String source = "shapesvqa:" + sample.split() + "/" + imageIndex;
-    List<Question> questions = new ArrayList<>();
-    List<InputRecord> records = new ArrayList<>();
+    List<ManifestSample.Item> items = new ArrayList<>();
     for (Question q : scene.questions()) {
       if (sample.kinds().contains(q.kind())) {
-        questions.add(q);
-        records.add(new InputRecord(q.id(), source, png, q.question(), null));
+        items.add(new ManifestSample.Item(q.id(), q.kind(), q.question(), q.answer()));
       }
     }
-    List<CompressionPlan> planList = new ArrayList<>();
-    for (EvaluateConfig.LabelledPlan p : plans) {
-      planList.add(p.plan());
+    return answer(processor, imageIndex, scene.imageId(), "shapesvqa:" + sample.split() + "/" + imageIndex,
+        ShapesVqaSource.png(scene), null, items);
+  }
+
+  private List<Row> manifestImage(RecordProcessor processor, ManifestSample.Image image) {
+    byte[] bytes = image.bytes();
+    RuntimeException failure = null;
+    if (bytes == null) {
+      org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(image.path());
+      try (java.io.InputStream in = p.getFileSystem(hadoop.value()).open(p)) {
+        bytes = in.readAllBytes();
+      } catch (java.io.IOException e) {
+        failure = new java.io.UncheckedIOException("cannot read image " + image.path(), e);
+      }
     }
-    List<List<RecordProcessor.RecordOutcome>> outcomes = processor.processImage(records, planList);
+    return answer(processor, image.index(), image.imageId(), image.path() == null ? image.imageId() : image.path(),
+        bytes, failure, image.items());
+  }
+
+  /** Every plan on the image's questions in one call; {@code failure}: the image could not be read. */
+  private List<Row> answer(RecordProcessor processor, int imageIndex, String imageId, String source, byte[] image,
+      RuntimeException failure, List<ManifestSample.Item> questions) {
+    List<List<RecordProcessor.RecordOutcome>> outcomes = null;
+    if (failure == null) {
+      List<InputRecord> records = new ArrayList<>();
+      for (ManifestSample.Item q : questions) {
+        records.add(new InputRecord(q.id(), source, image, q.question(), null));
+      }
+      List<CompressionPlan> planList = new ArrayList<>();
+      for (EvaluateConfig.LabelledPlan p : plans) {
+        planList.add(p.plan());
+      }
+      try {
+        outcomes = processor.processImage(records, planList);
+      } catch (RuntimeException e) {
+        failure = e;
+      }
+    }
     List<Row> rows = new ArrayList<>();
     for (int planIndex = 0; planIndex < plans.size(); planIndex++) {
       EvaluateConfig.LabelledPlan plan = plans.get(planIndex);
       for (int i = 0; i < questions.size(); i++) {
-        Question q = questions.get(i);
-        RecordProcessor.RecordOutcome o = outcomes.get(planIndex).get(i);
-        if (o.error() != null) {
-          String why = o.error().getClass().getSimpleName() + ": " + o.error().getMessage();
-          rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, scene.imageId(),
-              q.id(), q.kind(), q.question(), q.answer(), null, null, null, null, null, null, null, null, null, o.ms(),
-              why));
+        ManifestSample.Item q = questions.get(i);
+        RecordProcessor.RecordOutcome o = outcomes == null ? null : outcomes.get(planIndex).get(i);
+        RuntimeException error = o == null ? failure : o.error();
+        if (error != null) {
+          String why = error.getClass().getSimpleName() + ": " + error.getMessage()
+              + (error.getCause() == null ? "" : " (" + error.getCause() + ")");
+          rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, imageId,
+              q.id(), q.kind(), q.question(), q.answer(), null, null, null, null, null, null, null, null, null,
+              o == null ? 0.0 : o.ms(), why));
           continue;
         }
         RecordResult r = o.result();
         StageCount visual = r.stages().isEmpty() ? null : r.stages().get(0);
         Boolean correct = q.kind().equals("caption") ? null : AnswerScoring.exactMatch(r.answer(), q.answer());
-        rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, scene.imageId(), q.id(),
+        rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, imageId, q.id(),
             q.kind(), q.question(), q.answer(), r.answer(), correct,
             visual == null ? null : visual.tokensIn(), visual == null ? null : visual.tokensOut(),
             r.flops().vision(), r.flops().prefill(), r.flops().decode(), r.answerTokenIds().length,
