@@ -2,25 +2,15 @@ package dev.tokenpress.evaluate.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.tokenpress.runtime.cli.RuntimeCli;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import dev.tokenpress.runtime.cli.CliRun;
 import org.junit.jupiter.api.Test;
 
 /** Dispatch of {@code bench runtime}, {@code bench memory} and {@code eval} through {@link ToolsCli}: usage errors exit 2. */
 class BenchCliTest {
   private static String[] run(int expectedCode, String... args) {
-    PrintStream oldErr = System.err;
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    try {
-      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      int code = RuntimeCli.run(args, ToolsCli.commands(), ToolsCli.USAGE);
-      assertThat(code).as(err.toString(StandardCharsets.UTF_8)).isEqualTo(expectedCode);
-      return err.toString(StandardCharsets.UTF_8).split("\n");
-    } finally {
-      System.setErr(oldErr);
-    }
+    CliRun r = ToolsRun.of(args);
+    assertThat(r.code()).as(r.err()).isEqualTo(expectedCode);
+    return r.err().split("\n");
   }
 
   @Test

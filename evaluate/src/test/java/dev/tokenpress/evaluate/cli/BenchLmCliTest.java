@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tokenpress.runtime.cli.CliRun;
 import dev.tokenpress.runtime.testing.TinyCheckpoints;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -18,9 +19,9 @@ class BenchLmCliTest {
     assertThat(ToolsRun.of("bench", "lm", "--bundle", "b", "--runs", "0").err()).contains("--runs must be >= 1");
     Path ckpt = TinyCheckpoints.write(tmp.resolve("ckpt"), 3, true, false);
     Path bundle = tmp.resolve("bundle");
-    ToolsRun b = ToolsRun.of("model", "build", "--checkpoint", ckpt.toString(), "--out", bundle.toString(), "--fused");
+    CliRun b = ToolsRun.of("model", "build", "--checkpoint", ckpt.toString(), "--out", bundle.toString(), "--fused");
     assertThat(b.code()).as(b.err()).isZero();
-    ToolsRun bench = ToolsRun.of("bench", "lm", "--bundle", bundle.toString(), "--new-tokens", "4", "--warmup", "0",
+    CliRun bench = ToolsRun.of("bench", "lm", "--bundle", bundle.toString(), "--new-tokens", "4", "--warmup", "0",
         "--runs", "1");
     assertThat(bench.code()).as(bench.err()).isZero();
     JsonNode bj = new ObjectMapper().readTree(bench.out());

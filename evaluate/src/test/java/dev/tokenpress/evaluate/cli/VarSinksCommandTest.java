@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.runtime.bundle.Bundle;
+import dev.tokenpress.runtime.cli.CliRun;
 import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import dev.tokenpress.runtime.vlm.VlmRuntime;
 import java.nio.file.Files;
@@ -35,7 +36,7 @@ class VarSinksCommandTest {
     @Test
     void findsNoSinkDimensionAtTheDefaultThresholdAndStoresWhatItFinds(@TempDir Path tmp) throws Exception {
         Path bundle = copy(TinyLlavaBundle.bundle(), tmp.resolve("b"));
-        ToolsRun r = ToolsRun.of("var", "sinks", "--bundle", bundle.toString(), "--images", "2");
+        CliRun r = ToolsRun.of("var", "sinks", "--bundle", bundle.toString(), "--images", "2");
         assertThat(r.code()).as(r.err()).isZero();
         JsonNode o = new ObjectMapper().readTree(r.out());
         // hidden size 128: no dimension can exceed sqrt(128) = 11.31 < tau = 20
@@ -45,7 +46,7 @@ class VarSinksCommandTest {
         assertThat(o.get("written").asBoolean()).isFalse();
         assertThat(Bundle.open(bundle).manifest().analysis()).isNull();
 
-        ToolsRun w = ToolsRun.of("var", "sinks", "--bundle", bundle.toString(), "--images", "2", "--tau", "3.5", "--write");
+        CliRun w = ToolsRun.of("var", "sinks", "--bundle", bundle.toString(), "--images", "2", "--tau", "3.5", "--write");
         assertThat(w.code()).as(w.err()).isZero();
         JsonNode x = new ObjectMapper().readTree(w.out());
         assertThat(x.get("sink_dims").size()).isPositive();

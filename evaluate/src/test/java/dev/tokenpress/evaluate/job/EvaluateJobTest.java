@@ -3,7 +3,6 @@ package dev.tokenpress.evaluate.job;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.tokenpress.jobs.compress.CompressJob;
 import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.json.Json;
@@ -38,14 +37,7 @@ class EvaluateJobTest {
 
   @BeforeAll
   static void session() {
-    SparkSession.Builder b = SparkSession.builder().master("local[2]").appName("evaluate-test")
-        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "2");
-    for (Map.Entry<String, String> e : CompressJob.APP_DEFAULTS.entrySet()) {
-      b = b.config(e.getKey(), e.getValue());
-    }
-    spark = b.getOrCreate();
-    spark.sparkContext().setLogLevel("WARN");
+    spark = LocalSpark.session("evaluate-test");
   }
 
   @AfterAll

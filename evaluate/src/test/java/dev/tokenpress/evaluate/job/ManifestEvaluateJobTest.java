@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.tokenpress.datasets.Question;
 import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.evaluate.eval.ShapesVqaSource;
-import dev.tokenpress.jobs.compress.CompressJob;
 import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.operators.json.Json;
 import dev.tokenpress.spark.ExecutorRuntimes;
@@ -41,14 +40,7 @@ class ManifestEvaluateJobTest {
 
   @BeforeAll
   static void session() {
-    SparkSession.Builder b = SparkSession.builder().master("local[2]").appName("evaluate-manifest-test")
-        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "2");
-    for (Map.Entry<String, String> e : CompressJob.APP_DEFAULTS.entrySet()) {
-      b = b.config(e.getKey(), e.getValue());
-    }
-    spark = b.getOrCreate();
-    spark.sparkContext().setLogLevel("WARN");
+    spark = LocalSpark.session("evaluate-manifest-test");
   }
 
   @AfterAll

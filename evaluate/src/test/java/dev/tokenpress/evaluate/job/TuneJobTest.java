@@ -3,7 +3,6 @@ package dev.tokenpress.evaluate.job;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.tokenpress.jobs.compress.CompressJob;
 import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.jobs.config.ConfigLoader;
 import dev.tokenpress.jobs.config.JobConfig;
@@ -51,13 +50,7 @@ class TuneJobTest {
 
   @Test
   void choosesAFeasiblePlanBySuccessiveHalvingAndConfirmsItOnHeldOutImages() throws Exception {
-    SparkSession.Builder b = SparkSession.builder().master("local[2]").appName("tune-test")
-        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "2");
-    for (Map.Entry<String, String> e : CompressJob.APP_DEFAULTS.entrySet()) {
-      b = b.config(e.getKey(), e.getValue());
-    }
-    SparkSession spark = b.getOrCreate();
+    SparkSession spark = LocalSpark.session("tune-test");
     Path out = dir.resolve("tune");
     ByteArrayOutputStream log = new ByteArrayOutputStream();
     TuneJob.Result r = TuneJob.run(spark, config(out), VlmProcessorFactory.INSTANCE,
