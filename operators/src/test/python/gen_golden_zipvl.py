@@ -24,6 +24,10 @@ tokenpress rules for what the paper leaves open:
   decode re-encoding of a window of m generated entries with the step's query q:
           a_j = sum_h softmax_j over the window only (q_h . k_j / sqrt(d)); p by Eq. 6; the top p
           rows (no Eq. 7: one query sees every key) at 4 bits, the others at 2, one mixed group.
+  heads = per_kv_head (ZipCache selects per KV head): every step above on a_g, the sum over the
+          query heads h of KV head g = h // (heads / kv_heads) only; each KV head's channels are then
+          quantised as a group of their own (keys per channel per subset, values per token over the
+          head's d channels after s_c); sparse prefill attends over the union of the heads' sets.
 """
 import numpy as np
 
@@ -167,6 +171,30 @@ def main():
         kd, vd = mixed(k, v, mask)
         cases.append({"tau": tau, "p": p, "important": t_rows, "k_deq": f32_list(kd), "v_deq": f32_list(vd)})
 
+    # per KV head: the same probes' attention, summed per GQA group
+    grp = heads // kv_heads
+    per_head = []
+    per_head_a = []
+    for tau in (0.9, 0.96):
+        kd = np.zeros_like(k)
+        vd = np.zeros_like(v)
+        sets, ps, union = [], [], set()
+        for g in range(kv_heads):
+            ag = probs[:, g * grp:(g + 1) * grp].sum(axis=(0, 1))
+            pg = eq6(ag, tau)
+            tg = select(ag / (n - np.arange(n)), pg)
+            mg = np.zeros(n, bool)
+            mg[tg] = True
+            cols = slice(g * d, (g + 1) * d)
+            kd[:, cols], vd[:, cols] = mixed(k[:, cols], v[:, cols], mg)
+            sets.append(tg)
+            ps.append(pg)
+            union.update(tg)
+            if tau == 0.9:
+                per_head_a.append(f64_list(ag))
+        per_head.append({"tau": tau, "p": ps, "important": sets, "union": sorted(union),
+                         "k_deq": f32_list(kd), "v_deq": f32_list(vd)})
+
     # decode: 6 generated entries, one query
     m = 6
     kw = (rng.standard_normal((m, kv_heads * d)) * 1.2).astype(F32)
@@ -185,6 +213,24 @@ def main():
     wmask = np.zeros(m, bool)
     wmask[rank[:pw]] = True
     kwd, vwd = mixed(kw, vw, wmask)
+    # per KV head
+    kwh = np.zeros_like(kw)
+    vwh = np.zeros_like(vw)
+    head_p, head_imp = [], []
+    for gi in range(kv_heads):
+        ag = np.zeros(m)
+        for h in range(gi * g, (gi + 1) * g):
+            s = kw[:, gi * d:(gi + 1) * d].astype(np.float64) @ qd[h * d:(h + 1) * d].astype(np.float64)
+            ag += softmax(s / np.sqrt(d))
+        pg = eq6(ag, tau_d)
+        rk = sorted(range(m), key=lambda j: (-ag[j], j))
+        assert pg == m or ag[rk[pg - 1]] - ag[rk[pg]] > 1e-6
+        mg = np.zeros(m, bool)
+        mg[rk[:pg]] = True
+        cols = slice(gi * d, (gi + 1) * d)
+        kwh[:, cols], vwh[:, cols] = mixed(kw[:, cols], vw[:, cols], mg)
+        head_p.append(pg)
+        head_imp.append([int(j) for j in np.nonzero(mg)[0]])
 
     write("zipvl", "zipvl.json", {
         "n": n, "heads": heads, "kv_heads": kv_heads, "head_dim": d,
@@ -192,10 +238,12 @@ def main():
         "probes_small": probes(7, 5, 6, seed), "probes_other_seed": probes(n, recent, random, seed + 1),
         "q": f32_list(q), "k": f32_list(k), "v": f32_list(v), "order": [int(x) for x in order],
         "probes": pr, "a": f64_list(a), "normalised": f64_list(norm), "cases": cases,
+        "per_head_a": per_head_a, "per_head": per_head,
         "decode": {"tau": tau_d, "q": f32_list(qd), "k": f32_list(kw), "v": f32_list(vw),
                    "order": [int(x) for x in worder], "scores": f64_list(aw), "p": pw,
                    "important": [int(j) for j in np.nonzero(wmask)[0]],
-                   "k_deq": f32_list(kwd), "v_deq": f32_list(vwd)},
+                   "k_deq": f32_list(kwd), "v_deq": f32_list(vwd),
+                   "per_head": {"p": head_p, "important": head_imp, "k_deq": f32_list(kwh), "v_deq": f32_list(vwh)}},
     })
 
     t_rows = cases[0]["important"]

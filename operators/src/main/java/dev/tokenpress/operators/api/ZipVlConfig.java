@@ -26,8 +26,10 @@ import java.util.Map;
  *       the important tokens only) or dense prefill with ZipVL deciding only the KV precision;</li>
  *   <li>{@code unimportant_rows} ({@code "important_keys"} or {@code "zero"}, sparse mode
  *       only): the attention output of the unimportant query rows (see {@link UnimportantRows});</li>
- *   <li>{@code heads} ({@code "shared"}; {@code "per_kv_head"} is rejected, not implemented):
- *       one important set per layer, with the attention summed over every head;</li>
+ *   <li>{@code heads} ({@code "shared"} or {@code "per_kv_head"}): one important set per layer
+ *       from the attention summed over every head, or one set per KV head from the attention of
+ *       its query heads, as ZipCache selects (see {@link Heads}); {@code per_kv_head} needs
+ *       {@code bits_high <= 8};</li>
  *   <li>{@code seed} (0): mixed into the per-record seed that draws the random probes.</li>
  * </ul>
  * Example: {@code {"op":"zipvl","tau":0.96,"mode":"sparse"}}.
@@ -103,7 +105,12 @@ public record ZipVlConfig(double tau, int probesRecent, int probesRandom, int bi
     public enum Heads {
         /** One set per layer from the attention summed over all query heads. */
         SHARED,
-        /** One set per KV head (ZipCache); not implemented, rejected. */
+        /**
+         * One set per KV head (ZipCache): Eq. 6 and Eq. 7 on the attention summed over the query
+         * heads of that KV head's group, so each KV head gets its own count {@code p_g} and its own
+         * tokens at {@code bits_high}; each KV head is quantised on its own. Sparse prefill attends
+         * over the union of the heads' sets (the gathered attention takes one set per layer).
+         */
         PER_KV_HEAD;
 
         /** The JSON name. */
@@ -144,9 +151,9 @@ public record ZipVlConfig(double tau, int probesRecent, int probesRandom, int bi
         if (mode == null || unimportantRows == null || heads == null) {
             throw new IllegalArgumentException(NAME + ": mode, unimportant_rows and heads must not be null");
         }
-        if (heads != Heads.SHARED) {
-            throw new IllegalArgumentException(NAME + ".heads \"" + heads.jsonName()
-                    + "\" is not supported yet; supported: [shared]");
+        if (heads == Heads.PER_KV_HEAD && bitsHigh == 16) {
+            throw new IllegalArgumentException(NAME + ".heads \"per_kv_head\" needs bits_high in [8, 4, 2] (float16"
+                    + " important entries are stored for every KV head at once), got bits_high = 16");
         }
     }
 

@@ -50,9 +50,13 @@ import java.util.Set;
  * ({@link SparseAttention}: gathered rows and columns); what the unimportant rows' attention
  * outputs are, on which the paper is silent, is the {@code unimportant_rows} option
  * ({@link ZipVlConfig.UnimportantRows}). In {@code kv-only} mode attention stays dense and the
- * hidden states exact. One important set per layer, the attention summed over every head
- * (FlashAttention over gathered tokens needs one set; ZipCache's per-KV-head selection is not
- * implemented).
+ * hidden states exact. {@code heads: shared} (default) takes one important set per layer, the
+ * attention summed over every head (FlashAttention over gathered tokens needs one set);
+ * {@code heads: per_kv_head} runs steps 2–5 per KV head on the attention of its query heads
+ * ({@link #accumulatePerKvHead}), as ZipCache selects, and each KV head is then quantised on its
+ * own ({@link MixedPrecisionEncoder#encodePerHead}); sparse prefill then attends over the union of
+ * the heads' sets, and the layer's {@link KvCompressionInfo} records every head's {@code p_g} and
+ * set size.
  *
  * <p><b>KV cache</b> ({@link Hook#KV_FINALIZE}): every layer's entries are re-encoded with the
  * ZipCache codecs ({@link MixedPrecisionEncoder}): important tokens at {@code bits_high}, the
@@ -65,7 +69,8 @@ import java.util.Set;
  * <p><b>Decode</b> ({@link Hook#KV_APPEND}): generated tokens stay in the cache's float append
  * precision; every {@code interval} steps the oldest {@code interval} float entries of each layer
  * are scored with that step's query of the layer ({@code a_j} summed over heads of the softmax
- * over those keys only), Eq. 6 gives their count, and they are re-encoded as one mixed group.
+ * over those keys only; per KV head with {@code per_kv_head}), Eq. 6 gives their count, and they
+ * are re-encoded as one mixed group.
  * Eq. 7 is not applied there: one query sees every key of the window.
  *
  * <p>Stateless as built; {@link #forRecord()} gives the per-record instance that carries each
@@ -75,7 +80,7 @@ public final class ZipVl implements TokenOperator {
     private final ZipVlConfig config;
     private final boolean record;
     // per-record state, allocated at the record's first LM layer (never in the shared instance)
-    private int[][] important;
+    private int[][][] important; // [layer][set]: token indices at bits_high (one set, or one per KV head)
     private KvCompressionInfo[] info;
     private int[] encodedEnd;
 
@@ -150,17 +155,37 @@ public final class ZipVl implements TokenOperator {
         int[] order = context.layout().originalIndices();
         long seed = probeSeed(context.seed(), config.seed(), l);
         int[] probes = probes(n, config.probesRecent(), config.probesRandom(), seed);
-        double[] a = accumulate(q.toArray(), k.toArray(), order, probes, heads, kvHeads, headDim);
-        int p = dynamicCount(a, config.tau());
-        int[] rows = select(normalise(a), p);
-        int[] tokens = new int[rows.length];
-        for (int i = 0; i < rows.length; i++) {
-            tokens[i] = order[rows[i]];
+        int sets = config.heads() == ZipVlConfig.Heads.PER_KV_HEAD ? kvHeads : 1;
+        double[][] a = accumulatePerGroup(q.toArray(), k.toArray(), order, probes, heads, kvHeads, headDim, sets);
+        int[] counts = new int[sets];
+        int[] sizes = new int[sets];
+        boolean[] union = new boolean[n];
+        important[l] = new int[sets][];
+        for (int g = 0; g < sets; g++) {
+            counts[g] = dynamicCount(a[g], config.tau());
+            int[] rows = select(normalise(a[g]), counts[g]);
+            sizes[g] = rows.length;
+            int[] tokens = new int[rows.length];
+            for (int i = 0; i < rows.length; i++) {
+                tokens[i] = order[rows[i]];
+                union[rows[i]] = true;
+            }
+            Arrays.sort(tokens);
+            important[l][g] = tokens;
         }
-        Arrays.sort(tokens);
-        important[l] = tokens;
-        info[l] = new KvCompressionInfo(config.name(), config.mode().jsonName(), config.tau(), n, p, rows.length, seed,
-                config.bitsHigh(), config.bitsLow());
+        int[] rows = trueRows(union);
+        if (sets == 1) {
+            info[l] = new KvCompressionInfo(config.name(), config.mode().jsonName(), config.tau(), n, counts[0],
+                    rows.length, seed, config.bitsHigh(), config.bitsLow(), config.heads().jsonName(), new int[0],
+                    new int[0]);
+        } else {
+            int maxCount = 0;
+            for (int c : counts) {
+                maxCount = Math.max(maxCount, c);
+            }
+            info[l] = new KvCompressionInfo(config.name(), config.mode().jsonName(), config.tau(), n, maxCount,
+                    rows.length, seed, config.bitsHigh(), config.bitsLow(), config.heads().jsonName(), counts, sizes);
+        }
         if (config.mode() == ZipVlConfig.Mode.KV_ONLY) {
             return null;
         }
@@ -177,11 +202,13 @@ public final class ZipVl implements TokenOperator {
             }
             LayerKvCache lc = context.cache().layer(l);
             int[] tokens = lc.tokenIndices();
-            boolean[] mask = new boolean[tokens.length];
-            for (int i = 0; i < tokens.length; i++) {
-                mask[i] = Arrays.binarySearch(important[l], tokens[i]) >= 0;
+            boolean[][] masks = new boolean[important[l].length][tokens.length];
+            for (int g = 0; g < masks.length; g++) {
+                for (int i = 0; i < tokens.length; i++) {
+                    masks[g][i] = Arrays.binarySearch(important[l][g], tokens[i]) >= 0;
+                }
             }
-            encode(lc, 0, tokens.length, mask);
+            encode(lc, 0, tokens.length, masks);
             lc.setCompressionInfo(info[l]);
             encodedEnd[l] = tokens.length;
         }
@@ -205,20 +232,30 @@ public final class ZipVl implements TokenOperator {
             int w = lc.layout().width();
             float[] keys = Arrays.copyOfRange(lc.keys(), from * w, to * w);
             int[] order = Arrays.copyOfRange(lc.tokenIndices(), from, to);
-            double[] a = windowScores(context.queries()[l], keys, order, context.shape().lmHeads(),
-                    lc.layout().numKvHeads(), lc.layout().headDim());
-            int p = dynamicCount(a, config.tau());
-            boolean[] mask = new boolean[interval];
-            for (int r : topRows(a, p)) {
-                mask[r] = true;
+            int sets = important[l].length;
+            double[][] a = windowScoresPerGroup(context.queries()[l], keys, order, context.shape().lmHeads(),
+                    lc.layout().numKvHeads(), lc.layout().headDim(), sets);
+            boolean[][] masks = new boolean[sets][interval];
+            for (int g = 0; g < sets; g++) {
+                for (int r : topRows(a[g], dynamicCount(a[g], config.tau()))) {
+                    masks[g][r] = true;
+                }
             }
-            encode(lc, from, to, mask);
+            encode(lc, from, to, masks);
             encodedEnd[l] = to;
         }
     }
 
-    /** Re-encodes entries [from, to) of {@code lc}: {@code mask[i]} at bits_high, the others at bits_low. */
-    private void encode(LayerKvCache lc, int from, int to, boolean[] mask) {
+    /**
+     * Re-encodes entries [from, to) of {@code lc}: {@code masks[0][i]} at bits_high, the others at
+     * bits_low; with one mask per KV head ({@code per_kv_head}) each head on its own.
+     */
+    private void encode(LayerKvCache lc, int from, int to, boolean[][] masks) {
+        if (masks.length > 1) {
+            lc.recodeMixedPerHead(from, to, masks, new MixedPrecisionEncoder(config.bitsHigh(), config.bitsLow()));
+            return;
+        }
+        boolean[] mask = masks[0];
         if (config.bitsHigh() <= 8) {
             lc.recodeMixed(from, to, mask, new MixedPrecisionEncoder(config.bitsHigh(), config.bitsLow()));
             return;
@@ -236,12 +273,29 @@ public final class ZipVl implements TokenOperator {
         }
     }
 
+    private static int[] trueRows(boolean[] b) {
+        int c = 0;
+        for (boolean x : b) {
+            if (x) {
+                c++;
+            }
+        }
+        int[] out = new int[c];
+        c = 0;
+        for (int r = 0; r < b.length; r++) {
+            if (b[r]) {
+                out[c++] = r;
+            }
+        }
+        return out;
+    }
+
     private void requireRecord(int layers) {
         if (!record) {
             throw new IllegalStateException("zipvl keeps per-record state: call forRecord() first (HookRunner does)");
         }
         if (important == null) {
-            important = new int[layers][];
+            important = new int[layers][][];
             info = new KvCompressionInfo[layers];
             encodedEnd = new int[layers];
         }
@@ -301,17 +355,38 @@ public final class ZipVl implements TokenOperator {
      */
     public static double[] accumulate(float[] q, float[] k, int[] order, int[] probes, int heads, int kvHeads,
                                       int headDim) {
-        int n = order.length;
+        return accumulatePerGroup(q, k, order, probes, heads, kvHeads, headDim, 1)[0];
+    }
+
+    /**
+     * {@link #accumulate} per KV head ({@code per_kv_head}): {@code a[g]_j} sums only the query heads
+     * {@code h} of KV head {@code g} ({@code h / (heads / kvHeads) == g}, grouped-query attention).
+     */
+    public static double[][] accumulatePerKvHead(float[] q, float[] k, int[] order, int[] probes, int heads,
+                                                 int kvHeads, int headDim) {
+        return accumulatePerGroup(q, k, order, probes, heads, kvHeads, headDim, kvHeads);
+    }
+
+    /** The sums over probe rows and over the query heads of each of {@code groups} equal head groups. */
+    private static double[][] accumulatePerGroup(float[] q, float[] k, int[] order, int[] probes, int heads,
+                                                 int kvHeads, int headDim, int groups) {
         float[] probs = AttentionRows.compute(q, probes, order, k, order, heads, kvHeads, headDim,
                 (float) (1.0 / Math.sqrt(headDim)), null);
-        double[] a = new double[n];
-        for (int row = 0; row < probes.length * heads; row++) {
+        return sumHeads(probs, probes.length, heads, order.length, groups);
+    }
+
+    /** {@code out[g][j] = Σ_{row, h in group g} probs[(row·heads + h)·n + j]}, rows in order. */
+    private static double[][] sumHeads(float[] probs, int rowCount, int heads, int n, int groups) {
+        double[][] out = new double[groups][n];
+        int perGroup = heads / groups;
+        for (int row = 0; row < rowCount * heads; row++) {
+            double[] a = out[(row % heads) / perGroup];
             int o = row * n;
             for (int j = 0; j < n; j++) {
                 a[j] += probs[o + j];
             }
         }
-        return a;
+        return out;
     }
 
     /**
@@ -407,16 +482,20 @@ public final class ZipVl implements TokenOperator {
      * window's keys only.
      */
     public static double[] windowScores(float[] q, float[] keys, int[] order, int heads, int kvHeads, int headDim) {
-        int m = order.length;
+        return windowScoresPerGroup(q, keys, order, heads, kvHeads, headDim, 1)[0];
+    }
+
+    /** {@link #windowScores} per KV head: {@code a[g]_j} sums only the query heads of KV head {@code g}. */
+    public static double[][] windowScoresPerKvHead(float[] q, float[] keys, int[] order, int heads, int kvHeads,
+                                                   int headDim) {
+        return windowScoresPerGroup(q, keys, order, heads, kvHeads, headDim, kvHeads);
+    }
+
+    private static double[][] windowScoresPerGroup(float[] q, float[] keys, int[] order, int heads, int kvHeads,
+                                                   int headDim, int groups) {
         float[] probs = AttentionRows.compute(q, new int[] {0}, new int[] {Integer.MAX_VALUE}, keys, order, heads,
                 kvHeads, headDim, (float) (1.0 / Math.sqrt(headDim)), null);
-        double[] a = new double[m];
-        for (int h = 0; h < heads; h++) {
-            for (int j = 0; j < m; j++) {
-                a[j] += probs[h * m + j];
-            }
-        }
-        return a;
+        return sumHeads(probs, 1, heads, order.length, groups);
     }
 
     @Override

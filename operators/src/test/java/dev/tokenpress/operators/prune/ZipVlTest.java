@@ -17,11 +17,13 @@ import dev.tokenpress.operators.api.SparseAttention;
 import dev.tokenpress.operators.api.TokenOperator;
 import dev.tokenpress.operators.api.ZipVlConfig;
 import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.kv.KvChunk;
 import dev.tokenpress.operators.kv.KvCodec;
 import dev.tokenpress.operators.kv.KvCompressionInfo;
 import dev.tokenpress.operators.kv.KvLayout;
 import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.operators.kv.LayerKvCache;
+import dev.tokenpress.operators.kv.MixedPrecisionEncoder;
 import dev.tokenpress.operators.tensor.FloatTensor;
 import dev.tokenpress.operators.testing.Golden;
 import java.util.Arrays;
@@ -107,8 +109,159 @@ class ZipVlTest {
     }
 
     private static ZipVlConfig config(double tau, int bitsHigh, ZipVlConfig.Mode mode, int interval) {
+        return config(tau, bitsHigh, mode, interval, ZipVlConfig.Heads.SHARED);
+    }
+
+    private static ZipVlConfig config(double tau, int bitsHigh, ZipVlConfig.Mode mode, int interval,
+                                      ZipVlConfig.Heads heads) {
         return new ZipVlConfig(tau, Golden.integer(G.get("probes_recent")), Golden.integer(G.get("probes_random")),
-                bitsHigh, 2, interval, mode, ZipVlConfig.UnimportantRows.IMPORTANT_KEYS, ZipVlConfig.Heads.SHARED, 5L);
+                bitsHigh, 2, interval, mode, ZipVlConfig.UnimportantRows.IMPORTANT_KEYS, heads, 5L);
+    }
+
+    /** Per (entry, KV head) precision read from the exported chunks: every pair in exactly one chunk. */
+    private static KvPrecision[][] headPrecisions(LayerKvCache lc) {
+        KvPrecision[][] out = new KvPrecision[lc.layout().numKvHeads()][lc.length()];
+        for (KvChunk ch : lc.chunks()) {
+            int first = ch.kvHead() < 0 ? 0 : ch.kvHead();
+            int last = ch.kvHead() < 0 ? lc.layout().numKvHeads() - 1 : ch.kvHead();
+            for (int e : ch.entries()) {
+                for (int g = first; g <= last; g++) {
+                    assertThat(out[g][e]).as("entry %d head %d in two chunks", e, g).isNull();
+                    out[g][e] = ch.precision();
+                }
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void perKvHeadScoresSelectionAndCacheMatchNumpy() {
+        int[] probes = Golden.ints(G.get("probes"));
+        double[][] a = ZipVl.accumulatePerKvHead(Q, K, ORDER, probes, HEADS, KV_HEADS, D);
+        List<Object> wantA = Golden.list(G.get("per_head_a"));
+        double[] shared = ZipVl.accumulate(Q, K, ORDER, probes, HEADS, KV_HEADS, D);
+        for (int g = 0; g < KV_HEADS; g++) {
+            double[] want = Golden.doubles(wantA.get(g));
+            for (int j = 0; j < N; j++) {
+                assertThat(a[g][j]).as("a[%d][%d]", g, j).isCloseTo(want[j], within(1e-5));
+            }
+        }
+        for (int j = 0; j < N; j++) {
+            assertThat(a[0][j] + a[1][j]).as("the heads' sums add up to the shared sum").isCloseTo(shared[j],
+                    within(1e-9));
+        }
+        for (Map<String, Object> c : Golden.objects(G.get("per_head"))) {
+            double tau = Golden.number(c.get("tau"));
+            int[] wantP = Golden.ints(c.get("p"));
+            List<Object> wantSets = Golden.list(c.get("important"));
+            boolean[][] masks = new boolean[KV_HEADS][N];
+            for (int g = 0; g < KV_HEADS; g++) {
+                int p = ZipVl.dynamicCount(a[g], tau);
+                assertThat(p).as("Eq. 6 of head %d at tau %s", g, tau).isEqualTo(wantP[g]);
+                int[] rows = ZipVl.select(ZipVl.normalise(a[g]), p);
+                assertThat(rows).as("head %d at tau %s", g, tau).containsExactly(Golden.ints(wantSets.get(g)));
+                for (int r : rows) {
+                    masks[g][r] = true;
+                }
+            }
+            KvCache cache = new KvCache(1, new KvLayout(KV_HEADS, D), KvCodec.of(KvPrecision.FP32));
+            cache.layer(0).appendRows(K, 0, V, 0, N, ORDER, ORDER, 0);
+            cache.layer(0).recodeMixedPerHead(0, N, masks, MixedPrecisionEncoder.ZIPVL);
+            assertClose(cache.layer(0).keys(), Golden.floats(c.get("k_deq")), "per-head keys at tau " + tau);
+            assertClose(cache.layer(0).values(), Golden.floats(c.get("v_deq")), "per-head values at tau " + tau);
+        }
+    }
+
+    @Test
+    void perKvHeadOperatorStoresEachHeadsSetAndAttendsOverTheirUnion() {
+        ZipVlConfig cfg = config(0.9, 4, ZipVlConfig.Mode.SPARSE, 0, ZipVlConfig.Heads.PER_KV_HEAD);
+        TokenOperator op = cfg.build().forRecord();
+        SparseAttention s = op.prefillSparse(context(0));
+        long seed = ZipVl.probeSeed(77L, 5L, 0);
+        int[] probes = ZipVl.probes(N, cfg.probesRecent(), cfg.probesRandom(), seed);
+        double[][] a = ZipVl.accumulatePerKvHead(Q, K, ORDER, probes, HEADS, KV_HEADS, D);
+        int[][] sets = new int[KV_HEADS][];
+        int[] ps = new int[KV_HEADS];
+        java.util.TreeSet<Integer> union = new java.util.TreeSet<>();
+        for (int g = 0; g < KV_HEADS; g++) {
+            ps[g] = ZipVl.dynamicCount(a[g], 0.9);
+            sets[g] = ZipVl.select(ZipVl.normalise(a[g]), ps[g]);
+            for (int r : sets[g]) {
+                union.add(r);
+            }
+        }
+        assertThat(sets[0]).as("the heads choose differently on this input").isNotEqualTo(sets[1]);
+        assertThat(s.rows()).containsExactly(union.stream().mapToInt(Integer::intValue).toArray());
+
+        KvCache cache = new KvCache(1, new KvLayout(KV_HEADS, D), KvCodec.of(KvPrecision.FP16));
+        cache.layer(0).appendRows(K, 0, V, 0, N, ORDER, ORDER, 0);
+        op.finalizeKv(new KvFinalizeContext(SHAPE, context(0).layout(), cache, 77L));
+        KvPrecision[][] prec = headPrecisions(cache.layer(0));
+        for (int g = 0; g < KV_HEADS; g++) {
+            for (int r = 0; r < N; r++) {
+                assertThat(prec[g][r]).as("entry %d head %d", r, g)
+                        .isEqualTo(Arrays.binarySearch(sets[g], r) >= 0 ? KvPrecision.INT4 : KvPrecision.INT2);
+            }
+        }
+        KvCompressionInfo info = cache.layer(0).compressionInfo();
+        assertThat(info.heads()).isEqualTo("per_kv_head");
+        assertThat(info.headRatioCounts()).containsExactly(ps);
+        assertThat(info.headImportant()).containsExactly(sets[0].length, sets[1].length);
+        assertThat(info.ratioCount()).isEqualTo(Math.max(ps[0], ps[1]));
+        assertThat(info.important()).isEqualTo(union.size());
+        assertThat(info.importantRatio()).isCloseTo((sets[0].length + sets[1].length) / (2.0 * N), within(1e-12));
+
+        // kv-only: the same per-head storage, dense attention
+        TokenOperator kvOnly = config(0.9, 4, ZipVlConfig.Mode.KV_ONLY, 0, ZipVlConfig.Heads.PER_KV_HEAD).build()
+                .forRecord();
+        assertThat(kvOnly.prefillSparse(context(0))).isNull();
+    }
+
+    @Test
+    void perKvHeadDecodeReEncodesEachHeadsWindowAsNumpyDoes() {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> dec = (Map<String, Object>) G.get("decode");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> ph = (Map<String, Object>) dec.get("per_head");
+        float[] kw = Golden.floats(dec.get("k"));
+        float[] vw = Golden.floats(dec.get("v"));
+        int[] worder = Golden.ints(dec.get("order"));
+        int m = worder.length;
+        float[] qd = Golden.floats(dec.get("q"));
+        double[][] scores = ZipVl.windowScoresPerKvHead(qd, kw, worder, HEADS, KV_HEADS, D);
+        double[] shared = ZipVl.windowScores(qd, kw, worder, HEADS, KV_HEADS, D);
+        for (int j = 0; j < m; j++) {
+            assertThat(scores[0][j] + scores[1][j]).isCloseTo(shared[j], within(1e-9));
+        }
+        ZipVlConfig cfg = config(Golden.number(dec.get("tau")), 4, ZipVlConfig.Mode.KV_ONLY, m,
+                ZipVlConfig.Heads.PER_KV_HEAD);
+        TokenOperator op = cfg.build().forRecord();
+        op.prefillSparse(context(0));
+        KvCache cache = new KvCache(1, new KvLayout(KV_HEADS, D), KvCodec.of(KvPrecision.FP32));
+        LayerKvCache lc = cache.layer(0);
+        lc.appendRows(K, 0, V, 0, N, ORDER, ORDER, 0);
+        op.finalizeKv(new KvFinalizeContext(SHAPE, context(0).layout(), cache, 77L));
+        int w = KV_HEADS * D;
+        for (int step = 0; step < m; step++) {
+            lc.append(kw, step * w, vw, step * w, worder[step], worder[step]);
+            op.kvAppended(new KvAppendContext(SHAPE, step, cache, 77L, new float[][] {qd}));
+        }
+        assertThat(lc.trailingFloatEntries()).isZero();
+        KvPrecision[][] prec = headPrecisions(lc);
+        int[] wantP = Golden.ints(ph.get("p"));
+        List<Object> wantSets = Golden.list(ph.get("important"));
+        for (int g = 0; g < KV_HEADS; g++) {
+            assertThat(ZipVl.dynamicCount(scores[g], cfg.tau())).isEqualTo(wantP[g]);
+            int[] set = Golden.ints(wantSets.get(g));
+            for (int j = 0; j < m; j++) {
+                assertThat(prec[g][N + j]).as("entry %d head %d", N + j, g)
+                        .isEqualTo(Arrays.binarySearch(set, j) >= 0 ? KvPrecision.INT4 : KvPrecision.INT2);
+            }
+        }
+        assertClose(Arrays.copyOfRange(lc.keys(), N * w, (N + m) * w), Golden.floats(ph.get("k_deq")),
+                "per-head window keys");
+        assertClose(Arrays.copyOfRange(lc.values(), N * w, (N + m) * w), Golden.floats(ph.get("v_deq")),
+                "per-head window values");
     }
 
     @Test
@@ -279,6 +432,10 @@ class ZipVlTest {
         assertThat(c.unimportantRows()).isEqualTo(ZipVlConfig.UnimportantRows.ZERO);
         assertThat(c.build().hooks()).doesNotContain(Hook.KV_APPEND);
         assertThat(CompressionPlan.parse(q.toJson())).isEqualTo(q);
+        ZipVlConfig perHead = (ZipVlConfig) CompressionPlan.parse("[{\"op\":\"zipvl\",\"heads\":\"per_kv_head\"}]")
+                .operators().get(0);
+        assertThat(perHead.heads()).isEqualTo(ZipVlConfig.Heads.PER_KV_HEAD);
+        assertThat(perHead.toJsonObject()).containsEntry("heads", "per_kv_head");
         for (String[] bad : new String[][] {
                 {"\"tau\":0", "zipvl.tau must be in (0, 1]"},
                 {"\"tau\":1.5", "zipvl.tau must be in (0, 1]"},
@@ -288,7 +445,8 @@ class ZipVlTest {
                 {"\"bits_high\":2,\"bits_low\":4", "bits_low must not exceed bits_high"},
                 {"\"interval\":-1", "zipvl.interval must be >= 0"},
                 {"\"mode\":\"dense\"", "must be one of [sparse, kv-only]"},
-                {"\"heads\":\"per_kv_head\"", "not supported yet"},
+                {"\"heads\":\"per_kv_head\",\"bits_high\":16", "needs bits_high in [8, 4, 2]"},
+                {"\"heads\":\"per_head\"", "per_kv_head"},
                 {"\"taus\":1", "taus"}}) {
             assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"zipvl\"," + bad[0] + "}]"))
                     .as(bad[0]).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("plan[0]")

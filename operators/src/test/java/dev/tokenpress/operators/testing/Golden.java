@@ -80,6 +80,12 @@ public final class Golden {
         return (List<Map<String, Object>>) array;
     }
 
+    /** A JSON array of any elements (e.g. an array of arrays, each read with {@link #ints}). */
+    @SuppressWarnings("unchecked")
+    public static List<Object> list(Object array) {
+        return (List<Object>) array;
+    }
+
     /** Slice {@code [from, from + len)} of {@code a}. */
     public static float[] slice(float[] a, int from, int len) {
         return java.util.Arrays.copyOfRange(a, from, from + len);
