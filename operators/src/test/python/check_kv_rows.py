@@ -12,7 +12,8 @@ Each tensor is decoded twice and the two must agree bit for bit:
      the last dimension into 8/bits equal parts (byte i of a row holds channels i, i+P, i+2P, ...
      in successive bit fields from the low end); keys x = code * step[c] + min[c]; values
      x = (code * step[t] + min[t]) * s[c]; all float32;
-  2. the PyArrow/numpy recipe of KvCodecs' javadoc, verbatim (kv_to_numpy).
+  2. the PyArrow/numpy recipe of KvCodecs' javadoc, verbatim (kv_to_numpy); each layer is also
+     assembled by the javadoc's loop (recipe_layer) and must equal this file's assembly.
 OUT.json: {"<id>|<layer>": {"k": [...], "v": [...], "rows": T}} with the layer's chunks placed at
 their entries and KV heads ([T, H, D] C order, float32 values as Python floats; every (entry,
 head) pair must come from exactly one chunk), plus "chunks": the number of rows read.
@@ -74,8 +75,23 @@ def kv_to_numpy(t):
     return x.reshape(shape)
 
 
+def recipe_layer(rows):
+    """The layer-assembly loop of KvCodecs' javadoc, verbatim (rows: one layer's dicts)."""
+    t = 1 + max(max(r["entries"]) for r in rows)
+    h = max(r["k"]["shape"][1] if r.get("kv_head") is None else r["kv_head"] + 1 for r in rows)
+    k = np.empty((t, h, rows[0]["k"]["shape"][2]), np.float32)
+    for r in rows:
+        x = kv_to_numpy(r["k"])                   # a mixed group's INT4 and INT2 chunks interleave
+        if r.get("kv_head") is None:
+            k[r["entries"]] = x                   # every KV head: [rows, H, D]
+        else:
+            k[r["entries"], r["kv_head"]] = x[:, 0]   # KV head g only: [rows, 1, D]
+    return k
+
+
 def main(src, dst):
     layers = {}
+    recipe_rows = {}
     n = 0
     with open(src) as f:
         for line in f:
@@ -94,6 +110,8 @@ def main(src, dst):
             shape = [int(x) for x in r["k"]["shape"]]
             assert head is None or shape[1] == 1, ("a one-head chunk must be [rows, 1, D]", r["chunk"], shape)
             layers.setdefault((r["id"], r["layer"]), []).append((r["entries"], head, shape, out[0], out[1]))
+            recipe_rows.setdefault((r["id"], r["layer"]), []).append(
+                dict(r, k=dict(r["k"], data=bytes.fromhex(r["k"]["data_hex"]))))
     res = {"chunks": n}
     for (rid, layer), chunks in layers.items():
         d = chunks[0][2][2]
@@ -116,6 +134,8 @@ def main(src, dst):
                 np.add.at(hits[:, head], rows, 1)
         assert (hits == 1).all(), (rid, layer, "(entry, kv head) pairs not covered exactly once",
                                    np.argwhere(hits != 1)[:5].tolist())
+        recipe = recipe_layer(recipe_rows[(rid, layer)])
+        assert np.array_equal(recipe.view(np.uint32), k.view(np.uint32)), (rid, layer, "javadoc assembly differs")
         res["%s|%d" % (rid, layer)] = {"rows": total, "k": [float(x) for x in k.ravel()],
                                         "v": [float(x) for x in v.ravel()]}
     with open(dst, "w") as f:
