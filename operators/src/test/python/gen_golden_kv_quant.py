@@ -3,7 +3,7 @@
 
 Run:  cd operators/src/test/python && /usr/bin/python3 gen_golden_kv_quant.py
       (numpy 1.24.2; the default python3 has no numpy)
-Writes operators/src/test/resources/golden/kv/kv_quant.json.
+Writes operators/src/test/resources/golden/kv/kv_quant.json and kv_quant_per_head.json.
 
 An independent numpy port of ZipCache's quantisers (ThisisBillhe/ZipCache,
 zipcache/models/CompressUtils/compress_function.py: true_channel_wise_quantize for keys,
@@ -28,6 +28,13 @@ undefined. A KV group is [n tokens, W = kv_heads * head_dim channels], token-maj
   mixed precision (ZipCache mixed_channelwiseQ + channel_separate_mixed_tokenwiseQ): important
       rows (ascending) at bits_high, the others (ascending) at bits_low, each subset its own key
       channel statistics; value channel scales over all rows.
+  per KV head (ZipCache selects per KV head; kv_quant_per_head.json): every head g has its own
+      important mask and is quantised on its own as above, on its channels [g*D, (g+1)*D) only:
+      key statistics per channel per subset of that head, value per-token statistics over that
+      head's D channels, s_c per channel over all rows. A head whose mask is all true (all false)
+      is one subset at bits_high (bits_low). Stored as one chunk per (head, subset), shape
+      [rows, 1, D]. (ZipCache's own per-head gather flattens heads into one value "token" row;
+      tokenpress keeps a value row to one token of one head, and so does this reference.)
 """
 import numpy as np
 
@@ -214,4 +221,48 @@ write("kv", "kv_quant.json", {
     "generator": "gen_golden_kv_quant.py, numpy " + np.__version__,
     "cases": cases,
     "mixed": mixed,
+})
+
+
+def encode_per_head(k, v, heads, head_dim, masks, bits_high, bits_low):
+    """Each KV head g on its own channels with its own mask; returns its chunks and the layer deq."""
+    rows = k.shape[0]
+    k_deq = np.full_like(k, np.nan)
+    v_deq = np.full_like(v, np.nan)
+    out = []
+    for g in range(heads):
+        ch = slice(g * head_dim, (g + 1) * head_dim)
+        kg, vg = k[:, ch], v[:, ch]
+        m = np.asarray(masks[g], dtype=bool)
+        s = channel_scales(vg)
+        chunks = []
+        for sel, bits in ((m, bits_high), (~m, bits_low)):
+            if not sel.any():
+                continue
+            e = encode(kg[sel], vg[sel], bits, s)
+            k_deq[sel, ch] = np.asarray(e["k_deq"], dtype=F32).reshape(-1, head_dim)
+            v_deq[sel, ch] = np.asarray(e["v_deq"], dtype=F32).reshape(-1, head_dim)
+            e["rows"] = [int(i) for i in np.flatnonzero(sel)]
+            chunks.append(e)
+        out.append({"important": [bool(x) for x in m], "chunks": chunks})
+    assert not np.isnan(k_deq).any() and not np.isnan(v_deq).any()
+    return out, k_deq, v_deq
+
+
+# Per KV head: 7 tokens x 4 heads x 5 head dim (odd: packing tails in every head); heads 0 and 2
+# with different mixed masks, head 1 all important, head 3 all unimportant.
+H, D, T = 4, 5, 7
+k = (rng.standard_normal((T, H * D)) * 1.5).astype(F32)
+v = (rng.standard_normal((T, H * D)) * np.repeat(np.array([1, 6, 0.3, 2]), D)).astype(F32)
+v[:, 7] *= 10  # an outlier channel in head 1
+masks = [[True, False, False, True, False, True, False],
+         [True] * T,
+         [False, True, True, False, False, False, True],
+         [False] * T]
+per_heads, k_deq, v_deq = encode_per_head(k, v, H, D, masks, 4, 2)
+write("kv", "kv_quant_per_head.json", {
+    "generator": "gen_golden_kv_quant.py, numpy " + np.__version__,
+    "rows": T, "kv_heads": H, "head_dim": D, "bits_high": 4, "bits_low": 2,
+    "k": f32_list(k), "v": f32_list(v), "heads": per_heads,
+    "k_deq": f32_list(k_deq), "v_deq": f32_list(v_deq),
 })

@@ -39,12 +39,14 @@ import org.apache.arrow.vector.util.Text;
  *
  * <p>The dequantised {@code k}/{@code v} come with what an Arrow consumer needs to dequantise
  * the stored form itself: {@code compression} (struct, null when no operator quantised the layer:
- * operator, mode, tau, scored, ratio_count, important, probe_seed, bits_high, bits_low, as the
- * Parquet column), {@code trailing_float} (entries at the end still in a float precision),
- * {@code important_entries} ({@code list<int32>}, the entries stored at {@code bits_high} apart
- * from the trailing ones; null without compression or chunks) and {@code chunks}
- * ({@code list<struct<entries: list<int32>, k: tensor, v: tensor>>}, the layer's Parquet
- * chunks, each tensor struct with the fields of the Parquet {@code k}/{@code v} structs: data
+ * operator, mode, tau, scored, ratio_count, important, probe_seed, bits_high, bits_low, heads,
+ * head_ratio_counts, head_important, as the Parquet column), {@code trailing_float} (entries at
+ * the end still in a float precision), {@code important_entries} ({@code list<int32>}, the entries
+ * stored at {@code bits_high} in some KV head apart from the trailing ones; null without
+ * compression or chunks) and {@code chunks} ({@code list<struct<entries: list<int32>, kv_head:
+ * int32 (null: every KV head), k: tensor, v: tensor>>}, the layer's Parquet chunks, a chunk of
+ * one KV head g having tensors of shape {@code [rows, 1, D]}; each tensor struct with the fields
+ * of the Parquet {@code k}/{@code v} structs: data
  * (packed codes or float bytes), shape, dtype, layout, bits, group_size, scales, zeros,
  * channel_scales; decoded as in {@code KvCodecs}' PyArrow recipe). {@code chunks} is empty for a
  * cache not read from a job's output.
@@ -81,13 +83,15 @@ public final class KvArrowExport {
             prim("operator", ArrowType.Utf8.INSTANCE), prim("mode", ArrowType.Utf8.INSTANCE),
             prim("tau", new ArrowType.FloatingPoint(FloatingPointPrecision.DOUBLE)), prim("scored", INT),
             prim("ratio_count", INT), prim("important", INT), prim("probe_seed", new ArrowType.Int(64, true)),
-            prim("bits_high", INT), prim("bits_low", INT))),
+            prim("bits_high", INT), prim("bits_low", INT), prim("heads", ArrowType.Utf8.INSTANCE),
+            intList("head_ratio_counts"), intList("head_important"))),
         new Field("trailing_float", FieldType.notNullable(INT), null),
         new Field("important_entries", FieldType.nullable(ArrowType.List.INSTANCE),
             List.of(new Field("item", FieldType.notNullable(INT), null))),
         new Field("chunks", FieldType.notNullable(ArrowType.List.INSTANCE), List.of(
             new Field("item", FieldType.notNullable(ArrowType.Struct.INSTANCE), List.of(
-                intList("entries"), storedTensor("k"), storedTensor("v"))))));
+                intList("entries"), new Field("kv_head", FieldType.nullable(INT), null), storedTensor("k"),
+                storedTensor("v"))))));
     return new Schema(fields, Map.of("id", cache.id(), "next_position", String.valueOf(cache.nextPosition()),
         "producer", "tokenpress"));
   }
@@ -207,6 +211,9 @@ public final class KvArrowExport {
     w.bigInt("probe_seed").writeBigInt(c.probeSeed());
     w.integer("bits_high").writeInt(c.bitsHigh());
     w.integer("bits_low").writeInt(c.bitsLow());
+    w.varChar("heads").writeVarChar(new Text(c.heads()));
+    writeInts(w.list("head_ratio_counts"), c.headRatioCounts());
+    writeInts(w.list("head_important"), c.headImportant());
     w.end();
   }
 
@@ -218,6 +225,9 @@ public final class KvArrowExport {
       StructWriter s = w.struct();
       s.start();
       writeInts(s.list("entries"), c.entries());
+      if (c.kvHead() >= 0) {
+        s.integer("kv_head").writeInt(c.kvHead());
+      }
       putStored(s.struct("k"), c.k());
       putStored(s.struct("v"), c.v());
       s.end();
@@ -262,7 +272,9 @@ public final class KvArrowExport {
     Map<?, ?> m = (Map<?, ?>) vector.getObject(row);
     return new KvCompressionInfo(m.get("operator").toString(), m.get("mode").toString(), (Double) m.get("tau"),
         (Integer) m.get("scored"), (Integer) m.get("ratio_count"), (Integer) m.get("important"),
-        (Long) m.get("probe_seed"), (Integer) m.get("bits_high"), (Integer) m.get("bits_low"));
+        (Long) m.get("probe_seed"), (Integer) m.get("bits_high"), (Integer) m.get("bits_low"),
+        m.get("heads") == null ? KvCompressionInfo.HEADS_SHARED : m.get("heads").toString(),
+        intArray(m.get("head_ratio_counts")), intArray(m.get("head_important")));
   }
 
   private static List<KvStoredChunk> chunks(ListVector vector, int row) {
@@ -270,8 +282,9 @@ public final class KvArrowExport {
     List<KvStoredChunk> out = new ArrayList<>(list.size());
     for (Object o : list) {
       Map<?, ?> m = (Map<?, ?>) o;
-      out.add(new KvStoredChunk(intArray(m.get("entries")), tensor((Map<?, ?>) m.get("k")),
-          tensor((Map<?, ?>) m.get("v"))));
+      Object g = m.get("kv_head");
+      out.add(new KvStoredChunk(intArray(m.get("entries")), g == null ? -1 : (Integer) g,
+          tensor((Map<?, ?>) m.get("k")), tensor((Map<?, ?>) m.get("v"))));
     }
     return out;
   }

@@ -3,7 +3,6 @@ package dev.tokenpress.spark;
 import dev.tokenpress.operators.kv.KvCodecs;
 import dev.tokenpress.operators.kv.KvCompressionInfo;
 import dev.tokenpress.operators.kv.KvPrecision;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 
@@ -124,7 +123,9 @@ public final class KvLayer {
 
   /**
    * The entries stored at the compression's {@code bits_high} (ZipVL's important tokens, apart
-   * from the trailing float entries), ascending; null without a compression record or chunks.
+   * from the trailing float entries), ascending; for a per-KV-head cache the entries stored at
+   * {@code bits_high} in at least one KV head (the union of the heads' sets); null without a
+   * compression record or chunks.
    */
   public int[] importantEntries() {
     if (compression == null || chunks.isEmpty()) {
@@ -133,19 +134,25 @@ public final class KvLayer {
     int b = compression.bitsHigh();
     String dtype = KvCodecs.dtype(b == 16 ? KvPrecision.FP16 : KvPrecision.ofBits(b));
     int end = length() - trailingFloat;
-    int[] out = new int[length()];
+    boolean[] high = new boolean[length()];
     int n = 0;
     for (KvStoredChunk c : chunks) {
       if (c.k().dtype().equals(dtype)) {
         for (int e : c.entries()) {
-          if (e < end) {
-            out[n++] = e;
+          if (e < end && !high[e]) {
+            high[e] = true;
+            n++;
           }
         }
       }
     }
-    int[] r = Arrays.copyOf(out, n);
-    Arrays.sort(r);
-    return r;
+    int[] out = new int[n];
+    int i = 0;
+    for (int e = 0; e < high.length; e++) {
+      if (high[e]) {
+        out[i++] = e;
+      }
+    }
+    return out;
   }
 }

@@ -135,7 +135,11 @@ public final class OutputSchemas {
    * row of the layer (the operators' {@code KvCompressionInfo}): operator and mode, {@code tau},
    * the rows scored ({@code scored}, n), Eq. 6's count ({@code ratio_count}, p), the tokens stored
    * at {@code bits_high} ({@code important}; 16 = float16), {@code bits_low}, and the seed of the
-   * layer's random probe rows.
+   * layer's random probe rows. {@code heads}: {@code shared} (one important set for every KV
+   * head) or {@code per_kv_head} (one per KV head: {@code head_ratio_counts} and
+   * {@code head_important} give each head's p and count, {@code ratio_count} is their largest p and
+   * {@code important} the size of the union of the heads' sets; both arrays empty when shared).
+   * Files written before these three fields existed read as {@code shared}.
    */
   public static final StructType KV_COMPRESSION = createStructType(List.of(
       createStructField("operator", StringType, false),
@@ -146,12 +150,18 @@ public final class OutputSchemas {
       createStructField("important", IntegerType, false),
       createStructField("probe_seed", LongType, false),
       createStructField("bits_high", IntegerType, false),
-      createStructField("bits_low", IntegerType, false)));
+      createStructField("bits_low", IntegerType, false),
+      createStructField("heads", StringType, false),
+      createStructField("head_ratio_counts", createArrayType(IntegerType, false), false),
+      createStructField("head_important", createArrayType(IntegerType, false), false)));
 
   /**
    * {@code kv_cache/}: one row per (id, layer, chunk); a chunk is one stored form of a run of the
    * layer's entries (row i of the chunk is entry {@code entries[i]} of the layer, so the two
-   * chunks of a mixed-precision group restore the order). {@code batch_id} becomes the directory
+   * chunks of a mixed-precision group restore the order). {@code kv_head} is null for a chunk
+   * of every KV head ({@code k}/{@code v} of shape {@code [rows, kv_heads, head_dim]}) and g for a
+   * chunk of KV head g only ({@code [rows, 1, head_dim]}, a per-KV-head mixed-precision group);
+   * every (entry, KV head) pair of a layer is in exactly one chunk. {@code batch_id} becomes the directory
    * partition ({@code kv_cache/batch_id=.../}) so that a batch whose outputs never committed can
    * be removed as a unit.
    */
@@ -159,6 +169,7 @@ public final class OutputSchemas {
       createStructField("id", StringType, false),
       createStructField("layer", IntegerType, false),
       createStructField("chunk", IntegerType, false),
+      createStructField("kv_head", IntegerType, true),
       createStructField("k", TENSOR, false),
       createStructField("v", TENSOR, false),
       createStructField("precision", StringType, false),

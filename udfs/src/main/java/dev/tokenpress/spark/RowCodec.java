@@ -130,7 +130,8 @@ public final class RowCodec {
       for (int c = 0; c < chunks.size(); c++) {
         KvChunk ch = chunks.get(c);
         rows.add(RowFactory.create(
-            id, layer, c, tensorRow(ch.k()), tensorRow(ch.v()), ch.precision().name(),
+            id, layer, c, ch.kvHead() < 0 ? null : ch.kvHead(), tensorRow(ch.k()), tensorRow(ch.v()),
+            ch.precision().name(),
             ch.entries(), ch.tokenIndex(), ch.position(), cache.nextPosition(), compression, trailing,
             prov.planHash(), engine.modelSha256(), prov.runId(), prov.batchId()));
       }
@@ -144,17 +145,41 @@ public final class RowCodec {
       return null;
     }
     return RowFactory.create(i.operator(), i.mode(), i.tau(), i.scored(), i.ratioCount(), i.important(),
-        i.probeSeed(), i.bitsHigh(), i.bitsLow());
+        i.probeSeed(), i.bitsHigh(), i.bitsLow(), i.heads(), i.headRatioCounts(), i.headImportant());
   }
 
-  /** Reads a {@link OutputSchemas#KV_COMPRESSION} struct back; null stays null. */
+  /**
+   * Reads a {@link OutputSchemas#KV_COMPRESSION} struct back; null stays null. A struct written
+   * before {@code heads}, {@code head_ratio_counts} and {@code head_important} existed reads as
+   * {@code shared}.
+   */
   public static KvCompressionInfo compression(Row r) {
     if (r == null) {
       return null;
     }
+    boolean perHead = hasField(r, "heads");
     return new KvCompressionInfo(r.getAs("operator"), r.getAs("mode"), r.<Double>getAs("tau"),
         r.<Integer>getAs("scored"), r.<Integer>getAs("ratio_count"), r.<Integer>getAs("important"),
-        r.<Long>getAs("probe_seed"), r.<Integer>getAs("bits_high"), r.<Integer>getAs("bits_low"));
+        r.<Long>getAs("probe_seed"), r.<Integer>getAs("bits_high"), r.<Integer>getAs("bits_low"),
+        perHead ? r.getAs("heads") : KvCompressionInfo.HEADS_SHARED,
+        perHead ? ints(r, "head_ratio_counts") : new int[0], perHead ? ints(r, "head_important") : new int[0]);
+  }
+
+  /**
+   * The {@code kv_head} of a {@code kv_cache} row: -1 for a chunk of every KV head (null, or a
+   * file written before the column existed), else the KV head the chunk holds.
+   */
+  public static int kvHead(Row kvRow) {
+    if (!hasField(kvRow, "kv_head")) {
+      return -1;
+    }
+    int i = kvRow.fieldIndex("kv_head");
+    return kvRow.isNullAt(i) ? -1 : kvRow.getInt(i);
+  }
+
+  /** Whether {@code row}'s schema has a field {@code name} (outputs of older versions lack some). */
+  static boolean hasField(Row row, String name) {
+    return row.schema() != null && java.util.Arrays.asList(row.schema().fieldNames()).contains(name);
   }
 
   /** Spark's Row encoder takes Scala collections for array-of-struct and map columns. */

@@ -26,7 +26,8 @@ import scala.jdk.javaapi.CollectionConverters;
  * <caption>Functions</caption>
  * <tr><td>{@code tp_kv_floats(t)}</td><td>{@code array<float>} of a {@code k} or {@code v} struct:
  *     float tensors decoded, quantised ones dequantised with their metadata (the operators'
- *     {@code KvCodecs}); row-major over {@code shape = [rows, kv_heads, head_dim]}</td></tr>
+ *     {@code KvCodecs}); row-major over {@code shape = [rows, kv_heads, head_dim]} (a chunk of one
+    KV head, {@code kv_head} not null, gives {@code [rows, 1, head_dim]}: that head only)</td></tr>
  * <tr><td>{@code tp_tensor_nbytes(t)}</td><td>stored bytes of the tensor's data</td></tr>
  * <tr><td>{@code tp_tensor_numel(t)}</td><td>logical element count (product of {@code shape})</td></tr>
  * <tr><td>{@code tp_kept_mask(kept, n)}</td><td>expands a kept-token list ({@code kept_maps[i].kept},

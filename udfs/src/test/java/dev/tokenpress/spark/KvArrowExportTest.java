@@ -166,6 +166,48 @@ class KvArrowExportTest {
   }
 
   @Test
+  void carriesPerKvHeadChunksAndCounts() throws IOException {
+    LayerKvCache lc = TokenpressFunctionsTest.perHeadCache().layer(0);
+    List<KvStoredChunk> chunks = new ArrayList<>();
+    for (KvChunk c : lc.chunks()) {
+      chunks.add(new KvStoredChunk(c.entries(), c.kvHead(), c.k(), c.v()));
+    }
+    int[] shape = {lc.length(), 3, 5};
+    KvLayer a = new KvLayer(0, lc.keys(), shape, lc.values(), shape.clone(), lc.tokenIndices(), lc.positions(),
+        lc.compressionInfo(), lc.trailingFloatEntries(), chunks);
+    Path file = tmp.resolve("heads.arrow");
+    try (BufferAllocator root = new RootAllocator(64L << 20)) {
+      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+        KvArrowExport.write(new KvCache("h.png", 9, List.of(a)), ch, root, 4L << 20);
+      }
+      KvLayer b;
+      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+        b = KvArrowExport.read(ch, root).layers().get(0);
+      }
+      assertThat(root.getAllocatedMemory()).isZero();
+      assertThat(b.compression()).isEqualTo(a.compression());
+      assertThat(b.compression().heads()).isEqualTo("per_kv_head");
+      assertThat(b.compression().headImportant()).containsExactly(3, 7, 2);
+      assertThat(b.compression().headRatioCounts()).containsExactly(2, 7, 1);
+      assertThat(b.chunks()).extracting(KvStoredChunk::kvHead).containsExactly(-1, 0, 0, 1, 2, 2, -1);
+      // each stored chunk dequantises into its head's channels of the exported floats
+      float[] k = new float[b.length() * 15];
+      for (KvStoredChunk c : b.chunks()) {
+        float[] ck = c.k().dequantize();
+        int g0 = Math.max(c.kvHead(), 0);
+        int cw = c.kvHead() < 0 ? 15 : 5;
+        int[] e = c.entries();
+        for (int i = 0; i < e.length; i++) {
+          System.arraycopy(ck, i * cw, k, e[i] * 15 + g0 * 5, cw);
+        }
+      }
+      assertThat(k).containsExactly(b.k());
+      assertThat(b.k()).containsExactly(a.k());
+      assertThat(b.importantEntries()).containsExactly(1, 2, 3, 4, 5, 6, 7);
+    }
+  }
+
+  @Test
   void overTheLimitFailsWithTheSizesAndLeaksNothing() throws IOException {
     try (BufferAllocator root = new RootAllocator(64L << 20);
         FileChannel ch = FileChannel.open(tmp.resolve("big.arrow"), StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {

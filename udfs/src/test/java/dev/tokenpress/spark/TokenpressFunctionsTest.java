@@ -11,6 +11,7 @@ import java.util.SplittableRandom;
 import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvChunk;
 import dev.tokenpress.operators.kv.KvCodec;
+import dev.tokenpress.operators.kv.KvCompressionInfo;
 import dev.tokenpress.operators.kv.KvLayout;
 import dev.tokenpress.operators.kv.KvPrecision;
 import dev.tokenpress.operators.kv.MixedPrecisionEncoder;
@@ -136,6 +137,114 @@ class TokenpressFunctionsTest {
       assertThat(got.position()).containsExactly(c.layer(l).positions());
     }
     assertThatThrownBy(() -> KvCacheReader.load(spark, tmp.toString(), "nope")).hasMessageContaining("no KV cache rows");
+  }
+
+  /**
+   * Record "ph": layer 0 of 3 KV heads x 5 with entries 1..7 of 9 in a per-KV-head ZipVL group
+   * (head 0 mixed, head 1 all important, head 2 mixed with another mask) between fp16 entries;
+   * layer 1 a shared mixed group.
+   */
+  static dev.tokenpress.operators.kv.KvCache perHeadCache() {
+    SplittableRandom rnd = new SplittableRandom(11);
+    KvLayout layout = new KvLayout(3, 5);
+    dev.tokenpress.operators.kv.KvCache c =
+        new dev.tokenpress.operators.kv.KvCache(2, layout, KvCodec.of(KvPrecision.FP16));
+    int[] idx = {0, 1, 2, 3, 5, 8, 9, 10, 11};
+    int[] pos = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    for (int l = 0; l < 2; l++) {
+      c.layer(l).appendRows(random(rnd, 9 * 15), 0, random(rnd, 9 * 15), 0, 9, idx, pos, 0);
+    }
+    boolean[][] masks = {
+        {true, false, false, true, false, false, true},
+        {true, true, true, true, true, true, true},
+        {false, true, false, false, false, true, false}};
+    c.layer(0).recodeMixedPerHead(1, 8, masks, MixedPrecisionEncoder.ZIPVL);
+    c.layer(0).setCompressionInfo(new KvCompressionInfo("zipvl", "sparse", 0.96, 7, 7, 7, 5L, 4, 2,
+        KvCompressionInfo.HEADS_PER_KV_HEAD, new int[] {2, 7, 1}, new int[] {3, 7, 2}));
+    c.layer(1).recodeMixed(0, 6, new boolean[] {false, true, false, false, true, false}, MixedPrecisionEncoder.ZIPVL);
+    c.layer(1).setCompressionInfo(new KvCompressionInfo("zipvl", "sparse", 0.96, 6, 2, 2, 6L, 4, 2));
+    c.advance(9, 9);
+    return c;
+  }
+
+  @Test
+  void perKvHeadChunksRoundTripThroughParquetAndOlderFilesStillRead() {
+    dev.tokenpress.operators.kv.KvCache c = perHeadCache();
+    Path dir = tmp.resolve("perhead");
+    List<Row> rows = RowCodec.kvRows("ph", c, ENGINE, PROV);
+    spark.createDataFrame(rows, OutputSchemas.KV_CACHE).write().mode("overwrite").partitionBy("batch_id")
+        .parquet(dir.resolve("kv_cache").toString());
+    KvCache read = KvCacheReader.load(spark, dir.toString(), "ph");
+    for (int l = 0; l < 2; l++) {
+      KvLayer got = read.layer(l);
+      assertThat(got.kShape()).containsExactly(9, 3, 5);
+      assertThat(got.k()).containsExactly(c.layer(l).keys());
+      assertThat(got.v()).containsExactly(c.layer(l).values());
+      assertThat(got.tokenIndex()).containsExactly(c.layer(l).tokenIndices());
+      assertThat(got.position()).containsExactly(c.layer(l).positions());
+      assertThat(got.compression()).isEqualTo(c.layer(l).compressionInfo());
+    }
+    // entries 1..7 are int4 in head 1, so all of them are important in some head
+    assertThat(read.layer(0).importantEntries()).containsExactly(1, 2, 3, 4, 5, 6, 7);
+    assertThat(read.layer(0).compression().importantRatio()).isEqualTo(12 / 21.0);
+    // per-head chunks: kv_head set, [rows, 1, head_dim]; tp_kv_floats gives that head's floats
+    List<KvChunk> expected = c.layer(0).chunks();
+    assertThat(expected).hasSize(7); // fp16, head 0 (2), head 1 (1), head 2 (2), fp16
+    spark.read().parquet(dir.resolve("kv_cache").toString()).createOrReplaceTempView("kv_ph");
+    List<Row> got = spark.sql("SELECT kv_head, k.shape, tp_kv_floats(k), tp_kv_floats(v), precision, entries "
+        + "FROM kv_ph WHERE layer = 0 ORDER BY chunk").collectAsList();
+    assertThat(got).hasSize(expected.size());
+    for (int i = 0; i < got.size(); i++) {
+      KvChunk e = expected.get(i);
+      Row r = got.get(i);
+      assertThat(r.isNullAt(0) ? -1 : r.getInt(0)).isEqualTo(e.kvHead());
+      assertThat(r.<Integer>getList(1)).containsExactly(e.rows(), e.kvHead() < 0 ? 3 : 1, 5);
+      assertThat(floats(r.getList(2))).containsExactly(e.k().dequantize());
+      assertThat(floats(r.getList(3))).containsExactly(e.v().dequantize());
+      assertThat(r.getString(4)).isEqualTo(e.precision().name());
+    }
+    assertThat(got).extracting(r -> r.isNullAt(0) ? -1 : r.getInt(0)).containsExactly(-1, 0, 0, 1, 2, 2, -1);
+
+    // a row set missing one head's chunk, or holding one twice, is rejected naming the pair
+    List<Row> parquet = spark.read().parquet(dir.resolve("kv_cache").toString()).where("layer = 0").collectAsList();
+    List<Row> missing = new ArrayList<>(parquet);
+    missing.removeIf(r -> !r.isNullAt(r.fieldIndex("kv_head")) && r.<Integer>getAs("kv_head") == 1);
+    assertThatThrownBy(() -> KvCacheReader.fromRows("ph", missing))
+        .hasMessageContaining("layer 0: entry 1 of KV head 1 is in no chunk");
+    List<Row> twice = new ArrayList<>(parquet);
+    twice.add(parquet.stream().filter(r -> !r.isNullAt(r.fieldIndex("kv_head"))).findFirst().orElseThrow());
+    assertThatThrownBy(() -> KvCacheReader.fromRows("ph", twice)).hasMessageContaining("more than one chunk");
+
+    // a file written before kv_head and the per-head compression fields existed reads as before
+    dev.tokenpress.operators.kv.KvCache shared = cache();
+    StructType oldCompression = new StructType(java.util.Arrays.copyOf(OutputSchemas.KV_COMPRESSION.fields(), 9));
+    StructType oldSchema = new StructType(java.util.Arrays.stream(OutputSchemas.KV_CACHE.fields())
+        .filter(f -> !f.name().equals("kv_head"))
+        .map(f -> f.name().equals("compression")
+            ? new org.apache.spark.sql.types.StructField(f.name(), oldCompression, true, f.metadata()) : f)
+        .toArray(org.apache.spark.sql.types.StructField[]::new));
+    shared.layer(1).setCompressionInfo(new KvCompressionInfo("zipvl", "kv-only", 0.9, 6, 3, 3, 8L, 4, 2));
+    List<Row> oldRows = new ArrayList<>();
+    int kvHead = OutputSchemas.KV_CACHE.fieldIndex("kv_head");
+    for (Row r : RowCodec.kvRows("old", shared, ENGINE, PROV)) {
+      List<Object> values = new ArrayList<>(scala.jdk.javaapi.CollectionConverters.asJava(r.toSeq()));
+      assertThat(values.remove(kvHead)).isNull();
+      int ci = oldSchema.fieldIndex("compression");
+      Row comp = (Row) values.get(ci);
+      if (comp != null) {
+        values.set(ci, org.apache.spark.sql.RowFactory.create(
+            scala.jdk.javaapi.CollectionConverters.asJava(comp.toSeq()).subList(0, 9).toArray()));
+      }
+      oldRows.add(org.apache.spark.sql.RowFactory.create(values.toArray()));
+    }
+    Path old = tmp.resolve("old");
+    spark.createDataFrame(oldRows, oldSchema).write().mode("overwrite").partitionBy("batch_id")
+        .parquet(old.resolve("kv_cache").toString());
+    KvCache oldRead = KvCacheReader.load(spark, old.toString(), "old");
+    assertThat(oldRead.layer(1).k()).containsExactly(shared.layer(1).keys());
+    assertThat(oldRead.layer(1).compression()).isEqualTo(shared.layer(1).compressionInfo());
+    assertThat(oldRead.layer(1).compression().heads()).isEqualTo("shared");
+    assertThat(oldRead.layer(1).chunks()).extracting(KvStoredChunk::kvHead).containsOnly(-1);
   }
 
   @Test

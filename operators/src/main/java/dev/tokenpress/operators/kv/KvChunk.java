@@ -17,8 +17,16 @@ public final class KvChunk {
     private final KvPrecision precision;
     private final KvTensor k;
     private final KvTensor v;
+    private final int kvHead;
 
+    /** A chunk holding every KV head ({@link #kvHead()} -1). */
     KvChunk(int[] entries, int[] tokenIndex, int[] position, KvPrecision precision, KvTensor k, KvTensor v) {
+        this(entries, tokenIndex, position, precision, k, v, -1);
+    }
+
+    /** {@code kvHead} -1: every KV head; {@code g >= 0}: only KV head g (tensors of shape [rows, 1, head_dim]). */
+    KvChunk(int[] entries, int[] tokenIndex, int[] position, KvPrecision precision, KvTensor k, KvTensor v,
+            int kvHead) {
         if (entries.length != k.rows() || tokenIndex.length != k.rows() || position.length != k.rows()
                 || v.rows() != k.rows()) {
             throw new IllegalArgumentException("chunk of " + k.rows() + " rows has " + entries.length + " entries, "
@@ -31,6 +39,26 @@ public final class KvChunk {
         this.precision = precision;
         this.k = k;
         this.v = v;
+        if (kvHead < -1 || (kvHead >= 0 && (k.shape().length != 3 || k.shape()[1] != 1))) {
+            throw new IllegalArgumentException("a chunk of KV head " + kvHead + " must have shape [rows, 1, head_dim], found "
+                    + Arrays.toString(k.shape()));
+        }
+        this.kvHead = kvHead;
+    }
+
+    /** This chunk tagged as holding only KV head {@code g} (its tensors must be [rows, 1, head_dim]). */
+    KvChunk ofKvHead(int g) {
+        return new KvChunk(entries, tokenIndex, position, precision, k, v, g);
+    }
+
+    /**
+     * The KV head this chunk holds (the Parquet {@code kv_head} column): -1 for a chunk of every
+     * KV head (tensors {@code [rows, kv_heads, head_dim]}), {@code g >= 0} for a chunk of KV head g
+     * only (tensors {@code [rows, 1, head_dim]}), as a per-head mixed-precision group exports.
+     * Every (entry, KV head) pair of a layer is in exactly one chunk.
+     */
+    public int kvHead() {
+        return kvHead;
     }
 
     public int rows() {
@@ -66,7 +94,7 @@ public final class KvChunk {
 
     @Override
     public String toString() {
-        return "KvChunk(" + precision + ", rows=" + entries.length + ", entries="
+        return "KvChunk(" + precision + (kvHead >= 0 ? ", kvHead=" + kvHead : "") + ", rows=" + entries.length + ", entries="
                 + (entries.length <= 8 ? Arrays.toString(entries) : entries[0] + ".." + entries[entries.length - 1])
                 + ")";
     }

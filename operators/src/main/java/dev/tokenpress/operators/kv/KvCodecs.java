@@ -11,10 +11,13 @@ import java.util.Arrays;
  * <h2>What a Parquet {@code kv_cache} row holds</h2>
  * {@link LayerKvCache#chunks()} turns a layer into {@link KvChunk}s; each chunk has
  * {@code entries} (row i of the chunk is entry {@code entries[i]} of the layer),
- * {@code token_index}, {@code position}, and a {@link KvTensor} for K and one for V with:
+ * {@code kv_head} ({@link KvChunk#kvHead()}: null/-1 when the chunk holds every KV head, g when it
+ * holds KV head g only), {@code token_index}, {@code position}, and a {@link KvTensor} for K and
+ * one for V with:
  * <ul>
- *   <li>{@code shape}: the logical shape {@code [rows, kv_heads, head_dim]}; {@code W =
- *       kv_heads * head_dim} channels per row, head after head;</li>
+ *   <li>{@code shape}: the logical shape {@code [rows, kv_heads, head_dim]}, or
+ *       {@code [rows, 1, head_dim]} for a chunk of one KV head; {@code W} = the product after
+ *       {@code rows} channels per row, head after head;</li>
  *   <li>{@code dtype}, {@code layout}, {@code data}: see the table;</li>
  *   <li>{@code bits}; {@code group_size}: elements sharing one (scale, zero) pair;
  *       {@code scales}, {@code zeros}, {@code channel_scales}: float32 arrays (empty where
@@ -53,7 +56,8 @@ import java.util.Arrays;
  * in {@code ZipCacheQuantizer}'s documentation: keys per channel and values per token after
  * channel scaling by {@code s_c = sqrt(max_t |V[t,c]|)}, over the group a chunk was quantised in
  * (for the two chunks of a mixed-precision group, {@code s_c} is shared and key statistics are
- * per chunk).
+ * per chunk; a per-KV-head group ({@link MixedPrecisionEncoder#encodePerHead}) is quantised head by
+ * head, so a chunk of KV head g has statistics over that head's {@code head_dim} channels only).
  *
  * <h2>Reading with PyArrow and numpy</h2>
  * <pre>{@code
@@ -79,20 +83,27 @@ import java.util.Arrays;
  *         x = (codes * scales[:, None] + zeros[:, None]) * np.asarray(t["channel_scales"], np.float32)
  *     return x.reshape(shape)
  * }</pre>
- * To rebuild a layer, place each chunk's rows at its {@code entries} (or sort by them). The
+ * To rebuild a layer, place each chunk's rows at its {@code entries} (and, for a chunk of one KV
+ * head, at that head). The
  * golden generator {@code operators/src/test/python/gen_golden_kv_quant.py} runs this exact
  * function against its reference quantiser, and {@code check_kv_rows.py} runs it on the rows a
  * job wrote (ZipVL's mixed caches included). For example, with PyArrow:
  * <pre>{@code
  * import pyarrow.parquet as pq
  * rows = pq.read_table("out/kv_cache", filters=[("id", "=", "images/000123.png"), ("layer", "=", 0)]).to_pylist()
- * t = sum(len(r["entries"]) for r in rows)
- * k = np.empty((t,) + tuple(rows[0]["k"]["shape"][1:]), np.float32)
+ * t = 1 + max(max(r["entries"]) for r in rows)
+ * h = max(r["k"]["shape"][1] if r.get("kv_head") is None else r["kv_head"] + 1 for r in rows)
+ * k = np.empty((t, h, rows[0]["k"]["shape"][2]), np.float32)
  * for r in rows:
- *     k[r["entries"]] = kv_to_numpy(r["k"])     # a mixed group's INT4 and INT2 chunks interleave
+ *     x = kv_to_numpy(r["k"])                   # a mixed group's INT4 and INT2 chunks interleave
+ *     if r.get("kv_head") is None:
+ *         k[r["entries"]] = x                   # every KV head: [rows, H, D]
+ *     else:
+ *         k[r["entries"], r["kv_head"]] = x[:, 0]   # KV head g only: [rows, 1, D]
  * }</pre>
- * Each row also carries {@code compression} (ZipVL's τ, p, probe seed and bits for the layer, or
- * null) and {@code trailing_float} (the layer's last entries still stored as floats).
+ * Each row also carries {@code compression} (ZipVL's τ, p, probe seed and bits for the layer,
+ * {@code heads} and the per-head counts ({@link KvCompressionInfo}), or null) and
+ * {@code trailing_float} (the layer's last entries still stored as floats).
  */
 public final class KvCodecs {
     public static final String DTYPE_FLOAT32 = "float32";

@@ -11,7 +11,8 @@ import java.util.List;
  * <p>Lengths are per layer (a token dropped after layer K is absent from the later layers).
  * New entries go into an open segment of the append codec (FP32 or FP16); {@link #recode}
  * re-encodes a range with another codec (e.g. a ZipCache int4 group), {@link #recodeMixed}
- * re-encodes a range at two precisions chosen per token (ZipVL / ZipCache mixed precision),
+ * re-encodes a range at two precisions chosen per token (ZipVL / ZipCache mixed precision;
+ * {@link #recodeMixedPerHead}: chosen per token and KV head),
  * {@link #retain} keeps a subset (eviction, merging). Every reader sees entries in their order
  * whatever the segments: {@link #tokenIndices}, {@link #positions}, {@link #precisions},
  * {@link #keys}, the kernels ({@code DecodeAttention} reads each segment in place, dequantising
@@ -263,6 +264,31 @@ public final class LayerKvCache {
         replace(from, to, encoder.encode(layout, r.k, r.v, to - from, r.tokenIndex, r.position, important));
     }
 
+    /**
+     * {@link #recodeMixed} with one mask per KV head ({@link MixedPrecisionEncoder#encodePerHead}):
+     * {@code important[g][i]} says whether KV head g of entry {@code from + i} is stored at
+     * {@code encoder.bitsHigh()}. {@link #precisions()} reports each entry's widest precision
+     * over the heads; {@link #chunks()} gives the group's chunks per KV head.
+     */
+    public void recodeMixedPerHead(int from, int to, boolean[][] important, MixedPrecisionEncoder encoder) {
+        checkRange(from, to);
+        if (important.length != layout.numKvHeads()) {
+            throw new IllegalArgumentException("important has " + important.length + " masks, the layer has "
+                    + layout.numKvHeads() + " KV heads");
+        }
+        for (int g = 0; g < important.length; g++) {
+            if (important[g].length != to - from) {
+                throw new IllegalArgumentException("important mask of KV head " + g + " has " + important[g].length
+                        + " entries, range [" + from + ", " + to + ") has " + (to - from));
+            }
+        }
+        if (from == to) {
+            return;
+        }
+        Range r = decodeRange(from, to);
+        replace(from, to, encoder.encodePerHead(layout, r.k, r.v, to - from, r.tokenIndex, r.position, important));
+    }
+
     /** How many chunks {@link #chunks} gives, without exporting them. */
     public int chunkCount() {
         int n = 0;
@@ -274,8 +300,9 @@ public final class LayerKvCache {
 
     /**
      * The layer in stored form, one {@link KvChunk} per segment (two for a mixed-precision
-     * segment), in entry order of each chunk's first entry. Row {@code i} of a chunk is entry
-     * {@code chunk.entries()[i]}; every entry appears in exactly one chunk.
+     * segment; per KV head for a {@link #recodeMixedPerHead} group), segment by segment. Row
+     * {@code i} of a chunk is entry {@code chunk.entries()[i]}; every (entry, KV head) pair appears
+     * in exactly one chunk (a chunk of {@link KvChunk#kvHead()} -1 holds every head).
      */
     public List<KvChunk> chunks() {
         List<KvChunk> out = new ArrayList<>();

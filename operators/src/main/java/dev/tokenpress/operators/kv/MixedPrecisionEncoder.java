@@ -19,6 +19,7 @@ package dev.tokenpress.operators.kv;
  *       {@link KvChunk#entries()} give each stored row's index among the layer's entries.</li>
  * </ul>
  * An all-important or all-unimportant mask gives a plain single-precision segment.
+ * {@link #encodePerHead} does the same for each KV head with its own mask.
  *
  * @param bitsHigh bits of important tokens: 8, 4 or 2
  * @param bitsLow  bits of the other tokens: 8, 4 or 2, at most {@code bitsHigh}
@@ -76,6 +77,55 @@ public record MixedPrecisionEncoder(int bitsHigh, int bitsLow) {
         QuantizedKvSegment high = QuantizedKvSegment.encode(layout, bitsHigh, hi.k, hi.v, nh, hi.idx, hi.pos, s);
         QuantizedKvSegment low = QuantizedKvSegment.encode(layout, bitsLow, lo.k, lo.v, rows - nh, lo.idx, lo.pos, s);
         return new MixedKvSegment(layout, high, low, important);
+    }
+
+    /**
+     * ZipCache's per-KV-head selection: like {@link #encode}, but every KV head {@code g} has its
+     * own important mask {@code important[g]} ({@code rows} entries: whether row r of head g is
+     * stored at {@code bitsHigh}). Head g is quantised on its own, exactly as {@link #encode} would
+     * quantise a one-head layout {@code KvLayout(1, headDim)} of its channels
+     * {@code [g*headDim, (g+1)*headDim)}: keys per channel per subset of that head; value channel
+     * scales {@code s_c} over all rows (per channel, so the same as in the shared form); values
+     * per token over that head's {@code headDim} channels only. The result holds one segment per
+     * head ({@link KvSegment#export} gives each head's chunks, tagged with
+     * {@link KvChunk#kvHead()}); it is the per-head form even when all masks agree.
+     *
+     * <p>ZipCache itself, given per-head token ids, reshapes the gathered rows to
+     * {@code [tokens, heads*headDim]} before quantising values per token, so one of its value
+     * "tokens" mixes rows of different tokens from different heads; that quirk is not reproduced
+     * here (a value row's statistics are always one token of one head).
+     *
+     * @param important {@code numKvHeads} masks of {@code rows} entries each
+     * @throws IllegalArgumentException on short arrays, masks of the wrong shape or non-finite K/V values
+     */
+    public KvSegment encodePerHead(KvLayout layout, float[] k, float[] v, int rows, int[] tokenIndex, int[] position,
+                                   boolean[][] important) {
+        QuantizedKvSegment.checkInputs(layout, k, v, rows, tokenIndex, position);
+        int heads = layout.numKvHeads();
+        if (important == null || important.length != heads) {
+            throw new IllegalArgumentException("important needs one mask per KV head (" + heads + "), found "
+                    + (important == null ? "null" : important.length));
+        }
+        for (int g = 0; g < heads; g++) {
+            if (important[g] == null || important[g].length != rows) {
+                throw new IllegalArgumentException("important mask of KV head " + g + " has "
+                        + (important[g] == null ? "no" : String.valueOf(important[g].length)) + " entries, rows " + rows);
+            }
+        }
+        int hd = layout.headDim();
+        int w = layout.width();
+        KvLayout one = new KvLayout(1, hd);
+        KvSegment[] segs = new KvSegment[heads];
+        float[] hk = new float[rows * hd];
+        float[] hv = new float[rows * hd];
+        for (int g = 0; g < heads; g++) {
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(k, r * w + g * hd, hk, r * hd, hd);
+                System.arraycopy(v, r * w + g * hd, hv, r * hd, hd);
+            }
+            segs[g] = encode(one, hk, hv, rows, tokenIndex, position, important[g]);
+        }
+        return new HeadSplitKvSegment(layout, segs);
     }
 
     /** Rows of one subset, gathered in ascending order. */

@@ -23,7 +23,7 @@ class KvZipCacheGoldenTest {
         return a;
     }
 
-    private static byte[] bytes(Object list) {
+    static byte[] bytes(Object list) {
         int[] ints = Golden.ints(list);
         byte[] b = new byte[ints.length];
         for (int i = 0; i < ints.length; i++) {
@@ -33,7 +33,7 @@ class KvZipCacheGoldenTest {
     }
 
     /** Bitwise float equality (distinguishes -0 from 0), with the index in the message. */
-    private static void assertBits(String what, float[] actual, float[] expected) {
+    static void assertBits(String what, float[] actual, float[] expected) {
         assertThat(actual).as(what + " length").hasSize(expected.length);
         for (int i = 0; i < expected.length; i++) {
             assertThat(Float.floatToIntBits(actual[i])).as("%s[%d]: %s vs %s", what, i, actual[i], expected[i])
@@ -41,7 +41,7 @@ class KvZipCacheGoldenTest {
         }
     }
 
-    private static void assertEncoding(String name, KvChunk chunk, Map<String, Object> e) {
+    static void assertEncoding(String name, KvChunk chunk, Map<String, Object> e) {
         KvTensor k = chunk.k();
         KvTensor v = chunk.v();
         int bits = Golden.integer(e.get("bits"));
