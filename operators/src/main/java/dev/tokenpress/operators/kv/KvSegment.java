@@ -89,7 +89,9 @@ public abstract class KvSegment {
      * This segment in its stored form, as the rows of the Parquet {@code kv_cache} dataset need
      * it ({@link KvChunk}, {@link KvTensor}; formats in {@link KvCodecs}). Row {@code r} of this
      * segment is entry {@code firstEntry + r} of its layer. One chunk per segment, except
-     * mixed-precision segments, which give one chunk per precision.
+     * mixed-precision segments, which give one chunk per precision, and per-KV-head groups
+     * ({@link MixedPrecisionEncoder#encodePerHead}), which give each head's chunks tagged with
+     * {@link KvChunk#kvHead()}.
      *
      * <p>This default serves FP32 and FP16 segments: their bytes are the little-endian floats or
      * halves of {@link #decodeKeys}/{@link #decodeValues} (exact: a half survives the round trip
