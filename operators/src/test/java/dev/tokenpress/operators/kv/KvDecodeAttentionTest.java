@@ -60,6 +60,30 @@ class KvDecodeAttentionTest {
         return c;
     }
 
+    /**
+     * Decode attention of {@code q} over {@code quant} equals attention over its dequantised floats
+     * stored exactly (fp32): outputs and probabilities within 1e-5.
+     */
+    static void assertAttendsLikeItsFloats(DecodeAttention att, float[] q, LayerKvCache quant, int heads, float scale,
+                                           float[] bias, String what) {
+        int len = quant.length();
+        int hd = quant.layout().headDim();
+        LayerKvCache ref = new LayerKvCache(quant.layout(), KvCodec.of(KvPrecision.FP32));
+        ref.appendRows(quant.keys(), 0, quant.values(), 0, len, quant.tokenIndices(), quant.positions(), 0);
+        float[] out = new float[heads * hd];
+        float[] probs = new float[heads * len];
+        att.attend(q, 0, quant, heads, scale, bias, out, 0, probs);
+        float[] expect = new float[heads * hd];
+        float[] expectProbs = new float[heads * len];
+        att.attend(q, 0, ref, heads, scale, bias, expect, 0, expectProbs);
+        for (int i = 0; i < out.length; i++) {
+            assertThat(out[i]).as("%s element %d", what, i).isCloseTo(expect[i], within(1e-5f));
+        }
+        for (int i = 0; i < probs.length; i++) {
+            assertThat(probs[i]).as("%s probability %d", what, i).isCloseTo(expectProbs[i], within(1e-5f));
+        }
+    }
+
     @Test
     void attentionOverQuantisedCacheEqualsAttentionOverItsDequantisedFloats() {
         int heads = 8;
@@ -79,22 +103,7 @@ class KvDecodeAttentionTest {
                     bias[j] = j % 5 == 1 ? -1e9f : 0.1f * (float) rnd.nextGaussian();
                 }
                 LayerKvCache quant = quantisedCache(layout, k, v, len, mode);
-                // the reference: the dequantised floats, stored exactly
-                LayerKvCache ref = new LayerKvCache(layout, KvCodec.of(KvPrecision.FP32));
-                ref.appendRows(quant.keys(), 0, quant.values(), 0, len, quant.tokenIndices(), quant.positions(), 0);
-
-                float[] out = new float[heads * hd];
-                float[] probs = new float[heads * len];
-                att.attend(q, 0, quant, heads, scale, bias, out, 0, probs);
-                float[] expect = new float[heads * hd];
-                float[] expectProbs = new float[heads * len];
-                att.attend(q, 0, ref, heads, scale, bias, expect, 0, expectProbs);
-                for (int i = 0; i < out.length; i++) {
-                    assertThat(out[i]).as("len %d mode %d element %d", len, mode, i).isCloseTo(expect[i], within(1e-5f));
-                }
-                for (int i = 0; i < probs.length; i++) {
-                    assertThat(probs[i]).isCloseTo(expectProbs[i], within(1e-5f));
-                }
+                assertAttendsLikeItsFloats(att, q, quant, heads, scale, bias, "len " + len + " mode " + mode);
             }
         }
     }

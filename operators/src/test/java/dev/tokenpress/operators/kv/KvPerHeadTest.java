@@ -133,21 +133,8 @@ class KvPerHeadTest {
                 int a = len / 4;
                 int b = len - len / 5;
                 LayerKvCache quant = perHeadCache(layout, k, v, len, a, b, randomMasks(rnd, shape[1], b - a));
-                LayerKvCache ref = new LayerKvCache(layout, KvCodec.of(KvPrecision.FP32));
-                ref.appendRows(quant.keys(), 0, quant.values(), 0, len, quant.tokenIndices(), quant.positions(), 0);
                 float scale = (float) (1 / Math.sqrt(hd));
-                float[] out = new float[heads * hd];
-                float[] probs = new float[heads * len];
-                att.attend(q, 0, quant, heads, scale, bias, out, 0, probs);
-                float[] expect = new float[heads * hd];
-                float[] expectProbs = new float[heads * len];
-                att.attend(q, 0, ref, heads, scale, bias, expect, 0, expectProbs);
-                for (int i = 0; i < out.length; i++) {
-                    assertThat(out[i]).as("%s len %d element %d", layout, len, i).isCloseTo(expect[i], within(1e-5f));
-                }
-                for (int i = 0; i < probs.length; i++) {
-                    assertThat(probs[i]).isCloseTo(expectProbs[i], within(1e-5f));
-                }
+                KvDecodeAttentionTest.assertAttendsLikeItsFloats(att, q, quant, heads, scale, bias, layout + " len " + len);
                 // the one-query-head overloads, per KV head, against the floats
                 KvSegment seg = quant.segments().get(a == 0 ? 0 : 1);
                 assertThat(seg).isInstanceOf(HeadSplitKvSegment.class);
