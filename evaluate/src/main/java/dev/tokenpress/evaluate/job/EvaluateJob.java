@@ -207,6 +207,8 @@ public final class EvaluateJob {
       double[] ms = new double[n];
       double[] kv = new double[n];
       long[] kvCount = new long[n];
+      double[][] share = new double[n][];
+      long[] shareCount = new long[n];
       long[] count = new long[n];
       long[] errs = new long[n];
       for (int p = 0; p < n; p++) {
@@ -232,6 +234,16 @@ public final class EvaluateJob {
           if (!r.isNullAt(17)) {
             kv[p] += r.getLong(17);
             kvCount[p]++;
+          }
+          if (!r.isNullAt(20)) {
+            List<Double> s = r.getList(20);
+            if (share[p] == null) {
+              share[p] = new double[s.size()];
+            }
+            for (int l = 0; l < Math.min(s.size(), share[p].length); l++) {
+              share[p][l] += s.get(l);
+            }
+            shareCount[p]++;
           }
         }
         if (kind.equals("caption")) {
@@ -292,6 +304,13 @@ public final class EvaluateJob {
         m.put("mean_visual_tokens_kept", ok == 0 ? null : kept[p] / ok);
         m.put("flops_ratio", flopsRatio(flops.get(0), flops.get(p)));
         m.put("mean_kv_bytes", kvCount[p] == 0 ? null : kv[p] / kvCount[p]);
+        if (share[p] != null) {
+          List<Double> mean = new ArrayList<>();
+          for (double x : share[p]) {
+            mean.add(x / shareCount[p]);
+          }
+          m.put("mean_important_share_per_layer", mean);
+        }
         m.put("ms_per_question", count[p] == 0 ? null : ms[p] / count[p]);
         summaries.add(m);
         if (res != null) {

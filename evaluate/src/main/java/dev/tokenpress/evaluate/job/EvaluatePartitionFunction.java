@@ -5,6 +5,8 @@ import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.evaluate.eval.AnswerScoring;
 import dev.tokenpress.evaluate.eval.ShapesVqaSource;
 import dev.tokenpress.operators.api.CompressionPlan;
+import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.kv.KvCompressionInfo;
 import dev.tokenpress.spark.ExecutorRuntimes;
 import dev.tokenpress.spark.InputRecord;
 import dev.tokenpress.spark.ProcessorFactory;
@@ -56,7 +58,8 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
       .add("generated_tokens", DataTypes.IntegerType, true)
       .add("kv_bytes", DataTypes.LongType, true)
       .add("ms", DataTypes.DoubleType, false)
-      .add("error", DataTypes.StringType, true);
+      .add("error", DataTypes.StringType, true)
+      .add("important_share", DataTypes.createArrayType(DataTypes.DoubleType, false), true);
 
   /** Input rows: which image (every plan runs on it); a manifest's rows add its {@link ManifestSample.Image}. */
   static final StructType WORK = new StructType()
@@ -164,7 +167,7 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
               + (error.getCause() == null ? "" : " (" + error.getCause() + ")");
           rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, imageId,
               q.id(), q.kind(), q.question(), q.answer(), null, null, null, null, null, null, null, null, null,
-              o == null ? 0.0 : o.ms(), why));
+              o == null ? 0.0 : o.ms(), why, null));
           continue;
         }
         RecordResult r = o.result();
@@ -174,9 +177,26 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
             q.kind(), q.question(), q.answer(), r.answer(), correct,
             visual == null ? null : visual.tokensIn(), visual == null ? null : visual.tokensOut(),
             r.flops().vision(), r.flops().prefill(), r.flops().decode(), r.answerTokenIds().length,
-            r.kvCache() == null ? null : r.kvCache().storedBytes(), o.ms(), null));
+            r.kvCache() == null ? null : r.kvCache().storedBytes(), o.ms(), null, importantShare(r.kvCache())));
       }
     }
     return rows;
+  }
+
+  /**
+   * Per LM layer, the share of the cache a KV-quantising operator stored at its high precision
+   * ({@link KvCompressionInfo#importantRatio()}: ZipVL's important tokens, or (token, KV head)
+   * pairs with {@code per_kv_head}); null when no layer carries compression info.
+   */
+  static double[] importantShare(KvCache cache) {
+    if (cache == null || cache.layer(0).compressionInfo() == null) {
+      return null;
+    }
+    double[] out = new double[cache.numLayers()];
+    for (int l = 0; l < out.length; l++) {
+      KvCompressionInfo info = cache.layer(l).compressionInfo();
+      out[l] = info == null ? Double.NaN : info.importantRatio();
+    }
+    return out;
   }
 }

@@ -143,22 +143,33 @@ class EvaluateJobTest {
   }
 
   @Test
-  void sharedWorkPerImageGivesTheRowsOfOneByOneRuns() {
+  void sharedWorkPerImageGivesTheRowsOfOneByOneRuns() throws Exception {
     String plans = "plans=[[], [{op: random-drop, keep: 64}], [{op: vtc-cls, keep: 64, layers: \"0..0\"}], "
-        + "[{op: fastv, layer: 2, keep: 64}], [{op: tome, r: 64}]]";
+        + "[{op: fastv, layer: 2, keep: 64}], [{op: tome, r: 64}], [{op: zipvl, heads: per_kv_head}]]";
     Path shared = dir.resolve("shared");
     Path alone = dir.resolve("alone");
     PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
     EvaluateJob.run(spark, config(shared, plans), VlmProcessorFactory.INSTANCE, quiet);
     EvaluateJob.run(spark, config(alone, plans), OneByOne.INSTANCE, quiet);
     String cols = "plan_index, question_id, answer, correct, visual_tokens_kept, flops_vision, flops_prefill, "
-        + "flops_decode, generated_tokens, kv_bytes, error";
+        + "flops_decode, generated_tokens, kv_bytes, error, important_share";
     List<Row> a = spark.read().parquet(shared.resolve("results").toString()).selectExpr(cols.split(", "))
         .orderBy("plan_index", "question_id").collectAsList();
     List<Row> b = spark.read().parquet(alone.resolve("results").toString()).selectExpr(cols.split(", "))
         .orderBy("plan_index", "question_id").collectAsList();
-    assertThat(a).hasSize(5 * 3 * 4).containsExactlyElementsOf(b);
-    assertThat(spark.read().parquet(shared.resolve("results").toString()).where("ms > 0").count()).isEqualTo(60);
+    assertThat(a).hasSize(6 * 3 * 4).containsExactlyElementsOf(b);
+    assertThat(spark.read().parquet(shared.resolve("results").toString()).where("ms > 0").count()).isEqualTo(72);
+    // ZipVL's share of (token, KV head) pairs at 4 bits, per LM layer, in the rows and the summary
+    for (Row r : a) {
+      assertThat(r.isNullAt(11)).as("important_share of plan %d", r.getInt(0)).isEqualTo(r.getInt(0) != 5);
+    }
+    @SuppressWarnings("unchecked")
+    List<Map<String, Object>> sums = (List<Map<String, Object>>) ((Map<String, Object>) Json.parse(
+        Files.readString(shared.resolve("summary.json")))).get("plans");
+    assertThat(sums.get(0)).doesNotContainKey("mean_important_share_per_layer");
+    @SuppressWarnings("unchecked")
+    List<Number> share = (List<Number>) sums.get(5).get("mean_important_share_per_layer");
+    assertThat(share).hasSize(4).allSatisfy(x -> assertThat(x.doubleValue()).isGreaterThan(0).isLessThanOrEqualTo(1));
   }
 
   @Test
