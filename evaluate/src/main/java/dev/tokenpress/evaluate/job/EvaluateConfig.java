@@ -278,11 +278,16 @@ public record EvaluateConfig(
    * @param resamples paired-bootstrap resamples
    * @param seed bootstrap seed
    * @param title report title (default: from the model and sample)
+   * @param progressIntervalSeconds seconds between progress lines on the driver while the
+   *     (plan, question) evaluations run
    */
-  public record Report(int resamples, long seed, String title) {
+  public record Report(int resamples, long seed, String title, int progressIntervalSeconds) {
     public Report {
       if (resamples < 10 || resamples > 1_000_000) {
         throw ConfigException.invalid("resamples", "must be in [10, 1000000], got " + resamples);
+      }
+      if (progressIntervalSeconds < 1) {
+        throw ConfigException.invalid("progressIntervalSeconds", "must be >= 1, got " + progressIntervalSeconds);
       }
     }
   }

@@ -2,6 +2,8 @@ package dev.tokenpress.evaluate.job;
 
 import dev.tokenpress.datasets.Scene;
 import dev.tokenpress.datasets.SceneObject;
+import dev.tokenpress.evaluate.eval.AnswerScoring;
+import dev.tokenpress.evaluate.eval.ShapesVqaSource;
 import dev.tokenpress.evaluate.report.HtmlReport;
 import dev.tokenpress.evaluate.report.Interval;
 import dev.tokenpress.evaluate.report.PairedBootstrap;
@@ -10,9 +12,8 @@ import dev.tokenpress.jobs.compress.CompressJob;
 import dev.tokenpress.jobs.compress.RuntimeFactories;
 import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.jobs.launch.JobLauncher;
+import dev.tokenpress.jobs.launch.Progress;
 import dev.tokenpress.operators.json.Json;
-import dev.tokenpress.evaluate.eval.AnswerScoring;
-import dev.tokenpress.evaluate.eval.ShapesVqaSource;
 import dev.tokenpress.spark.ProcessorFactory;
 import dev.tokenpress.spark.ProcessorSpec;
 import dev.tokenpress.spark.VlmProcessorFactory;
@@ -31,6 +32,7 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.util.LongAccumulator;
 
 /**
  * {@code evaluate}: several compression plans over a labelled sample in one Spark job. Every image
@@ -74,6 +76,15 @@ public final class EvaluateJob {
 
   /** Runs the evaluation; progress and the per-plan table go to {@code log}. */
   public static Result run(SparkSession spark, EvaluateConfig config, ProcessorFactory factory, PrintStream log) {
+    return run(spark, config, factory, log, "");
+  }
+
+  /**
+   * {@link #run(SparkSession, EvaluateConfig, ProcessorFactory, PrintStream)} with {@code phase}
+   * appended to its progress lines (the tune job's round).
+   */
+  static Result run(SparkSession spark, EvaluateConfig config, ProcessorFactory factory, PrintStream log,
+      String phase) {
     List<EvaluateConfig.LabelledPlan> plans = config.labelledPlans();
     ProcessorSpec spec = new ProcessorSpec(RuntimeFactories.resolveBundle(config.model().bundle()),
         config.model().maxNewTokens(), config.model().seed(), config.model().maxPixels(),
@@ -105,17 +116,28 @@ public final class EvaluateJob {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot prepare " + out, e);
     }
-    log.printf("[tokenpress] evaluate: %d plans x %d images of %s%n", plans.size(), work.size(), sample.describe());
+    long total = plans.size() * questionCount(sample, work);
+    log.printf("[tokenpress] evaluate: %d plans x %d images of %s: %d (plan, question) evaluations%n", plans.size(),
+        work.size(), sample.describe(), total);
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     int partitions = Math.max(1, Math.min(work.size(), jsc.defaultParallelism() * 4));
     long t0 = System.nanoTime();
+    LongAccumulator okAcc = spark.sparkContext().longAccumulator("tokenpress.evaluate.ok");
+    LongAccumulator errAcc = spark.sparkContext().longAccumulator("tokenpress.evaluate.errors");
     JavaRDD<Row> rows = jsc.parallelize(work, partitions)
         .mapPartitions(new EvaluatePartitionFunction(factory, spec, plans, sample, sample.isManifest()
-            ? new org.apache.spark.util.SerializableConfiguration(spark.sparkContext().hadoopConfiguration()) : null));
+            ? new org.apache.spark.util.SerializableConfiguration(spark.sparkContext().hadoopConfiguration()) : null,
+            okAcc, errAcc));
     Dataset<Row> results = spark.createDataFrame(rows, EvaluatePartitionFunction.SCHEMA).cache();
+    Progress progress = new Progress(okAcc, errAcc, 0, total, config.report().progressIntervalSeconds(), "questions",
+        log);
+    progress.phase(phase);
+    spark.sparkContext().addSparkListener(progress);
     try {
       results.write().mode("errorifexists").parquet(new org.apache.hadoop.fs.Path(out, "results").toString());
       List<Row> collected = results.collectAsList();
+      spark.sparkContext().removeSparkListener(progress);
+      progress.close();
       double seconds = (System.nanoTime() - t0) / 1e9;
       Summaries s = new Summaries(plans, sample, work.size(), collected, config.report());
       List<Map<String, Object>> planSummaries = s.plans();
@@ -169,8 +191,26 @@ public final class EvaluateJob {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write to " + out, e);
     } finally {
+      spark.sparkContext().removeSparkListener(progress);
+      progress.close();
       results.unpersist();
     }
+  }
+
+  /** (plan, question) pairs per plan: the manifest's rows, or the split images' questions of the sample's kinds. */
+  private static long questionCount(EvaluateConfig.Sample sample, List<Row> work) {
+    long n = 0;
+    if (sample.isManifest()) {
+      for (Row w : work) {
+        n += ((ManifestSample.Image) w.get(1)).items().size();
+      }
+      return n;
+    }
+    ShapesVqaSource data = new ShapesVqaSource(sample.seed(), 128, sample.split());
+    for (Row w : work) {
+      n += EvaluatePartitionFunction.questions(data, sample, w.getInt(0)).size();
+    }
+    return n;
   }
 
   private static String fmt(Object v, String format) {

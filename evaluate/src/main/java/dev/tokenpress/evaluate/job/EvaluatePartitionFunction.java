@@ -22,6 +22,7 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
+import org.apache.spark.util.LongAccumulator;
 
 /**
  * Executor side of the {@code evaluate} job: each input row is an image index; the image is
@@ -70,15 +71,38 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
   private final List<EvaluateConfig.LabelledPlan> plans;
   private final EvaluateConfig.Sample sample;
   private final org.apache.spark.util.SerializableConfiguration hadoop;
+  private final LongAccumulator ok;
+  private final LongAccumulator errors;
 
-  /** {@code hadoop}: the configuration manifest images are read with (null for a ShapesVQA split). */
+  /**
+   * @param hadoop the configuration manifest images are read with (null for a ShapesVQA split)
+   * @param ok (plan, question) rows answered, for the driver's progress lines
+   * @param errors (plan, question) rows that became error rows
+   */
   EvaluatePartitionFunction(ProcessorFactory factory, ProcessorSpec spec, List<EvaluateConfig.LabelledPlan> plans,
-      EvaluateConfig.Sample sample, org.apache.spark.util.SerializableConfiguration hadoop) {
+      EvaluateConfig.Sample sample, org.apache.spark.util.SerializableConfiguration hadoop, LongAccumulator ok,
+      LongAccumulator errors) {
     this.factory = factory;
     this.spec = spec;
     this.plans = List.copyOf(plans);
     this.sample = sample;
     this.hadoop = hadoop;
+    this.ok = ok;
+    this.errors = errors;
+  }
+
+  /**
+   * The questions of image {@code imageIndex} of a ShapesVQA split that {@code sample} asks
+   * (its kinds), as the tasks answer them.
+   */
+  static List<ManifestSample.Item> questions(ShapesVqaSource data, EvaluateConfig.Sample sample, int imageIndex) {
+    List<ManifestSample.Item> items = new ArrayList<>();
+    for (Question q : data.scene(imageIndex).questions()) {
+      if (sample.kinds().contains(q.kind())) {
+        items.add(new ManifestSample.Item(q.id(), q.kind(), q.question(), q.answer()));
+      }
+    }
+    return items;
   }
 
   @Override
@@ -111,12 +135,7 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
 
   private List<Row> image(RecordProcessor processor, ShapesVqaSource data, int imageIndex) {
     Scene scene = data.scene(imageIndex);
-    List<ManifestSample.Item> items = new ArrayList<>();
-    for (Question q : scene.questions()) {
-      if (sample.kinds().contains(q.kind())) {
-        items.add(new ManifestSample.Item(q.id(), q.kind(), q.question(), q.answer()));
-      }
-    }
+    List<ManifestSample.Item> items = questions(data, sample, imageIndex);
     return answer(processor, imageIndex, scene.imageId(), "shapesvqa:" + sample.split() + "/" + imageIndex,
         ShapesVqaSource.png(scene), null, items);
   }
@@ -168,6 +187,7 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
           rows.add(RowFactory.create(planIndex, plan.label(), plan.plan().planHash(), imageIndex, imageId,
               q.id(), q.kind(), q.question(), q.answer(), null, null, null, null, null, null, null, null, null,
               o == null ? 0.0 : o.ms(), why, null));
+          errors.add(1);
           continue;
         }
         RecordResult r = o.result();
@@ -178,6 +198,7 @@ final class EvaluatePartitionFunction implements FlatMapFunction<Iterator<Row>, 
             visual == null ? null : visual.tokensIn(), visual == null ? null : visual.tokensOut(),
             r.flops().vision(), r.flops().prefill(), r.flops().decode(), r.answerTokenIds().length,
             r.kvCache() == null ? null : r.kvCache().storedBytes(), o.ms(), null, importantShare(r.kvCache())));
+        ok.add(1);
       }
     }
     return rows;

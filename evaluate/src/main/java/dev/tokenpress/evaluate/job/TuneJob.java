@@ -109,7 +109,8 @@ public final class TuneJob {
       alive.forEach(a -> plans.add(a.plan));
       log.printf("[tokenpress] tune: round %d, %d candidates on %d images%n", r, alive.size(), images);
       EvaluateJob.Result res = EvaluateJob.run(spark, config.evaluation(plans, sample,
-          new org.apache.hadoop.fs.Path(out, "rounds/round-" + r).toString()), factory, log);
+          new org.apache.hadoop.fs.Path(out, "rounds/round-" + r).toString()), factory, log,
+          "tune round " + r + ": " + alive.size() + " candidates x " + images + " images");
       spent += res.questions();
       perImageQuestions = res.questions() / Math.max(1, (long) (alive.size() + 1) * images);
       Map<String, Map<String, Object>> byHash = new LinkedHashMap<>();
@@ -161,7 +162,7 @@ public final class TuneJob {
     ArrayNode one = JsonNodeFactory.instance.arrayNode();
     one.add(best.plan);
     EvaluateJob.Result confirm = EvaluateJob.run(spark, config.evaluation(one, config.holdout(),
-        new org.apache.hadoop.fs.Path(out, "confirm").toString()), factory, log);
+        new org.apache.hadoop.fs.Path(out, "confirm").toString()), factory, log, "tune: held-out confirmation");
     Map<String, Object> confirmation = confirm.plans().get(confirm.plans().size() - 1);
     long full = (long) (candidates.size() + 1) * h.maxImages() * perImageQuestions;
 

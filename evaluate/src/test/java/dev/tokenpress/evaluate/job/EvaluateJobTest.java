@@ -92,7 +92,8 @@ class EvaluateJobTest {
     assertThat(((Number) pope.get("yes_ratio")).doubleValue()).isBetween(0.0, 1.0);
     String html = Files.readString(out.resolve("report.html"));
     assertThat(html).contains("random-drop(keep=64)").contains("echarts");
-    assertThat(log.toString(StandardCharsets.UTF_8)).contains("3 plans x 3 images").contains("report:");
+    assertThat(log.toString(StandardCharsets.UTF_8)).contains("3 plans x 3 images")
+        .contains(": 36 (plan, question) evaluations").contains("report:");
 
     // an earlier evaluation is replaced only when asked; foreign content is never touched
     assertThatThrownBy(() -> EvaluateJob.run(spark, config(out), VlmProcessorFactory.INSTANCE,
@@ -177,6 +178,8 @@ class EvaluateJobTest {
     Path out = dir.resolve("x");
     assertThatThrownBy(() -> config(out, "sample.split=dev"))
         .isInstanceOf(ConfigException.class).hasMessageContaining("sample.split");
+    assertThatThrownBy(() -> config(out, "report.progressIntervalSeconds=0"))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("report.progressIntervalSeconds");
     assertThatThrownBy(() -> config(out, "sample.kinds=[exists, colour]"))
         .isInstanceOf(ConfigException.class).hasMessageContaining("colour");
     assertThatThrownBy(() -> config(out, "plans=[{op: fastv}]"))

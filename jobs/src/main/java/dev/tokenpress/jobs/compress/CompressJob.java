@@ -13,10 +13,11 @@ import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.jobs.config.ConfigLoader;
 import dev.tokenpress.jobs.config.InputFormat;
 import dev.tokenpress.jobs.config.JobConfig;
-import dev.tokenpress.jobs.launch.JobLauncher;
 import dev.tokenpress.jobs.config.OutputMode;
 import dev.tokenpress.jobs.corpus.CorpusReader;
 import dev.tokenpress.jobs.corpus.DirectoryListing;
+import dev.tokenpress.jobs.launch.JobLauncher;
+import dev.tokenpress.jobs.launch.Progress;
 import dev.tokenpress.spark.EngineInfo;
 import dev.tokenpress.spark.InferencePartitionFunction;
 import dev.tokenpress.spark.NioLocalFileSystem;
@@ -233,7 +234,8 @@ public final class CompressJob {
       Broadcast<SerializableHadoopConf> hadoopConf = spark.sparkContext().broadcast(
           new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()),
           scala.reflect.ClassTag$.MODULE$.apply(SerializableHadoopConf.class));
-      progress = new Progress(okAcc, errAcc, alreadyCommitted, inputs, config.run().progressIntervalSeconds(), log);
+      progress = new Progress(okAcc, errAcc, alreadyCommitted, inputs, config.run().progressIntervalSeconds(), "rows",
+          log);
       spark.sparkContext().addSparkListener(progress);
 
       int nb = (int) Math.max(1, (toDo + config.output().batchRows() - 1) / config.output().batchRows());

@@ -1,4 +1,4 @@
-package dev.tokenpress.jobs.compress;
+package dev.tokenpress.jobs.launch;
 
 import java.io.PrintStream;
 import java.time.Duration;
@@ -19,20 +19,23 @@ import scala.Tuple4;
 import scala.collection.Iterator;
 
 /**
- * Driver-side progress: rows done / total, rows/s, ETA and errors, printed at a steady interval.
+ * Driver-side progress of a job's Spark stages: units done / total, units/s, ETA and errors,
+ * printed at a steady interval (the compress job counts rows, the evaluate and tune jobs
+ * (plan, question) evaluations).
  *
- * <p>Counts come from two accumulators updated per record by the partition function. Finished
+ * <p>Counts come from two accumulators updated per unit by the partition function. Finished
  * tasks contribute their final values; running tasks contribute the partial values that executor
  * heartbeats carry ({@code spark.executor.heartbeatInterval}), so progress moves inside long
  * tasks too. A task that fails or is killed stops counting. The figures are live estimates; the
  * final summary counts committed rows.
  */
-final class Progress extends SparkListener implements AutoCloseable {
+public final class Progress extends SparkListener implements AutoCloseable {
   private final long okId;
   private final long errorId;
   private final long alreadyDone;
   private final long total;
   private final PrintStream out;
+  private final String unit;
   private final long startNanos = System.nanoTime();
   private final AtomicLong finishedOk = new AtomicLong();
   private final AtomicLong finishedErrors = new AtomicLong();
@@ -40,8 +43,20 @@ final class Progress extends SparkListener implements AutoCloseable {
   private final ScheduledExecutorService timer;
   private volatile String phase = "";
 
-  Progress(LongAccumulator ok, LongAccumulator errors, long alreadyDone, long total, int intervalSeconds, PrintStream out) {
+  /**
+   * Starts printing to {@code out} every {@code intervalSeconds}; register it with
+   * {@code sparkContext().addSparkListener} and close it when the stages are done.
+   *
+   * @param ok units that succeeded, added to by the tasks
+   * @param errors units that became error rows
+   * @param alreadyDone units done before this run (resume), counted as done
+   * @param total all units, including {@code alreadyDone}
+   * @param unit what a unit is called in the line, e.g. {@code "rows"}
+   */
+  public Progress(LongAccumulator ok, LongAccumulator errors, long alreadyDone, long total, int intervalSeconds,
+      String unit, PrintStream out) {
     this.okId = ok.id();
+    this.unit = unit;
     this.errorId = errors.id();
     this.alreadyDone = alreadyDone;
     this.total = total;
@@ -54,7 +69,8 @@ final class Progress extends SparkListener implements AutoCloseable {
     timer.scheduleAtFixedRate(() -> out.println(line()), intervalSeconds, intervalSeconds, TimeUnit.SECONDS);
   }
 
-  void phase(String p) {
+  /** Text appended to every line, e.g. the batch or round. */
+  public void phase(String p) {
     phase = p;
   }
 
@@ -99,8 +115,8 @@ final class Progress extends SparkListener implements AutoCloseable {
     return v;
   }
 
-  /** Rows processed in this run so far (ok + error), estimated. */
-  long processed() {
+  /** Units processed in this run so far (ok + error), estimated. */
+  public long processed() {
     long n = finishedOk.get() + finishedErrors.get();
     for (long[] v : running.values()) {
       n += v[0] + v[1];
@@ -108,7 +124,8 @@ final class Progress extends SparkListener implements AutoCloseable {
     return n;
   }
 
-  long errors() {
+  /** Units that became error rows so far, estimated. */
+  public long errors() {
     long n = finishedErrors.get();
     for (long[] v : running.values()) {
       n += v[1];
@@ -116,15 +133,16 @@ final class Progress extends SparkListener implements AutoCloseable {
     return n;
   }
 
-  String line() {
+  /** The progress line as printed. */
+  public String line() {
     long processed = processed();
     long done = Math.min(total, alreadyDone + processed);
     double secs = (System.nanoTime() - startNanos) / 1e9;
     double rate = secs > 0 ? processed / secs : 0;
     String eta = rate > 0 ? format(Duration.ofSeconds((long) ((total - done) / rate))) : "?";
     double pct = total == 0 ? 100 : 100.0 * done / total;
-    return String.format(Locale.ROOT, "[tokenpress] %d/%d rows (%.1f%%) | %.2f rows/s | ETA %s | errors %d%s",
-        done, total, pct, rate, eta, errors(), phase.isEmpty() ? "" : " | " + phase);
+    return String.format(Locale.ROOT, "[tokenpress] %d/%d %s (%.1f%%) | %.2f %s/s | ETA %s | errors %d%s",
+        done, total, unit, pct, rate, unit, eta, errors(), phase.isEmpty() ? "" : " | " + phase);
   }
 
   static String format(Duration d) {
