@@ -247,6 +247,38 @@ class TokenpressFunctionsTest {
     assertThat(oldRead.layer(1).chunks()).extracting(KvChunk::kvHead).containsOnly(-1);
   }
 
+  /** kv_cache rows of {@code cache} as Spark reads them, {@code field} set to {@code value} in layer {@code layer}. */
+  private static List<Row> kvRowsWith(KvCache cache, int layer, String field, Object value) {
+    List<Row> out = new ArrayList<>();
+    int fi = OutputSchemas.KV_CACHE.fieldIndex(field);
+    for (Row r : spark.createDataFrame(RowCodec.kvRows("rows", cache, ENGINE, PROV), OutputSchemas.KV_CACHE)
+        .collectAsList()) {
+      Object[] values = scala.jdk.javaapi.CollectionConverters.asJava(r.toSeq()).toArray();
+      if ((Integer) values[OutputSchemas.KV_CACHE.fieldIndex("layer")] == layer) {
+        values[fi] = value;
+      }
+      out.add(new org.apache.spark.sql.catalyst.expressions.GenericRowWithSchema(values, OutputSchemas.KV_CACHE));
+    }
+    return out;
+  }
+
+  @Test
+  void readerTakesRowsInAnyOrderAndChecksTrailingFloatAgainstTheChunks() {
+    KvCache c = perHeadCache();
+    c.layer(1).append(random(new SplittableRandom(2), 15), 0, random(new SplittableRandom(3), 15), 0, 12, 9);
+    List<Row> rows = kvRowsWith(c, -1, "id", null);
+    java.util.Collections.reverse(rows);
+    KvCache read = KvCacheReader.fromRows("rows", rows);
+    KvArrowExportTest.assertSameCache(read, c);
+    assertThat(read.layer(1).trailingFloatEntries()).isEqualTo(4);
+    assertThat(read.nextTokenIndex()).isEqualTo(13);
+    assertThatThrownBy(() -> KvCacheReader.fromRows("rows", kvRowsWith(c, 1, "trailing_float", 2)))
+        .hasMessageContaining("layer 1: trailing_float 2 of id 'rows' does not match its chunks, which end in 4 float"
+            + " entries");
+    assertThatThrownBy(() -> KvCacheReader.fromRows("rows", kvRowsWith(c, 0, "precision", "INT8")))
+        .hasMessageContaining("layer 0: chunk 0: precision INT8 does not match the dtypes k float16, v float16");
+  }
+
   @Test
   void visualTokenProvenanceRoundTripsThroughParquet() {
     TokenProvenance merged = TokenProvenance.of(new int[][] {{0, 2, 3}, {1}, {4, 5}},

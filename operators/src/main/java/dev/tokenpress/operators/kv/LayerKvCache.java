@@ -16,7 +16,8 @@ import java.util.List;
  * {@link #retain} keeps a subset (eviction, merging). Every reader sees entries in their order
  * whatever the segments: {@link #tokenIndices}, {@link #positions}, {@link #precisions},
  * {@link #keys}, the kernels ({@code DecodeAttention} reads each segment in place, dequantising
- * on the fly) and {@link #chunks} (the Parquet form).
+ * on the fly) and {@link #chunks} (the Parquet form, from which {@link #fromChunks} rebuilds the
+ * same layer).
  *
  * <p>Not thread-safe.
  */
