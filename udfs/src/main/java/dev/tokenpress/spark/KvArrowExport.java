@@ -13,6 +13,7 @@ import java.nio.channels.Channels;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.apache.arrow.memory.BufferAllocator;
@@ -160,6 +161,7 @@ public final class KvArrowExport {
       List<List<KvChunk>> chunks = new ArrayList<>();
       List<KvCompressionInfo> compressions = new ArrayList<>();
       List<float[]> keys = new ArrayList<>();
+      List<float[]> values = new ArrayList<>();
       while (reader.loadNextBatch()) {
         IntVector layer = (IntVector) root.getVector("layer");
         for (int i = 0; i < root.getRowCount(); i++) {
@@ -171,13 +173,15 @@ public final class KvArrowExport {
               ints((ListVector) root.getVector("token_index"), i), ints((ListVector) root.getVector("position"), i)));
           compressions.add(compression((StructVector) root.getVector("compression"), i));
           keys.add(floats(root.getVector("k"), i));
+          values.add(floats(root.getVector("v"), i));
         }
       }
       KvCache cache = KvCache.fromChunks(KvCacheReader.appendCodec(chunks), chunks, compressions,
           Integer.parseInt(meta.get("next_position")));
       for (int l = 0; l < keys.size(); l++) {
-        if (!java.util.Arrays.equals(keys.get(l), cache.layer(l).keys())) {
-          throw new IllegalArgumentException("layer " + l + ": the k column differs from the keys of its chunks");
+        if (!Arrays.equals(keys.get(l), cache.layer(l).keys())
+            || !Arrays.equals(values.get(l), cache.layer(l).values())) {
+          throw new IllegalArgumentException("layer " + l + ": the k/v columns differ from the floats of its chunks");
         }
       }
       return new Read(meta.get("id"), cache);
