@@ -1,13 +1,19 @@
 package dev.tokenpress.spark;
 
+import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.kv.KvChunk;
+import dev.tokenpress.operators.kv.KvCodecs;
 import dev.tokenpress.operators.kv.KvCompressionInfo;
+import dev.tokenpress.operators.kv.KvLayout;
 import dev.tokenpress.operators.kv.KvTensor;
+import dev.tokenpress.operators.kv.LayerKvCache;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.Channels;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.apache.arrow.memory.BufferAllocator;
@@ -32,7 +38,8 @@ import org.apache.arrow.vector.types.pojo.Schema;
 import org.apache.arrow.vector.util.Text;
 
 /**
- * Exports one record's KV cache as an Arrow IPC file: one row per layer, {@code k} and {@code v}
+ * Exports one record's KV cache (the operators' {@link KvCache}, e.g. from {@link KvCacheReader})
+ * as an Arrow IPC file: one row per layer, {@code k} and {@code v}
  * as the canonical {@code arrow.variable_shape_tensor} (float32, dims {@code T, H_kv, D}),
  * {@code token_index} and {@code position} as {@code list<int32>}, schema metadata {@code id} and
  * {@code next_position}. In Python: {@code pa.ipc.open_file(f).read_all()}.
@@ -48,8 +55,8 @@ import org.apache.arrow.vector.util.Text;
  * one KV head g having tensors of shape {@code [rows, 1, D]}; each tensor struct with the fields
  * of the Parquet {@code k}/{@code v} structs: data
  * (packed codes or float bytes), shape, dtype, layout, bits, group_size, scales, zeros,
- * channel_scales; decoded as in {@code KvCodecs}' PyArrow recipe). {@code chunks} is empty for a
- * cache not read from a job's output.
+ * channel_scales; decoded as in {@code KvCodecs}' PyArrow recipe): {@link LayerKvCache#chunks()},
+ * from which {@link #read} rebuilds the same cache ({@link KvCache#fromChunks}).
  *
  * <p>All off-heap buffers come from a child of the caller's allocator limited to {@code
  * maxBytes}: a cache that does not fit fails with a {@link KvExportTooLargeException} naming the
@@ -71,8 +78,11 @@ public final class KvArrowExport {
     }
   }
 
-  /** The IPC schema. */
-  public static Schema schema(KvCache cache) {
+  /** A cache read back with the record id stored in the file's schema metadata. */
+  public record Read(String id, KvCache cache) {}
+
+  /** The IPC schema of the cache of record {@code id}. */
+  public static Schema schema(String id, KvCache cache) {
     List<Field> fields = List.of(
         new Field("layer", FieldType.notNullable(new ArrowType.Int(32, true)), null),
         TENSOR.field("k"),
@@ -92,68 +102,89 @@ public final class KvArrowExport {
             new Field("item", FieldType.notNullable(ArrowType.Struct.INSTANCE), List.of(
                 intList("entries"), new Field("kv_head", FieldType.nullable(INT), null), storedTensor("k"),
                 storedTensor("v"))))));
-    return new Schema(fields, Map.of("id", cache.id(), "next_position", String.valueOf(cache.nextPosition()),
+    return new Schema(fields, Map.of("id", id, "next_position", String.valueOf(cache.nextPosition()),
         "producer", "tokenpress"));
   }
 
   /**
-   * Writes {@code cache} to {@code out}.
+   * Writes the cache of record {@code id} to {@code out}.
    *
    * @param maxBytes limit of off-heap memory for this export
    */
-  public static void write(KvCache cache, WritableByteChannel out, BufferAllocator allocator, long maxBytes) {
+  public static void write(String id, KvCache cache, WritableByteChannel out, BufferAllocator allocator,
+      long maxBytes) {
     long needed = estimate(cache);
-    try (BufferAllocator child = allocator.newChildAllocator("kv-export-" + cache.id(), 0, maxBytes);
-        VectorSchemaRoot root = VectorSchemaRoot.create(schema(cache), child)) {
-      List<KvLayer> layers = cache.layers();
+    KvLayout layout = cache.layout();
+    try (BufferAllocator child = allocator.newChildAllocator("kv-export-" + id, 0, maxBytes);
+        VectorSchemaRoot root = VectorSchemaRoot.create(schema(id, cache), child)) {
       IntVector layer = (IntVector) root.getVector("layer");
-      for (int i = 0; i < layers.size(); i++) {
-        KvLayer l = layers.get(i);
-        layer.setSafe(i, l.layer());
-        putTensor(root.getVector("k"), i, l.k(), l.kShape());
-        putTensor(root.getVector("v"), i, l.v(), l.vShape());
-        putInts((ListVector) root.getVector("token_index"), i, l.tokenIndex());
-        putInts((ListVector) root.getVector("position"), i, l.position());
-        putCompression((StructVector) root.getVector("compression"), i, l.compression());
-        ((IntVector) root.getVector("trailing_float")).setSafe(i, l.trailingFloat());
+      for (int i = 0; i < cache.numLayers(); i++) {
+        LayerKvCache l = cache.layer(i);
+        int[] shape = {l.length(), layout.numKvHeads(), layout.headDim()};
+        layer.setSafe(i, i);
+        putTensor(root.getVector("k"), i, l.keys(), shape);
+        putTensor(root.getVector("v"), i, l.values(), shape);
+        putInts((ListVector) root.getVector("token_index"), i, l.tokenIndices());
+        putInts((ListVector) root.getVector("position"), i, l.positions());
+        putCompression((StructVector) root.getVector("compression"), i, l.compressionInfo());
+        ((IntVector) root.getVector("trailing_float")).setSafe(i, l.trailingFloatEntries());
         int[] important = l.importantEntries();
         if (important != null) {
           putInts((ListVector) root.getVector("important_entries"), i, important);
         }
         putChunks((ListVector) root.getVector("chunks"), i, l.chunks());
       }
-      root.setRowCount(layers.size());
+      root.setRowCount(cache.numLayers());
       try (ArrowFileWriter writer = new ArrowFileWriter(root, null, out)) {
         writer.start();
         writer.writeBatch();
         writer.end();
       }
     } catch (OutOfMemoryException e) {
-      throw new KvExportTooLargeException(cache.id(), needed, maxBytes, e);
+      throw new KvExportTooLargeException(id, needed, maxBytes, e);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write Arrow IPC for " + cache.id(), e);
+      throw new UncheckedIOException("cannot write Arrow IPC for " + id, e);
     }
   }
 
-  /** Reads a file written by {@link #write} back (for tests and Java consumers). */
-  public static KvCache read(SeekableByteChannel in, BufferAllocator allocator) {
+  /**
+   * Reads a file written by {@link #write} back (for tests and Java consumers): the cache is
+   * rebuilt from the stored {@code chunks} (token indices and positions from the layer's lists),
+   * without re-quantising, appending at {@link KvCacheReader#appendCodec}; the dequantised
+   * {@code k}/{@code v} columns must equal the rebuilt floats.
+   */
+  public static Read read(SeekableByteChannel in, BufferAllocator allocator) {
     VariableShapeTensorType.register();
     try (ArrowFileReader reader = new ArrowFileReader(in, allocator)) {
       VectorSchemaRoot root = reader.getVectorSchemaRoot();
       Map<String, String> meta = root.getSchema().getCustomMetadata();
-      List<KvLayer> layers = new ArrayList<>();
+      List<List<KvChunk>> chunks = new ArrayList<>();
+      List<KvCompressionInfo> compressions = new ArrayList<>();
+      List<float[]> keys = new ArrayList<>();
+      List<float[]> values = new ArrayList<>();
       while (reader.loadNextBatch()) {
         IntVector layer = (IntVector) root.getVector("layer");
         for (int i = 0; i < root.getRowCount(); i++) {
-          int[] kShape = shape(root.getVector("k"), i);
-          int[] vShape = shape(root.getVector("v"), i);
-          layers.add(new KvLayer(layer.get(i), floats(root.getVector("k"), i), kShape, floats(root.getVector("v"), i),
-              vShape, ints((ListVector) root.getVector("token_index"), i), ints((ListVector) root.getVector("position"), i),
-              compression((StructVector) root.getVector("compression"), i),
-              ((IntVector) root.getVector("trailing_float")).get(i), chunks((ListVector) root.getVector("chunks"), i)));
+          if (layer.get(i) != chunks.size()) {
+            throw new IllegalArgumentException("Arrow KV file has layer " + layer.get(i) + " where layer "
+                + chunks.size() + " was expected (layers in order from 0)");
+          }
+          chunks.add(chunks((ListVector) root.getVector("chunks"), i,
+              ints((ListVector) root.getVector("token_index"), i), ints((ListVector) root.getVector("position"), i)));
+          compressions.add(compression((StructVector) root.getVector("compression"), i));
+          keys.add(floats(root.getVector("k"), i));
+          values.add(floats(root.getVector("v"), i));
         }
       }
-      return new KvCache(meta.get("id"), Integer.parseInt(meta.get("next_position")), layers);
+      KvCache cache = KvCache.fromChunks(KvCacheReader.appendCodec(chunks), chunks, compressions,
+          Integer.parseInt(meta.get("next_position")));
+      for (int l = 0; l < keys.size(); l++) {
+        if (!Arrays.equals(keys.get(l), cache.layer(l).keys())
+            || !Arrays.equals(values.get(l), cache.layer(l).values())) {
+          throw new IllegalArgumentException("layer " + l + ": the k/v columns differ from the floats of its chunks");
+        }
+      }
+      return new Read(meta.get("id"), cache);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read Arrow IPC", e);
     }
@@ -162,10 +193,12 @@ public final class KvArrowExport {
   /** Off-heap bytes the export needs, roughly (values, offsets, validity, shapes). */
   public static long estimate(KvCache cache) {
     long n = 0;
-    for (KvLayer l : cache.layers()) {
-      n += 4L * (l.k().length + l.v().length) + 8L * (l.tokenIndex().length + 16);
-      for (KvStoredChunk c : l.chunks()) {
-        n += 8L * c.entries().length + stored(c.k()) + stored(c.v()) + 256;
+    int w = cache.layout().width();
+    for (int i = 0; i < cache.numLayers(); i++) {
+      LayerKvCache l = cache.layer(i);
+      n += 8L * l.length() * w + 8L * (l.length() + 16);
+      for (KvChunk c : l.chunks()) {
+        n += 8L * c.rows() + stored(c.k()) + stored(c.v()) + 256;
       }
     }
     return n;
@@ -217,11 +250,11 @@ public final class KvArrowExport {
     w.end();
   }
 
-  private static void putChunks(ListVector vector, int row, List<KvStoredChunk> chunks) {
+  private static void putChunks(ListVector vector, int row, List<KvChunk> chunks) {
     UnionListWriter w = vector.getWriter();
     w.setPosition(row);
     w.startList();
-    for (KvStoredChunk c : chunks) {
+    for (KvChunk c : chunks) {
       StructWriter s = w.struct();
       s.start();
       writeInts(s.list("entries"), c.entries());
@@ -277,14 +310,27 @@ public final class KvArrowExport {
         intArray(m.get("head_ratio_counts")), intArray(m.get("head_important")));
   }
 
-  private static List<KvStoredChunk> chunks(ListVector vector, int row) {
+  /** A layer's chunks; each row's token index and position from the layer's lists at its entry. */
+  private static List<KvChunk> chunks(ListVector vector, int row, int[] tokenIndex, int[] position) {
     List<?> list = vector.getObject(row);
-    List<KvStoredChunk> out = new ArrayList<>(list.size());
+    List<KvChunk> out = new ArrayList<>(list.size());
     for (Object o : list) {
       Map<?, ?> m = (Map<?, ?>) o;
       Object g = m.get("kv_head");
-      out.add(new KvStoredChunk(intArray(m.get("entries")), g == null ? -1 : (Integer) g,
-          tensor((Map<?, ?>) m.get("k")), tensor((Map<?, ?>) m.get("v"))));
+      int[] entries = intArray(m.get("entries"));
+      int[] ti = new int[entries.length];
+      int[] pos = new int[entries.length];
+      for (int i = 0; i < entries.length; i++) {
+        if (entries[i] < 0 || entries[i] >= tokenIndex.length) {
+          throw new IllegalArgumentException("layer row " + row + ": chunk entry " + entries[i] + " is outside the "
+              + tokenIndex.length + " entries of token_index");
+        }
+        ti[i] = tokenIndex[entries[i]];
+        pos[i] = position[entries[i]];
+      }
+      KvTensor k = tensor((Map<?, ?>) m.get("k"));
+      out.add(KvChunk.of(entries, ti, pos, KvCodecs.precision(k.dtype()), k, tensor((Map<?, ?>) m.get("v")),
+          g == null ? -1 : (Integer) g));
     }
     return out;
   }
@@ -361,17 +407,6 @@ public final class KvArrowExport {
     float[] out = new float[to - from];
     for (int i = 0; i < out.length; i++) {
       out[i] = items.get(from + i);
-    }
-    return out;
-  }
-
-  private static int[] shape(FieldVector vector, int row) {
-    FixedSizeListVector sh = (FixedSizeListVector) storageOf(vector).getChild("shape");
-    IntVector dims = (IntVector) sh.getDataVector();
-    int n = sh.getListSize();
-    int[] out = new int[n];
-    for (int j = 0; j < n; j++) {
-      out[j] = dims.get(row * n + j);
     }
     return out;
   }

@@ -3,27 +3,35 @@ package dev.tokenpress.spark;
 import static org.apache.spark.sql.functions.col;
 
 import dev.tokenpress.operators.api.TokenProvenance;
-import dev.tokenpress.operators.kv.KvTensor;
+import dev.tokenpress.operators.kv.KvCache;
+import dev.tokenpress.operators.kv.KvChunk;
+import dev.tokenpress.operators.kv.KvCodec;
+import dev.tokenpress.operators.kv.KvCompressionInfo;
+import dev.tokenpress.operators.kv.KvPrecision;
+import dev.tokenpress.operators.kv.LayerKvCache;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
 import java.util.TreeMap;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * Loads one record's KV cache from a job's output as float32 tensors: every chunk is dequantised
- * with the operators' codecs ({@link KvTensor#dequantize()}) and its rows are put back at their
- * {@code entries} positions, so a layer's chunks (including the interleaved chunks of a
- * mixed-precision group) restore the layer in entry order; a chunk of one KV head
- * ({@code kv_head} g, shape {@code [rows, 1, D]}) fills that head's channels only. Files written
- * before the {@code kv_head} column existed read as chunks of every KV head.
+ * Loads one record's KV cache from a job's output as the operators' {@link KvCache}, rebuilt
+ * from its stored chunks without re-quantising ({@link KvCache#fromChunks}): the same stored bytes
+ * ({@link LayerKvCache#chunks()}, {@link LayerKvCache#storedBytes()}), the same dequantised
+ * floats ({@link LayerKvCache#keys()}, {@link LayerKvCache#values()}, {@code [T, H_kv, D]} in C
+ * order), token indices, positions, precisions, compression record and trailing float entries,
+ * so the runtime's kernels read it as they read the cache that was written. Rows are taken in
+ * {@code chunk} order per layer; a layer's interleaved chunks of a mixed-precision group become
+ * one group, chunks with {@code kv_head} g a per-KV-head group. Files written before the
+ * {@code kv_head} column existed read as chunks of every KV head. The record id is not part of
+ * the cache: callers keep it.
  *
  * <pre>{@code
  * KvCache kv = KvCacheReader.load(spark, "/data/out", "images/000123.png");
- * float[] k0 = kv.layer(0).k();   // [T, H_kv, D], C order
+ * float[] k0 = kv.layer(0).keys();   // [T, H_kv, D], C order
  * }</pre>
  */
 public final class KvCacheReader {
@@ -55,9 +63,17 @@ public final class KvCacheReader {
     return RowCodec.visualTokens(rows.get(0));
   }
 
-  /** Builds the cache from {@code kv_cache} rows of one id (any order). */
+  /**
+   * Builds the cache from {@code kv_cache} rows of one id (any order): layers 0 to the largest
+   * {@code layer} (a layer without rows is empty), each from its rows in {@code chunk} order.
+   * New entries would be appended at {@link #appendCodec} of the stored chunks.
+   *
+   * @throws IllegalArgumentException when a row belongs to another id, or the chunks do not form
+   *                                  the layer (naming layer, entry and KV head), or a layer's
+   *                                  {@code trailing_float} disagrees with its chunks
+   */
   public static KvCache fromRows(String id, List<Row> rows) {
-    Map<Integer, List<Row>> byLayer = new TreeMap<>();
+    TreeMap<Integer, List<Row>> byLayer = new TreeMap<>();
     int next = -1;
     for (Row r : rows) {
       String rid = r.getAs("id");
@@ -67,102 +83,56 @@ public final class KvCacheReader {
       byLayer.computeIfAbsent(r.<Integer>getAs("layer"), l -> new ArrayList<>()).add(r);
       next = r.<Integer>getAs("next_position");
     }
-    List<KvLayer> layers = new ArrayList<>(byLayer.size());
-    for (Map.Entry<Integer, List<Row>> e : byLayer.entrySet()) {
-      layers.add(layer(e.getKey(), e.getValue()));
+    int numLayers = byLayer.isEmpty() ? 0 : byLayer.lastKey() + 1;
+    List<List<KvChunk>> chunks = new ArrayList<>(numLayers);
+    List<KvCompressionInfo> compressions = new ArrayList<>(numLayers);
+    int[] trailing = new int[numLayers];
+    for (int l = 0; l < numLayers; l++) {
+      List<Row> layer = new ArrayList<>(byLayer.getOrDefault(l, List.of()));
+      layer.sort(Comparator.comparingInt(r -> r.<Integer>getAs("chunk")));
+      List<KvChunk> cs = new ArrayList<>(layer.size());
+      for (Row r : layer) {
+        try {
+          cs.add(chunk(r));
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("layer " + l + ": chunk " + r.getAs("chunk") + ": " + e.getMessage(), e);
+        }
+      }
+      chunks.add(cs);
+      boolean hasMeta = !layer.isEmpty() && RowCodec.hasField(layer.get(0), "trailing_float");
+      compressions.add(hasMeta ? RowCodec.compression(layer.get(0).getAs("compression")) : null);
+      trailing[l] = hasMeta ? layer.get(0).<Integer>getAs("trailing_float") : -1;
     }
-    return new KvCache(id, next, layers);
+    KvCache cache = KvCache.fromChunks(appendCodec(chunks), chunks, compressions, next);
+    for (int l = 0; l < numLayers; l++) {
+      int t = cache.layer(l).trailingFloatEntries();
+      if (trailing[l] >= 0 && trailing[l] != t) {
+        throw new IllegalArgumentException("layer " + l + ": trailing_float " + trailing[l] + " of id '" + id
+            + "' does not match its chunks, which end in " + t + " float entries");
+      }
+    }
+    return cache;
+  }
+
+  /** One {@code kv_cache} row as the operators' chunk ({@code kv_head} null or absent: every KV head). */
+  static KvChunk chunk(Row r) {
+    return KvChunk.of(RowCodec.ints(r, "entries"), RowCodec.ints(r, "token_index"), RowCodec.ints(r, "position"),
+        KvPrecision.valueOf(r.getAs("precision")), RowCodec.tensor(r.getAs("k")), RowCodec.tensor(r.getAs("v")),
+        RowCodec.kvHead(r));
   }
 
   /**
-   * One layer from its chunks: a chunk of every KV head ({@code kv_head} null) fills whole rows,
-   * a chunk of KV head g ({@code [rows, 1, D]}) fills head g's channels of its entries; every
-   * (entry, KV head) pair must be in exactly one chunk.
+   * The codec a rebuilt cache appends with (the stored form does not record the run's): FP32 when
+   * any chunk is float32, else FP16 (the runtime's append codec for float16 and quantised caches).
    */
-  private static KvLayer layer(int layer, List<Row> chunks) {
-    int kvHeads = -1;
-    int headDim = -1;
-    int maxHead = -1;
-    int maxEntry = -1;
-    for (Row r : chunks) {
-      int[] shape = RowCodec.ints(r.getAs("k"), "shape");
-      int g = RowCodec.kvHead(r);
-      if (shape.length != 3 || (headDim >= 0 && shape[2] != headDim)) {
-        throw new IllegalArgumentException("layer " + layer + ": chunk " + r.getAs("chunk") + " has shape "
-            + Arrays.toString(shape) + ", chunks must agree on [_, kv_heads, head_dim] (head_dim " + headDim + ")");
-      }
-      headDim = shape[2];
-      if (g < 0) {
-        if (kvHeads >= 0 && shape[1] != kvHeads) {
-          throw new IllegalArgumentException("layer " + layer + ": chunks disagree on [_, kv_heads, head_dim]");
+  static KvCodec appendCodec(List<List<KvChunk>> layers) {
+    for (List<KvChunk> l : layers) {
+      for (KvChunk c : l) {
+        if (c.precision() == KvPrecision.FP32) {
+          return KvCodec.of(KvPrecision.FP32);
         }
-        kvHeads = shape[1];
-      } else {
-        if (shape[1] != 1) {
-          throw new IllegalArgumentException("layer " + layer + ": chunk " + r.getAs("chunk") + " of kv_head " + g
-              + " must have shape [rows, 1, head_dim], found " + Arrays.toString(shape));
-        }
-        maxHead = Math.max(maxHead, g);
-      }
-      for (int e : RowCodec.ints(r, "entries")) {
-        maxEntry = Math.max(maxEntry, e);
       }
     }
-    if (kvHeads < 0) {
-      kvHeads = maxHead + 1;
-    } else if (maxHead >= kvHeads) {
-      throw new IllegalArgumentException("layer " + layer + ": kv_head " + maxHead + " is out of range, the layer has "
-          + kvHeads + " KV heads");
-    }
-    int total = maxEntry + 1;
-    int w = kvHeads * headDim;
-    float[] k = new float[total * w];
-    float[] v = new float[total * w];
-    int[] tokens = new int[total];
-    int[] positions = new int[total];
-    int[] seen = new int[total * kvHeads];
-    List<KvStoredChunk> stored = new ArrayList<>(chunks.size());
-    for (Row r : chunks) {
-      KvTensor tk = RowCodec.tensor(r.getAs("k"));
-      KvTensor tv = RowCodec.tensor(r.getAs("v"));
-      float[] ck = tk.dequantize();
-      float[] cv = tv.dequantize();
-      int[] entries = RowCodec.ints(r, "entries");
-      int g = RowCodec.kvHead(r);
-      stored.add(new KvStoredChunk(entries, g, tk, tv));
-      int[] ti = RowCodec.ints(r, "token_index");
-      int[] pos = RowCodec.ints(r, "position");
-      int g0 = g < 0 ? 0 : g;
-      int heads = g < 0 ? kvHeads : 1;
-      int cw = heads * headDim;
-      for (int i = 0; i < entries.length; i++) {
-        int e = entries[i];
-        if (e < 0) {
-          throw new IllegalArgumentException("layer " + layer + ": entry " + e + " is out of range");
-        }
-        for (int h = g0; h < g0 + heads; h++) {
-          if (seen[e * kvHeads + h]++ > 0) {
-            throw new IllegalArgumentException("layer " + layer + ": entry " + e + " of KV head " + h
-                + " is stored in more than one chunk");
-          }
-        }
-        System.arraycopy(ck, i * cw, k, e * w + g0 * headDim, cw);
-        System.arraycopy(cv, i * cw, v, e * w + g0 * headDim, cw);
-        tokens[e] = ti[i];
-        positions[e] = pos[i];
-      }
-    }
-    for (int i = 0; i < seen.length; i++) {
-      if (seen[i] == 0) {
-        throw new IllegalArgumentException("layer " + layer + ": entry " + i / kvHeads + " of KV head " + i % kvHeads
-            + " is in no chunk");
-      }
-    }
-    int[] shape = {total, kvHeads, headDim};
-    Row first = chunks.get(0);
-    boolean hasMeta = RowCodec.hasField(first, "trailing_float");
-    return new KvLayer(layer, k, shape, v, shape.clone(), tokens, positions,
-        hasMeta ? RowCodec.compression(first.getAs("compression")) : null,
-        hasMeta ? first.<Integer>getAs("trailing_float") : 0, stored);
+    return KvCodec.of(KvPrecision.FP16);
   }
 }

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import dev.tokenpress.operators.api.TokenProvenance;
+import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.KvChunk;
 import dev.tokenpress.operators.kv.KvCodec;
 import dev.tokenpress.operators.kv.KvCompressionInfo;
@@ -58,11 +59,11 @@ class TokenpressFunctionsTest {
    * The operators' cache for record "r1": layer 0 FP16 (5 entries), layer 1 with entries 0..5 in
    * a ZipVL mixed-precision group (4-bit and 2-bit chunks whose entries interleave).
    */
-  static dev.tokenpress.operators.kv.KvCache cache() {
+  static KvCache cache() {
     SplittableRandom rnd = new SplittableRandom(7);
     KvLayout layout = new KvLayout(2, 4);
-    dev.tokenpress.operators.kv.KvCache c =
-        new dev.tokenpress.operators.kv.KvCache(2, layout, KvCodec.of(KvPrecision.FP16));
+    KvCache c =
+        new KvCache(2, layout, KvCodec.of(KvPrecision.FP16));
     c.layer(0).appendRows(random(rnd, 5 * 8), 0, random(rnd, 5 * 8), 0, 5, new int[] {0, 1, 2, 5, 6},
         new int[] {0, 1, 2, 3, 4}, 0);
     c.layer(1).appendRows(random(rnd, 6 * 8), 0, random(rnd, 6 * 8), 0, 6, new int[] {0, 1, 2, 3, 4, 6},
@@ -90,7 +91,7 @@ class TokenpressFunctionsTest {
   @Test
   void tensorFunctionsDequantizeWithTheOperatorsCodecsAndMeasure() {
     kvFrame(tmp);
-    dev.tokenpress.operators.kv.KvCache c = cache();
+    KvCache c = cache();
     List<KvChunk> expected = new ArrayList<>(c.layer(0).chunks());
     expected.addAll(c.layer(1).chunks());
     List<Row> rows = spark.sql("SELECT layer, chunk, precision, tp_tensor_nbytes(k) AS nb, tp_tensor_numel(k) AS n, "
@@ -124,18 +125,22 @@ class TokenpressFunctionsTest {
   @Test
   void readerRestoresEachLayerInEntryOrderFromInterleavedChunks() {
     kvFrame(tmp);
-    dev.tokenpress.operators.kv.KvCache c = cache();
+    KvCache c = cache();
     KvCache read = KvCacheReader.load(spark, tmp.toString(), "r1");
     assertThat(read.nextPosition()).isEqualTo(7);
-    assertThat(read.layers()).hasSize(2);
+    assertThat(read.numLayers()).isEqualTo(2);
+    assertThat(read.layout()).isEqualTo(new KvLayout(2, 4));
+    KvArrowExportTest.assertSameCache(read, c);
     for (int l = 0; l < 2; l++) {
-      KvLayer got = read.layer(l);
-      assertThat(got.kShape()).containsExactly(c.layer(l).length(), 2, 4);
-      assertThat(got.k()).containsExactly(c.layer(l).keys());
-      assertThat(got.v()).containsExactly(c.layer(l).values());
-      assertThat(got.tokenIndex()).containsExactly(c.layer(l).tokenIndices());
-      assertThat(got.position()).containsExactly(c.layer(l).positions());
+      assertThat(read.layer(l).length()).isEqualTo(c.layer(l).length());
     }
+    // the rebuilt cache is the cache that was written: decoding continues from it alike
+    float[] q = random(new SplittableRandom(5), 4 * 4);
+    float[] a = new float[q.length];
+    float[] b = new float[q.length];
+    new dev.tokenpress.operators.kernels.DecodeAttention().attend(q, 0, c.layer(1), 4, 0.5f, null, a, 0, null);
+    new dev.tokenpress.operators.kernels.DecodeAttention().attend(q, 0, read.layer(1), 4, 0.5f, null, b, 0, null);
+    assertThat(b).containsExactly(a);
     assertThatThrownBy(() -> KvCacheReader.load(spark, tmp.toString(), "nope")).hasMessageContaining("no KV cache rows");
   }
 
@@ -144,11 +149,11 @@ class TokenpressFunctionsTest {
    * (head 0 mixed, head 1 all important, head 2 mixed with another mask) between fp16 entries;
    * layer 1 a shared mixed group.
    */
-  static dev.tokenpress.operators.kv.KvCache perHeadCache() {
+  static KvCache perHeadCache() {
     SplittableRandom rnd = new SplittableRandom(11);
     KvLayout layout = new KvLayout(3, 5);
-    dev.tokenpress.operators.kv.KvCache c =
-        new dev.tokenpress.operators.kv.KvCache(2, layout, KvCodec.of(KvPrecision.FP16));
+    KvCache c =
+        new KvCache(2, layout, KvCodec.of(KvPrecision.FP16));
     int[] idx = {0, 1, 2, 3, 5, 8, 9, 10, 11};
     int[] pos = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     for (int l = 0; l < 2; l++) {
@@ -169,24 +174,20 @@ class TokenpressFunctionsTest {
 
   @Test
   void perKvHeadChunksRoundTripThroughParquetAndOlderFilesStillRead() {
-    dev.tokenpress.operators.kv.KvCache c = perHeadCache();
+    KvCache c = perHeadCache();
     Path dir = tmp.resolve("perhead");
     List<Row> rows = RowCodec.kvRows("ph", c, ENGINE, PROV);
     spark.createDataFrame(rows, OutputSchemas.KV_CACHE).write().mode("overwrite").partitionBy("batch_id")
         .parquet(dir.resolve("kv_cache").toString());
     KvCache read = KvCacheReader.load(spark, dir.toString(), "ph");
+    assertThat(read.layout()).isEqualTo(new KvLayout(3, 5));
+    KvArrowExportTest.assertSameCache(read, c);
     for (int l = 0; l < 2; l++) {
-      KvLayer got = read.layer(l);
-      assertThat(got.kShape()).containsExactly(9, 3, 5);
-      assertThat(got.k()).containsExactly(c.layer(l).keys());
-      assertThat(got.v()).containsExactly(c.layer(l).values());
-      assertThat(got.tokenIndex()).containsExactly(c.layer(l).tokenIndices());
-      assertThat(got.position()).containsExactly(c.layer(l).positions());
-      assertThat(got.compression()).isEqualTo(c.layer(l).compressionInfo());
+      assertThat(read.layer(l).length()).isEqualTo(9);
     }
     // entries 1..7 are int4 in head 1, so all of them are important in some head
     assertThat(read.layer(0).importantEntries()).containsExactly(1, 2, 3, 4, 5, 6, 7);
-    assertThat(read.layer(0).compression().importantRatio()).isEqualTo(12 / 21.0);
+    assertThat(read.layer(0).compressionInfo().importantRatio()).isEqualTo(12 / 21.0);
     // per-head chunks: kv_head set, [rows, 1, head_dim]; tp_kv_floats gives that head's floats
     List<KvChunk> expected = c.layer(0).chunks();
     assertThat(expected).hasSize(7); // fp16, head 0 (2), head 1 (1), head 2 (2), fp16
@@ -216,7 +217,7 @@ class TokenpressFunctionsTest {
     assertThatThrownBy(() -> KvCacheReader.fromRows("ph", twice)).hasMessageContaining("more than one chunk");
 
     // a file written before kv_head and the per-head compression fields existed reads as before
-    dev.tokenpress.operators.kv.KvCache shared = cache();
+    KvCache shared = cache();
     StructType oldCompression = new StructType(java.util.Arrays.copyOf(OutputSchemas.KV_COMPRESSION.fields(), 9));
     StructType oldSchema = new StructType(java.util.Arrays.stream(OutputSchemas.KV_CACHE.fields())
         .filter(f -> !f.name().equals("kv_head"))
@@ -241,10 +242,41 @@ class TokenpressFunctionsTest {
     spark.createDataFrame(oldRows, oldSchema).write().mode("overwrite").partitionBy("batch_id")
         .parquet(old.resolve("kv_cache").toString());
     KvCache oldRead = KvCacheReader.load(spark, old.toString(), "old");
-    assertThat(oldRead.layer(1).k()).containsExactly(shared.layer(1).keys());
-    assertThat(oldRead.layer(1).compression()).isEqualTo(shared.layer(1).compressionInfo());
-    assertThat(oldRead.layer(1).compression().heads()).isEqualTo("shared");
-    assertThat(oldRead.layer(1).chunks()).extracting(KvStoredChunk::kvHead).containsOnly(-1);
+    KvArrowExportTest.assertSameCache(oldRead, shared);
+    assertThat(oldRead.layer(1).compressionInfo().heads()).isEqualTo("shared");
+    assertThat(oldRead.layer(1).chunks()).extracting(KvChunk::kvHead).containsOnly(-1);
+  }
+
+  /** kv_cache rows of {@code cache} as Spark reads them, {@code field} set to {@code value} in layer {@code layer}. */
+  private static List<Row> kvRowsWith(KvCache cache, int layer, String field, Object value) {
+    List<Row> out = new ArrayList<>();
+    int fi = OutputSchemas.KV_CACHE.fieldIndex(field);
+    for (Row r : spark.createDataFrame(RowCodec.kvRows("rows", cache, ENGINE, PROV), OutputSchemas.KV_CACHE)
+        .collectAsList()) {
+      Object[] values = scala.jdk.javaapi.CollectionConverters.asJava(r.toSeq()).toArray();
+      if ((Integer) values[OutputSchemas.KV_CACHE.fieldIndex("layer")] == layer) {
+        values[fi] = value;
+      }
+      out.add(new org.apache.spark.sql.catalyst.expressions.GenericRowWithSchema(values, OutputSchemas.KV_CACHE));
+    }
+    return out;
+  }
+
+  @Test
+  void readerTakesRowsInAnyOrderAndChecksTrailingFloatAgainstTheChunks() {
+    KvCache c = perHeadCache();
+    c.layer(1).append(random(new SplittableRandom(2), 15), 0, random(new SplittableRandom(3), 15), 0, 12, 9);
+    List<Row> rows = kvRowsWith(c, -1, "id", null);
+    java.util.Collections.reverse(rows);
+    KvCache read = KvCacheReader.fromRows("rows", rows);
+    KvArrowExportTest.assertSameCache(read, c);
+    assertThat(read.layer(1).trailingFloatEntries()).isEqualTo(4);
+    assertThat(read.nextTokenIndex()).isEqualTo(13);
+    assertThatThrownBy(() -> KvCacheReader.fromRows("rows", kvRowsWith(c, 1, "trailing_float", 2)))
+        .hasMessageContaining("layer 1: trailing_float 2 of id 'rows' does not match its chunks, which end in 4 float"
+            + " entries");
+    assertThatThrownBy(() -> KvCacheReader.fromRows("rows", kvRowsWith(c, 0, "precision", "INT8")))
+        .hasMessageContaining("layer 0: chunk 0: precision INT8 does not match the dtypes k float16, v float16");
   }
 
   @Test

@@ -13,7 +13,6 @@ import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.operators.kv.MixedPrecisionEncoder;
 import dev.tokenpress.spark.EngineInfo;
 import dev.tokenpress.spark.KvCacheReader;
-import dev.tokenpress.spark.KvLayer;
 import dev.tokenpress.spark.OutputSchemas;
 import dev.tokenpress.spark.RowCodec;
 import dev.tokenpress.spark.RowProvenance;
@@ -109,19 +108,23 @@ class PerHeadKvParquetTest {
     assertThat(kv).extracting(r -> r.get("kv_head")).contains(null, 0, 1, 2);
     JsonNode numpy = KvRowsNumpy.decode(kv, RealRuntimeEndToEndTest.project(), tmp);
     for (int i = 0; i < ids.length; i++) {
-      dev.tokenpress.spark.KvCache read = KvCacheReader.load(spark, out.toString(), ids[i]);
+      KvCache read = KvCacheReader.load(spark, out.toString(), ids[i]);
       for (int l = 0; l < 2; l++) {
         LayerKvCache want = caches[i].layer(l);
-        KvLayer got = read.layer(l);
+        LayerKvCache got = read.layer(l);
         String what = ids[i] + " layer " + l;
         JsonNode np = numpy.get(ids[i] + "|" + l);
         assertThat(np.get("rows").asInt()).isEqualTo(want.length());
         KvRowsNumpy.assertFloats(want.keys(), np.get("k"), what + " k (numpy)");
         KvRowsNumpy.assertFloats(want.values(), np.get("v"), what + " v (numpy)");
-        assertThat(got.k()).as(what).containsExactly(want.keys());
-        assertThat(got.v()).as(what).containsExactly(want.values());
-        assertThat(got.tokenIndex()).containsExactly(want.tokenIndices());
-        assertThat(got.compression()).isEqualTo(want.compressionInfo());
+        assertThat(got.keys()).as(what).containsExactly(want.keys());
+        assertThat(got.values()).as(what).containsExactly(want.values());
+        assertThat(got.tokenIndices()).containsExactly(want.tokenIndices());
+        assertThat(got.positions()).containsExactly(want.positions());
+        assertThat(got.precisions()).containsExactly(want.precisions());
+        assertThat(got.storedBytes()).isEqualTo(want.storedBytes());
+        assertThat(got.chunks()).as(what).containsExactlyElementsOf(want.chunks());
+        assertThat(got.compressionInfo()).isEqualTo(want.compressionInfo());
       }
     }
     // layer 0 of a.png: 16 entries x 3 heads in per-head chunks, 4 fp16 entries in one chunk of every head

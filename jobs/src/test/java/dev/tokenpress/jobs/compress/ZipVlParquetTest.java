@@ -9,11 +9,11 @@ import dev.tokenpress.jobs.config.ConfigException;
 import dev.tokenpress.jobs.config.ConfigLoader;
 import dev.tokenpress.jobs.config.JobConfig;
 import dev.tokenpress.operators.api.Seeds;
+import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.KvCompressionInfo;
+import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.operators.prune.ZipVl;
-import dev.tokenpress.spark.KvCache;
 import dev.tokenpress.spark.KvCacheReader;
-import dev.tokenpress.spark.KvLayer;
 import dev.tokenpress.spark.TokenpressFunctions;
 import dev.tokenpress.spark.VlmProcessorFactory;
 import java.io.ByteArrayOutputStream;
@@ -84,22 +84,23 @@ class ZipVlParquetTest {
     for (String id : ids) {
       KvCache cache = KvCacheReader.load(spark, out.toString(), id);
       long recordSeed = Seeds.recordSeed(id, config.model().seed());
-      for (KvLayer layer : cache.layers()) {
-        JsonNode want = numpy.get(id + "|" + layer.layer());
-        assertThat(want).as(id + " layer " + layer.layer()).isNotNull();
+      for (int l = 0; l < cache.numLayers(); l++) {
+        LayerKvCache layer = cache.layer(l);
+        JsonNode want = numpy.get(id + "|" + l);
+        assertThat(want).as(id + " layer " + l).isNotNull();
         assertThat(layer.length()).isEqualTo(want.get("rows").asInt());
-        KvRowsNumpy.assertFloats(layer.k(), want.get("k"), id + " layer " + layer.layer() + " k");
-        KvRowsNumpy.assertFloats(layer.v(), want.get("v"), id + " layer " + layer.layer() + " v");
-        KvCompressionInfo info = layer.compression();
+        KvRowsNumpy.assertFloats(layer.keys(), want.get("k"), id + " layer " + l + " k");
+        KvRowsNumpy.assertFloats(layer.values(), want.get("v"), id + " layer " + l + " v");
+        KvCompressionInfo info = layer.compressionInfo();
         assertThat(info).isNotNull();
         assertThat(info.operator()).isEqualTo("zipvl");
         assertThat(info.tau()).isEqualTo(0.96);
         assertThat(info.heads()).isEqualTo(heads);
         assertThat(info.headImportant()).hasSize(perHead ? 2 : 0);
-        assertThat(info.probeSeed()).isEqualTo(ZipVl.probeSeed(recordSeed, 0L, layer.layer()));
+        assertThat(info.probeSeed()).isEqualTo(ZipVl.probeSeed(recordSeed, 0L, l));
         assertThat(info.important()).isBetween(Math.min(2, info.scored()), info.scored());
         // 12 new tokens at most, re-encoded every 4: fewer than 4 float entries remain
-        assertThat(layer.trailingFloat()).isBetween(0, 3);
+        assertThat(layer.trailingFloatEntries()).isBetween(0, 3);
       }
       for (Map<String, Object> r : kv) {
         if (r.get("id").equals(id) && !"FP16".equals(r.get("precision"))) {

@@ -81,6 +81,29 @@ public final class Fp16Codec implements KvCodec {
             return List.of(chunk(firstEntry, KvTensor.ofHalves(shape, k, n), KvTensor.ofHalves(shape, v, n)));
         }
 
+        /**
+         * The rows of a stored FP16 chunk (little-endian halves of {@code [rows, W]}) as they are:
+         * no rounding through float.
+         */
+        static Segment ofStored(KvLayout layout, byte[] k, byte[] v, int[] tokenIndex, int[] position) {
+            int rows = tokenIndex.length;
+            int n = rows * layout.width();
+            if (k.length != n * Short.BYTES || v.length != n * Short.BYTES) {
+                throw new IllegalArgumentException(rows + " FP16 rows of " + layout + " need " + n * Short.BYTES
+                        + " bytes each for k and v, found " + k.length + " and " + v.length);
+            }
+            Segment s = new Segment(layout, rows);
+            for (int i = 0; i < n; i++) {
+                s.k[i] = (short) ((k[2 * i] & 0xff) | (k[2 * i + 1] << 8));
+                s.v[i] = (short) ((v[2 * i] & 0xff) | (v[2 * i + 1] << 8));
+            }
+            for (int r = 0; r < rows; r++) {
+                s.setBookkeeping(r, tokenIndex[r], position[r]);
+            }
+            s.rows = rows;
+            return s;
+        }
+
         private void appendRaw(Segment from, int r) {
             int w = layout.width();
             growBookkeeping(rows + 1);

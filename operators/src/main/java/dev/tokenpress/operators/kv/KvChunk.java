@@ -46,6 +46,37 @@ public final class KvChunk {
         this.kvHead = kvHead;
     }
 
+    /**
+     * A chunk read back from its stored form (a Parquet {@code kv_cache} row; arrays are copied),
+     * for {@link LayerKvCache#fromChunks}.
+     *
+     * @param entries    the layer entry of each row, ascending, {@code >= 0}
+     * @param precision  must be the precision of both tensors' dtype
+     * @param kvHead     -1 for a chunk of every KV head, g for KV head g only (tensors {@code [rows, 1, head_dim]})
+     * @throws IllegalArgumentException naming the field when the parts disagree
+     */
+    public static KvChunk of(int[] entries, int[] tokenIndex, int[] position, KvPrecision precision, KvTensor k,
+                             KvTensor v, int kvHead) {
+        if (entries == null || tokenIndex == null || position == null || precision == null || k == null || v == null) {
+            throw new IllegalArgumentException("entries, tokenIndex, position, precision, k and v must not be null");
+        }
+        if (KvCodecs.precision(k.dtype()) != precision || KvCodecs.precision(v.dtype()) != precision) {
+            throw new IllegalArgumentException("precision " + precision + " does not match the dtypes k " + k.dtype()
+                    + ", v " + v.dtype());
+        }
+        if (!Arrays.equals(k.shape(), v.shape())) {
+            throw new IllegalArgumentException("k shape " + Arrays.toString(k.shape()) + " and v shape "
+                    + Arrays.toString(v.shape()) + " differ");
+        }
+        for (int i = 0; i < entries.length; i++) {
+            if (entries[i] < 0 || (i > 0 && entries[i] <= entries[i - 1])) {
+                throw new IllegalArgumentException("entries must be ascending and >= 0, found " + entries[i]
+                        + (i > 0 ? " after " + entries[i - 1] : "") + " at row " + i);
+            }
+        }
+        return new KvChunk(entries.clone(), tokenIndex.clone(), position.clone(), precision, k, v, kvHead);
+    }
+
     /** This chunk tagged as holding only KV head {@code g} (its tensors must be [rows, 1, head_dim]). */
     KvChunk ofKvHead(int g) {
         return new KvChunk(entries, tokenIndex, position, precision, k, v, g);
@@ -90,6 +121,19 @@ public final class KvChunk {
 
     public KvTensor v() {
         return v;
+    }
+
+    /** Same entries, KV head, token indices, positions, precision and stored tensors. */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof KvChunk c && kvHead == c.kvHead && precision == c.precision && Arrays.equals(entries, c.entries)
+                && Arrays.equals(tokenIndex, c.tokenIndex) && Arrays.equals(position, c.position) && k.equals(c.k)
+                && v.equals(c.v);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * (31 * Arrays.hashCode(entries) + kvHead) + k.hashCode();
     }
 
     @Override

@@ -16,7 +16,8 @@ import java.util.List;
  * {@link #retain} keeps a subset (eviction, merging). Every reader sees entries in their order
  * whatever the segments: {@link #tokenIndices}, {@link #positions}, {@link #precisions},
  * {@link #keys}, the kernels ({@code DecodeAttention} reads each segment in place, dequantising
- * on the fly) and {@link #chunks} (the Parquet form).
+ * on the fly) and {@link #chunks} (the Parquet form, from which {@link #fromChunks} rebuilds the
+ * same layer).
  *
  * <p>Not thread-safe.
  */
@@ -40,6 +41,29 @@ public final class LayerKvCache {
         }
         this.layout = layout;
         this.appendCodec = appendCodec;
+    }
+
+    /**
+     * The layer stored as {@code chunks} ({@link #chunks()} read back, e.g. from Parquet
+     * {@code kv_cache} rows in {@code chunk} order), rebuilt without re-quantising: the same stored
+     * bytes, dequantised floats, token indices, positions and precisions, so decoding can continue
+     * from it (appends go to {@code appendCodec}). FP32/FP16 chunks become float segments, a
+     * ZipCache chunk a quantised group of its codes and metadata, two chunks whose entries
+     * interleave a mixed-precision group, chunks tagged with KV heads 0..H-1 a per-KV-head group.
+     *
+     * @param info what a KV-quantising operator recorded for the layer, or null
+     * @throws IllegalArgumentException naming the entry and KV head when a pair is in no chunk or in
+     *                                  several, or the chunk when its shape or place does not fit
+     */
+    public static LayerKvCache fromChunks(KvLayout layout, KvCodec appendCodec, List<KvChunk> chunks,
+                                          KvCompressionInfo info) {
+        LayerKvCache c = new LayerKvCache(layout, appendCodec);
+        for (KvSegment s : KvChunkAssembler.segments(layout, chunks)) {
+            c.segments.add(s);
+            c.length += s.rows();
+        }
+        c.compressionInfo = info;
+        return c;
     }
 
     public KvLayout layout() {
@@ -116,6 +140,34 @@ public final class LayerKvCache {
             n += s.rows();
         }
         return n;
+    }
+
+    /**
+     * The entries stored at {@link KvCompressionInfo#bitsHigh()} of {@link #compressionInfo()}
+     * (ZipVL's important tokens), in at least one KV head for a per-KV-head group, apart from the
+     * {@link #trailingFloatEntries() trailing float entries}; ascending. Null without a
+     * compression record.
+     */
+    public int[] importantEntries() {
+        if (compressionInfo == null) {
+            return null;
+        }
+        int bits = compressionInfo.bitsHigh();
+        int end = length - trailingFloatEntries();
+        KvPrecision[] p = precisions();
+        int n = 0;
+        for (int e = 0; e < end; e++) {
+            if (p[e].bits() == bits) {
+                n++;
+            }
+        }
+        int[] out = new int[n];
+        for (int e = 0, i = 0; e < end; e++) {
+            if (p[e].bits() == bits) {
+                out[i++] = e;
+            }
+        }
+        return out;
     }
 
     /** Original token index of every entry, in entry order. */

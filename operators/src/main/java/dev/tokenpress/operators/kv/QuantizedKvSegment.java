@@ -86,6 +86,31 @@ final class QuantizedKvSegment extends KvSegment {
                 tokenIndex, position);
     }
 
+    /**
+     * The group of a stored ZipCache chunk, with its codes and metadata as stored (no
+     * re-quantisation): K of layout {@code zipcache_key_per_channel}, V of layout
+     * {@code zipcache_value_per_token}, both of the chunk's bit width and of shape
+     * {@code [rows, layout.numKvHeads(), layout.headDim()]}.
+     */
+    static QuantizedKvSegment ofChunk(KvLayout layout, KvChunk c) {
+        KvTensor k = c.k();
+        KvTensor v = c.v();
+        int bits = c.precision().bits();
+        if (!c.precision().quantized() || k.bits() != bits || v.bits() != bits) {
+            throw new IllegalArgumentException("a ZipCache chunk needs k and v of one integer precision, found "
+                    + c.precision() + " with k bits " + k.bits() + " and v bits " + v.bits());
+        }
+        if (!KvCodecs.LAYOUT_KEY.equals(k.layout()) || !KvCodecs.LAYOUT_VALUE.equals(v.layout())) {
+            throw new IllegalArgumentException("a ZipCache chunk needs k of layout " + KvCodecs.LAYOUT_KEY + " and v of"
+                    + " layout " + KvCodecs.LAYOUT_VALUE + ", found " + k.layout() + " and " + v.layout());
+        }
+        if (k.width() != layout.width()) {
+            throw new IllegalArgumentException("chunk of width " + k.width() + " does not fit " + layout);
+        }
+        return new QuantizedKvSegment(layout, c.rows(), bits, k.data(), k.scales(), k.zeros(), v.data(), v.scales(),
+                v.zeros(), v.channelScales(), c.tokenIndex(), c.position());
+    }
+
     static void checkInputs(KvLayout layout, float[] k, float[] v, int rows, int[] tokenIndex, int[] position) {
         if (rows < 0) {
             throw new IllegalArgumentException("rows must be >= 0, found " + rows);
