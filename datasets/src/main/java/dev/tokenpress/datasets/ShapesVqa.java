@@ -9,11 +9,11 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * The ShapesVQA generator: deterministic scenes of 1–4 coloured shapes on textured backgrounds, each
- * with a caption and six questions of five kinds (see {@code datasets/README.md}).
+ * The ShapesVQA generator: deterministic scenes of 1–4 coloured shapes on textured backgrounds,
+ * each with a caption and six questions of five kinds (see {@code datasets/README.md}).
  *
- * <p>Every scene depends only on (seed, split, index): each split draws from its own seed stream, so
- * the content of a split never depends on the sizes of the others. Instances are immutable and
+ * <p>Every scene depends only on (seed, split, index): each split draws from its own seed stream,
+ * so the content of a split never depends on the sizes of the others. Instances are immutable and
  * thread-safe.
  */
 public final class ShapesVqa {
@@ -48,7 +48,8 @@ public final class ShapesVqa {
   public Scene scene(String split, int index) {
     int splitId = SPLITS.indexOf(split);
     if (splitId < 0) {
-      throw new IllegalArgumentException("split must be one of " + SPLITS + ", got '" + split + "'");
+      throw new IllegalArgumentException(
+          "split must be one of " + SPLITS + ", got '" + split + "'");
     }
     if (index < 0) {
       throw new IllegalArgumentException("index must be >= 0, got " + index);
@@ -77,7 +78,10 @@ public final class ShapesVqa {
   }
 
   private static long mix(long seed, int splitId, int index) {
-    long z = seed * 0x9E3779B97F4A7C15L + (splitId + 1) * 0xBF58476D1CE4E5B9L + index * 0x94D049BB133111EBL;
+    long z =
+        seed * 0x9E3779B97F4A7C15L
+            + (splitId + 1) * 0xBF58476D1CE4E5B9L
+            + index * 0x94D049BB133111EBL;
     z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
     z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
     return z ^ (z >>> 31);
@@ -150,7 +154,8 @@ public final class ShapesVqa {
         return p;
       case "cross":
         double arm = 0.32 * r;
-        java.awt.geom.Area a = new java.awt.geom.Area(new Rectangle2D.Double(x - r, y - arm, 2 * r, 2 * arm));
+        java.awt.geom.Area a =
+            new java.awt.geom.Area(new Rectangle2D.Double(x - r, y - arm, 2 * r, 2 * arm));
         a.add(new java.awt.geom.Area(new Rectangle2D.Double(x - arm, y - r, 2 * arm, 2 * r)));
         return a;
       default:
@@ -226,7 +231,8 @@ public final class ShapesVqa {
     return rgb;
   }
 
-  private void paintObjects(List<SceneObject> objects, byte[] mask, byte[] rgb, SplittableRandom rng) {
+  private void paintObjects(
+      List<SceneObject> objects, byte[] mask, byte[] rgb, SplittableRandom rng) {
     for (int p = 0; p < mask.length; p++) {
       int label = mask[p];
       if (label == 0) {
@@ -249,12 +255,24 @@ public final class ShapesVqa {
     List<Question> out = new ArrayList<>(6);
     // exists: one present, one absent, in random order
     SceneObject present = objects.get(rng.nextInt(objects.size()));
-    Question yes = new Question(null, "exists",
-        "is there a " + present.colorName() + " " + present.shapeName() + "?", "yes");
+    Question yes =
+        new Question(
+            null,
+            "exists",
+            "is there a " + present.colorName() + " " + present.shapeName() + "?",
+            "yes");
     int[] absent = absentPair(objects, rng);
-    Question no = new Question(null, "exists",
-        "is there a " + Vocabulary.COLORS.get(absent[0]) + " " + Vocabulary.SHAPES.get(absent[1]) + "?", "no",
-        absent[2] == 1 ? Question.ADVERSARIAL : Question.RANDOM);
+    Question no =
+        new Question(
+            null,
+            "exists",
+            "is there a "
+                + Vocabulary.COLORS.get(absent[0])
+                + " "
+                + Vocabulary.SHAPES.get(absent[1])
+                + "?",
+            "no",
+            absent[2] == 1 ? Question.ADVERSARIAL : Question.RANDOM);
     if (rng.nextBoolean()) {
       out.add(yes);
       out.add(no);
@@ -275,37 +293,53 @@ public final class ShapesVqa {
     out.add(new Question(null, "color", colorQ, target.colorName()));
     // count
     if (rng.nextBoolean()) {
-      out.add(new Question(null, "count", "how many objects are there?",
-          Vocabulary.NUMBERS.get(objects.size())));
+      out.add(
+          new Question(
+              null,
+              "count",
+              "how many objects are there?",
+              Vocabulary.NUMBERS.get(objects.size())));
     } else {
-      int shape = rng.nextBoolean()
-          ? objects.get(rng.nextInt(objects.size())).shape()
-          : rng.nextInt(Vocabulary.SHAPES.size());
-      out.add(new Question(null, "count",
-          "how many " + Vocabulary.SHAPE_PLURALS.get(shape) + " are there?",
-          Vocabulary.NUMBERS.get(countShape(objects, shape))));
+      int shape =
+          rng.nextBoolean()
+              ? objects.get(rng.nextInt(objects.size())).shape()
+              : rng.nextInt(Vocabulary.SHAPES.size());
+      out.add(
+          new Question(
+              null,
+              "count",
+              "how many " + Vocabulary.SHAPE_PLURALS.get(shape) + " are there?",
+              Vocabulary.NUMBERS.get(countShape(objects, shape))));
     }
     // position
     SceneObject where = objects.get(rng.nextInt(objects.size()));
-    String posQ = countColorShape(objects, where.color(), where.shape()) == 1
-        ? "where is the " + where.colorName() + " " + where.shapeName() + "?"
-        : "where is the " + where.sizeName() + " " + where.colorName() + " " + where.shapeName() + "?";
+    String posQ =
+        countColorShape(objects, where.color(), where.shape()) == 1
+            ? "where is the " + where.colorName() + " " + where.shapeName() + "?"
+            : "where is the "
+                + where.sizeName()
+                + " "
+                + where.colorName()
+                + " "
+                + where.shapeName()
+                + "?";
     out.add(new Question(null, "position", posQ, where.positionName()));
     // caption
     out.add(new Question(null, "caption", "describe the image.", caption));
     List<Question> numbered = new ArrayList<>(out.size());
     for (int i = 0; i < out.size(); i++) {
       Question q = out.get(i);
-      numbered.add(new Question(imageId + "-" + i, q.kind(), q.question(), q.answer(), q.sampling()));
+      numbered.add(
+          new Question(imageId + "-" + i, q.kind(), q.question(), q.answer(), q.sampling()));
     }
     return List.copyOf(numbered);
   }
 
   /**
    * An absent (colour, shape) pair: half the time adversarial (shares a shape or colour with the
-   * scene). Returns {@code {colour, shape, 1}} when the adversarial draw produced it, {@code {colour,
-   * shape, 0}} when the uniform one did (also after 32 adversarial attempts without an absent pair);
-   * the label consumes no randomness, so the questions are those of earlier versions.
+   * scene). Returns {@code {colour, shape, 1}} when the adversarial draw produced it, {@code
+   * {colour, shape, 0}} when the uniform one did (also after 32 adversarial attempts without an
+   * absent pair); the label consumes no randomness, so the questions are those of earlier versions.
    */
   private static int[] absentPair(List<SceneObject> objects, SplittableRandom rng) {
     int nc = Vocabulary.COLORS.size();

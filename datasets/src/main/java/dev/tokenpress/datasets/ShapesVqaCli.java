@@ -5,8 +5,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Command line: {@code ShapesVqaCli --out DIR [--seed 1234] [--train 20000] [--val 500] [--test 1000]
- * [--size 128] [--threads N]}.
+ * Command line: {@code ShapesVqaCli --out DIR [--seed 1234] [--train 20000] [--val 500] [--test
+ * 1000] [--size 128] [--threads N]}.
  */
 public final class ShapesVqaCli {
   private ShapesVqaCli() {}
@@ -47,7 +47,8 @@ public final class ShapesVqaCli {
     long t0 = System.nanoTime();
     for (int s = 0; s < ShapesVqa.SPLITS.size(); s++) {
       writer.writeSplit(out, ShapesVqa.SPLITS.get(s), counts[s]);
-      System.err.printf("wrote %s: %d images, %d questions%n", ShapesVqa.SPLITS.get(s), counts[s], counts[s] * 6);
+      System.err.printf(
+          "wrote %s: %d images, %d questions%n", ShapesVqa.SPLITS.get(s), counts[s], counts[s] * 6);
     }
     writer.writeDescriptor(out, counts);
     Files.writeString(out.resolve("DONE"), "ok\n");

@@ -16,7 +16,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import javax.imageio.ImageIO;
 
-/** Writes ShapesVQA splits to disk: PNG images and masks, {@code scenes.jsonl}, {@code questions.jsonl}. */
+/**
+ * Writes ShapesVQA splits to disk: PNG images and masks, {@code scenes.jsonl}, {@code
+ * questions.jsonl}.
+ */
 public final class ShapesVqaWriter {
   private final ShapesVqa generator;
   private final int threads;
@@ -35,8 +38,10 @@ public final class ShapesVqaWriter {
     Files.createDirectories(dir.resolve("images"));
     Files.createDirectories(dir.resolve("masks"));
     ExecutorService pool = Executors.newFixedThreadPool(threads);
-    try (BufferedWriter scenes = Files.newBufferedWriter(dir.resolve("scenes.jsonl"), StandardCharsets.UTF_8);
-        BufferedWriter questions = Files.newBufferedWriter(dir.resolve("questions.jsonl"), StandardCharsets.UTF_8)) {
+    try (BufferedWriter scenes =
+            Files.newBufferedWriter(dir.resolve("scenes.jsonl"), StandardCharsets.UTF_8);
+        BufferedWriter questions =
+            Files.newBufferedWriter(dir.resolve("questions.jsonl"), StandardCharsets.UTF_8)) {
       int chunk = 256;
       for (int start = 0; start < count; start += chunk) {
         List<Future<Scene>> futures = new ArrayList<>(chunk);
@@ -50,10 +55,21 @@ public final class ShapesVqaWriter {
           scenes.newLine();
           String image = imageFile(scene);
           for (Question q : scene.questions()) {
-            questions.write("{\"id\":" + Json.quote(q.id()) + ",\"image_id\":" + Json.quote(scene.imageId())
-                + ",\"image\":" + Json.quote(image) + ",\"kind\":" + Json.quote(q.kind())
-                + ",\"question\":" + Json.quote(q.question()) + ",\"answer\":" + Json.quote(q.answer())
-                + (q.sampling() == null ? "" : ",\"sampling\":" + Json.quote(q.sampling())) + "}");
+            questions.write(
+                "{\"id\":"
+                    + Json.quote(q.id())
+                    + ",\"image_id\":"
+                    + Json.quote(scene.imageId())
+                    + ",\"image\":"
+                    + Json.quote(image)
+                    + ",\"kind\":"
+                    + Json.quote(q.kind())
+                    + ",\"question\":"
+                    + Json.quote(q.question())
+                    + ",\"answer\":"
+                    + Json.quote(q.answer())
+                    + (q.sampling() == null ? "" : ",\"sampling\":" + Json.quote(q.sampling()))
+                    + "}");
             questions.newLine();
           }
         }
@@ -79,8 +95,15 @@ public final class ShapesVqaWriter {
     sb.append("  \"colors\": {");
     for (int i = 0; i < Vocabulary.COLORS.size(); i++) {
       int[] c = Vocabulary.COLOR_RGB[i];
-      sb.append(i == 0 ? "" : ", ").append(Json.quote(Vocabulary.COLORS.get(i)))
-          .append(": [").append(c[0]).append(", ").append(c[1]).append(", ").append(c[2]).append(']');
+      sb.append(i == 0 ? "" : ", ")
+          .append(Json.quote(Vocabulary.COLORS.get(i)))
+          .append(": [")
+          .append(c[0])
+          .append(", ")
+          .append(c[1])
+          .append(", ")
+          .append(c[2])
+          .append(']');
     }
     sb.append("},\n");
     sb.append("  \"sizes\": ").append(list(Vocabulary.SIZES)).append(",\n");
@@ -88,7 +111,10 @@ public final class ShapesVqaWriter {
     sb.append("  \"kinds\": ").append(list(Question.KINDS)).append(",\n");
     sb.append("  \"splits\": {");
     for (int i = 0; i < ShapesVqa.SPLITS.size(); i++) {
-      sb.append(i == 0 ? "" : ", ").append(Json.quote(ShapesVqa.SPLITS.get(i))).append(": ").append(counts[i]);
+      sb.append(i == 0 ? "" : ", ")
+          .append(Json.quote(ShapesVqa.SPLITS.get(i)))
+          .append(": ")
+          .append(counts[i]);
     }
     sb.append("}\n}\n");
     Files.writeString(out.resolve("dataset.json"), sb.toString(), StandardCharsets.UTF_8);
@@ -144,22 +170,34 @@ public final class ShapesVqaWriter {
 
   private static String sceneJson(Scene scene) {
     StringBuilder sb = new StringBuilder();
-    sb.append("{\"image_id\":").append(Json.quote(scene.imageId()))
-        .append(",\"image\":").append(Json.quote(imageFile(scene)))
-        .append(",\"mask\":").append(Json.quote(maskFile(scene)))
+    sb.append("{\"image_id\":")
+        .append(Json.quote(scene.imageId()))
+        .append(",\"image\":")
+        .append(Json.quote(imageFile(scene)))
+        .append(",\"mask\":")
+        .append(Json.quote(maskFile(scene)))
         .append(",\"objects\":[");
     for (int i = 0; i < scene.objects().size(); i++) {
       SceneObject o = scene.objects().get(i);
       sb.append(i == 0 ? "" : ",")
-          .append("{\"shape\":").append(Json.quote(o.shapeName()))
-          .append(",\"color\":").append(Json.quote(o.colorName()))
-          .append(",\"size\":").append(Json.quote(o.sizeName()))
-          .append(",\"row\":").append(o.row())
-          .append(",\"col\":").append(o.col())
-          .append(",\"position\":").append(Json.quote(o.positionName()))
-          .append(",\"cx\":").append(Json.number(o.cx()))
-          .append(",\"cy\":").append(Json.number(o.cy()))
-          .append(",\"radius\":").append(Json.number(o.radius()))
+          .append("{\"shape\":")
+          .append(Json.quote(o.shapeName()))
+          .append(",\"color\":")
+          .append(Json.quote(o.colorName()))
+          .append(",\"size\":")
+          .append(Json.quote(o.sizeName()))
+          .append(",\"row\":")
+          .append(o.row())
+          .append(",\"col\":")
+          .append(o.col())
+          .append(",\"position\":")
+          .append(Json.quote(o.positionName()))
+          .append(",\"cx\":")
+          .append(Json.number(o.cx()))
+          .append(",\"cy\":")
+          .append(Json.number(o.cy()))
+          .append(",\"radius\":")
+          .append(Json.number(o.radius()))
           .append('}');
     }
     sb.append("],\"caption\":").append(Json.quote(scene.caption())).append('}');

@@ -2,7 +2,9 @@ package dev.tokenpress.datasets;
 
 import java.util.List;
 
-/** The closed attribute vocabulary of ShapesVQA: shapes, colours, sizes, grid positions, numbers. */
+/**
+ * The closed attribute vocabulary of ShapesVQA: shapes, colours, sizes, grid positions, numbers.
+ */
 public final class Vocabulary {
   private Vocabulary() {}
 
@@ -17,7 +19,10 @@ public final class Vocabulary {
   public static final List<String> COLORS =
       List.of("red", "green", "blue", "yellow", "purple", "cyan");
 
-  /** sRGB of each colour, index-aligned with {@link #COLORS}; chosen to stay distinct when down-scaled. */
+  /**
+   * sRGB of each colour, index-aligned with {@link #COLORS}; chosen to stay distinct when
+   * down-scaled.
+   */
   public static final int[][] COLOR_RGB = {
     {220, 30, 30}, {30, 160, 50}, {30, 70, 230}, {240, 220, 30}, {140, 50, 200}, {30, 200, 220}
   };
@@ -34,9 +39,15 @@ public final class Vocabulary {
   /** Position names of the 3×3 cells in row-major order. */
   public static final List<String> POSITIONS =
       List.of(
-          "top left", "top", "top right",
-          "left", "center", "right",
-          "bottom left", "bottom", "bottom right");
+          "top left",
+          "top",
+          "top right",
+          "left",
+          "center",
+          "right",
+          "bottom left",
+          "bottom",
+          "bottom right");
 
   /** Number words for counts 0..4. */
   public static final List<String> NUMBERS = List.of("zero", "one", "two", "three", "four");

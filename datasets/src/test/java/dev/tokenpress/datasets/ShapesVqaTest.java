@@ -29,7 +29,8 @@ class ShapesVqaTest {
 
   @Test
   void differentSeedsAndSplitsDiffer() {
-    assertThat(gen.scene("train", 0).rgb()).isNotEqualTo(new ShapesVqa(99, 128).scene("train", 0).rgb());
+    assertThat(gen.scene("train", 0).rgb())
+        .isNotEqualTo(new ShapesVqa(99, 128).scene("train", 0).rgb());
     assertThat(gen.scene("train", 0).rgb()).isNotEqualTo(gen.scene("test", 0).rgb());
   }
 
@@ -68,8 +69,12 @@ class ShapesVqaTest {
       for (Question q : s.questions()) {
         kinds.merge(q.kind(), 1, Integer::sum);
         if (q.kind().equals("exists")) {
-          boolean present = objs.stream().anyMatch(o -> q.question().equals(
-              "is there a " + o.colorName() + " " + o.shapeName() + "?"));
+          boolean present =
+              objs.stream()
+                  .anyMatch(
+                      o ->
+                          q.question()
+                              .equals("is there a " + o.colorName() + " " + o.shapeName() + "?"));
           assertThat(q.answer()).isEqualTo(present ? "yes" : "no");
           if (present) {
             yes++;
@@ -100,8 +105,14 @@ class ShapesVqaTest {
         }
         if (q.kind().equals("position")) {
           String obj = q.question().substring("where is the ".length(), q.question().length() - 1);
-          long matches = s.objects().stream().filter(o -> obj.equals(o.colorName() + " " + o.shapeName())
-              || obj.equals(o.sizeName() + " " + o.colorName() + " " + o.shapeName())).count();
+          long matches =
+              s.objects().stream()
+                  .filter(
+                      o ->
+                          obj.equals(o.colorName() + " " + o.shapeName())
+                              || obj.equals(
+                                  o.sizeName() + " " + o.colorName() + " " + o.shapeName()))
+                  .count();
           assertThat(matches).as(q.question()).isEqualTo(1);
         }
       }
@@ -110,7 +121,8 @@ class ShapesVqaTest {
 
   @Test
   void rejectsBadArguments() {
-    assertThatThrownBy(() -> gen.scene("dev", 0)).hasMessageContaining("split must be one of [train, val, test]");
+    assertThatThrownBy(() -> gen.scene("dev", 0))
+        .hasMessageContaining("split must be one of [train, val, test]");
     assertThatThrownBy(() -> new ShapesVqa(1, 16)).hasMessageContaining("imageSize");
   }
 
@@ -130,11 +142,16 @@ class ShapesVqaTest {
     assertThat((rgb >> 16) & 0xff).isEqualTo(s.rgb()[p] & 0xff);
     assertThat((rgb >> 8) & 0xff).isEqualTo(s.rgb()[p + 1] & 0xff);
     assertThat(rgb & 0xff).isEqualTo(s.rgb()[p + 2] & 0xff);
-    assertThat(Files.readString(dir.resolve("dataset.json"))).contains("\"splits\": {\"train\": 0, \"val\": 0, \"test\": 5}");
+    assertThat(Files.readString(dir.resolve("dataset.json")))
+        .contains("\"splits\": {\"train\": 0, \"val\": 0, \"test\": 5}");
   }
 
-  /** SHA-256 of the first 300 test scenes' questions (id, kind, text, answer), computed before the sampling label. */
-  private static final String QUESTIONS_DIGEST = "acb9079065af192866642d3f6025141e73878c3ec708b8eff40745221cdc8e60";
+  /**
+   * SHA-256 of the first 300 test scenes' questions (id, kind, text, answer), computed before the
+   * sampling label.
+   */
+  private static final String QUESTIONS_DIGEST =
+      "acb9079065af192866642d3f6025141e73878c3ec708b8eff40745221cdc8e60";
 
   @Test
   void samplingLabelsTheAbsentObjectQuestionsWithoutChangingAnyQuestion() throws Exception {
@@ -144,8 +161,9 @@ class ShapesVqaTest {
     for (int i = 0; i < 300; i++) {
       Scene s = gen.scene("test", i);
       for (Question q : s.questions()) {
-        sha.update((q.id() + "|" + q.kind() + "|" + q.question() + "|" + q.answer() + "\n")
-            .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        sha.update(
+            (q.id() + "|" + q.kind() + "|" + q.question() + "|" + q.answer() + "\n")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
         boolean negative = q.kind().equals("exists") && q.answer().equals("no");
         assertThat(q.sampling() != null).as(q.id()).isEqualTo(negative);
         if (Question.ADVERSARIAL.equals(q.sampling())) {
@@ -153,7 +171,9 @@ class ShapesVqaTest {
           String[] w = q.question().replace("?", "").split(" ");
           String color = w[3];
           String shape = w[4];
-          assertThat(s.objects()).as(q.id()).anyMatch(o -> o.colorName().equals(color) || o.shapeName().equals(shape));
+          assertThat(s.objects())
+              .as(q.id())
+              .anyMatch(o -> o.colorName().equals(color) || o.shapeName().equals(shape));
         } else if (Question.RANDOM.equals(q.sampling())) {
           random++;
         }

@@ -5,11 +5,11 @@ package dev.tokenpress.runtime;
  * failure while running a model) is wrapped, with the graph or file named in the message.
  */
 public class RunnerException extends RuntimeException {
-    public RunnerException(String message, Throwable cause) {
-        super(message, cause);
-    }
+  public RunnerException(String message, Throwable cause) {
+    super(message, cause);
+  }
 
-    public RunnerException(String message) {
-        super(message);
-    }
+  public RunnerException(String message) {
+    super(message);
+  }
 }

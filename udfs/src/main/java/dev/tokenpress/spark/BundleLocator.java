@@ -19,12 +19,12 @@ import org.apache.spark.SparkFiles;
  * Finds a model bundle on this JVM's machine, the way executors see it:
  *
  * <ol>
- *   <li>an existing local directory (absolute, or relative to the working directory, where YARN
- *       and Kubernetes unpack {@code --archives});</li>
- *   <li>a name shipped with {@code --files}/{@code --archives}/{@code SparkContext.addFile},
- *       under {@link SparkFiles#getRootDirectory()};</li>
- *   <li>a Hadoop URI ({@code hdfs://}, {@code s3a://}, ...), copied once per JVM into
- *       {@code java.io.tmpdir/tokenpress-bundles/}.</li>
+ *   <li>an existing local directory (absolute, or relative to the working directory, where YARN and
+ *       Kubernetes unpack {@code --archives});
+ *   <li>a name shipped with {@code --files}/{@code --archives}/{@code SparkContext.addFile}, under
+ *       {@link SparkFiles#getRootDirectory()};
+ *   <li>a Hadoop URI ({@code hdfs://}, {@code s3a://}, ...), copied once per JVM into {@code
+ *       java.io.tmpdir/tokenpress-bundles/}.
  * </ol>
  *
  * A directory holding a Hugging Face checkpoint ({@code config.json}, no {@code bundle.json}) is
@@ -41,13 +41,16 @@ public final class BundleLocator {
     return LOCAL.computeIfAbsent(bundle, b -> BundleCache.asBundle(find(b, hadoopConf)));
   }
 
-  /** Lower-case hex SHA-256 of the bundle's {@code bundle.json} (which lists every file's sha256). */
+  /**
+   * Lower-case hex SHA-256 of the bundle's {@code bundle.json} (which lists every file's sha256).
+   */
   public static String bundleSha256(Path bundleDir) {
     try {
       byte[] manifest = Files.readAllBytes(bundleDir.resolve(BundleManifest.FILE_NAME));
       return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(manifest));
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + bundleDir.resolve(BundleManifest.FILE_NAME), e);
+      throw new UncheckedIOException(
+          "cannot read " + bundleDir.resolve(BundleManifest.FILE_NAME), e);
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
     }
@@ -56,7 +59,8 @@ public final class BundleLocator {
   private static Path find(String bundle, Configuration conf) {
     boolean uri = bundle.matches("^[A-Za-z][A-Za-z0-9+.-]*://.*");
     if (!uri || bundle.startsWith("file://")) {
-      Path p = Path.of(bundle.startsWith("file://") ? bundle.substring("file://".length()) : bundle);
+      Path p =
+          Path.of(bundle.startsWith("file://") ? bundle.substring("file://".length()) : bundle);
       if (Files.isDirectory(p)) {
         return p.toAbsolutePath().normalize();
       }
@@ -67,11 +71,16 @@ public final class BundleLocator {
           return shipped;
         }
       }
-      throw new IllegalArgumentException("model bundle '" + bundle + "' not found: not a directory in "
-          + Path.of("").toAbsolutePath() + (root == null ? "" : " nor under the SparkFiles root " + root)
-          + " (ship it with --archives or use a shared path or a Hadoop URI)");
+      throw new IllegalArgumentException(
+          "model bundle '"
+              + bundle
+              + "' not found: not a directory in "
+              + Path.of("").toAbsolutePath()
+              + (root == null ? "" : " nor under the SparkFiles root " + root)
+              + " (ship it with --archives or use a shared path or a Hadoop URI)");
     }
-    Path dest = BundleCache.cacheDir().resolve("remote-" + BundleCache.sha256(bundle).substring(0, 16));
+    Path dest =
+        BundleCache.cacheDir().resolve("remote-" + BundleCache.sha256(bundle).substring(0, 16));
     if (Files.isDirectory(dest)) {
       return dest;
     }
@@ -84,7 +93,8 @@ public final class BundleLocator {
       Files.move(Files.isDirectory(copied) ? copied : tmp, dest, StandardCopyOption.ATOMIC_MOVE);
       return dest;
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot copy model bundle " + bundle + " to " + dest + ": " + e.getMessage(), e);
+      throw new UncheckedIOException(
+          "cannot copy model bundle " + bundle + " to " + dest + ": " + e.getMessage(), e);
     }
   }
 

@@ -37,15 +37,15 @@ import org.apache.spark.util.LongAccumulator;
  * <p><b>Where records run.</b> With {@code sharedWorkers} (the default) the task hands its records
  * to the executor's shared inference pool ({@link ExecutorRuntimes#workers}: one thread per task
  * slot, first in, first out) and keeps at most {@code workers} of them in flight (and the
- * executor's tasks together at most twice the pool's threads, see {@link InferencePool}), while
- * its own thread hands the finished records' rows, in order, to the consumer (the Parquet
- * writers): when one task runs out of records, the pool's threads work on the others' records,
- * so no slot idles while its neighbour finishes — the slots of one executor do not run at the
- * same speed (shared vCPUs) and records do not cost the same. Output and order are the same as without it; Spark's task
- * metrics then count the inference CPU on the pool's threads, not the task's. Without it each
- * task runs its records on its own thread, one at a time as the consumer pulls rows. Either way a
- * task holds at most {@code workers} (or one) records' results in memory, and a task that ends
- * (finished, failed or killed) cancels its records still queued.
+ * executor's tasks together at most twice the pool's threads, see {@link InferencePool}), while its
+ * own thread hands the finished records' rows, in order, to the consumer (the Parquet writers):
+ * when one task runs out of records, the pool's threads work on the others' records, so no slot
+ * idles while its neighbour finishes — the slots of one executor do not run at the same speed
+ * (shared vCPUs) and records do not cost the same. Output and order are the same as without it;
+ * Spark's task metrics then count the inference CPU on the pool's threads, not the task's. Without
+ * it each task runs its records on its own thread, one at a time as the consumer pulls rows. Either
+ * way a task holds at most {@code workers} (or one) records' results in memory, and a task that
+ * ends (finished, failed or killed) cancels its records still queued.
  */
 public final class InferencePartitionFunction implements MapPartitionsFunction<Row, Row> {
   private static final long serialVersionUID = 1L;
@@ -64,7 +64,8 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
   private final int workers;
 
   /**
-   * @param sharedWorkers run records on the executor's shared inference pool instead of the task's thread
+   * @param sharedWorkers run records on the executor's shared inference pool instead of the task's
+   *     thread
    * @param workers size of that pool; 0 = the executor's task slots ({@link TaskSlots})
    */
   public InferencePartitionFunction(
@@ -97,7 +98,10 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
     this.workers = workers;
   }
 
-  /** What one record became: its rows (an output row then KV rows, or one error row) and its error, if any. */
+  /**
+   * What one record became: its rows (an output row then KV rows, or one error row) and its error,
+   * if any.
+   */
   private record Outcome(String id, List<Row> rows, Exception error) {}
 
   @Override
@@ -129,7 +133,8 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
       this.window = window;
       this.tc = tc;
       if (pool != null && tc != null) {
-        tc.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) ctx -> cancelInFlight());
+        tc.addTaskCompletionListener(
+            (org.apache.spark.util.TaskCompletionListener) ctx -> cancelInFlight());
       }
     }
 
@@ -163,9 +168,9 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
     }
 
     /**
-     * Whether the task may put one more record in flight: always on its own thread; on the pool,
-     * if the executor-wide bound has a permit free — waiting for one only when the task has no
-     * record in flight (otherwise it writes its oldest record first; see {@link InferencePool}).
+     * Whether the task may put one more record in flight: always on its own thread; on the pool, if
+     * the executor-wide bound has a permit free — waiting for one only when the task has no record
+     * in flight (otherwise it writes its oldest record first; see {@link InferencePool}).
      */
     private boolean permit() {
       if (pool == null) {
@@ -183,10 +188,13 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
       }
     }
 
-    /** Everything that needs the task (runtime, configuration) happens here, on the task's thread. */
+    /**
+     * Everything that needs the task (runtime, configuration) happens here, on the task's thread.
+     */
     private void submit(Row work) {
-      RowCodec.InputRecordRef ref = new RowCodec.InputRecordRef(
-          work.getString(0), work.getString(1), work.getString(3), work.getString(4));
+      RowCodec.InputRecordRef ref =
+          new RowCodec.InputRecordRef(
+              work.getString(0), work.getString(1), work.getString(3), work.getString(4));
       byte[] inline = work.isNullAt(2) ? null : (byte[]) work.get(2);
       // A runtime that cannot load is a job error, not a record error: let it fail the task.
       if (processor == null) {
@@ -231,11 +239,14 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
       if (o.error() == null) {
         okRows.add(1);
       } else {
-        if ((tc != null && tc.isInterrupted()) || Thread.currentThread().isInterrupted()
+        if ((tc != null && tc.isInterrupted())
+            || Thread.currentThread().isInterrupted()
             || o.error() instanceof InterruptedException) {
           cancelInFlight();
           Exception e = o.error();
-          throw e instanceof RuntimeException re ? re : new IllegalStateException("task interrupted", e);
+          throw e instanceof RuntimeException re
+              ? re
+              : new IllegalStateException("task interrupted", e);
         }
         if (failFast) {
           cancelInFlight();
@@ -261,26 +272,36 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
     }
   }
 
-  /** One record, on whichever thread runs it: read, process, encode its rows. Never throws an {@link Exception}. */
-  private Outcome run(RowCodec.InputRecordRef ref, byte[] inline, RecordProcessor p, Configuration conf) {
+  /**
+   * One record, on whichever thread runs it: read, process, encode its rows. Never throws an {@link
+   * Exception}.
+   */
+  private Outcome run(
+      RowCodec.InputRecordRef ref, byte[] inline, RecordProcessor p, Configuration conf) {
     long t0 = System.nanoTime();
     try {
-      byte[] bytes = inline == null
-          ? InputBytes.read(ref.source(), maxInputBytes, conf)
-          : InputBytes.check(ref.source(), inline, maxInputBytes);
+      byte[] bytes =
+          inline == null
+              ? InputBytes.read(ref.source(), maxInputBytes, conf)
+              : InputBytes.check(ref.source(), inline, maxInputBytes);
       if (ref.prompt() == null) {
         throw new IllegalArgumentException("record has no prompt and input.prompt is not set");
       }
       long t1 = System.nanoTime();
-      RecordResult r = p.process(new InputRecord(ref.id(), ref.source(), bytes, ref.prompt(), ref.reference()), plan);
+      RecordResult r =
+          p.process(
+              new InputRecord(ref.id(), ref.source(), bytes, ref.prompt(), ref.reference()), plan);
       long t2 = System.nanoTime();
       Map<String, Double> timings = new LinkedHashMap<>(r.timingsMs());
       timings.put("read", (t1 - t0) / 1e6);
       timings.put("total", (t2 - t0) / 1e6);
       Timestamp now = new Timestamp(System.currentTimeMillis());
       List<Row> rows = new ArrayList<>();
-      rows.add(RowFactory.create(
-          OutputSchemas.KIND_OUTPUT, RowCodec.okRow(ref, r, timings, p.engineInfo(), provenance, now), null));
+      rows.add(
+          RowFactory.create(
+              OutputSchemas.KIND_OUTPUT,
+              RowCodec.okRow(ref, r, timings, p.engineInfo(), provenance, now),
+              null));
       if (writeKv) {
         for (Row kv : RowCodec.kvRows(ref.id(), r.kvCache(), p.engineInfo(), provenance)) {
           rows.add(RowFactory.create(OutputSchemas.KIND_KV, null, kv));
@@ -289,8 +310,12 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
       return new Outcome(ref.id(), rows, null);
     } catch (Exception e) {
       Timestamp now = new Timestamp(System.currentTimeMillis());
-      Row error = RowFactory.create(OutputSchemas.KIND_OUTPUT,
-          RowCodec.errorRow(ref, e, (System.nanoTime() - t0) / 1e6, p.engineInfo(), provenance, now), null);
+      Row error =
+          RowFactory.create(
+              OutputSchemas.KIND_OUTPUT,
+              RowCodec.errorRow(
+                  ref, e, (System.nanoTime() - t0) / 1e6, p.engineInfo(), provenance, now),
+              null);
       return new Outcome(ref.id(), List.of(error), e);
     }
   }
@@ -311,7 +336,10 @@ public final class InferencePartitionFunction implements MapPartitionsFunction<R
       return processors;
     }
     SparkConf c = env.conf();
-    return TaskSlots.perExecutor(c.get("spark.master", ""), c.get("spark.executor.cores", null),
-        tc == null ? 1 : tc.cpus(), processors);
+    return TaskSlots.perExecutor(
+        c.get("spark.master", ""),
+        c.get("spark.executor.cores", null),
+        tc == null ? 1 : tc.cpus(),
+        processors);
   }
 }

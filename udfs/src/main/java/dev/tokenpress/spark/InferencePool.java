@@ -11,8 +11,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * An executor's shared inference threads (one per task slot, first in, first out) and the bound on
  * the records its tasks may have in flight at once: {@code 2 × threads} executor-wide (as many
- * running as there are threads, as many more queued or finished and waiting to be written), so
- * the executor's memory for results does not grow with its slots squared.
+ * running as there are threads, as many more queued or finished and waiting to be written), so the
+ * executor's memory for results does not grow with its slots squared.
  *
  * <p>Deadlock-free by construction: a task {@linkplain #tryAcquire takes a permit without waiting}
  * while it has records in flight (when none is free it writes its oldest record instead, which
@@ -28,16 +28,25 @@ public final class InferencePool implements AutoCloseable {
       throw new IllegalArgumentException("threads must be >= 1, got " + size);
     }
     AtomicInteger count = new AtomicInteger();
-    this.threads = new ThreadPoolExecutor(size, size, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(), r -> {
-      Thread t = new Thread(r, "tokenpress-inference-" + count.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
+    this.threads =
+        new ThreadPoolExecutor(
+            size,
+            size,
+            0,
+            TimeUnit.MILLISECONDS,
+            new LinkedBlockingQueue<>(),
+            r -> {
+              Thread t = new Thread(r, "tokenpress-inference-" + count.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
     this.threads.prestartAllCoreThreads();
     this.permits = new Semaphore(2 * size, true);
   }
 
-  /** Records that may still be put in flight executor-wide (twice the threads when no task has any). */
+  /**
+   * Records that may still be put in flight executor-wide (twice the threads when no task has any).
+   */
   public int freePermits() {
     return permits.availablePermits();
   }

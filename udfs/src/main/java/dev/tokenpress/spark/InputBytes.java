@@ -79,7 +79,9 @@ public final class InputBytes {
     }
   }
 
-  /** Why {@code e} happened, without repeating the path ({@link FileSystemException}s put it first). */
+  /**
+   * Why {@code e} happened, without repeating the path ({@link FileSystemException}s put it first).
+   */
   private static String reason(IOException e) {
     if (e instanceof AccessDeniedException) {
       return "permission denied";
@@ -107,13 +109,16 @@ public final class InputBytes {
       return null;
     }
     String impl = conf.get(NioLocalFileSystem.IMPL_KEY);
-    if (impl != null && !impl.equals(NioLocalFileSystem.class.getName()) && !impl.equals(LocalFileSystem.class.getName())) {
+    if (impl != null
+        && !impl.equals(NioLocalFileSystem.class.getName())
+        && !impl.equals(LocalFileSystem.class.getName())) {
       return null;
     }
     return java.nio.file.Path.of(rest);
   }
 
-  private static byte[] readLocal(String source, java.nio.file.Path file, long maxBytes) throws IOException {
+  private static byte[] readLocal(String source, java.nio.file.Path file, long maxBytes)
+      throws IOException {
     long len = regularFile(source, file).size();
     byte[] out = allocate(source, len, maxBytes);
     try (InputStream in = Files.newInputStream(file)) {
@@ -129,7 +134,8 @@ public final class InputBytes {
    * The attributes of the regular file at {@code file} (following links); anything else is a typed
    * error, found without opening it (opening a FIFO would block).
    */
-  private static BasicFileAttributes regularFile(String source, java.nio.file.Path file) throws IOException {
+  private static BasicFileAttributes regularFile(String source, java.nio.file.Path file)
+      throws IOException {
     BasicFileAttributes a;
     try {
       a = Files.readAttributes(file, BasicFileAttributes.class);
@@ -141,7 +147,8 @@ public final class InputBytes {
         } catch (IOException unreadable) {
           target = "a path";
         }
-        throw new InputNotFoundException(source, "is a symbolic link to " + target + ", which does not exist");
+        throw new InputNotFoundException(
+            source, "is a symbolic link to " + target + ", which does not exist");
       }
       throw new InputNotFoundException(source, "does not exist");
     }

@@ -1,6 +1,9 @@
 package dev.tokenpress.spark;
 
-/** An input path names a directory, FIFO, socket or device instead of a regular file; it is not opened. */
+/**
+ * An input path names a directory, FIFO, socket or device instead of a regular file; it is not
+ * opened.
+ */
 public final class InputNotAFileException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 

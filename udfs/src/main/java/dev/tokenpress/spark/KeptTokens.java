@@ -18,12 +18,19 @@ public final class KeptTokens {
   private final int[] labels;
 
   /** Takes ownership of the arrays; no labels. */
-  public KeptTokens(String operator, String hook, int layer, int inputCount, int[] kept, int[] original) {
+  public KeptTokens(
+      String operator, String hook, int layer, int inputCount, int[] kept, int[] original) {
     this(operator, hook, layer, inputCount, kept, original, null);
   }
 
   /** Takes ownership of the arrays; {@code labels} is null or has one value per input token. */
-  public KeptTokens(String operator, String hook, int layer, int inputCount, int[] kept, int[] original,
+  public KeptTokens(
+      String operator,
+      String hook,
+      int layer,
+      int inputCount,
+      int[] kept,
+      int[] original,
       int[] labels) {
     this.operator = Objects.requireNonNull(operator, "operator");
     this.hook = Objects.requireNonNull(hook, "hook");
@@ -32,12 +39,21 @@ public final class KeptTokens {
     this.kept = Objects.requireNonNull(kept, "kept");
     this.original = Objects.requireNonNull(original, "original");
     if (kept.length != original.length || kept.length > inputCount) {
-      throw new IllegalArgumentException(operator + "@" + hook + ": " + kept.length + " kept, " + original.length
-          + " original indices, " + inputCount + " inputs");
+      throw new IllegalArgumentException(
+          operator
+              + "@"
+              + hook
+              + ": "
+              + kept.length
+              + " kept, "
+              + original.length
+              + " original indices, "
+              + inputCount
+              + " inputs");
     }
     if (labels != null && labels.length != inputCount) {
-      throw new IllegalArgumentException(operator + "@" + hook + ": " + labels.length + " labels, " + inputCount
-          + " inputs");
+      throw new IllegalArgumentException(
+          operator + "@" + hook + ": " + labels.length + " labels, " + inputCount + " inputs");
     }
     this.labels = labels;
   }

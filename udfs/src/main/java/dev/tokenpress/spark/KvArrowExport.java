@@ -39,32 +39,33 @@ import org.apache.arrow.vector.util.Text;
 
 /**
  * Exports one record's KV cache (the operators' {@link KvCache}, e.g. from {@link KvCacheReader})
- * as an Arrow IPC file: one row per layer, {@code k} and {@code v}
- * as the canonical {@code arrow.variable_shape_tensor} (float32, dims {@code T, H_kv, D}),
- * {@code token_index} and {@code position} as {@code list<int32>}, schema metadata {@code id} and
- * {@code next_position}. In Python: {@code pa.ipc.open_file(f).read_all()}.
+ * as an Arrow IPC file: one row per layer, {@code k} and {@code v} as the canonical {@code
+ * arrow.variable_shape_tensor} (float32, dims {@code T, H_kv, D}), {@code token_index} and {@code
+ * position} as {@code list<int32>}, schema metadata {@code id} and {@code next_position}. In
+ * Python: {@code pa.ipc.open_file(f).read_all()}.
  *
- * <p>The dequantised {@code k}/{@code v} come with what an Arrow consumer needs to dequantise
- * the stored form itself: {@code compression} (struct, null when no operator quantised the layer:
+ * <p>The dequantised {@code k}/{@code v} come with what an Arrow consumer needs to dequantise the
+ * stored form itself: {@code compression} (struct, null when no operator quantised the layer:
  * operator, mode, tau, scored, ratio_count, important, probe_seed, bits_high, bits_low, heads,
- * head_ratio_counts, head_important, as the Parquet column), {@code trailing_float} (entries at
- * the end still in a float precision), {@code important_entries} ({@code list<int32>}, the entries
+ * head_ratio_counts, head_important, as the Parquet column), {@code trailing_float} (entries at the
+ * end still in a float precision), {@code important_entries} ({@code list<int32>}, the entries
  * stored at {@code bits_high} in some KV head apart from the trailing ones; null without
  * compression or chunks) and {@code chunks} ({@code list<struct<entries: list<int32>, kv_head:
- * int32 (null: every KV head), k: tensor, v: tensor>>}, the layer's Parquet chunks, a chunk of
- * one KV head g having tensors of shape {@code [rows, 1, D]}; each tensor struct with the fields
- * of the Parquet {@code k}/{@code v} structs: data
- * (packed codes or float bytes), shape, dtype, layout, bits, group_size, scales, zeros,
- * channel_scales; decoded as in {@code KvCodecs}' PyArrow recipe): {@link LayerKvCache#chunks()},
- * from which {@link #read} rebuilds the same cache ({@link KvCache#fromChunks}).
+ * int32 (null: every KV head), k: tensor, v: tensor>>}, the layer's Parquet chunks, a chunk of one
+ * KV head g having tensors of shape {@code [rows, 1, D]}; each tensor struct with the fields of the
+ * Parquet {@code k}/{@code v} structs: data (packed codes or float bytes), shape, dtype, layout,
+ * bits, group_size, scales, zeros, channel_scales; decoded as in {@code KvCodecs}' PyArrow recipe):
+ * {@link LayerKvCache#chunks()}, from which {@link #read} rebuilds the same cache ({@link
+ * KvCache#fromChunks}).
  *
- * <p>All off-heap buffers come from a child of the caller's allocator limited to {@code
- * maxBytes}: a cache that does not fit fails with a {@link KvExportTooLargeException} naming the
- * sizes instead of exhausting direct memory, and every buffer is released on return (callers can
- * check with {@link BufferAllocator#getAllocatedMemory()}).
+ * <p>All off-heap buffers come from a child of the caller's allocator limited to {@code maxBytes}:
+ * a cache that does not fit fails with a {@link KvExportTooLargeException} naming the sizes instead
+ * of exhausting direct memory, and every buffer is released on return (callers can check with
+ * {@link BufferAllocator#getAllocatedMemory()}).
  */
 public final class KvArrowExport {
-  private static final VariableShapeTensorType TENSOR = new VariableShapeTensorType(List.of("T", "H_kv", "D"));
+  private static final VariableShapeTensorType TENSOR =
+      new VariableShapeTensorType(List.of("T", "H_kv", "D"));
 
   private KvArrowExport() {}
 
@@ -73,8 +74,16 @@ public final class KvArrowExport {
     private static final long serialVersionUID = 1L;
 
     KvExportTooLargeException(String id, long needed, long limit, Throwable cause) {
-      super("Arrow export of the KV cache of '" + id + "' needs about " + needed + " bytes of off-heap buffers, over the "
-          + "limit of " + limit + " bytes", cause);
+      super(
+          "Arrow export of the KV cache of '"
+              + id
+              + "' needs about "
+              + needed
+              + " bytes of off-heap buffers, over the "
+              + "limit of "
+              + limit
+              + " bytes",
+          cause);
     }
   }
 
@@ -83,27 +92,55 @@ public final class KvArrowExport {
 
   /** The IPC schema of the cache of record {@code id}. */
   public static Schema schema(String id, KvCache cache) {
-    List<Field> fields = List.of(
-        new Field("layer", FieldType.notNullable(new ArrowType.Int(32, true)), null),
-        TENSOR.field("k"),
-        TENSOR.field("v"),
-        intList("token_index"),
-        intList("position"),
-        new Field("compression", FieldType.nullable(ArrowType.Struct.INSTANCE), List.of(
-            prim("operator", ArrowType.Utf8.INSTANCE), prim("mode", ArrowType.Utf8.INSTANCE),
-            prim("tau", new ArrowType.FloatingPoint(FloatingPointPrecision.DOUBLE)), prim("scored", INT),
-            prim("ratio_count", INT), prim("important", INT), prim("probe_seed", new ArrowType.Int(64, true)),
-            prim("bits_high", INT), prim("bits_low", INT), prim("heads", ArrowType.Utf8.INSTANCE),
-            intList("head_ratio_counts"), intList("head_important"))),
-        new Field("trailing_float", FieldType.notNullable(INT), null),
-        new Field("important_entries", FieldType.nullable(ArrowType.List.INSTANCE),
-            List.of(new Field("item", FieldType.notNullable(INT), null))),
-        new Field("chunks", FieldType.notNullable(ArrowType.List.INSTANCE), List.of(
-            new Field("item", FieldType.notNullable(ArrowType.Struct.INSTANCE), List.of(
-                intList("entries"), new Field("kv_head", FieldType.nullable(INT), null), storedTensor("k"),
-                storedTensor("v"))))));
-    return new Schema(fields, Map.of("id", id, "next_position", String.valueOf(cache.nextPosition()),
-        "producer", "tokenpress"));
+    List<Field> fields =
+        List.of(
+            new Field("layer", FieldType.notNullable(new ArrowType.Int(32, true)), null),
+            TENSOR.field("k"),
+            TENSOR.field("v"),
+            intList("token_index"),
+            intList("position"),
+            new Field(
+                "compression",
+                FieldType.nullable(ArrowType.Struct.INSTANCE),
+                List.of(
+                    prim("operator", ArrowType.Utf8.INSTANCE),
+                    prim("mode", ArrowType.Utf8.INSTANCE),
+                    prim("tau", new ArrowType.FloatingPoint(FloatingPointPrecision.DOUBLE)),
+                    prim("scored", INT),
+                    prim("ratio_count", INT),
+                    prim("important", INT),
+                    prim("probe_seed", new ArrowType.Int(64, true)),
+                    prim("bits_high", INT),
+                    prim("bits_low", INT),
+                    prim("heads", ArrowType.Utf8.INSTANCE),
+                    intList("head_ratio_counts"),
+                    intList("head_important"))),
+            new Field("trailing_float", FieldType.notNullable(INT), null),
+            new Field(
+                "important_entries",
+                FieldType.nullable(ArrowType.List.INSTANCE),
+                List.of(new Field("item", FieldType.notNullable(INT), null))),
+            new Field(
+                "chunks",
+                FieldType.notNullable(ArrowType.List.INSTANCE),
+                List.of(
+                    new Field(
+                        "item",
+                        FieldType.notNullable(ArrowType.Struct.INSTANCE),
+                        List.of(
+                            intList("entries"),
+                            new Field("kv_head", FieldType.nullable(INT), null),
+                            storedTensor("k"),
+                            storedTensor("v"))))));
+    return new Schema(
+        fields,
+        Map.of(
+            "id",
+            id,
+            "next_position",
+            String.valueOf(cache.nextPosition()),
+            "producer",
+            "tokenpress"));
   }
 
   /**
@@ -111,8 +148,8 @@ public final class KvArrowExport {
    *
    * @param maxBytes limit of off-heap memory for this export
    */
-  public static void write(String id, KvCache cache, WritableByteChannel out, BufferAllocator allocator,
-      long maxBytes) {
+  public static void write(
+      String id, KvCache cache, WritableByteChannel out, BufferAllocator allocator, long maxBytes) {
     long needed = estimate(cache);
     KvLayout layout = cache.layout();
     try (BufferAllocator child = allocator.newChildAllocator("kv-export-" + id, 0, maxBytes);
@@ -150,8 +187,8 @@ public final class KvArrowExport {
   /**
    * Reads a file written by {@link #write} back (for tests and Java consumers): the cache is
    * rebuilt from the stored {@code chunks} (token indices and positions from the layer's lists),
-   * without re-quantising, appending at {@link KvCacheReader#appendCodec}; the dequantised
-   * {@code k}/{@code v} columns must equal the rebuilt floats.
+   * without re-quantising, appending at {@link KvCacheReader#appendCodec}; the dequantised {@code
+   * k}/{@code v} columns must equal the rebuilt floats.
    */
   public static Read read(SeekableByteChannel in, BufferAllocator allocator) {
     VariableShapeTensorType.register();
@@ -166,22 +203,35 @@ public final class KvArrowExport {
         IntVector layer = (IntVector) root.getVector("layer");
         for (int i = 0; i < root.getRowCount(); i++) {
           if (layer.get(i) != chunks.size()) {
-            throw new IllegalArgumentException("Arrow KV file has layer " + layer.get(i) + " where layer "
-                + chunks.size() + " was expected (layers in order from 0)");
+            throw new IllegalArgumentException(
+                "Arrow KV file has layer "
+                    + layer.get(i)
+                    + " where layer "
+                    + chunks.size()
+                    + " was expected (layers in order from 0)");
           }
-          chunks.add(chunks((ListVector) root.getVector("chunks"), i,
-              ints((ListVector) root.getVector("token_index"), i), ints((ListVector) root.getVector("position"), i)));
+          chunks.add(
+              chunks(
+                  (ListVector) root.getVector("chunks"),
+                  i,
+                  ints((ListVector) root.getVector("token_index"), i),
+                  ints((ListVector) root.getVector("position"), i)));
           compressions.add(compression((StructVector) root.getVector("compression"), i));
           keys.add(floats(root.getVector("k"), i));
           values.add(floats(root.getVector("v"), i));
         }
       }
-      KvCache cache = KvCache.fromChunks(KvCacheReader.appendCodec(chunks), chunks, compressions,
-          Integer.parseInt(meta.get("next_position")));
+      KvCache cache =
+          KvCache.fromChunks(
+              KvCacheReader.appendCodec(chunks),
+              chunks,
+              compressions,
+              Integer.parseInt(meta.get("next_position")));
       for (int l = 0; l < keys.size(); l++) {
         if (!Arrays.equals(keys.get(l), cache.layer(l).keys())
             || !Arrays.equals(values.get(l), cache.layer(l).values())) {
-          throw new IllegalArgumentException("layer " + l + ": the k/v columns differ from the floats of its chunks");
+          throw new IllegalArgumentException(
+              "layer " + l + ": the k/v columns differ from the floats of its chunks");
         }
       }
       return new Read(meta.get("id"), cache);
@@ -207,7 +257,8 @@ public final class KvArrowExport {
   private static final ArrowType INT = new ArrowType.Int(32, true);
 
   private static long stored(KvTensor t) {
-    return t.data().length + 4L * (t.scales().length + t.zeros().length + t.channelScales().length + 8);
+    return t.data().length
+        + 4L * (t.scales().length + t.zeros().length + t.channelScales().length + 8);
   }
 
   private static Field prim(String name, ArrowType type) {
@@ -215,16 +266,31 @@ public final class KvArrowExport {
   }
 
   private static Field floatList(String name) {
-    return new Field(name, FieldType.notNullable(ArrowType.List.INSTANCE), List.of(
-        new Field("item", FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null)));
+    return new Field(
+        name,
+        FieldType.notNullable(ArrowType.List.INSTANCE),
+        List.of(
+            new Field(
+                "item",
+                FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)),
+                null)));
   }
 
   /** The Parquet {@code k}/{@code v} tensor struct ({@code OutputSchemas.TENSOR}) in Arrow. */
   private static Field storedTensor(String name) {
-    return new Field(name, FieldType.notNullable(ArrowType.Struct.INSTANCE), List.of(
-        prim("data", ArrowType.Binary.INSTANCE), intList("shape"), prim("dtype", ArrowType.Utf8.INSTANCE),
-        prim("layout", ArrowType.Utf8.INSTANCE), prim("bits", INT), prim("group_size", INT), floatList("scales"),
-        floatList("zeros"), floatList("channel_scales")));
+    return new Field(
+        name,
+        FieldType.notNullable(ArrowType.Struct.INSTANCE),
+        List.of(
+            prim("data", ArrowType.Binary.INSTANCE),
+            intList("shape"),
+            prim("dtype", ArrowType.Utf8.INSTANCE),
+            prim("layout", ArrowType.Utf8.INSTANCE),
+            prim("bits", INT),
+            prim("group_size", INT),
+            floatList("scales"),
+            floatList("zeros"),
+            floatList("channel_scales")));
   }
 
   private static void putCompression(StructVector vector, int row, KvCompressionInfo c) {
@@ -303,15 +369,24 @@ public final class KvArrowExport {
       return null;
     }
     Map<?, ?> m = (Map<?, ?>) vector.getObject(row);
-    return new KvCompressionInfo(m.get("operator").toString(), m.get("mode").toString(), (Double) m.get("tau"),
-        (Integer) m.get("scored"), (Integer) m.get("ratio_count"), (Integer) m.get("important"),
-        (Long) m.get("probe_seed"), (Integer) m.get("bits_high"), (Integer) m.get("bits_low"),
+    return new KvCompressionInfo(
+        m.get("operator").toString(),
+        m.get("mode").toString(),
+        (Double) m.get("tau"),
+        (Integer) m.get("scored"),
+        (Integer) m.get("ratio_count"),
+        (Integer) m.get("important"),
+        (Long) m.get("probe_seed"),
+        (Integer) m.get("bits_high"),
+        (Integer) m.get("bits_low"),
         m.get("heads") == null ? KvCompressionInfo.HEADS_SHARED : m.get("heads").toString(),
-        intArray(m.get("head_ratio_counts")), intArray(m.get("head_important")));
+        intArray(m.get("head_ratio_counts")),
+        intArray(m.get("head_important")));
   }
 
   /** A layer's chunks; each row's token index and position from the layer's lists at its entry. */
-  private static List<KvChunk> chunks(ListVector vector, int row, int[] tokenIndex, int[] position) {
+  private static List<KvChunk> chunks(
+      ListVector vector, int row, int[] tokenIndex, int[] position) {
     List<?> list = vector.getObject(row);
     List<KvChunk> out = new ArrayList<>(list.size());
     for (Object o : list) {
@@ -322,23 +397,43 @@ public final class KvArrowExport {
       int[] pos = new int[entries.length];
       for (int i = 0; i < entries.length; i++) {
         if (entries[i] < 0 || entries[i] >= tokenIndex.length) {
-          throw new IllegalArgumentException("layer row " + row + ": chunk entry " + entries[i] + " is outside the "
-              + tokenIndex.length + " entries of token_index");
+          throw new IllegalArgumentException(
+              "layer row "
+                  + row
+                  + ": chunk entry "
+                  + entries[i]
+                  + " is outside the "
+                  + tokenIndex.length
+                  + " entries of token_index");
         }
         ti[i] = tokenIndex[entries[i]];
         pos[i] = position[entries[i]];
       }
       KvTensor k = tensor((Map<?, ?>) m.get("k"));
-      out.add(KvChunk.of(entries, ti, pos, KvCodecs.precision(k.dtype()), k, tensor((Map<?, ?>) m.get("v")),
-          g == null ? -1 : (Integer) g));
+      out.add(
+          KvChunk.of(
+              entries,
+              ti,
+              pos,
+              KvCodecs.precision(k.dtype()),
+              k,
+              tensor((Map<?, ?>) m.get("v")),
+              g == null ? -1 : (Integer) g));
     }
     return out;
   }
 
   private static KvTensor tensor(Map<?, ?> m) {
-    return KvTensor.of(m.get("dtype").toString(), m.get("layout").toString(), (byte[]) m.get("data"),
-        intArray(m.get("shape")), (Integer) m.get("bits"), (Integer) m.get("group_size"), floatArray(m.get("scales")),
-        floatArray(m.get("zeros")), floatArray(m.get("channel_scales")));
+    return KvTensor.of(
+        m.get("dtype").toString(),
+        m.get("layout").toString(),
+        (byte[]) m.get("data"),
+        intArray(m.get("shape")),
+        (Integer) m.get("bits"),
+        (Integer) m.get("group_size"),
+        floatArray(m.get("scales")),
+        floatArray(m.get("zeros")),
+        floatArray(m.get("channel_scales")));
   }
 
   private static int[] intArray(Object list) {
@@ -360,7 +455,9 @@ public final class KvArrowExport {
   }
 
   private static Field intList(String name) {
-    return new Field(name, FieldType.notNullable(ArrowType.List.INSTANCE),
+    return new Field(
+        name,
+        FieldType.notNullable(ArrowType.List.INSTANCE),
         List.of(new Field("item", FieldType.notNullable(new ArrowType.Int(32, true)), null)));
   }
 
@@ -369,7 +466,9 @@ public final class KvArrowExport {
   }
 
   private static StructVector storageOf(FieldVector v) {
-    return v instanceof VariableShapeTensorType.Vector t ? t.getUnderlyingVector() : (StructVector) v;
+    return v instanceof VariableShapeTensorType.Vector t
+        ? t.getUnderlyingVector()
+        : (StructVector) v;
   }
 
   private static void putTensor(FieldVector vector, int row, float[] values, int[] shape) {

@@ -18,16 +18,16 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * Loads one record's KV cache from a job's output as the operators' {@link KvCache}, rebuilt
- * from its stored chunks without re-quantising ({@link KvCache#fromChunks}): the same stored bytes
- * ({@link LayerKvCache#chunks()}, {@link LayerKvCache#storedBytes()}), the same dequantised
- * floats ({@link LayerKvCache#keys()}, {@link LayerKvCache#values()}, {@code [T, H_kv, D]} in C
- * order), token indices, positions, precisions, compression record and trailing float entries,
- * so the runtime's kernels read it as they read the cache that was written. Rows are taken in
- * {@code chunk} order per layer; a layer's interleaved chunks of a mixed-precision group become
- * one group, chunks with {@code kv_head} g a per-KV-head group. Files written before the
- * {@code kv_head} column existed read as chunks of every KV head. The record id is not part of
- * the cache: callers keep it.
+ * Loads one record's KV cache from a job's output as the operators' {@link KvCache}, rebuilt from
+ * its stored chunks without re-quantising ({@link KvCache#fromChunks}): the same stored bytes
+ * ({@link LayerKvCache#chunks()}, {@link LayerKvCache#storedBytes()}), the same dequantised floats
+ * ({@link LayerKvCache#keys()}, {@link LayerKvCache#values()}, {@code [T, H_kv, D]} in C order),
+ * token indices, positions, precisions, compression record and trailing float entries, so the
+ * runtime's kernels read it as they read the cache that was written. Rows are taken in {@code
+ * chunk} order per layer; a layer's interleaved chunks of a mixed-precision group become one group,
+ * chunks with {@code kv_head} g a per-KV-head group. Files written before the {@code kv_head}
+ * column existed read as chunks of every KV head. The record id is not part of the cache: callers
+ * keep it.
  *
  * <pre>{@code
  * KvCache kv = KvCacheReader.load(spark, "/data/out", "images/000123.png");
@@ -37,7 +37,9 @@ import org.apache.spark.sql.SparkSession;
 public final class KvCacheReader {
   private KvCacheReader() {}
 
-  /** Reads {@code outputDir/kv_cache} filtered to {@code id} (the filter is pushed into Parquet). */
+  /**
+   * Reads {@code outputDir/kv_cache} filtered to {@code id} (the filter is pushed into Parquet).
+   */
   public static KvCache load(SparkSession spark, String outputDir, String id) {
     String dir = new Path(outputDir, "kv_cache").toString();
     List<Row> rows = spark.read().parquet(dir).where(col("id").equalTo(id)).collectAsList();
@@ -48,29 +50,34 @@ public final class KvCacheReader {
   }
 
   /**
-   * The provenance of the visual tokens of record {@code id} from {@code outputDir/outputs}
-   * (column {@code visual_tokens}): for every visual token that entered the LM, the original
-   * patches it stands for and their weights; null when the row has none.
+   * The provenance of the visual tokens of record {@code id} from {@code outputDir/outputs} (column
+   * {@code visual_tokens}): for every visual token that entered the LM, the original patches it
+   * stands for and their weights; null when the row has none.
    */
   public static TokenProvenance visualTokens(SparkSession spark, String outputDir, String id) {
     String dir = new Path(outputDir, "outputs").toString();
-    List<Row> rows = spark.read().parquet(dir).where(col("id").equalTo(id)).select("id", "visual_tokens")
-        .collectAsList();
+    List<Row> rows =
+        spark
+            .read()
+            .parquet(dir)
+            .where(col("id").equalTo(id))
+            .select("id", "visual_tokens")
+            .collectAsList();
     if (rows.size() != 1) {
-      throw new IllegalArgumentException(rows.size() + " outputs rows for id '" + id + "' under " + dir
-          + "; expected 1");
+      throw new IllegalArgumentException(
+          rows.size() + " outputs rows for id '" + id + "' under " + dir + "; expected 1");
     }
     return RowCodec.visualTokens(rows.get(0));
   }
 
   /**
    * Builds the cache from {@code kv_cache} rows of one id (any order): layers 0 to the largest
-   * {@code layer} (a layer without rows is empty), each from its rows in {@code chunk} order.
-   * New entries would be appended at {@link #appendCodec} of the stored chunks.
+   * {@code layer} (a layer without rows is empty), each from its rows in {@code chunk} order. New
+   * entries would be appended at {@link #appendCodec} of the stored chunks.
    *
    * @throws IllegalArgumentException when a row belongs to another id, or the chunks do not form
-   *                                  the layer (naming layer, entry and KV head), or a layer's
-   *                                  {@code trailing_float} disagrees with its chunks
+   *     the layer (naming layer, entry and KV head), or a layer's {@code trailing_float} disagrees
+   *     with its chunks
    */
   public static KvCache fromRows(String id, List<Row> rows) {
     TreeMap<Integer, List<Row>> byLayer = new TreeMap<>();
@@ -95,7 +102,8 @@ public final class KvCacheReader {
         try {
           cs.add(chunk(r));
         } catch (IllegalArgumentException e) {
-          throw new IllegalArgumentException("layer " + l + ": chunk " + r.getAs("chunk") + ": " + e.getMessage(), e);
+          throw new IllegalArgumentException(
+              "layer " + l + ": chunk " + r.getAs("chunk") + ": " + e.getMessage(), e);
         }
       }
       chunks.add(cs);
@@ -107,17 +115,33 @@ public final class KvCacheReader {
     for (int l = 0; l < numLayers; l++) {
       int t = cache.layer(l).trailingFloatEntries();
       if (trailing[l] >= 0 && trailing[l] != t) {
-        throw new IllegalArgumentException("layer " + l + ": trailing_float " + trailing[l] + " of id '" + id
-            + "' does not match its chunks, which end in " + t + " float entries");
+        throw new IllegalArgumentException(
+            "layer "
+                + l
+                + ": trailing_float "
+                + trailing[l]
+                + " of id '"
+                + id
+                + "' does not match its chunks, which end in "
+                + t
+                + " float entries");
       }
     }
     return cache;
   }
 
-  /** One {@code kv_cache} row as the operators' chunk ({@code kv_head} null or absent: every KV head). */
+  /**
+   * One {@code kv_cache} row as the operators' chunk ({@code kv_head} null or absent: every KV
+   * head).
+   */
   static KvChunk chunk(Row r) {
-    return KvChunk.of(RowCodec.ints(r, "entries"), RowCodec.ints(r, "token_index"), RowCodec.ints(r, "position"),
-        KvPrecision.valueOf(r.getAs("precision")), RowCodec.tensor(r.getAs("k")), RowCodec.tensor(r.getAs("v")),
+    return KvChunk.of(
+        RowCodec.ints(r, "entries"),
+        RowCodec.ints(r, "token_index"),
+        RowCodec.ints(r, "position"),
+        KvPrecision.valueOf(r.getAs("precision")),
+        RowCodec.tensor(r.getAs("k")),
+        RowCodec.tensor(r.getAs("v")),
         RowCodec.kvHead(r));
   }
 

@@ -21,9 +21,9 @@ public interface ProcessorFactory extends Serializable {
   EngineInfo describe(ProcessorSpec spec);
 
   /**
-   * Checks a plan against the spec's model on the driver, as cheaply as {@link #describe} (no
-   * model is loaded), with the same rules {@link #create} applies, so that a plan the model cannot
-   * run fails before any task starts.
+   * Checks a plan against the spec's model on the driver, as cheaply as {@link #describe} (no model
+   * is loaded), with the same rules {@link #create} applies, so that a plan the model cannot run
+   * fails before any task starts.
    *
    * @throws IllegalArgumentException prefixed with {@code plan[i]}, naming the operator field, the
    *     value and what this model allows

@@ -46,7 +46,17 @@ public final class RecordResult {
       Map<String, Double> timingsMs,
       KvCache kvCache,
       TokenProvenance visualTokens) {
-    this(answer, answerTokenIds, stages, keptMaps, flops, timingsMs, kvCache, visualTokens, null, List.of());
+    this(
+        answer,
+        answerTokenIds,
+        stages,
+        keptMaps,
+        flops,
+        timingsMs,
+        kvCache,
+        visualTokens,
+        null,
+        List.of());
   }
 
   /**

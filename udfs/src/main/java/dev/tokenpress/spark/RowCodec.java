@@ -4,8 +4,8 @@ import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.kv.KvCache;
 import dev.tokenpress.operators.kv.KvChunk;
 import dev.tokenpress.operators.kv.KvCompressionInfo;
-import dev.tokenpress.operators.kv.LayerKvCache;
 import dev.tokenpress.operators.kv.KvTensor;
+import dev.tokenpress.operators.kv.LayerKvCache;
 import java.sql.Timestamp;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -27,7 +27,11 @@ public final class RowCodec {
 
   /** The {@code outputs/} row of a processed record. */
   public static Row okRow(
-      InputRecordRef in, RecordResult r, Map<String, Double> timingsMs, EngineInfo engine, RowProvenance prov,
+      InputRecordRef in,
+      RecordResult r,
+      Map<String, Double> timingsMs,
+      EngineInfo engine,
+      RowProvenance prov,
       Timestamp now) {
     List<Row> stages = new ArrayList<>(r.stages().size());
     for (StageCount s : r.stages()) {
@@ -35,8 +39,15 @@ public final class RowCodec {
     }
     List<Row> maps = new ArrayList<>(r.keptMaps().size());
     for (KeptTokens m : r.keptMaps()) {
-      maps.add(RowFactory.create(m.operator(), m.hook(), m.layer(), m.inputCount(), m.kept(), m.original(),
-          m.labels()));
+      maps.add(
+          RowFactory.create(
+              m.operator(),
+              m.hook(),
+              m.layer(),
+              m.inputCount(),
+              m.kept(),
+              m.original(),
+              m.labels()));
     }
     List<Row> visual = null;
     TokenProvenance vt = r.visualTokens();
@@ -73,33 +84,78 @@ public final class RowCodec {
       next = cache.nextPosition();
     }
     return RowFactory.create(
-        in.id(), in.source(), in.prompt(), in.reference(),
-        OutputSchemas.STATUS_OK, null,
-        r.answer(), r.answerTokenIds(), seq(stages), seq(maps), visual == null ? null : seq(visual),
+        in.id(),
+        in.source(),
+        in.prompt(),
+        in.reference(),
+        OutputSchemas.STATUS_OK,
+        null,
+        r.answer(),
+        r.answerTokenIds(),
+        seq(stages),
+        seq(maps),
+        visual == null ? null : seq(visual),
         RowFactory.create(f.vision(), f.prefill(), f.decode(), f.total()),
         map(timingsMs),
-        layers, chunks, entries, bytes, next,
-        prov.planJson(), prov.planHash(), prov.configHash(),
-        engine.modelSha256(), engine.engineVersion(),
-        prov.runId(), prov.batchId(), now, r.recordSeed(), seq(stats));
+        layers,
+        chunks,
+        entries,
+        bytes,
+        next,
+        prov.planJson(),
+        prov.planHash(),
+        prov.configHash(),
+        engine.modelSha256(),
+        engine.engineVersion(),
+        prov.runId(),
+        prov.batchId(),
+        now,
+        r.recordSeed(),
+        seq(stats));
   }
 
   /** The {@code outputs/} row of a record that failed. */
   public static Row errorRow(
-      InputRecordRef in, Throwable error, double totalMs, EngineInfo engine, RowProvenance prov, Timestamp now) {
+      InputRecordRef in,
+      Throwable error,
+      double totalMs,
+      EngineInfo engine,
+      RowProvenance prov,
+      Timestamp now) {
     return RowFactory.create(
-        in.id(), in.source(), in.prompt(), in.reference(),
+        in.id(),
+        in.source(),
+        in.prompt(),
+        in.reference(),
         OutputSchemas.STATUS_ERROR,
         RowFactory.create(error.getClass().getName(), errorMessage(error)),
-        null, null, null, null, null, null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
         map(Map.of("total", totalMs)),
-        null, null, null, null, null,
-        prov.planJson(), prov.planHash(), prov.configHash(),
-        engine == null ? null : engine.modelSha256(), engine == null ? null : engine.engineVersion(),
-        prov.runId(), prov.batchId(), now, null, null);
+        null,
+        null,
+        null,
+        null,
+        null,
+        prov.planJson(),
+        prov.planHash(),
+        prov.configHash(),
+        engine == null ? null : engine.modelSha256(),
+        engine == null ? null : engine.engineVersion(),
+        prov.runId(),
+        prov.batchId(),
+        now,
+        null,
+        null);
   }
 
-  /** The {@code visual_tokens} column of an {@code outputs/} row as provenance, or null when absent. */
+  /**
+   * The {@code visual_tokens} column of an {@code outputs/} row as provenance, or null when absent.
+   */
   public static TokenProvenance visualTokens(Row outputsRow) {
     int i = outputsRow.fieldIndex("visual_tokens");
     if (outputsRow.isNullAt(i)) {
@@ -116,7 +172,10 @@ public final class RowCodec {
     return TokenProvenance.of(patches, weights);
   }
 
-  /** The {@code kv_cache/} rows of a processed record, in (layer, chunk) order; none without a cache. */
+  /**
+   * The {@code kv_cache/} rows of a processed record, in (layer, chunk) order; none without a
+   * cache.
+   */
   public static List<Row> kvRows(String id, KvCache cache, EngineInfo engine, RowProvenance prov) {
     List<Row> rows = new ArrayList<>();
     if (cache == null) {
@@ -129,11 +188,25 @@ public final class RowCodec {
       int trailing = lc.trailingFloatEntries();
       for (int c = 0; c < chunks.size(); c++) {
         KvChunk ch = chunks.get(c);
-        rows.add(RowFactory.create(
-            id, layer, c, ch.kvHead() < 0 ? null : ch.kvHead(), tensorRow(ch.k()), tensorRow(ch.v()),
-            ch.precision().name(),
-            ch.entries(), ch.tokenIndex(), ch.position(), cache.nextPosition(), compression, trailing,
-            prov.planHash(), engine.modelSha256(), prov.runId(), prov.batchId()));
+        rows.add(
+            RowFactory.create(
+                id,
+                layer,
+                c,
+                ch.kvHead() < 0 ? null : ch.kvHead(),
+                tensorRow(ch.k()),
+                tensorRow(ch.v()),
+                ch.precision().name(),
+                ch.entries(),
+                ch.tokenIndex(),
+                ch.position(),
+                cache.nextPosition(),
+                compression,
+                trailing,
+                prov.planHash(),
+                engine.modelSha256(),
+                prov.runId(),
+                prov.batchId()));
       }
     }
     return rows;
@@ -144,8 +217,19 @@ public final class RowCodec {
     if (i == null) {
       return null;
     }
-    return RowFactory.create(i.operator(), i.mode(), i.tau(), i.scored(), i.ratioCount(), i.important(),
-        i.probeSeed(), i.bitsHigh(), i.bitsLow(), i.heads(), i.headRatioCounts(), i.headImportant());
+    return RowFactory.create(
+        i.operator(),
+        i.mode(),
+        i.tau(),
+        i.scored(),
+        i.ratioCount(),
+        i.important(),
+        i.probeSeed(),
+        i.bitsHigh(),
+        i.bitsLow(),
+        i.heads(),
+        i.headRatioCounts(),
+        i.headImportant());
   }
 
   /**
@@ -158,16 +242,24 @@ public final class RowCodec {
       return null;
     }
     boolean perHead = hasField(r, "heads");
-    return new KvCompressionInfo(r.getAs("operator"), r.getAs("mode"), r.<Double>getAs("tau"),
-        r.<Integer>getAs("scored"), r.<Integer>getAs("ratio_count"), r.<Integer>getAs("important"),
-        r.<Long>getAs("probe_seed"), r.<Integer>getAs("bits_high"), r.<Integer>getAs("bits_low"),
+    return new KvCompressionInfo(
+        r.getAs("operator"),
+        r.getAs("mode"),
+        r.<Double>getAs("tau"),
+        r.<Integer>getAs("scored"),
+        r.<Integer>getAs("ratio_count"),
+        r.<Integer>getAs("important"),
+        r.<Long>getAs("probe_seed"),
+        r.<Integer>getAs("bits_high"),
+        r.<Integer>getAs("bits_low"),
         perHead ? r.getAs("heads") : KvCompressionInfo.HEADS_SHARED,
-        perHead ? ints(r, "head_ratio_counts") : new int[0], perHead ? ints(r, "head_important") : new int[0]);
+        perHead ? ints(r, "head_ratio_counts") : new int[0],
+        perHead ? ints(r, "head_important") : new int[0]);
   }
 
   /**
-   * The {@code kv_head} of a {@code kv_cache} row: -1 for a chunk of every KV head (null, or a
-   * file written before the column existed), else the KV head the chunk holds.
+   * The {@code kv_head} of a {@code kv_cache} row: -1 for a chunk of every KV head (null, or a file
+   * written before the column existed), else the KV head the chunk holds.
    */
   public static int kvHead(Row kvRow) {
     if (!hasField(kvRow, "kv_head")) {
@@ -177,9 +269,12 @@ public final class RowCodec {
     return kvRow.isNullAt(i) ? -1 : kvRow.getInt(i);
   }
 
-  /** Whether {@code row}'s schema has a field {@code name} (outputs of older versions lack some). */
+  /**
+   * Whether {@code row}'s schema has a field {@code name} (outputs of older versions lack some).
+   */
   static boolean hasField(Row row, String name) {
-    return row.schema() != null && java.util.Arrays.asList(row.schema().fieldNames()).contains(name);
+    return row.schema() != null
+        && java.util.Arrays.asList(row.schema().fieldNames()).contains(name);
   }
 
   /** Spark's Row encoder takes Scala collections for array-of-struct and map columns. */
@@ -193,8 +288,16 @@ public final class RowCodec {
 
   /** A tensor struct row of {@link OutputSchemas#TENSOR}. */
   public static Row tensorRow(KvTensor t) {
-    return RowFactory.create(t.data(), t.shape(), t.dtype(), t.layout(), t.bits(), t.groupSize(),
-        t.scales(), t.zeros(), t.channelScales());
+    return RowFactory.create(
+        t.data(),
+        t.shape(),
+        t.dtype(),
+        t.layout(),
+        t.bits(),
+        t.groupSize(),
+        t.scales(),
+        t.zeros(),
+        t.channelScales());
   }
 
   /** Reads a tensor struct back (validated by {@link KvTensor#of}); null stays null. */
@@ -202,8 +305,15 @@ public final class RowCodec {
     if (row == null) {
       return null;
     }
-    return KvTensor.of(row.getAs("dtype"), row.getAs("layout"), row.getAs("data"), ints(row, "shape"),
-        row.<Integer>getAs("bits"), row.<Integer>getAs("group_size"), floats(row, "scales"), floats(row, "zeros"),
+    return KvTensor.of(
+        row.getAs("dtype"),
+        row.getAs("layout"),
+        row.getAs("data"),
+        ints(row, "shape"),
+        row.<Integer>getAs("bits"),
+        row.<Integer>getAs("group_size"),
+        floats(row, "scales"),
+        floats(row, "zeros"),
         floats(row, "channel_scales"));
   }
 
@@ -225,7 +335,10 @@ public final class RowCodec {
     return out;
   }
 
-  /** "message; caused by Class: message" for the whole cause chain, cut to {@link #MAX_ERROR_MESSAGE}. */
+  /**
+   * "message; caused by Class: message" for the whole cause chain, cut to {@link
+   * #MAX_ERROR_MESSAGE}.
+   */
   public static String errorMessage(Throwable e) {
     StringBuilder sb = new StringBuilder(String.valueOf(e.getMessage()));
     Throwable c = e.getCause();
@@ -234,7 +347,9 @@ public final class RowCodec {
       sb.append("; caused by ").append(c.getClass().getName()).append(": ").append(c.getMessage());
       c = c.getCause();
     }
-    return sb.length() > MAX_ERROR_MESSAGE ? sb.substring(0, MAX_ERROR_MESSAGE) + "..." : sb.toString();
+    return sb.length() > MAX_ERROR_MESSAGE
+        ? sb.substring(0, MAX_ERROR_MESSAGE) + "..."
+        : sb.toString();
   }
 
   /** The identifying fields of a work row, available even when reading its bytes failed. */

@@ -4,10 +4,11 @@ import java.io.Serializable;
 import java.util.Objects;
 
 /**
- * Provenance stamped on every row of one batch: the plan (JSON and hash), the hash of the
- * resolved job config, and the run and batch ids.
+ * Provenance stamped on every row of one batch: the plan (JSON and hash), the hash of the resolved
+ * job config, and the run and batch ids.
  */
-public record RowProvenance(String planJson, String planHash, String configHash, String runId, String batchId)
+public record RowProvenance(
+    String planJson, String planHash, String configHash, String runId, String batchId)
     implements Serializable {
   public RowProvenance {
     Objects.requireNonNull(planJson, "planJson");

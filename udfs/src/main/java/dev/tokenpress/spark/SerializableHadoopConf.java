@@ -13,11 +13,11 @@ import org.apache.hadoop.conf.Configuration;
 /**
  * A Hadoop {@link Configuration} that can travel to executors (it is Writable, not Serializable).
  *
- * <p>Serialised as its raw properties, each key and value as length-prefixed UTF-8, and rebuilt
- * on the other side into a {@code new Configuration(false)} holding exactly those properties (no
- * default resources are loaded there, as with {@link Configuration#readFields}). Not through
- * {@link Configuration#write}: that gzips every key and value separately, which made broadcasting
- * a default configuration (~1,000 properties) cost about 20 ms of driver time per job.
+ * <p>Serialised as its raw properties, each key and value as length-prefixed UTF-8, and rebuilt on
+ * the other side into a {@code new Configuration(false)} holding exactly those properties (no
+ * default resources are loaded there, as with {@link Configuration#readFields}). Not through {@link
+ * Configuration#write}: that gzips every key and value separately, which made broadcasting a
+ * default configuration (~1,000 properties) cost about 20 ms of driver time per job.
  */
 public final class SerializableHadoopConf implements Serializable {
   private static final long serialVersionUID = 2L;

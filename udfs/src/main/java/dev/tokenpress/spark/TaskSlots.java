@@ -7,14 +7,15 @@ import java.util.regex.Pattern;
  * How many tasks an executor runs at once ({@code executor cores / spark.task.cpus}), from the
  * Spark configuration an executor sees: the size of its shared inference pool.
  *
- * <p>Cores: for a local master the thread count of {@code local[N]}, {@code local[N,F]} ({@code
- * *} = the machine's processors; plain {@code local} = 1) or the cores per worker of {@code
+ * <p>Cores: for a local master the thread count of {@code local[N]}, {@code local[N,F]} ({@code *}
+ * = the machine's processors; plain {@code local} = 1) or the cores per worker of {@code
  * local-cluster[W,C,M]}; otherwise {@code spark.executor.cores}, whose default is 1 on YARN and
  * Kubernetes and all the machine's processors elsewhere (standalone).
  */
 public final class TaskSlots {
   private static final Pattern LOCAL = Pattern.compile("local\\[(\\*|\\d+)(?:,\\d+)?]");
-  private static final Pattern LOCAL_CLUSTER = Pattern.compile("local-cluster\\[\\s*\\d+\\s*,\\s*(\\d+)\\s*,.*]");
+  private static final Pattern LOCAL_CLUSTER =
+      Pattern.compile("local-cluster\\[\\s*\\d+\\s*,\\s*(\\d+)\\s*,.*]");
 
   private TaskSlots() {}
 

@@ -27,7 +27,7 @@ import scala.jdk.javaapi.CollectionConverters;
  * <tr><td>{@code tp_kv_floats(t)}</td><td>{@code array<float>} of a {@code k} or {@code v} struct:
  *     float tensors decoded, quantised ones dequantised with their metadata (the operators'
  *     {@code KvCodecs}); row-major over {@code shape = [rows, kv_heads, head_dim]} (a chunk of one
-    KV head, {@code kv_head} not null, gives {@code [rows, 1, head_dim]}: that head only)</td></tr>
+ * KV head, {@code kv_head} not null, gives {@code [rows, 1, head_dim]}: that head only)</td></tr>
  * <tr><td>{@code tp_tensor_nbytes(t)}</td><td>stored bytes of the tensor's data</td></tr>
  * <tr><td>{@code tp_tensor_numel(t)}</td><td>logical element count (product of {@code shape})</td></tr>
  * <tr><td>{@code tp_kept_mask(kept, n)}</td><td>expands a kept-token list ({@code kept_maps[i].kept},
@@ -53,39 +53,61 @@ public final class TokenpressFunctions {
 
   /** Registers every function in {@code spark}'s session catalog. */
   public static void register(SparkSession spark) {
-    spark.udf().register(KV_FLOATS,
-        (UDF1<Row, float[]>) t -> t == null ? null : RowCodec.tensor(t).dequantize(),
-        createArrayType(FloatType, false));
-    spark.udf().register(TENSOR_NBYTES,
-        (UDF1<Row, Long>) t -> t == null ? null : (long) ((byte[]) t.getAs("data")).length,
-        LongType);
-    spark.udf().register(TENSOR_NUMEL,
-        (UDF1<Row, Long>) t -> {
-          if (t == null) {
-            return null;
-          }
-          long n = 1;
-          for (int d : RowCodec.ints(t, "shape")) {
-            n *= d;
-          }
-          return n;
-        },
-        LongType);
-    spark.udf().register(KEPT_MASK,
-        (UDF2<Seq<Integer>, Integer, boolean[]>) (kept, n) -> kept == null || n == null ? null : keptMask(ints(kept), n),
-        createArrayType(BooleanType, false));
-    spark.udf().register(KEPT_MAP,
-        (UDF2<Seq<Integer>, Integer, int[]>) (kept, n) -> kept == null || n == null ? null : keptMap(ints(kept), n),
-        createArrayType(IntegerType, false));
-    spark.udf().register(KEPT_ORIGINAL,
-        (UDF1<Seq<Row>, int[]>) maps -> {
-          if (maps == null || maps.isEmpty()) {
-            return null;
-          }
-          Row last = maps.last();
-          return ints(last.<Integer>getList(last.fieldIndex("original")));
-        },
-        createArrayType(IntegerType, false));
+    spark
+        .udf()
+        .register(
+            KV_FLOATS,
+            (UDF1<Row, float[]>) t -> t == null ? null : RowCodec.tensor(t).dequantize(),
+            createArrayType(FloatType, false));
+    spark
+        .udf()
+        .register(
+            TENSOR_NBYTES,
+            (UDF1<Row, Long>) t -> t == null ? null : (long) ((byte[]) t.getAs("data")).length,
+            LongType);
+    spark
+        .udf()
+        .register(
+            TENSOR_NUMEL,
+            (UDF1<Row, Long>)
+                t -> {
+                  if (t == null) {
+                    return null;
+                  }
+                  long n = 1;
+                  for (int d : RowCodec.ints(t, "shape")) {
+                    n *= d;
+                  }
+                  return n;
+                },
+            LongType);
+    spark
+        .udf()
+        .register(
+            KEPT_MASK,
+            (UDF2<Seq<Integer>, Integer, boolean[]>)
+                (kept, n) -> kept == null || n == null ? null : keptMask(ints(kept), n),
+            createArrayType(BooleanType, false));
+    spark
+        .udf()
+        .register(
+            KEPT_MAP,
+            (UDF2<Seq<Integer>, Integer, int[]>)
+                (kept, n) -> kept == null || n == null ? null : keptMap(ints(kept), n),
+            createArrayType(IntegerType, false));
+    spark
+        .udf()
+        .register(
+            KEPT_ORIGINAL,
+            (UDF1<Seq<Row>, int[]>)
+                maps -> {
+                  if (maps == null || maps.isEmpty()) {
+                    return null;
+                  }
+                  Row last = maps.last();
+                  return ints(last.<Integer>getList(last.fieldIndex("original")));
+                },
+            createArrayType(IntegerType, false));
   }
 
   /** {@code mask[i]} is true when token i of the {@code n} entering the stage was kept. */

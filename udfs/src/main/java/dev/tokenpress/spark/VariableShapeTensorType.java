@@ -16,8 +16,8 @@ import org.apache.arrow.vector.types.pojo.FieldType;
  * Arrow's canonical extension type {@code arrow.variable_shape_tensor} for float32 tensors of a
  * fixed rank: storage {@code struct<data: list<float32>, shape: fixed_size_list<int32>[ndim]>},
  * metadata {@code {"dim_names": [...]}}. PyArrow (and any Arrow implementation that knows the
- * canonical type) reads such a column as tensors; others see the storage struct with the
- * extension name and metadata on the field.
+ * canonical type) reads such a column as tensors; others see the storage struct with the extension
+ * name and metadata on the field.
  */
 public final class VariableShapeTensorType extends ArrowType.ExtensionType {
   public static final String NAME = "arrow.variable_shape_tensor";
@@ -44,10 +44,22 @@ public final class VariableShapeTensorType extends ArrowType.ExtensionType {
 
   /** The extension field with its storage children. */
   public Field field(String name) {
-    Field data = new Field("data", FieldType.notNullable(ArrowType.List.INSTANCE),
-        java.util.List.of(new Field("item", FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)), null)));
-    Field shape = new Field("shape", FieldType.notNullable(new ArrowType.FixedSizeList(rank())),
-        java.util.List.of(new Field("item", FieldType.notNullable(new ArrowType.Int(32, true)), null)));
+    Field data =
+        new Field(
+            "data",
+            FieldType.notNullable(ArrowType.List.INSTANCE),
+            java.util.List.of(
+                new Field(
+                    "item",
+                    FieldType.notNullable(
+                        new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE)),
+                    null)));
+    Field shape =
+        new Field(
+            "shape",
+            FieldType.notNullable(new ArrowType.FixedSizeList(rank())),
+            java.util.List.of(
+                new Field("item", FieldType.notNullable(new ArrowType.Int(32, true)), null)));
     return new Field(name, FieldType.notNullable(this), java.util.List.of(data, shape));
   }
 
@@ -70,7 +82,10 @@ public final class VariableShapeTensorType extends ArrowType.ExtensionType {
   public String serialize() {
     StringBuilder sb = new StringBuilder("{\"dim_names\":[");
     for (int i = 0; i < dimNames.size(); i++) {
-      sb.append(i == 0 ? "" : ",").append('"').append(dimNames.get(i).replace("\"", "")).append('"');
+      sb.append(i == 0 ? "" : ",")
+          .append('"')
+          .append(dimNames.get(i).replace("\"", ""))
+          .append('"');
     }
     return sb.append("]}").toString();
   }
@@ -85,16 +100,26 @@ public final class VariableShapeTensorType extends ArrowType.ExtensionType {
     java.util.List<String> names = java.util.List.of();
     if (serializedData.contains("dim_names") && open >= 0 && close > open) {
       String inner = serializedData.substring(open + 1, close).trim();
-      names = inner.isEmpty() ? java.util.List.of()
-          : java.util.Arrays.stream(inner.split(",")).map(s -> s.trim().replace("\"", "")).toList();
+      names =
+          inner.isEmpty()
+              ? java.util.List.of()
+              : java.util.Arrays.stream(inner.split(","))
+                  .map(s -> s.trim().replace("\"", ""))
+                  .toList();
     }
     return new VariableShapeTensorType(names);
   }
 
   @Override
   public FieldVector getNewVector(String name, FieldType fieldType, BufferAllocator allocator) {
-    return new Vector(name, allocator, new StructVector(name, allocator,
-        new FieldType(fieldType.isNullable(), ArrowType.Struct.INSTANCE, null, null), null));
+    return new Vector(
+        name,
+        allocator,
+        new StructVector(
+            name,
+            allocator,
+            new FieldType(fieldType.isNullable(), ArrowType.Struct.INSTANCE, null, null),
+            null));
   }
 
   @Override

@@ -32,13 +32,19 @@ public enum VlmProcessorFactory implements ProcessorFactory {
   @Override
   public RecordProcessor create(ProcessorSpec spec, int intraOpThreads) {
     Path dir = BundleLocator.localize(spec.bundle(), hadoopConf());
-    VlmOptions options = new VlmOptions(
-        new SessionConfig(intraOpThreads, false),
-        DecodeOptions.DEFAULT.withMaxPixels(spec.maxPixels()),
-        spec.maxNewTokens(), spec.kvPrecision(), spec.seed(), Bundle.Verify.FULL, false);
+    VlmOptions options =
+        new VlmOptions(
+            new SessionConfig(intraOpThreads, false),
+            DecodeOptions.DEFAULT.withMaxPixels(spec.maxPixels()),
+            spec.maxNewTokens(),
+            spec.kvPrecision(),
+            spec.seed(),
+            Bundle.Verify.FULL,
+            false);
     VlmRuntime runtime = VlmRuntime.open(dir, options);
     try {
-      return new Processor(runtime, new EngineInfo(BundleLocator.bundleSha256(dir), engineVersion()));
+      return new Processor(
+          runtime, new EngineInfo(BundleLocator.bundleSha256(dir), engineVersion()));
     } catch (RuntimeException e) {
       runtime.close();
       throw e;
@@ -60,7 +66,10 @@ public enum VlmProcessorFactory implements ProcessorFactory {
 
   static String engineVersion() {
     String tp = VlmRuntime.class.getPackage().getImplementationVersion();
-    return "tokenpress-runtime " + (tp == null ? "dev" : tp) + ", onnxruntime " + OrtEnvironment.getEnvironment().getVersion();
+    return "tokenpress-runtime "
+        + (tp == null ? "dev" : tp)
+        + ", onnxruntime "
+        + OrtEnvironment.getEnvironment().getVersion();
   }
 
   private static Configuration hadoopConf() {
@@ -92,8 +101,9 @@ public enum VlmProcessorFactory implements ProcessorFactory {
         runtime.validate(plan);
         validated.add(plan);
       }
-      VlmResult r = runtime.generate(
-          VlmRequest.ofBytes(record.id(), record.bytes(), record.prompt()).withPlan(plan));
+      VlmResult r =
+          runtime.generate(
+              VlmRequest.ofBytes(record.id(), record.bytes(), record.prompt()).withPlan(plan));
       return toRecordResult(r);
     }
 
@@ -103,7 +113,8 @@ public enum VlmProcessorFactory implements ProcessorFactory {
      * the model rejects fails its pairs only.
      */
     @Override
-    public List<List<RecordOutcome>> processImage(List<InputRecord> records, List<CompressionPlan> plans) {
+    public List<List<RecordOutcome>> processImage(
+        List<InputRecord> records, List<CompressionPlan> plans) {
       List<VlmRequest> requests = new ArrayList<>();
       List<IllegalArgumentException> invalid = new ArrayList<>();
       for (CompressionPlan plan : plans) {
@@ -132,8 +143,10 @@ public enum VlmProcessorFactory implements ProcessorFactory {
             continue;
           }
           ImageBatchResult.Outcome o = batch.outcomes().get(next++);
-          row.add(o.error() != null ? new RecordOutcome(null, o.error(), o.ms())
-              : new RecordOutcome(toRecordResult(o.result()), null, o.ms()));
+          row.add(
+              o.error() != null
+                  ? new RecordOutcome(null, o.error(), o.ms())
+                  : new RecordOutcome(toRecordResult(o.result()), null, o.ms()));
         }
         out.add(row);
       }
@@ -157,14 +170,38 @@ public enum VlmProcessorFactory implements ProcessorFactory {
     stages.add(new StageCount("visual_tokens", r.visualTokensIn(), r.visualTokensKept()));
     List<KeptTokens> kept = new ArrayList<>();
     for (KeptMap m : r.keptMaps()) {
-      String stage = m.operator() + "@" + m.hook().name().toLowerCase() + (m.layer() >= 0 ? "[" + m.layer() + "]" : "");
+      String stage =
+          m.operator()
+              + "@"
+              + m.hook().name().toLowerCase()
+              + (m.layer() >= 0 ? "[" + m.layer() + "]" : "");
       stages.add(new StageCount(stage, m.inputCount(), m.kept().length));
-      kept.add(new KeptTokens(m.operator(), m.hook().name(), m.layer(), m.inputCount(), m.kept(), m.original(),
-          m.labels()));
+      kept.add(
+          new KeptTokens(
+              m.operator(),
+              m.hook().name(),
+              m.layer(),
+              m.inputCount(),
+              m.kept(),
+              m.original(),
+              m.labels()));
     }
     Map<String, Long> f = r.flops();
-    Flops flops = new Flops(f.getOrDefault("vision", 0L), f.getOrDefault("prefill", 0L), f.getOrDefault("decode", 0L));
-    return new RecordResult(r.answer(), r.tokenIds(), stages, kept, flops, r.timingsMs(), r.kvCache(),
-        r.provenance(), r.recordSeed(), r.operatorStats());
+    Flops flops =
+        new Flops(
+            f.getOrDefault("vision", 0L),
+            f.getOrDefault("prefill", 0L),
+            f.getOrDefault("decode", 0L));
+    return new RecordResult(
+        r.answer(),
+        r.tokenIds(),
+        stages,
+        kept,
+        flops,
+        r.timingsMs(),
+        r.kvCache(),
+        r.provenance(),
+        r.recordSeed(),
+        r.operatorStats());
   }
 }

@@ -35,10 +35,26 @@ class KvArrowExportTest {
     SplittableRandom rnd = new SplittableRandom(3);
     KvLayout layout = new KvLayout(2, 4);
     KvCache c = new KvCache(2, layout, KvCodec.of(KvPrecision.FP32));
-    c.layer(0).appendRows(TokenpressFunctionsTest.random(rnd, 5 * 8), 0, TokenpressFunctionsTest.random(rnd, 5 * 8),
-        0, 5, new int[] {0, 1, 2, 3, 4}, new int[] {0, 1, 2, 3, 4}, 0);
-    c.layer(1).appendRows(TokenpressFunctionsTest.random(rnd, 2 * 8), 0, TokenpressFunctionsTest.random(rnd, 2 * 8),
-        0, 2, new int[] {0, 4}, new int[] {0, 4}, 0);
+    c.layer(0)
+        .appendRows(
+            TokenpressFunctionsTest.random(rnd, 5 * 8),
+            0,
+            TokenpressFunctionsTest.random(rnd, 5 * 8),
+            0,
+            5,
+            new int[] {0, 1, 2, 3, 4},
+            new int[] {0, 1, 2, 3, 4},
+            0);
+    c.layer(1)
+        .appendRows(
+            TokenpressFunctionsTest.random(rnd, 2 * 8),
+            0,
+            TokenpressFunctionsTest.random(rnd, 2 * 8),
+            0,
+            2,
+            new int[] {0, 4},
+            new int[] {0, 4},
+            0);
     c.advance(5, 9);
     return c;
   }
@@ -46,7 +62,8 @@ class KvArrowExportTest {
   private KvArrowExport.Read roundTrip(String id, KvCache c, String file) throws IOException {
     Path path = tmp.resolve(file);
     try (BufferAllocator root = new RootAllocator(64L << 20)) {
-      try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+      try (FileChannel ch =
+          FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
         KvArrowExport.write(id, c, ch, root, 4L << 20);
       }
       assertThat(root.getAllocatedMemory()).isZero();
@@ -59,7 +76,10 @@ class KvArrowExportTest {
     } // RootAllocator.close() throws if any buffer leaked
   }
 
-  /** The same cache: floats, bookkeeping, precisions, stored bytes and chunks, compression, trailing float. */
+  /**
+   * The same cache: floats, bookkeeping, precisions, stored bytes and chunks, compression, trailing
+   * float.
+   */
   static void assertSameCache(KvCache b, KvCache a) {
     assertThat(b.numLayers()).isEqualTo(a.numLayers());
     assertThat(b.layout()).isEqualTo(a.layout());
@@ -94,14 +114,19 @@ class KvArrowExportTest {
         ArrowFileReader r = new ArrowFileReader(ch, root)) {
       Field k = r.getVectorSchemaRoot().getSchema().findField("k");
       assertThat(k.getType()).isInstanceOf(VariableShapeTensorType.class);
-      assertThat(((VariableShapeTensorType) k.getType()).dimNames()).containsExactly("T", "H_kv", "D");
+      assertThat(((VariableShapeTensorType) k.getType()).dimNames())
+          .containsExactly("T", "H_kv", "D");
       assertThat(k.getChildren()).extracting(Field::getName).containsExactly("data", "shape");
       assertThat(r.loadNextBatch()).isTrue();
-      assertThat(((ListVector) r.getVectorSchemaRoot().getVector("chunks")).getObject(1)).hasSize(1);
+      assertThat(((ListVector) r.getVectorSchemaRoot().getVector("chunks")).getObject(1))
+          .hasSize(1);
     }
   }
 
-  /** A ZipVL-like cache of one layer: 4/2-bit mixed group over the first 30 entries, 3 trailing fp16 entries. */
+  /**
+   * A ZipVL-like cache of one layer: 4/2-bit mixed group over the first 30 entries, 3 trailing fp16
+   * entries.
+   */
   static KvCache compressedCache(boolean[] important) {
     SplittableRandom rnd = new SplittableRandom(8);
     KvLayout layout = new KvLayout(2, 8);
@@ -112,14 +137,22 @@ class KvArrowExportTest {
     }
     KvCache c = new KvCache(1, layout, KvCodec.of(KvPrecision.FP16));
     LayerKvCache lc = c.layer(0);
-    lc.appendRows(TokenpressFunctionsTest.random(rnd, n * layout.width()), 0,
-        TokenpressFunctionsTest.random(rnd, n * layout.width()), 0, n, idx, idx, 0);
+    lc.appendRows(
+        TokenpressFunctionsTest.random(rnd, n * layout.width()),
+        0,
+        TokenpressFunctionsTest.random(rnd, n * layout.width()),
+        0,
+        n,
+        idx,
+        idx,
+        0);
     lc.recodeMixed(0, important.length, important, MixedPrecisionEncoder.ZIPVL);
     int imp = 0;
     for (boolean b : important) {
       imp += b ? 1 : 0;
     }
-    lc.setCompressionInfo(new KvCompressionInfo("zipvl", "sparse", 0.96, important.length, imp - 1, imp, 77L, 4, 2));
+    lc.setCompressionInfo(
+        new KvCompressionInfo("zipvl", "sparse", 0.96, important.length, imp - 1, imp, 77L, 4, 2));
     c.advance(2 * n, 99);
     return c;
   }
@@ -142,9 +175,13 @@ class KvArrowExportTest {
     LayerKvCache b = back.layer(0);
     assertThat(b.compressionInfo().bitsHigh()).isEqualTo(4);
     assertThat(b.trailingFloatEntries()).isEqualTo(3);
-    assertThat(b.importantEntries()).containsExactly(expectImportant.stream().mapToInt(Integer::intValue).toArray());
-    assertThat(b.chunks()).extracting(c -> c.k().dtype()).containsExactly("uint4x2", "uint2x4", "float16");
-    // dequantising the stored chunks (as a consumer of the chunks column does) gives exactly the floats
+    assertThat(b.importantEntries())
+        .containsExactly(expectImportant.stream().mapToInt(Integer::intValue).toArray());
+    assertThat(b.chunks())
+        .extracting(c -> c.k().dtype())
+        .containsExactly("uint4x2", "uint2x4", "float16");
+    // dequantising the stored chunks (as a consumer of the chunks column does) gives exactly the
+    // floats
     int w = 16;
     float[] k = new float[b.length() * w];
     float[] v = new float[b.length() * w];
@@ -189,7 +226,9 @@ class KvArrowExportTest {
   @Test
   void overTheLimitFailsWithTheSizesAndLeaksNothing() throws IOException {
     try (BufferAllocator root = new RootAllocator(64L << 20);
-        FileChannel ch = FileChannel.open(tmp.resolve("big.arrow"), StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+        FileChannel ch =
+            FileChannel.open(
+                tmp.resolve("big.arrow"), StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
       assertThatThrownBy(() -> KvArrowExport.write("img-1.png", cache(), ch, root, 256))
           .isInstanceOf(KvArrowExport.KvExportTooLargeException.class)
           .hasMessageContaining("img-1.png")

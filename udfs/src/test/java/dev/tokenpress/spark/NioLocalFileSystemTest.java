@@ -37,13 +37,23 @@ class NioLocalFileSystemTest {
         out.write("hello".getBytes(StandardCharsets.UTF_8));
       }
       // Hadoop's defaults after umask 022: directories 755, files 644 (what chmod gave before).
-      assertEquals("rwxr-xr-x", PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve("a/b"))));
-      assertEquals("rw-r--r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve("a/b/part-0.txt"))));
-      assertTrue(Files.exists(dir.resolve("a/b/.part-0.txt.crc")), "checksummed like Hadoop's LocalFileSystem");
+      assertEquals(
+          "rwxr-xr-x",
+          PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve("a/b"))));
+      assertEquals(
+          "rw-r--r--",
+          PosixFilePermissions.toString(
+              Files.getPosixFilePermissions(dir.resolve("a/b/part-0.txt"))));
+      assertTrue(
+          Files.exists(dir.resolve("a/b/.part-0.txt.crc")),
+          "checksummed like Hadoop's LocalFileSystem");
       assertEquals("hello", new String(fs.open(file).readAllBytes(), StandardCharsets.UTF_8));
 
       fs.setPermission(file, new FsPermission((short) 0640));
-      assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve("a/b/part-0.txt"))));
+      assertEquals(
+          "rw-r-----",
+          PosixFilePermissions.toString(
+              Files.getPosixFilePermissions(dir.resolve("a/b/part-0.txt"))));
       assertEquals((short) 0640, fs.getFileStatus(file).getPermission().toShort());
     }
   }
@@ -51,8 +61,12 @@ class NioLocalFileSystemTest {
   @Test
   void mapsEveryPermissionBit() {
     for (int bits = 0; bits < 512; bits++) {
-      String expected = PosixFilePermissions.toString(NioLocalFileSystem.posix(new FsPermission((short) bits)));
-      assertEquals(new FsPermission((short) bits).toString(), expected, "bits " + Integer.toOctalString(bits));
+      String expected =
+          PosixFilePermissions.toString(NioLocalFileSystem.posix(new FsPermission((short) bits)));
+      assertEquals(
+          new FsPermission((short) bits).toString(),
+          expected,
+          "bits " + Integer.toOctalString(bits));
     }
   }
 }

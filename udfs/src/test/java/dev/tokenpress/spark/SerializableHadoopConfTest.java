@@ -25,22 +25,23 @@ class SerializableHadoopConfTest {
     try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
       out.writeObject(new SerializableHadoopConf(c));
     }
-    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+    try (ObjectInputStream in =
+        new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
       return ((SerializableHadoopConf) in.readObject()).get();
     }
   }
 
   @Test
   void defaultConfigurationTravelsWithEveryPropertyAndRawValue() throws Exception {
-    Configuration c = new Configuration();  // core-default.xml: ~1,000 properties, many with ${...}
+    Configuration c = new Configuration(); // core-default.xml: ~1,000 properties, many with ${...}
     c.set("tokenpress.unicode", "κλειδί → 値");
     c.set("tokenpress.empty", "");
-    c.set("tokenpress.long", "x".repeat(100_000));  // longer than writeUTF's 64 KB limit
+    c.set("tokenpress.long", "x".repeat(100_000)); // longer than writeUTF's 64 KB limit
     c.set("tokenpress.ref", "${hadoop.tmp.dir}/sub");
     Map<String, String> before = props(c);
     Configuration back = roundTrip(c);
     assertEquals(before, props(back));
-    assertEquals(c.get("tokenpress.ref"), back.get("tokenpress.ref"));  // expanded alike on read
+    assertEquals(c.get("tokenpress.ref"), back.get("tokenpress.ref")); // expanded alike on read
     assertEquals(c.get("fs.defaultFS"), back.get("fs.defaultFS"));
   }
 

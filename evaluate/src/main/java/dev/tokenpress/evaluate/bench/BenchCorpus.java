@@ -16,13 +16,18 @@ import java.util.stream.Stream;
 final class BenchCorpus {
   private BenchCorpus() {}
 
-  /** Writes {@code n} files {@code img-00000.ext ...} into {@code dir}, cycling over {@code source}. */
+  /**
+   * Writes {@code n} files {@code img-00000.ext ...} into {@code dir}, cycling over {@code source}.
+   */
   static List<Path> create(Path source, Path dir, int n) {
     try {
       List<Path> src;
       try (Stream<Path> s = Files.walk(source)) {
-        src = s.filter(Files::isRegularFile).filter(p -> p.toString().matches("(?i).*\\.(png|jpe?g)$"))
-            .sorted().collect(Collectors.toList());
+        src =
+            s.filter(Files::isRegularFile)
+                .filter(p -> p.toString().matches("(?i).*\\.(png|jpe?g)$"))
+                .sorted()
+                .collect(Collectors.toList());
       }
       if (src.isEmpty()) {
         throw new IllegalArgumentException("no images under " + source);
@@ -81,21 +86,33 @@ final class BenchCorpus {
    * then every {@code --set}.
    */
   static List<String> jobSets(String[] args, Path corpus, Path out, String defaultMaxNewTokens) {
-    List<String> sets = new ArrayList<>(List.of("input.path=" + corpus, "input.glob=*",
-        "model.bundle=" + arg(args, "--bundle", "models/tiny-llava-shapes"),
-        "model.maxNewTokens=" + arg(args, "--max-new-tokens", defaultMaxNewTokens),
-        "plan=" + arg(args, "--plan", "[{op: vtc-cls, keep: 32, layers: \"1..L-2\"}]"),
-        "output.path=" + out, "output.mode=overwrite", "run.progressIntervalSeconds=30"));
+    List<String> sets =
+        new ArrayList<>(
+            List.of(
+                "input.path=" + corpus,
+                "input.glob=*",
+                "model.bundle=" + arg(args, "--bundle", "models/tiny-llava-shapes"),
+                "model.maxNewTokens=" + arg(args, "--max-new-tokens", defaultMaxNewTokens),
+                "plan=" + arg(args, "--plan", "[{op: vtc-cls, keep: 32, layers: \"1..L-2\"}]"),
+                "output.path=" + out,
+                "output.mode=overwrite",
+                "run.progressIntervalSeconds=30"));
     sets.addAll(sets(args));
     return sets;
   }
 
   /** The local[2] session of the benches, with the job's application defaults. */
   static org.apache.spark.sql.SparkSession localSession(String appName) {
-    org.apache.spark.sql.SparkSession.Builder b = org.apache.spark.sql.SparkSession.builder().master("local[2]")
-        .appName(appName).config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "4");
-    for (java.util.Map.Entry<String, String> e : dev.tokenpress.jobs.compress.CompressJob.APP_DEFAULTS.entrySet()) {
+    org.apache.spark.sql.SparkSession.Builder b =
+        org.apache.spark.sql.SparkSession.builder()
+            .master("local[2]")
+            .appName(appName)
+            .config("spark.ui.enabled", "false")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.sql.shuffle.partitions", "4");
+    for (java.util.Map.Entry<String, String> e :
+        dev.tokenpress.jobs.compress.CompressJob.APP_DEFAULTS.entrySet()) {
       b = b.config(e.getKey(), e.getValue());
     }
     org.apache.spark.sql.SparkSession spark = b.getOrCreate();

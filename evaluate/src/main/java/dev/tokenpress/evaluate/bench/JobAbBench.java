@@ -57,22 +57,43 @@ public final class JobAbBench {
       List<ThroughputBench.Measure> bs = new ArrayList<>();
       List<Double> ratios = new ArrayList<>();
       for (int r = 0; r < rounds; r++) {
-        for (boolean aTurn : r % 2 == 0 ? new boolean[] {true, false} : new boolean[] {false, true}) {
+        for (boolean aTurn :
+            r % 2 == 0 ? new boolean[] {true, false} : new boolean[] {false, true}) {
           JobConfig c = aTurn ? a : b;
-          (aTurn ? as : bs).add(ThroughputBench.Measure.of(n, () -> CompressJob.run(spark, c, VlmProcessorFactory.INSTANCE, quiet)));
+          (aTurn ? as : bs)
+              .add(
+                  ThroughputBench.Measure.of(
+                      n, () -> CompressJob.run(spark, c, VlmProcessorFactory.INSTANCE, quiet)));
         }
         ratios.add(bs.get(r).rate() / as.get(r).rate());
-        System.out.printf(Locale.ROOT, "round %d (%s first): A %.2f rows/s, B %.2f rows/s, B/A %.3f%n", r + 1,
-            r % 2 == 0 ? "A" : "B", as.get(r).rate(), bs.get(r).rate(), ratios.get(r));
+        System.out.printf(
+            Locale.ROOT,
+            "round %d (%s first): A %.2f rows/s, B %.2f rows/s, B/A %.3f%n",
+            r + 1,
+            r % 2 == 0 ? "A" : "B",
+            as.get(r).rate(),
+            bs.get(r).rate(),
+            ratios.get(r));
       }
       spark.stop();
-      System.out.printf(Locale.ROOT, "B = A + %s; %d images, %d rounds after %d warm-ups%n", bSets, n, rounds, warmups);
-      System.out.printf(Locale.ROOT, "A %.2f rows/s, B %.2f rows/s (medians); B/A %.3f (ratio of the medians), median of "
-          + "the per-round ratios %.3f, pooled %.3f; process CPU per row A %.2f ms, B %.2f ms%n",
-          ThroughputBench.Measure.median(as).rate(), ThroughputBench.Measure.median(bs).rate(),
+      System.out.printf(
+          Locale.ROOT,
+          "B = A + %s; %d images, %d rounds after %d warm-ups%n",
+          bSets,
+          n,
+          rounds,
+          warmups);
+      System.out.printf(
+          Locale.ROOT,
+          "A %.2f rows/s, B %.2f rows/s (medians); B/A %.3f (ratio of the medians), median of "
+              + "the per-round ratios %.3f, pooled %.3f; process CPU per row A %.2f ms, B %.2f ms%n",
+          ThroughputBench.Measure.median(as).rate(),
+          ThroughputBench.Measure.median(bs).rate(),
           ThroughputBench.Measure.median(bs).rate() / ThroughputBench.Measure.median(as).rate(),
-          ThroughputBench.median(ratios), ThroughputBench.pooledRate(bs) / ThroughputBench.pooledRate(as),
-          ThroughputBench.Measure.median(as).cpuMsPerRow(), ThroughputBench.Measure.median(bs).cpuMsPerRow());
+          ThroughputBench.median(ratios),
+          ThroughputBench.pooledRate(bs) / ThroughputBench.pooledRate(as),
+          ThroughputBench.Measure.median(as).cpuMsPerRow(),
+          ThroughputBench.Measure.median(bs).cpuMsPerRow());
     } finally {
       ExecutorRuntimes.closeAll();
       BenchCorpus.deleteTree(tmp);

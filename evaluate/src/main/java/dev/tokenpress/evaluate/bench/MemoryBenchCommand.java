@@ -28,18 +28,26 @@ import java.util.Set;
  * usage is sampled beside it (after a GC) so a growing heap is not mistaken for a native leak.
  */
 public final class MemoryBenchCommand {
-  public static final String USAGE = "bench memory --bundle DIR [--generations 5000] [--warmup 200] [--sample-every 250]\n"
-      + "         [--images 50] [--max-new-tokens 16] [--threads 1] [--plan JSON|@FILE]\n"
-      + "  Consecutive generations (cycling images and questions) on one split runtime; samples VmRSS from\n"
-      + "  /proc/self/status after --warmup generations and every --sample-every; prints the series and\n"
-      + "  growth in % of the after-warm-up RSS (target: within 10%). Run with a fixed, pre-touched heap\n"
-      + "  (TOKENPRESS_JAVA_OPTS='-Xms256m -Xmx256m -XX:+AlwaysPreTouch') so heap sizing is not read as a leak.";
+  public static final String USAGE =
+      "bench memory --bundle DIR [--generations 5000] [--warmup 200] [--sample-every 250]\n"
+          + "         [--images 50] [--max-new-tokens 16] [--threads 1] [--plan JSON|@FILE]\n"
+          + "  Consecutive generations (cycling images and questions) on one split runtime; samples VmRSS from\n"
+          + "  /proc/self/status after --warmup generations and every --sample-every; prints the series and\n"
+          + "  growth in % of the after-warm-up RSS (target: within 10%). Run with a fixed, pre-touched heap\n"
+          + "  (TOKENPRESS_JAVA_OPTS='-Xms256m -Xmx256m -XX:+AlwaysPreTouch') so heap sizing is not read as a leak.";
 
   /** The issue's target: RSS within this many percent of the after-warm-up value. */
   static final double TARGET_GROWTH_PCT = 10.0;
 
   private static final Set<String> OPTIONS =
-      Set.of("--bundle", "--generations", "--warmup", "--sample-every", "--images", "--threads", "--plan",
+      Set.of(
+          "--bundle",
+          "--generations",
+          "--warmup",
+          "--sample-every",
+          "--images",
+          "--threads",
+          "--plan",
           "--max-new-tokens");
 
   private MemoryBenchCommand() {}
@@ -69,7 +77,8 @@ public final class MemoryBenchCommand {
     int maxNew = a.integer("--max-new-tokens", 16, 1, 4096);
     CompressionPlan plan = EvalCommand.plan(a.string("--plan", "[]"));
     if (warmup >= generations) {
-      throw new UsageException("--warmup (" + warmup + ") must be below --generations (" + generations + ")");
+      throw new UsageException(
+          "--warmup (" + warmup + ") must be below --generations (" + generations + ")");
     }
     if (!ProcessMemory.available()) {
       throw new UsageException("bench memory needs /proc/self/status (Linux)");
@@ -93,18 +102,23 @@ public final class MemoryBenchCommand {
     long last = 0;
     long tokens = 0;
     long t0 = System.nanoTime();
-    VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false))
-        .withMaxNewTokens(maxNew);
+    VlmOptions options =
+        VlmOptions.defaults()
+            .withSession(new SessionConfig(threads, false))
+            .withMaxNewTokens(maxNew);
     try (VlmRuntime rt = VlmRuntime.open(bundleDir, options)) {
       rt.validate(plan);
       for (int g = 0; g < generations; g++) {
         int img = g % images;
         List<Question> qs = questions.get(img);
         Question q = qs.get((g / images) % qs.size());
-        VlmRequest req = VlmRequest.ofBytes(q.id() + "#" + g, png[img], q.question()).withPlan(plan);
+        VlmRequest req =
+            VlmRequest.ofBytes(q.id() + "#" + g, png[img], q.question()).withPlan(plan);
         tokens += rt.generate(req).tokenIds().length;
         int done = g + 1;
-        if (done == warmup || (done > warmup && (done - warmup) % every == 0) || done == generations) {
+        if (done == warmup
+            || (done > warmup && (done - warmup) % every == 0)
+            || done == generations) {
           settle();
           long rss = ProcessMemory.rssKib();
           MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
@@ -118,8 +132,9 @@ public final class MemoryBenchCommand {
           p.put("rss_mib", Stats.round(rss / 1024.0));
           p.put("heap_used_mib", Stats.round(heap.getUsed() / 1048576.0));
           p.put("heap_committed_mib", Stats.round(heap.getCommitted() / 1048576.0));
-          System.err.printf("bench memory: %d/%d generations, RSS %.1f MiB, %.0f s%n", done, generations, rss / 1024.0,
-              (System.nanoTime() - t0) / 1e9);
+          System.err.printf(
+              "bench memory: %d/%d generations, RSS %.1f MiB, %.0f s%n",
+              done, generations, rss / 1024.0, (System.nanoTime() - t0) / 1e9);
         }
       }
     }

@@ -32,36 +32,48 @@ import java.util.Set;
 /**
  * {@code tokenpress bench plans}: how much of each plan's analytic FLOPs reduction turns into wall
  * time, per stage. One {@link VlmRuntime} (one JVM, one bundle) answers the same image and prompt
- * with every plan, the plans alternating within each round (round {@code r} starts at plan
- * {@code r mod P}) so that machine load hits them alike; exactly {@code --new-tokens} tokens each.
- * Per plan it prints the median wall time of the vision tower (ViT + projector + ViT-side
- * operators), the LM prefill, the decode and the whole request, the analytic FLOPs of vision,
- * prefill and decode ({@code VisionFlops}, {@code LmFlops}), and against the empty plan: the
- * speedup (time ratio), the FLOPs reduction (FLOPs ratio) and their quotient, the share of the
- * ideal speedup realized (1 = time falls exactly as FLOPs do). End to end is the whole request
- * against vision + prefill + decode FLOPs.
+ * with every plan, the plans alternating within each round (round {@code r} starts at plan {@code r
+ * mod P}) so that machine load hits them alike; exactly {@code --new-tokens} tokens each. Per plan
+ * it prints the median wall time of the vision tower (ViT + projector + ViT-side operators), the LM
+ * prefill, the decode and the whole request, the analytic FLOPs of vision, prefill and decode
+ * ({@code VisionFlops}, {@code LmFlops}), and against the empty plan: the speedup (time ratio), the
+ * FLOPs reduction (FLOPs ratio) and their quotient, the share of the ideal speedup realized (1 =
+ * time falls exactly as FLOPs do). End to end is the whole request against vision + prefill +
+ * decode FLOPs.
  *
  * <p>Meant for a random-weight checkpoint with a real model's dimensions ({@code model random}),
  * where timings are those of the real model; on the bundled tiny model fixed costs dominate.
  */
 public final class PlanSpeedupBenchCommand {
-  public static final String USAGE = "bench plans --bundle DIR [--image FILE] [--prompt TEXT] [--rounds 3] [--warmup 1]\n"
-      + "         [--new-tokens 8] [--threads 2] [--keep 144] [--fastv-layer 2] [--plans JSON] [--kv-dtype float32]\n"
-      + "  One image + prompt per plan, plans alternating over --rounds rounds in one runtime; per plan the median\n"
-      + "  ms of vision, prefill, decode and total, analytic FLOPs per stage, and vs the empty plan the speedup, the\n"
-      + "  FLOPs reduction and speedup / reduction (vision, prefill, decode, end to end). Default plans at --keep\n"
-      + "  visual tokens: vtc-cls, random-drop, fastv (--fastv-layer), tome (r per ViT layer chosen to leave --keep\n"
-      + "  patches) with and without prop_attn, and mustdrop-a (MustDrop stage A, retained_tokens --keep) where the\n"
-      + "  mustdrop operator exists; --plans '{\"name\":[plan...],...}' replaces them (the empty plan\n"
-      + "  always runs). Also the process CPU time per request (ORT threads included), which load inflates least,\n"
-      + "  and per plan the KV cache's stored bytes and the median decode and decode-attention ms per generated\n"
-      + "  token. --kv-dtype float32|float16 is the precision of KV entries the plans do not re-encode.";
+  public static final String USAGE =
+      "bench plans --bundle DIR [--image FILE] [--prompt TEXT] [--rounds 3] [--warmup 1]\n"
+          + "         [--new-tokens 8] [--threads 2] [--keep 144] [--fastv-layer 2] [--plans JSON] [--kv-dtype float32]\n"
+          + "  One image + prompt per plan, plans alternating over --rounds rounds in one runtime; per plan the median\n"
+          + "  ms of vision, prefill, decode and total, analytic FLOPs per stage, and vs the empty plan the speedup, the\n"
+          + "  FLOPs reduction and speedup / reduction (vision, prefill, decode, end to end). Default plans at --keep\n"
+          + "  visual tokens: vtc-cls, random-drop, fastv (--fastv-layer), tome (r per ViT layer chosen to leave --keep\n"
+          + "  patches) with and without prop_attn, and mustdrop-a (MustDrop stage A, retained_tokens --keep) where the\n"
+          + "  mustdrop operator exists; --plans '{\"name\":[plan...],...}' replaces them (the empty plan\n"
+          + "  always runs). Also the process CPU time per request (ORT threads included), which load inflates least,\n"
+          + "  and per plan the KV cache's stored bytes and the median decode and decode-attention ms per generated\n"
+          + "  token. --kv-dtype float32|float16 is the precision of KV entries the plans do not re-encode.";
 
   /** Stages reported, as keys of {@link VlmResult#timingsMs()}. */
   static final List<String> STAGES = List.of("vision", "prefill", "decode", "total");
 
-  private static final Set<String> OPTIONS = Set.of("--bundle", "--image", "--prompt", "--rounds", "--warmup", "--kv-dtype",
-      "--new-tokens", "--threads", "--keep", "--fastv-layer", "--plans");
+  private static final Set<String> OPTIONS =
+      Set.of(
+          "--bundle",
+          "--image",
+          "--prompt",
+          "--rounds",
+          "--warmup",
+          "--kv-dtype",
+          "--new-tokens",
+          "--threads",
+          "--keep",
+          "--fastv-layer",
+          "--plans");
 
   /** MustDrop's name in plans (issue 10); its stage A joins the default plans where it exists. */
   static final String MUSTDROP = "mustdrop";
@@ -94,14 +106,21 @@ public final class PlanSpeedupBenchCommand {
     if (!kvArg.equals("float32") && !kvArg.equals("float16")) {
       throw new UsageException("--kv-dtype must be float32 or float16, found '" + kvArg + "'");
     }
-    VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false))
-        .withMaxNewTokens(newTokens).withKvPrecision(kvArg.equals("float16") ? dev.tokenpress.operators.kv.KvPrecision.FP16
-            : dev.tokenpress.operators.kv.KvPrecision.FP32);
+    VlmOptions options =
+        VlmOptions.defaults()
+            .withSession(new SessionConfig(threads, false))
+            .withMaxNewTokens(newTokens)
+            .withKvPrecision(
+                kvArg.equals("float16")
+                    ? dev.tokenpress.operators.kv.KvPrecision.FP16
+                    : dev.tokenpress.operators.kv.KvPrecision.FP32);
     long open0 = System.nanoTime();
     try (VlmRuntime rt = VlmRuntime.open(bundle, options)) {
       double openSeconds = (System.nanoTime() - open0) / 1e9;
-      Map<String, CompressionPlan> plans = a.has("--plans") ? parsePlans(a.string("--plans", null))
-          : defaultPlans(rt.shape(), keep, fastvLayer);
+      Map<String, CompressionPlan> plans =
+          a.has("--plans")
+              ? parsePlans(a.string("--plans", null))
+              : defaultPlans(rt.shape(), keep, fastvLayer);
       for (Map.Entry<String, CompressionPlan> e : plans.entrySet()) {
         try {
           rt.validate(e.getValue());
@@ -197,14 +216,18 @@ public final class PlanSpeedupBenchCommand {
         double baseCpu = Stats.median(cpuMs[base]);
         row.put("median_process_cpu_ms", Stats.round(cpu));
         if (cpu > 0 && baseCpu > 0) {
-          row.put("cpu_speedup_over_flops_reduction", Stats.round(baseCpu / cpu / (baseFlops[3] / fl[3])));
+          row.put(
+              "cpu_speedup_over_flops_reduction",
+              Stats.round(baseCpu / cpu / (baseFlops[3] / fl[3])));
         } else {
-          row.putNull("cpu_speedup_over_flops_reduction"); // requests shorter than the CPU clock's tick
+          row.putNull(
+              "cpu_speedup_over_flops_reduction"); // requests shorter than the CPU clock's tick
         }
         row.put("answer_token_ids", Arrays.toString(last[i].tokenIds()));
         row.put("kv_bytes", last[i].kvCache() == null ? 0 : last[i].kvCache().storedBytes());
         row.put("median_decode_ms_per_token", Stats.round(Stats.median(decodeTokenMs[i])));
-        row.put("median_decode_attention_ms_per_token", Stats.round(Stats.median(attentionTokenMs[i])));
+        row.put(
+            "median_decode_attention_ms_per_token", Stats.round(Stats.median(attentionTokenMs[i])));
       }
       System.err.print(table(o));
       try {
@@ -225,37 +248,59 @@ public final class PlanSpeedupBenchCommand {
   static Map<String, CompressionPlan> defaultPlans(ModelShape shape, int keep, int fastvLayer) {
     int patches = shape.numPatches();
     if (keep >= patches) {
-      throw new UsageException("--keep must be below the " + patches + " patches of this model, found " + keep);
+      throw new UsageException(
+          "--keep must be below the " + patches + " patches of this model, found " + keep);
     }
     if (fastvLayer < 1 || fastvLayer > shape.lmLayers() - 1) {
-      throw new UsageException("--fastv-layer must be in [1, " + (shape.lmLayers() - 1) + "] for this model's "
-          + shape.lmLayers() + " LM layers, found " + fastvLayer);
+      throw new UsageException(
+          "--fastv-layer must be in [1, "
+              + (shape.lmLayers() - 1)
+              + "] for this model's "
+              + shape.lmLayers()
+              + " LM layers, found "
+              + fastvLayer);
     }
     int vitLayers = shape.visionFeatureLayer() + 1;
-    // VTC-CLS reads the CLS attention of layers 16..L-2 by default; shallower towers use all layers run.
+    // VTC-CLS reads the CLS attention of layers 16..L-2 by default; shallower towers use all layers
+    // run.
     String vtcLayers = vitLayers > 16 ? "16..L-2" : "0.." + (vitLayers - 1);
     Map<String, CompressionPlan> plans = new LinkedHashMap<>();
     plans.put("empty", CompressionPlan.empty());
-    plans.put("vtc-cls", CompressionPlan.parse("[{\"op\":\"vtc-cls\",\"keep\":" + keep + ",\"layers\":\"" + vtcLayers
-        + "\"}]"));
-    plans.put("random-drop", CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":" + keep + "}]"));
-    plans.put("fastv", CompressionPlan.parse("[{\"op\":\"fastv\",\"layer\":" + fastvLayer + ",\"keep\":" + keep + "}]"));
+    plans.put(
+        "vtc-cls",
+        CompressionPlan.parse(
+            "[{\"op\":\"vtc-cls\",\"keep\":" + keep + ",\"layers\":\"" + vtcLayers + "\"}]"));
+    plans.put(
+        "random-drop", CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":" + keep + "}]"));
+    plans.put(
+        "fastv",
+        CompressionPlan.parse(
+            "[{\"op\":\"fastv\",\"layer\":" + fastvLayer + ",\"keep\":" + keep + "}]"));
     String r = Arrays.toString(tomeSchedule(patches, vitLayers, keep)).replace(" ", "");
     plans.put("tome", CompressionPlan.parse("[{\"op\":\"tome\",\"r\":" + r + "}]"));
     // the same merges without proportional attention: what the attention_bias path costs in the ViT
-    plans.put("tome-no-prop-attn", CompressionPlan.parse("[{\"op\":\"tome\",\"r\":" + r + ",\"prop_attn\":false}]"));
+    plans.put(
+        "tome-no-prop-attn",
+        CompressionPlan.parse("[{\"op\":\"tome\",\"r\":" + r + ",\"prop_attn\":false}]"));
     if (CompressionPlan.operatorNames().contains(MUSTDROP)) {
-      plans.put("mustdrop-a", CompressionPlan.parse("[{\"op\":\"" + MUSTDROP + "\",\"stage_b\":false,\"stage_c\":false,"
-          + "\"retained_tokens\":" + keep + "}]"));
+      plans.put(
+          "mustdrop-a",
+          CompressionPlan.parse(
+              "[{\"op\":\""
+                  + MUSTDROP
+                  + "\",\"stage_b\":false,\"stage_c\":false,"
+                  + "\"retained_tokens\":"
+                  + keep
+                  + "}]"));
     }
     return plans;
   }
 
   /**
    * ToMe's {@code r} per ViT layer so that {@code keep} patches remain after {@code layers} layers:
-   * the merges spread as evenly as possible, the larger values first (ToMe merges a constant
-   * {@code r}; a constant cannot hit every budget). Each stays within ToMe's limit of half the
-   * remaining patches.
+   * the merges spread as evenly as possible, the larger values first (ToMe merges a constant {@code
+   * r}; a constant cannot hit every budget). Each stays within ToMe's limit of half the remaining
+   * patches.
    */
   static int[] tomeSchedule(int patches, int layers, int keep) {
     int merges = patches - keep;
@@ -264,8 +309,18 @@ public final class PlanSpeedupBenchCommand {
     for (int l = 0; l < layers; l++) {
       r[l] = merges / layers + (l < merges % layers ? 1 : 0);
       if (r[l] > t / 2) {
-        throw new UsageException("--keep " + keep + " needs " + r[l] + " ToMe merges at ViT layer " + l + " where only "
-            + t / 2 + " are allowed (half of the " + t + " patches); choose a larger --keep");
+        throw new UsageException(
+            "--keep "
+                + keep
+                + " needs "
+                + r[l]
+                + " ToMe merges at ViT layer "
+                + l
+                + " where only "
+                + t / 2
+                + " are allowed (half of the "
+                + t
+                + " patches); choose a larger --keep");
       }
       t -= r[l];
     }
@@ -277,17 +332,20 @@ public final class PlanSpeedupBenchCommand {
     try {
       root = JSON.readTree(json);
     } catch (IOException e) {
-      throw new UsageException("--plans must be a JSON object {\"name\": [plan], ...}: " + e.getMessage());
+      throw new UsageException(
+          "--plans must be a JSON object {\"name\": [plan], ...}: " + e.getMessage());
     }
     if (root == null || !root.isObject() || root.isEmpty()) {
-      throw new UsageException("--plans must be a non-empty JSON object {\"name\": [plan], ...}, found " + json);
+      throw new UsageException(
+          "--plans must be a non-empty JSON object {\"name\": [plan], ...}, found " + json);
     }
     Map<String, CompressionPlan> plans = new LinkedHashMap<>();
     plans.put("empty", CompressionPlan.empty());
     for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
       Map.Entry<String, JsonNode> e = it.next();
       if (e.getKey().equals("empty")) {
-        throw new UsageException("--plans: the name \"empty\" is reserved for the baseline, which always runs");
+        throw new UsageException(
+            "--plans: the name \"empty\" is reserved for the baseline, which always runs");
       }
       try {
         plans.put(e.getKey(), CompressionPlan.parse(e.getValue().toString()));
@@ -300,7 +358,9 @@ public final class PlanSpeedupBenchCommand {
 
   private static long processCpuNanos() {
     java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
-    return os instanceof com.sun.management.OperatingSystemMXBean sun ? sun.getProcessCpuTime() : 0L;
+    return os instanceof com.sun.management.OperatingSystemMXBean sun
+        ? sun.getProcessCpuTime()
+        : 0L;
   }
 
   private static VlmRequest request(byte[] png, String prompt, CompressionPlan plan) {
@@ -329,7 +389,10 @@ public final class PlanSpeedupBenchCommand {
     return kv == null ? -1 : kv.layer(kv.numLayers() - 1).length();
   }
 
-  /** Patch rows (CLS excluded) leaving each ViT layer that a VISION_LAYER operator reduced, as "layer:rows". */
+  /**
+   * Patch rows (CLS excluded) leaving each ViT layer that a VISION_LAYER operator reduced, as
+   * "layer:rows".
+   */
   private static ArrayNode vitTokens(VlmResult r) {
     ArrayNode a = JSON.createArrayNode();
     for (KeptMap k : r.keptMaps()) {
@@ -343,26 +406,43 @@ public final class PlanSpeedupBenchCommand {
   /** A Markdown table of the result (stderr), one row per plan. */
   static String table(JsonNode o) {
     StringBuilder b = new StringBuilder();
-    b.append("| plan | visual tokens | vision ms | prefill ms | decode ms | total ms | GFLOPs vision / prefill / decode"
-        + " | speedup ÷ FLOPs reduction: vision | prefill | end to end | end to end by CPU time |\n"
-        + "|---|---|---|---|---|---|---|---|---|---|---|\n");
+    b.append(
+        "| plan | visual tokens | vision ms | prefill ms | decode ms | total ms | GFLOPs vision / prefill / decode"
+            + " | speedup ÷ FLOPs reduction: vision | prefill | end to end | end to end by CPU time |\n"
+            + "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (JsonNode row : o.get("plans")) {
       JsonNode m = row.get("median_ms");
       JsonNode g = row.get("gflops");
       JsonNode e = row.get("speedup_over_flops_reduction");
       JsonNode sp = row.get("speedup");
       JsonNode red = row.get("flops_reduction");
-      b.append(String.format(Locale.ROOT, "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.1f / %.1f / %.1f | %s | %s | %s | %.2f |%n",
-          row.get("name").asText(), row.get("visual_tokens_kept").asInt(), m.get("vision").asDouble(),
-          m.get("prefill").asDouble(), m.get("decode").asDouble(), m.get("total").asDouble(), g.get("vision").asDouble(),
-          g.get("prefill").asDouble(), g.get("decode").asDouble(), cell(sp, red, e, "vision"), cell(sp, red, e, "prefill"),
-          cell(sp, red, e, "total"), row.get("cpu_speedup_over_flops_reduction").asDouble(Double.NaN)));
+      b.append(
+          String.format(
+              Locale.ROOT,
+              "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.1f / %.1f / %.1f | %s | %s | %s | %.2f |%n",
+              row.get("name").asText(),
+              row.get("visual_tokens_kept").asInt(),
+              m.get("vision").asDouble(),
+              m.get("prefill").asDouble(),
+              m.get("decode").asDouble(),
+              m.get("total").asDouble(),
+              g.get("vision").asDouble(),
+              g.get("prefill").asDouble(),
+              g.get("decode").asDouble(),
+              cell(sp, red, e, "vision"),
+              cell(sp, red, e, "prefill"),
+              cell(sp, red, e, "total"),
+              row.get("cpu_speedup_over_flops_reduction").asDouble(Double.NaN)));
     }
     return b.toString();
   }
 
   private static String cell(JsonNode speed, JsonNode reduction, JsonNode eff, String stage) {
-    return String.format(Locale.ROOT, "%.2f (%.2f× / %.2f×)", eff.get(stage).asDouble(), speed.get(stage).asDouble(),
+    return String.format(
+        Locale.ROOT,
+        "%.2f (%.2f× / %.2f×)",
+        eff.get(stage).asDouble(),
+        speed.get(stage).asDouble(),
         reduction.get(stage).asDouble());
   }
 }

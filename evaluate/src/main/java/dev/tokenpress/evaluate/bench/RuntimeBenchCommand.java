@@ -22,16 +22,17 @@ import java.util.Set;
  * {@code tokenpress bench runtime}: end-to-end time per image of the split runtime vs the fused
  * graphs ({@link VlmOptions#fused()}) on ShapesVQA test images, same bundle and threads, through
  * {@link VlmRuntime} with the empty plan and no stop token (exactly {@code --new-tokens} tokens).
- * The two variants alternate on every image (the order flips each image) so that machine noise
- * hits both alike. Also checks on the first images that both give the same logits at every step.
+ * The two variants alternate on every image (the order flips each image) so that machine noise hits
+ * both alike. Also checks on the first images that both give the same logits at every step.
  */
 public final class RuntimeBenchCommand {
-  public static final String USAGE = "bench runtime --bundle DIR [--images 200] [--new-tokens 16] [--threads 1]\n"
-      + "         [--warmup 5] [--parity-images 3]\n"
-      + "  Per ShapesVQA test image (PNG bytes): decode + preprocess + vision + prefill + exactly --new-tokens\n"
-      + "  tokens (no early stop), split runtime vs fused graphs (bundle built with --fused), alternating.\n"
-      + "  Prints split_ms_per_image, fused_ms_per_image, ratio (split/fused, medians), decode tokens/s,\n"
-      + "  thread CPU ms per image, per-stage medians and the max abs logit difference on the parity images.";
+  public static final String USAGE =
+      "bench runtime --bundle DIR [--images 200] [--new-tokens 16] [--threads 1]\n"
+          + "         [--warmup 5] [--parity-images 3]\n"
+          + "  Per ShapesVQA test image (PNG bytes): decode + preprocess + vision + prefill + exactly --new-tokens\n"
+          + "  tokens (no early stop), split runtime vs fused graphs (bundle built with --fused), alternating.\n"
+          + "  Prints split_ms_per_image, fused_ms_per_image, ratio (split/fused, medians), decode tokens/s,\n"
+          + "  thread CPU ms per image, per-stage medians and the max abs logit difference on the parity images.";
 
   /** The target for {@code ratio}. */
   static final double TARGET_RATIO = 1.25;
@@ -77,7 +78,10 @@ public final class RuntimeBenchCommand {
     double[] fusedCpu = new double[images];
     double maxDiff = 0;
     boolean sameTokens = true;
-    VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false)).withMaxNewTokens(newTokens);
+    VlmOptions options =
+        VlmOptions.defaults()
+            .withSession(new SessionConfig(threads, false))
+            .withMaxNewTokens(newTokens);
     try (VlmRuntime sp = VlmRuntime.open(bundleDir, options);
         VlmRuntime fp = VlmRuntime.open(bundleDir, options.withFused(true))) {
       for (int i = 0; i < Math.min(parityImages, images); i++) {

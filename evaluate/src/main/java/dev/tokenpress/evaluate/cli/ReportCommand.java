@@ -19,20 +19,22 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code tokenpress report}: the HTML report ({@link HtmlReport}) of several {@code tokenpress eval}
- * runs on the same questions, each given by its summary (the JSON {@code eval} prints) and its
- * {@code --details} file; losses against the first run, which must be the empty plan, with 95 %
+ * {@code tokenpress report}: the HTML report ({@link HtmlReport}) of several {@code tokenpress
+ * eval} runs on the same questions, each given by its summary (the JSON {@code eval} prints) and
+ * its {@code --details} file; losses against the first run, which must be the empty plan, with 95 %
  * paired-bootstrap intervals ({@link PairedBootstrap}).
  */
 public final class ReportCommand {
-  public static final String USAGE = "report --runs LABEL=SUMMARY.json:DETAILS.jsonl,... --out REPORT.html [--title T]\n"
-      + "         [--resamples 2000] [--seed 0]\n"
-      + "  The HTML report of `eval` runs on the same questions: accuracy against kept visual tokens, FLOPs,\n"
-      + "  KV bytes and ms per question, the Pareto fronts, per-kind tables, the plans with their hashes.\n"
-      + "  Each run is its label, the JSON `eval` printed and the file its --details wrote; the first run\n"
-      + "  must be the empty plan (the baseline of every loss and interval).";
+  public static final String USAGE =
+      "report --runs LABEL=SUMMARY.json:DETAILS.jsonl,... --out REPORT.html [--title T]\n"
+          + "         [--resamples 2000] [--seed 0]\n"
+          + "  The HTML report of `eval` runs on the same questions: accuracy against kept visual tokens, FLOPs,\n"
+          + "  KV bytes and ms per question, the Pareto fronts, per-kind tables, the plans with their hashes.\n"
+          + "  Each run is its label, the JSON `eval` printed and the file its --details wrote; the first run\n"
+          + "  must be the empty plan (the baseline of every loss and interval).";
 
-  private static final Set<String> OPTIONS = Set.of("--runs", "--out", "--title", "--resamples", "--seed");
+  private static final Set<String> OPTIONS =
+      Set.of("--runs", "--out", "--title", "--resamples", "--seed");
   private static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
 
   private ReportCommand() {}
@@ -43,9 +45,13 @@ public final class ReportCommand {
       int eq = spec.indexOf('=');
       int colon = spec.lastIndexOf(':');
       if (eq <= 0 || colon < eq + 2 || colon == spec.length() - 1) {
-        throw new UsageException("--runs: each run is LABEL=SUMMARY.json:DETAILS.jsonl, found '" + spec + "'");
+        throw new UsageException(
+            "--runs: each run is LABEL=SUMMARY.json:DETAILS.jsonl, found '" + spec + "'");
       }
-      return new Run(spec.substring(0, eq), Path.of(spec.substring(eq + 1, colon)), Path.of(spec.substring(colon + 1)));
+      return new Run(
+          spec.substring(0, eq),
+          Path.of(spec.substring(eq + 1, colon)),
+          Path.of(spec.substring(colon + 1)));
     }
   }
 
@@ -75,14 +81,27 @@ public final class ReportCommand {
     }
     Map<String, Object> base = summaries.get(0);
     if (!CompressionPlan.parse((String) base.get("plan")).isEmpty()) {
-      throw new UsageException("--runs: the first run (" + runs.get(0).label() + ") must be the empty plan [], found "
-          + base.get("plan"));
+      throw new UsageException(
+          "--runs: the first run ("
+              + runs.get(0).label()
+              + ") must be the empty plan [], found "
+              + base.get("plan"));
     }
     for (int i = 1; i < runs.size(); i++) {
       for (String key : List.of("split", "seed", "start", "images", "kinds")) {
         if (!String.valueOf(summaries.get(i).get(key)).equals(String.valueOf(base.get(key)))) {
-          throw new UsageException("--runs: " + runs.get(i).label() + " has " + key + " " + summaries.get(i).get(key)
-              + " but " + runs.get(0).label() + " has " + base.get(key) + "; compare runs on the same questions");
+          throw new UsageException(
+              "--runs: "
+                  + runs.get(i).label()
+                  + " has "
+                  + key
+                  + " "
+                  + summaries.get(i).get(key)
+                  + " but "
+                  + runs.get(0).label()
+                  + " has "
+                  + base.get(key)
+                  + "; compare runs on the same questions");
         }
       }
     }
@@ -98,9 +117,21 @@ public final class ReportCommand {
     }
     Map<String, String> context = new LinkedHashMap<>();
     context.put("model bundle", String.valueOf(base.get("bundle")));
-    context.put("questions", "ShapesVQA " + base.get("split") + " split (seed " + base.get("seed") + "), "
-        + base.get("images") + " images from " + base.get("start") + ", kinds " + base.get("kinds"));
-    context.put("intervals", "95 % paired bootstrap over images, " + resamples + " resamples, seed " + seed);
+    context.put(
+        "questions",
+        "ShapesVQA "
+            + base.get("split")
+            + " split (seed "
+            + base.get("seed")
+            + "), "
+            + base.get("images")
+            + " images from "
+            + base.get("start")
+            + ", kinds "
+            + base.get("kinds"));
+    context.put(
+        "intervals",
+        "95 % paired bootstrap over images, " + resamples + " resamples, seed " + seed);
     HtmlReport.write(out, a.string("--title", "tokenpress plans on ShapesVQA"), plans, context);
     Map<String, Object> o = new LinkedHashMap<>();
     o.put("report", out.toAbsolutePath().toString());
@@ -108,30 +139,46 @@ public final class ReportCommand {
     return Json.write(o);
   }
 
-  static PlanSummary toPlanSummary(String label, Map<String, Object> s, PairedBootstrap.Result res, boolean baseline) {
+  static PlanSummary toPlanSummary(
+      String label, Map<String, Object> s, PairedBootstrap.Result res, boolean baseline) {
     CompressionPlan plan = CompressionPlan.parse((String) s.get("plan"));
     Map<String, Double> metrics = new LinkedHashMap<>();
-    for (String key : List.of("caption_object_f1", "chair", "mean_visual_tokens_layer_average", "object_patch_recall",
-        "mean_generated_tokens")) {
+    for (String key :
+        List.of(
+            "caption_object_f1",
+            "chair",
+            "mean_visual_tokens_layer_average",
+            "object_patch_recall",
+            "mean_generated_tokens")) {
       if (s.get(key) instanceof BigDecimal d) {
         metrics.put(key, d.doubleValue());
       }
     }
     @SuppressWarnings("unchecked")
     Map<String, Object> flopsRatio = (Map<String, Object>) s.get("flops_ratio_vs_empty_plan");
-    return new PlanSummary(label, plan.toJson(), plan.planHash(), number(s, "images").intValue(),
-        number(s, "questions").intValue(), res.accuracy(), baseline ? null : res.loss(), res.accuracyByKind(),
-        baseline ? Map.of() : res.lossByKind(), number(s, "mean_visual_tokens_kept").doubleValue(),
+    return new PlanSummary(
+        label,
+        plan.toJson(),
+        plan.planHash(),
+        number(s, "images").intValue(),
+        number(s, "questions").intValue(),
+        res.accuracy(),
+        baseline ? null : res.loss(),
+        res.accuracyByKind(),
+        baseline ? Map.of() : res.lossByKind(),
+        number(s, "mean_visual_tokens_kept").doubleValue(),
         flopsRatio == null ? Double.NaN : ((BigDecimal) flopsRatio.get("total")).doubleValue(),
         s.get("mean_kv_bytes") instanceof BigDecimal kv ? kv.doubleValue() : Double.NaN,
-        number(s, "ms_per_question").doubleValue(), metrics);
+        number(s, "ms_per_question").doubleValue(),
+        metrics);
   }
 
   private static BigDecimal number(Map<String, Object> s, String key) {
     if (s.get(key) instanceof BigDecimal d) {
       return d;
     }
-    throw new UsageException("the eval summary has no number '" + key + "' (is it the JSON `tokenpress eval` printed?)");
+    throw new UsageException(
+        "the eval summary has no number '" + key + "' (is it the JSON `tokenpress eval` printed?)");
   }
 
   @SuppressWarnings("unchecked")
@@ -171,8 +218,10 @@ public final class ReportCommand {
       } catch (IllegalArgumentException e) {
         throw new UsageException(r.details() + " line " + n + " is not JSON: " + e.getMessage());
       }
-      if (!(o instanceof Map<?, ?> d) || !(d.get("question_id") instanceof String id)
-          || !(d.get("image") instanceof String image) || !(d.get("kind") instanceof String kind)) {
+      if (!(o instanceof Map<?, ?> d)
+          || !(d.get("question_id") instanceof String id)
+          || !(d.get("image") instanceof String image)
+          || !(d.get("kind") instanceof String kind)) {
         throw new UsageException(r.details() + " line " + n + " is not an `eval --details` line");
       }
       if (!EXACT_KINDS.contains(kind) || !(d.get("correct") instanceof Boolean correct)) {

@@ -11,19 +11,35 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Entry point of {@code bin/tokenpress}: the runtime's commands ({@link RuntimeCli}: model build|random,
- * generate, lm generate, convert llama2c) plus the evaluation and benchmark commands of this module:
- * {@code eval}, {@code calibrate mustdrop}, {@code report}, {@code diagnose vit-outliers},
- * {@code var sinks}, {@code bench lm|lm-memory|runtime|plans|memory}. Usage errors exit 2, failures 1,
- * each with one message on stderr.
+ * Entry point of {@code bin/tokenpress}: the runtime's commands ({@link RuntimeCli}: model
+ * build|random, generate, lm generate, convert llama2c) plus the evaluation and benchmark commands
+ * of this module: {@code eval}, {@code calibrate mustdrop}, {@code report}, {@code diagnose
+ * vit-outliers}, {@code var sinks}, {@code bench lm|lm-memory|runtime|plans|memory}. Usage errors
+ * exit 2, failures 1, each with one message on stderr.
  */
 public final class ToolsCli {
   private ToolsCli() {}
 
-  static final String USAGE = EvalCommand.USAGE + "\n\n  " + CalibrateCommand.USAGE + "\n\n  " + ReportCommand.USAGE
-      + "\n\n  " + VitOutliersCommand.USAGE + "\n\n  " + VarSinksCommand.USAGE + "\n\n  " + BenchLmCommand.USAGE
-      + "\n\n  " + BenchLmMemoryCommand.USAGE + "\n\n  " + RuntimeBenchCommand.USAGE + "\n\n  "
-      + PlanSpeedupBenchCommand.USAGE + "\n\n  " + MemoryBenchCommand.USAGE;
+  static final String USAGE =
+      EvalCommand.USAGE
+          + "\n\n  "
+          + CalibrateCommand.USAGE
+          + "\n\n  "
+          + ReportCommand.USAGE
+          + "\n\n  "
+          + VitOutliersCommand.USAGE
+          + "\n\n  "
+          + VarSinksCommand.USAGE
+          + "\n\n  "
+          + BenchLmCommand.USAGE
+          + "\n\n  "
+          + BenchLmMemoryCommand.USAGE
+          + "\n\n  "
+          + RuntimeBenchCommand.USAGE
+          + "\n\n  "
+          + PlanSpeedupBenchCommand.USAGE
+          + "\n\n  "
+          + MemoryBenchCommand.USAGE;
 
   static Map<String, RuntimeCli.Command> commands() {
     Map<String, RuntimeCli.Command> m = new LinkedHashMap<>();

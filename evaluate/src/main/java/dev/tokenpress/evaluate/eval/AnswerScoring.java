@@ -6,22 +6,23 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The scoring rules of the bundled model's training script ({@code models/tiny-llava-shapes/train.py},
- * {@code evaluate} and {@code tinyllava.normalize_answer}), so that {@code tokenpress eval} and the
- * trainer's report count the same way:
+ * The scoring rules of the bundled model's training script ({@code
+ * models/tiny-llava-shapes/train.py}, {@code evaluate} and {@code tinyllava.normalize_answer}), so
+ * that {@code tokenpress eval} and the trainer's report count the same way:
  *
  * <ul>
  *   <li>exact match after normalisation: lower-case, the pre-tokens {@code \w+|[^\w\s]+} joined by
  *       single spaces;
- *   <li>captions: the normalised text is split on {@code " , "}, {@code " ."} and a leading
- *       {@code "."}; each chunk, stripped of spaces, dots and commas, that matches
- *       {@code ^a (\w+) (\w+) (\w+) at the (.+)$} is an object (size, colour, shape, position).
- *       True positives match ground-truth objects one to one (all four fields); an object is a
- *       hallucination (CHAIR) when no object of its colour and shape is in the image.
+ *   <li>captions: the normalised text is split on {@code " , "}, {@code " ."} and a leading {@code
+ *       "."}; each chunk, stripped of spaces, dots and commas, that matches {@code ^a (\w+) (\w+)
+ *       (\w+) at the (.+)$} is an object (size, colour, shape, position). True positives match
+ *       ground-truth objects one to one (all four fields); an object is a hallucination (CHAIR)
+ *       when no object of its colour and shape is in the image.
  * </ul>
  */
 public final class AnswerScoring {
-  private static final Pattern PRE_TOKEN = Pattern.compile("\\w+|[^\\w\\s]+", Pattern.UNICODE_CHARACTER_CLASS);
+  private static final Pattern PRE_TOKEN =
+      Pattern.compile("\\w+|[^\\w\\s]+", Pattern.UNICODE_CHARACTER_CLASS);
   private static final Pattern CAPTION_SPLIT = Pattern.compile(" , | \\.|^\\.");
   private static final Pattern CAPTION_OBJECT =
       Pattern.compile("^a (\\w+) (\\w+) (\\w+) at the (.+)$", Pattern.UNICODE_CHARACTER_CLASS);
@@ -79,7 +80,10 @@ public final class AnswerScoring {
     private long tn;
     private long fn;
 
-    /** One question: whether its answer is "yes" and whether the model said "yes" ({@link #popeYes}). */
+    /**
+     * One question: whether its answer is "yes" and whether the model said "yes" ({@link
+     * #popeYes}).
+     */
     public void add(boolean expectedYes, boolean predictedYes) {
       if (expectedYes) {
         if (predictedYes) {
@@ -159,7 +163,9 @@ public final class AnswerScoring {
     private long captions;
     private long captionsHallucinating;
 
-    /** Scores one image's caption against its objects; returns the number of hallucinated objects. */
+    /**
+     * Scores one image's caption against its objects; returns the number of hallucinated objects.
+     */
     public long add(List<CaptionObject> predictedObjects, List<CaptionObject> truth) {
       long before = hallucinated;
       List<CaptionObject> left = new ArrayList<>(truth);

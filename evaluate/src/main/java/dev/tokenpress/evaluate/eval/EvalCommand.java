@@ -46,56 +46,75 @@ import java.util.Set;
  * plan on the same questions.
  *
  * <p>The FLOPs ratio compares each question's analytic FLOPs with those of the same question run
- * uncompressed for the same number of generated tokens (all visual tokens through every ViT and
- * LM layer, the same {@link VisionFlops}/{@link LmFlops} counting), so it measures the plan and
- * not a change in answer length.
+ * uncompressed for the same number of generated tokens (all visual tokens through every ViT and LM
+ * layer, the same {@link VisionFlops}/{@link LmFlops} counting), so it measures the plan and not a
+ * change in answer length.
  */
 public final class EvalCommand {
-  public static final String USAGE = "eval [--bundle DIR] [--plan JSON|@FILE] [--split test] [--images 200] [--start 0]\n"
-      + "         [--kinds exists,color,count,position,caption] [--max-new-tokens 48] [--threads 1] [--workers 1]\n"
-      + "         [--seed 1234] [--details FILE] [--kv-dtype float32]\n"
-      + "  Answers the ShapesVQA questions of --images images of --split (generated with --seed; 1234 is the\n"
-      + "  bundled models' data) with --bundle (a bundle, or an HF checkpoint built into a cached bundle; default\n"
-      + "  the bundled evaluation model models/tiny-llava-shapes) on the split runtime and --plan (default [],\n"
-      + "  no compression); prints\n"
-      + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
-      + "  CHAIR, visual tokens kept (into the LM, after LM-side drops, and the number after each LM layer averaged\n"
-      + "  over the layers, the count MustDrop and SparseVLM report), the share of object patches kept (object_patch_recall) and of kept\n"
-      + "  tokens on objects, the KV cache's stored bytes after generation (mean_kv_bytes; split runtime\n"
-      + "  only), FLOPs per question and their ratio to the empty plan, prefill ms per question and decode ms per\n"
-      + "  generated token, the operators' stats averaged per question (operator_stats_mean), wall time.\n"
-      + "  --workers runs that many requests at once on one runtime (results do not depend on it).\n"
-      + "  --details writes one JSON line per question (image, question_id, kind, question, expected, answer,\n"
-      + "  correct; correct is null for captions; prefill_ms, decode_ms, decode_steps), sorted by question id,\n"
-      + "  for paired comparisons of plans (bin/tokenpress-eval-compare). Hallucination: POPE metrics of the\n"
-      + "  exists questions (accuracy, precision, recall, F1, yes ratio; all, and per negative sampling random /\n"
-      + "  adversarial of the image's absent-object question), CHAIR_S / CHAIR_I of the captions. Cost:\n"
-      + "  lm_work_factor (LM FLOPs, prefill + decode, over the empty plan's), mean_prefill_ms, decode_ms_per_token.\n"
-      + "  --kv-dtype stores the KV cache as float32 (default), float16, or int8/int4/int2 (uniform ZipCache\n"
-      + "  quantisation after prefill); with a KV-quantising plan (zipvl) it is the precision of generated tokens.\n"
-      + "  For KV-quantising plans also the mean share of important (high-precision) tokens per LM layer.";
+  public static final String USAGE =
+      "eval [--bundle DIR] [--plan JSON|@FILE] [--split test] [--images 200] [--start 0]\n"
+          + "         [--kinds exists,color,count,position,caption] [--max-new-tokens 48] [--threads 1] [--workers 1]\n"
+          + "         [--seed 1234] [--details FILE] [--kv-dtype float32]\n"
+          + "  Answers the ShapesVQA questions of --images images of --split (generated with --seed; 1234 is the\n"
+          + "  bundled models' data) with --bundle (a bundle, or an HF checkpoint built into a cached bundle; default\n"
+          + "  the bundled evaluation model models/tiny-llava-shapes) on the split runtime and --plan (default [],\n"
+          + "  no compression); prints\n"
+          + "  per-kind exact-match accuracy, overall (mean of exists/color/count/position), caption object F1,\n"
+          + "  CHAIR, visual tokens kept (into the LM, after LM-side drops, and the number after each LM layer averaged\n"
+          + "  over the layers, the count MustDrop and SparseVLM report), the share of object patches kept (object_patch_recall) and of kept\n"
+          + "  tokens on objects, the KV cache's stored bytes after generation (mean_kv_bytes; split runtime\n"
+          + "  only), FLOPs per question and their ratio to the empty plan, prefill ms per question and decode ms per\n"
+          + "  generated token, the operators' stats averaged per question (operator_stats_mean), wall time.\n"
+          + "  --workers runs that many requests at once on one runtime (results do not depend on it).\n"
+          + "  --details writes one JSON line per question (image, question_id, kind, question, expected, answer,\n"
+          + "  correct; correct is null for captions; prefill_ms, decode_ms, decode_steps), sorted by question id,\n"
+          + "  for paired comparisons of plans (bin/tokenpress-eval-compare). Hallucination: POPE metrics of the\n"
+          + "  exists questions (accuracy, precision, recall, F1, yes ratio; all, and per negative sampling random /\n"
+          + "  adversarial of the image's absent-object question), CHAIR_S / CHAIR_I of the captions. Cost:\n"
+          + "  lm_work_factor (LM FLOPs, prefill + decode, over the empty plan's), mean_prefill_ms, decode_ms_per_token.\n"
+          + "  --kv-dtype stores the KV cache as float32 (default), float16, or int8/int4/int2 (uniform ZipCache\n"
+          + "  quantisation after prefill); with a KV-quantising plan (zipvl) it is the precision of generated tokens.\n"
+          + "  For KV-quantising plans also the mean share of important (high-precision) tokens per LM layer.";
 
   static final List<String> EXACT_KINDS = List.of("exists", "color", "count", "position");
 
   /**
-   * {@code --bundle}, by default the checkout's bundled evaluation model {@code models/tiny-llava-shapes}
-   * (under the system property {@code tokenpress.home}, which {@code bin/tokenpress} sets; else the
-   * working directory). A Hugging Face checkpoint folder is built into a bundle once and cached
-   * ({@link BundleCache}), as the Spark jobs do.
+   * {@code --bundle}, by default the checkout's bundled evaluation model {@code
+   * models/tiny-llava-shapes} (under the system property {@code tokenpress.home}, which {@code
+   * bin/tokenpress} sets; else the working directory). A Hugging Face checkpoint folder is built
+   * into a bundle once and cached ({@link BundleCache}), as the Spark jobs do.
    */
   static Path bundleDir(Args a) {
     String b = a.string("--bundle", null);
-    Path dir = b != null ? Path.of(b) : Path.of(System.getProperty("tokenpress.home", "."), "models", "tiny-llava-shapes");
+    Path dir =
+        b != null
+            ? Path.of(b)
+            : Path.of(System.getProperty("tokenpress.home", "."), "models", "tiny-llava-shapes");
     if (b == null && !java.nio.file.Files.isRegularFile(dir.resolve("config.json"))) {
-      throw new UsageException("--bundle not given and the bundled evaluation model is not at " + dir.toAbsolutePath());
+      throw new UsageException(
+          "--bundle not given and the bundled evaluation model is not at " + dir.toAbsolutePath());
     }
-    boolean checkpoint = java.nio.file.Files.isRegularFile(dir.resolve("config.json"))
-        && !java.nio.file.Files.isRegularFile(dir.resolve(dev.tokenpress.runtime.bundle.BundleManifest.FILE_NAME));
+    boolean checkpoint =
+        java.nio.file.Files.isRegularFile(dir.resolve("config.json"))
+            && !java.nio.file.Files.isRegularFile(
+                dir.resolve(dev.tokenpress.runtime.bundle.BundleManifest.FILE_NAME));
     return checkpoint ? BundleCache.asBundle(dir.toAbsolutePath().normalize()) : dir;
   }
 
-  private static final Set<String> OPTIONS = Set.of("--bundle", "--plan", "--split", "--images", "--start", "--kinds",
-      "--max-new-tokens", "--threads", "--workers", "--seed", "--details", "--kv-dtype");
+  private static final Set<String> OPTIONS =
+      Set.of(
+          "--bundle",
+          "--plan",
+          "--split",
+          "--images",
+          "--start",
+          "--kinds",
+          "--max-new-tokens",
+          "--threads",
+          "--workers",
+          "--seed",
+          "--details",
+          "--kv-dtype");
 
   private EvalCommand() {}
 
@@ -141,12 +160,14 @@ public final class EvalCommand {
         continue;
       }
       if (!Question.KINDS.contains(t)) {
-        throw new UsageException("--kinds: unknown kind '" + t + "'; allowed: " + String.join(",", Question.KINDS));
+        throw new UsageException(
+            "--kinds: unknown kind '" + t + "'; allowed: " + String.join(",", Question.KINDS));
       }
       out.add(t);
     }
     if (out.isEmpty()) {
-      throw new UsageException("--kinds must name at least one of " + String.join(",", Question.KINDS));
+      throw new UsageException(
+          "--kinds must name at least one of " + String.join(",", Question.KINDS));
     }
     return List.copyOf(out);
   }
@@ -166,20 +187,27 @@ public final class EvalCommand {
     String detailsArg = a.string("--details", null);
     Path details = detailsArg == null ? null : Path.of(detailsArg);
     String kvArg = a.string("--kv-dtype", "float32");
-    KvPrecision kvDtype = switch (kvArg) {
-      case "float32" -> KvPrecision.FP32;
-      case "float16" -> KvPrecision.FP16;
-      case "int8" -> KvPrecision.INT8;
-      case "int4" -> KvPrecision.INT4;
-      case "int2" -> KvPrecision.INT2;
-      default -> throw new UsageException("--kv-dtype must be float32, float16, int8, int4 or int2, found '" + kvArg
-          + "'");
-    };
-    VlmOptions options = VlmOptions.defaults().withSession(new SessionConfig(threads, false)).withMaxNewTokens(maxNew)
-        .withKvPrecision(kvDtype);
+    KvPrecision kvDtype =
+        switch (kvArg) {
+          case "float32" -> KvPrecision.FP32;
+          case "float16" -> KvPrecision.FP16;
+          case "int8" -> KvPrecision.INT8;
+          case "int4" -> KvPrecision.INT4;
+          case "int2" -> KvPrecision.INT2;
+          default ->
+              throw new UsageException(
+                  "--kv-dtype must be float32, float16, int8, int4 or int2, found '" + kvArg + "'");
+        };
+    VlmOptions options =
+        VlmOptions.defaults()
+            .withSession(new SessionConfig(threads, false))
+            .withMaxNewTokens(maxNew)
+            .withKvPrecision(kvDtype);
     try (VlmRuntime rt = VlmRuntime.open(bundleDir, options)) {
       rt.validate(plan);
-      Evaluation e = new Evaluation(rt, plan, kinds, details != null).run(data, start, images, maxNew, workers);
+      Evaluation e =
+          new Evaluation(rt, plan, kinds, details != null)
+              .run(data, start, images, maxNew, workers);
       if (details != null) {
         e.writeDetails(details);
       }
@@ -196,8 +224,10 @@ public final class EvalCommand {
     private final VisionConfig vision;
     private final Map<String, int[]> exact = new LinkedHashMap<>();
     private final AnswerScoring.CaptionTally captions = new AnswerScoring.CaptionTally();
+
     /** POPE counts of the exists questions: "all", then per negative sampling of the image. */
     private final Map<String, AnswerScoring.PopeTally> pope = new java.util.TreeMap<>();
+
     private double prefillMs;
     private double decodeMs;
     private long decodeSteps;
@@ -219,8 +249,13 @@ public final class EvalCommand {
     private long generatedTokens;
     private double seconds;
     private final java.util.TreeMap<String, double[]> operatorStats = new java.util.TreeMap<>();
-    /** One line per question, keyed by question id (sorted on output: workers finish in any order); null if not kept. */
+
+    /**
+     * One line per question, keyed by question id (sorted on output: workers finish in any order);
+     * null if not kept.
+     */
     private final java.util.TreeMap<String, String> details;
+
     private static final ObjectMapper DETAILS_JSON = new ObjectMapper();
 
     Evaluation(VlmRuntime rt, CompressionPlan plan, List<String> kinds, boolean keepDetails) {
@@ -237,36 +272,47 @@ public final class EvalCommand {
       }
     }
 
-    /** Answers every selected question of images {@code [start, start+images)}, {@code workers} at a time. */
+    /**
+     * Answers every selected question of images {@code [start, start+images)}, {@code workers} at a
+     * time.
+     */
     Evaluation run(ShapesVqaSource data, int start, int images, int maxNew, int workers) {
       long t0 = System.nanoTime();
       int step = Math.max(1, images / 10);
-      java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger(start);
-      java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
-      Runnable worker = () -> {
-        for (int i = next.getAndIncrement(); i < start + images; i = next.getAndIncrement()) {
-          Scene scene = data.scene(i);
-          RgbImage image = ShapesVqaSource.image(scene);
-          for (Question q : scene.questions()) {
-            if (!kinds.contains(q.kind())) {
-              continue;
+      java.util.concurrent.atomic.AtomicInteger next =
+          new java.util.concurrent.atomic.AtomicInteger(start);
+      java.util.concurrent.atomic.AtomicInteger done =
+          new java.util.concurrent.atomic.AtomicInteger();
+      Runnable worker =
+          () -> {
+            for (int i = next.getAndIncrement(); i < start + images; i = next.getAndIncrement()) {
+              Scene scene = data.scene(i);
+              RgbImage image = ShapesVqaSource.image(scene);
+              for (Question q : scene.questions()) {
+                if (!kinds.contains(q.kind())) {
+                  continue;
+                }
+                VlmResult r =
+                    rt.generate(
+                        VlmRequest.ofImage(q.id(), image, q.question())
+                            .withPlan(plan)
+                            .withMaxNewTokens(maxNew));
+                synchronized (this) {
+                  score(scene, q, r);
+                }
+              }
+              int d = done.incrementAndGet();
+              if (progress && d % step == 0) {
+                System.err.printf(
+                    "eval: %d/%d images, %.1f s%n", d, images, (System.nanoTime() - t0) / 1e9);
+              }
             }
-            VlmResult r = rt.generate(
-                VlmRequest.ofImage(q.id(), image, q.question()).withPlan(plan).withMaxNewTokens(maxNew));
-            synchronized (this) {
-              score(scene, q, r);
-            }
-          }
-          int d = done.incrementAndGet();
-          if (progress && d % step == 0) {
-            System.err.printf("eval: %d/%d images, %.1f s%n", d, images, (System.nanoTime() - t0) / 1e9);
-          }
-        }
-      };
+          };
       if (workers == 1) {
         worker.run();
       } else {
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(workers);
+        java.util.concurrent.ExecutorService pool =
+            java.util.concurrent.Executors.newFixedThreadPool(workers);
         try {
           List<java.util.concurrent.Future<?>> fs = new ArrayList<>();
           for (int w = 0; w < workers; w++) {
@@ -327,7 +373,8 @@ public final class EvalCommand {
       for (dev.tokenpress.operators.api.OperatorStat st : r.operatorStats()) {
         long[] v = st.values();
         if (v.length == 1) { // counts; lists such as sink_dims are not averaged
-          String key = st.operator() + (st.layer() >= 0 ? "[" + st.layer() + "]" : "") + "." + st.name();
+          String key =
+              st.operator() + (st.layer() >= 0 ? "[" + st.layer() + "]" : "") + "." + st.name();
           operatorStats.computeIfAbsent(key, k -> new double[1])[0] += v[0];
         }
       }
@@ -339,7 +386,7 @@ public final class EvalCommand {
       for (int k = 0; k < 4; k++) {
         emptyFlops[k] += e[k];
       }
-      Boolean correct = null;  // captions are scored by object F1, not exact match
+      Boolean correct = null; // captions are scored by object F1, not exact match
       String sampling = null;
       Boolean popeYes = null;
       long mentioned = -1;
@@ -348,7 +395,9 @@ public final class EvalCommand {
         captionQuestions++;
         List<AnswerScoring.CaptionObject> truth = new ArrayList<>();
         for (SceneObject o : scene.objects()) {
-          truth.add(new AnswerScoring.CaptionObject(o.sizeName(), o.colorName(), o.shapeName(), o.positionName()));
+          truth.add(
+              new AnswerScoring.CaptionObject(
+                  o.sizeName(), o.colorName(), o.shapeName(), o.positionName()));
         }
         List<AnswerScoring.CaptionObject> said = AnswerScoring.parseCaption(r.answer());
         mentioned = said.size();
@@ -360,7 +409,8 @@ public final class EvalCommand {
           boolean expectedYes = q.answer().equals("yes");
           pope.computeIfAbsent("all", x -> new AnswerScoring.PopeTally()).add(expectedYes, popeYes);
           if (sampling != null) {
-            pope.computeIfAbsent(sampling, x -> new AnswerScoring.PopeTally()).add(expectedYes, popeYes);
+            pope.computeIfAbsent(sampling, x -> new AnswerScoring.PopeTally())
+                .add(expectedYes, popeYes);
           }
         }
         int[] c = exact.get(q.kind());
@@ -468,8 +518,8 @@ public final class EvalCommand {
           counts[s++] = c;
         }
       }
-      return MustDrop.meanVisualTokens(lm.numLayers(), Arrays.copyOf(layers, s), r.visualTokensKept(),
-          Arrays.copyOf(counts, s));
+      return MustDrop.meanVisualTokens(
+          lm.numLayers(), Arrays.copyOf(layers, s), r.visualTokensKept(), Arrays.copyOf(counts, s));
     }
 
     /** Index of the first image token in the prompt, or -1. */
@@ -485,9 +535,9 @@ public final class EvalCommand {
 
     /**
      * Which patches (projector numbering) are still represented after the last operator: those of
-     * the visual tokens entering the LM (a merged token represents all its patches, see
-     * {@link VlmResult#provenance()}), less what a {@code PREFILL_AFTER} operator (FastV) dropped
-     * for the later layers.
+     * the visual tokens entering the LM (a merged token represents all its patches, see {@link
+     * VlmResult#provenance()}), less what a {@code PREFILL_AFTER} operator (FastV) dropped for the
+     * later layers.
      */
     boolean[] visualKept(VlmResult r) {
       int n = r.visualTokensIn();
@@ -547,7 +597,9 @@ public final class EvalCommand {
       return on;
     }
 
-    /** {vision, prefill, decode, total} of the same question uncompressed, same generated length. */
+    /**
+     * {vision, prefill, decode, total} of the same question uncompressed, same generated length.
+     */
     long[] emptyPlanFlops(VlmResult r) {
       int[] tokens = new int[vision.layersRun()];
       Arrays.fill(tokens, vision.numPositions());
@@ -617,10 +669,13 @@ public final class EvalCommand {
       }
       o.put("visual_tokens_in", questions == 0 ? 0 : inVisual / (double) questions);
       o.put("mean_visual_tokens_kept", round(keptVisual / (double) Math.max(1, questions)));
-      o.put("mean_visual_tokens_after_lm_drops", round(finalVisual / (double) Math.max(1, questions)));
+      o.put(
+          "mean_visual_tokens_after_lm_drops",
+          round(finalVisual / (double) Math.max(1, questions)));
       o.put("mean_visual_tokens_layer_average", round(meanVisualTokensLayerAverage()));
       o.put("object_patch_recall", round(objectPatchesKept / (double) Math.max(1, objectPatches)));
-      o.put("kept_on_object_fraction", round(objectPatchesKept / (double) Math.max(1, finalVisual)));
+      o.put(
+          "kept_on_object_fraction", round(objectPatchesKept / (double) Math.max(1, finalVisual)));
       if (kvQuestions > 0) {
         o.put("mean_kv_bytes", Math.round(kvBytes / (double) kvQuestions));
       }
@@ -645,7 +700,8 @@ public final class EvalCommand {
       o.put("mean_prefill_ms", round(prefillMs / Math.max(1, questions)));
       o.put("decode_ms_per_token", round(decodeMs / Math.max(1, decodeSteps)));
       if (!operatorStats.isEmpty()) {
-        ObjectNode os = o.putObject("operator_stats_mean"); // per question, e.g. var[2].visual_sinks
+        ObjectNode os =
+            o.putObject("operator_stats_mean"); // per question, e.g. var[2].visual_sinks
         operatorStats.forEach((k, v) -> os.put(k, round(v[0] / Math.max(1, questions))));
       }
       o.put("wall_seconds", round(seconds));

@@ -24,7 +24,8 @@ public final class ShapesVqaSource {
 
   public ShapesVqaSource(long seed, int imageSize, String split) {
     if (!ShapesVqa.SPLITS.contains(split)) {
-      throw new IllegalArgumentException("split must be one of " + ShapesVqa.SPLITS + ", found '" + split + "'");
+      throw new IllegalArgumentException(
+          "split must be one of " + ShapesVqa.SPLITS + ", found '" + split + "'");
     }
     this.generator = new ShapesVqa(seed, imageSize);
     this.seed = seed;

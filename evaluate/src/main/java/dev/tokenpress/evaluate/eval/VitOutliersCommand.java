@@ -32,23 +32,26 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * {@code tokenpress diagnose vit-outliers}: does the bundle's ViT have the outlier tokens DAMRO relies
- * on? Over ShapesVQA images, per ViT layer: the patch tokens' hidden-state norms (max over median,
- * and how many exceed 3× the median: "high-norm" tokens, Darcet et al. 2024), the CLS attention's
- * concentration (mass of the top {@code k} tokens against the uniform {@code k/N}, max over mean,
- * normalised entropy); at the vision feature layer, where DAMRO's top-{@code k} CLS tokens lie (the
- * share on object patches against the share of object patches overall) and how many of them are
- * also among the top-{@code k} norms.
+ * {@code tokenpress diagnose vit-outliers}: does the bundle's ViT have the outlier tokens DAMRO
+ * relies on? Over ShapesVQA images, per ViT layer: the patch tokens' hidden-state norms (max over
+ * median, and how many exceed 3× the median: "high-norm" tokens, Darcet et al. 2024), the CLS
+ * attention's concentration (mass of the top {@code k} tokens against the uniform {@code k/N}, max
+ * over mean, normalised entropy); at the vision feature layer, where DAMRO's top-{@code k} CLS
+ * tokens lie (the share on object patches against the share of object patches overall) and how many
+ * of them are also among the top-{@code k} norms.
  */
 public final class VitOutliersCommand {
-  public static final String USAGE = "diagnose vit-outliers --bundle DIR [--split test] [--images 100] [--start 0]\n"
-      + "         [--seed 1234] [--k 0]\n"
-      + "  Prints, per ViT layer averaged over the images, the patch tokens' hidden-state norm ratio (max/median)\n"
-      + "  and count above 3x the median, and the CLS attention's top-k mass against uniform k/N; at the feature\n"
-      + "  layer, the share of DAMRO's top-k CLS tokens on object patches and their overlap with the top-k norms.\n"
-      + "  --k 0 uses DAMRO's default k for the model.";
+  public static final String USAGE =
+      "diagnose vit-outliers --bundle DIR [--split test] [--images 100] [--start 0]\n"
+          + "         [--seed 1234] [--k 0]\n"
+          + "  Prints, per ViT layer averaged over the images, the patch tokens' hidden-state norm ratio (max/median)\n"
+          + "  and count above 3x the median, and the CLS attention's top-k mass against uniform k/N; at the feature\n"
+          + "  layer, the share of DAMRO's top-k CLS tokens on object patches and their overlap with the top-k norms.\n"
+          + "  --k 0 uses DAMRO's default k for the model.";
 
-  private static final Set<String> OPTIONS = Set.of("--bundle", "--split", "--images", "--start", "--seed", "--k");
+  private static final Set<String> OPTIONS =
+      Set.of("--bundle", "--split", "--images", "--start", "--seed", "--k");
+
   /** A patch is high-norm above this multiple of the image's median patch norm. */
   static final double HIGH_NORM = 3.0;
 
@@ -82,7 +85,8 @@ public final class VitOutliersCommand {
       for (int i = start; i < start + images; i++) {
         Scene scene = data.scene(i);
         Probe probe = new Probe(f);
-        enc.encode(rt.preprocessor().preprocess(ShapesVqaSource.image(scene)),
+        enc.encode(
+            rt.preprocessor().preprocess(ShapesVqaSource.image(scene)),
             new HookRunner(List.of(probe), shape, 0L));
         for (int d = 0; d < depths; d++) {
           float[] norms = probe.norms[d];

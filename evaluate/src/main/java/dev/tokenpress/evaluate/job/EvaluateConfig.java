@@ -18,9 +18,9 @@ import java.util.Set;
 
 /**
  * The {@code evaluate} job's configuration, loaded like the compress job's ({@link ConfigLoader}:
- * {@code dev/tokenpress/evaluate/defaults.yaml}, then the file or the embedded
- * {@code conf/evaluate-demo.yaml}, then {@code --set} overrides), with the compress job's
- * {@code spark}, {@code model} and {@code kv} sections.
+ * {@code dev/tokenpress/evaluate/defaults.yaml}, then the file or the embedded {@code
+ * conf/evaluate-demo.yaml}, then {@code --set} overrides), with the compress job's {@code spark},
+ * {@code model} and {@code kv} sections.
  *
  * @param spark session settings used only when {@code main} creates the session
  * @param model the model bundle and generation settings
@@ -56,12 +56,16 @@ public record EvaluateConfig(
       plans = JsonNodeFactory.instance.arrayNode();
     }
     if (!plans.isArray()) {
-      throw new ConfigException("plans", "must be a list of plans (each a list of operators, [] for none), got "
-          + plans.getNodeType().name().toLowerCase(java.util.Locale.ROOT));
+      throw new ConfigException(
+          "plans",
+          "must be a list of plans (each a list of operators, [] for none), got "
+              + plans.getNodeType().name().toLowerCase(java.util.Locale.ROOT));
     }
     for (int i = 0; i < plans.size(); i++) {
       if (!plans.get(i).isArray()) {
-        throw new ConfigException("plans[" + i + "]", "must be a list of operators ([] for none); " + JobConfig.PLAN_HELP);
+        throw new ConfigException(
+            "plans[" + i + "]",
+            "must be a list of operators ([] for none); " + JobConfig.PLAN_HELP);
       }
       try {
         CompressionPlan.parse(ConfigLoader.canonicalJson(plans.get(i)));
@@ -108,7 +112,10 @@ public record EvaluateConfig(
     return List.copyOf(byHash.values());
   }
 
-  /** {@code empty}, or each operator as {@code op(key=value,...)} with the keys as given, joined by {@code +}. */
+  /**
+   * {@code empty}, or each operator as {@code op(key=value,...)} with the keys as given, joined by
+   * {@code +}.
+   */
   static String label(JsonNode plan) {
     if (plan.isEmpty()) {
       return "empty";
@@ -116,11 +123,18 @@ public record EvaluateConfig(
     List<String> parts = new ArrayList<>();
     for (JsonNode op : plan) {
       List<String> kv = new ArrayList<>();
-      op.fields().forEachRemaining(e -> {
-        if (!e.getKey().equals("op")) {
-          kv.add(e.getKey() + "=" + (e.getValue().isValueNode() ? e.getValue().asText() : e.getValue().toString()));
-        }
-      });
+      op.fields()
+          .forEachRemaining(
+              e -> {
+                if (!e.getKey().equals("op")) {
+                  kv.add(
+                      e.getKey()
+                          + "="
+                          + (e.getValue().isValueNode()
+                              ? e.getValue().asText()
+                              : e.getValue().toString()));
+                }
+              });
       parts.add(op.path("op").asText() + (kv.isEmpty() ? "" : "(" + String.join(",", kv) + ")"));
     }
     return String.join("+", parts);
@@ -135,20 +149,33 @@ public record EvaluateConfig(
    * @param dataset {@code shapesvqa}
    * @param split {@code train}, {@code val} or {@code test}; null with a manifest
    * @param seed generator seed (1234: the bundled model's data)
-   * @param images number of images (a split: default 100; a manifest: the first distinct images, default all)
+   * @param images number of images (a split: default 100; a manifest: the first distinct images,
+   *     default all)
    * @param start index of the first image (a split only)
    * @param kinds question kinds to ask (a split only; a manifest asks all its rows)
-   * @param manifest a JSONL file ({@code .jsonl}/{@code .json}) or a Parquet file or folder, any Hadoop path
+   * @param manifest a JSONL file ({@code .jsonl}/{@code .json}) or a Parquet file or folder, any
+   *     Hadoop path
    */
-  public record Sample(String dataset, String split, long seed, Integer images, int start, List<String> kinds,
-      String manifest) implements java.io.Serializable {
+  public record Sample(
+      String dataset,
+      String split,
+      long seed,
+      Integer images,
+      int start,
+      List<String> kinds,
+      String manifest)
+      implements java.io.Serializable {
     public Sample {
       if (manifest != null && manifest.isBlank()) {
-        throw ConfigException.invalid("manifest", "must be a JSONL or Parquet path, got an empty string");
+        throw ConfigException.invalid(
+            "manifest", "must be a JSONL or Parquet path, got an empty string");
       }
       if (manifest != null && split != null) {
-        throw ConfigException.invalid("manifest", "cannot be combined with sample.split '" + split
-            + "': give a ShapesVQA split or a manifest, not both (set sample.split=null)");
+        throw ConfigException.invalid(
+            "manifest",
+            "cannot be combined with sample.split '"
+                + split
+                + "': give a ShapesVQA split or a manifest, not both (set sample.split=null)");
       }
       if (manifest == null && split == null) {
         split = "val";
@@ -157,7 +184,8 @@ public record EvaluateConfig(
         throw ConfigException.invalid("dataset", "must be shapesvqa, got '" + dataset + "'");
       }
       if (split != null && !ShapesVqa.SPLITS.contains(split)) {
-        throw ConfigException.invalid("split", "must be one of " + ShapesVqa.SPLITS + ", got '" + split + "'");
+        throw ConfigException.invalid(
+            "split", "must be one of " + ShapesVqa.SPLITS + ", got '" + split + "'");
       }
       if (images == null && manifest == null) {
         images = 100;
@@ -174,7 +202,8 @@ public record EvaluateConfig(
       Set<String> seen = new LinkedHashSet<>();
       for (String k : kinds) {
         if (!Question.KINDS.contains(k)) {
-          throw ConfigException.invalid("kinds", "unknown kind '" + k + "'; allowed: " + Question.KINDS);
+          throw ConfigException.invalid(
+              "kinds", "unknown kind '" + k + "'; allowed: " + Question.KINDS);
         }
         seen.add(k);
       }
@@ -182,7 +211,8 @@ public record EvaluateConfig(
     }
 
     /** A ShapesVQA split of {@code images} images from {@code start}. */
-    public Sample(String dataset, String split, long seed, int images, int start, List<String> kinds) {
+    public Sample(
+        String dataset, String split, long seed, int images, int start, List<String> kinds) {
       this(dataset, split, seed, (Integer) images, start, kinds, null);
     }
 
@@ -193,15 +223,24 @@ public record EvaluateConfig(
 
     /** One line for logs and the report. */
     public String describe() {
-      return isManifest() ? "manifest " + manifest + (images == null ? "" : " (first " + images + " images)")
-          : "ShapesVQA " + split + " (seed " + seed + "), " + images + " images from " + start + ", kinds "
+      return isManifest()
+          ? "manifest " + manifest + (images == null ? "" : " (first " + images + " images)")
+          : "ShapesVQA "
+              + split
+              + " (seed "
+              + seed
+              + "), "
+              + images
+              + " images from "
+              + start
+              + ", kinds "
               + String.join(",", kinds);
     }
   }
 
   /**
-   * A grid over one operator's settings: one plan per combination of {@code values} (in key
-   * order), each with {@code fixed} added.
+   * A grid over one operator's settings: one plan per combination of {@code values} (in key order),
+   * each with {@code fixed} added.
    *
    * @param op the operator, or null for no grid
    * @param values key to list of values
@@ -215,11 +254,13 @@ public record EvaluateConfig(
         throw ConfigException.invalid("op", "is required when grid.values or grid.fixed are set");
       }
       if (op != null && !CompressionPlan.operatorNames().contains(op)) {
-        throw ConfigException.invalid("op", "unknown operator '" + op + "'; operators: " + CompressionPlan.operatorNames());
+        throw ConfigException.invalid(
+            "op", "unknown operator '" + op + "'; operators: " + CompressionPlan.operatorNames());
       }
       for (Map.Entry<String, JsonNode> e : values.entrySet()) {
         if (!e.getValue().isArray() || e.getValue().isEmpty()) {
-          throw ConfigException.invalid("values." + e.getKey(), "must be a non-empty list of values");
+          throw ConfigException.invalid(
+              "values." + e.getKey(), "must be a non-empty list of values");
         }
       }
       if (op != null) {
@@ -228,7 +269,8 @@ public record EvaluateConfig(
           try {
             CompressionPlan.parse("[" + ConfigLoader.canonicalJson(p) + "]");
           } catch (IllegalArgumentException e) {
-            throw ConfigException.invalid("values", "combination " + i + " " + p + ": " + e.getMessage());
+            throw ConfigException.invalid(
+                "values", "combination " + i + " " + p + ": " + e.getMessage());
           }
           i++;
         }
@@ -240,7 +282,8 @@ public record EvaluateConfig(
       return op == null ? List.of() : expand(op, values, fixed);
     }
 
-    private static List<JsonNode> expand(String op, Map<String, JsonNode> values, Map<String, JsonNode> fixed) {
+    private static List<JsonNode> expand(
+        String op, Map<String, JsonNode> values, Map<String, JsonNode> fixed) {
       List<com.fasterxml.jackson.databind.node.ObjectNode> out = new ArrayList<>();
       com.fasterxml.jackson.databind.node.ObjectNode first = JsonNodeFactory.instance.objectNode();
       first.put("op", op);
@@ -262,8 +305,8 @@ public record EvaluateConfig(
   }
 
   /**
-   * @param path output directory: {@code results/} (Parquet, one row per plan and question),
-   *     {@code summary.json}, {@code report.html}
+   * @param path output directory: {@code results/} (Parquet, one row per plan and question), {@code
+   *     summary.json}, {@code report.html}
    * @param overwrite replace an earlier evaluation's output there (only its own entries)
    */
   public record Output(String path, boolean overwrite) {
@@ -278,8 +321,8 @@ public record EvaluateConfig(
    * @param resamples paired-bootstrap resamples
    * @param seed bootstrap seed
    * @param title report title (default: from the model and sample)
-   * @param progressIntervalSeconds seconds between progress lines on the driver while the
-   *     (plan, question) evaluations run
+   * @param progressIntervalSeconds seconds between progress lines on the driver while the (plan,
+   *     question) evaluations run
    */
   public record Report(int resamples, long seed, String title, int progressIntervalSeconds) {
     public Report {
@@ -287,7 +330,8 @@ public record EvaluateConfig(
         throw ConfigException.invalid("resamples", "must be in [10, 1000000], got " + resamples);
       }
       if (progressIntervalSeconds < 1) {
-        throw ConfigException.invalid("progressIntervalSeconds", "must be >= 1, got " + progressIntervalSeconds);
+        throw ConfigException.invalid(
+            "progressIntervalSeconds", "must be >= 1, got " + progressIntervalSeconds);
       }
     }
   }

@@ -39,43 +39,56 @@ import org.apache.spark.util.LongAccumulator;
  * is a work item that runs all plans on all its questions in one call, so that they share the image
  * decode, one vision pass (plans without a ViT operator) and one LM prefix prefill per group of
  * equal prefixes ({@link EvaluatePartitionFunction}); each executor loads the model once (the
- * runtime cache is keyed by the model) and runs every plan on it. Writes to {@code output.path}: {@code results/}
- * (Parquet, one row per plan and question: answer, correctness, kept tokens, FLOPs, KV bytes,
- * milliseconds, error), {@code summary.json} (per plan: accuracy per kind, loss against the empty
- * plan with 95 % paired-bootstrap intervals, POPE metrics of the {@code exists} questions (an answer
- * is "yes" unless it says no/not, as POPE reads it), caption F1 and CHAIR, mean kept tokens, FLOPs ratio,
- * KV bytes and ms per question) and {@code report.html} ({@link HtmlReport}).
+ * runtime cache is keyed by the model) and runs every plan on it. Writes to {@code output.path}:
+ * {@code results/} (Parquet, one row per plan and question: answer, correctness, kept tokens,
+ * FLOPs, KV bytes, milliseconds, error), {@code summary.json} (per plan: accuracy per kind, loss
+ * against the empty plan with 95 % paired-bootstrap intervals, POPE metrics of the {@code exists}
+ * questions (an answer is "yes" unless it says no/not, as POPE reads it), caption F1 and CHAIR,
+ * mean kept tokens, FLOPs ratio, KV bytes and ms per question) and {@code report.html} ({@link
+ * HtmlReport}).
  *
  * <p>The FLOPs ratio is the plan's analytic FLOPs over the empty plan's on the same questions (both
- * as run, so a plan that changes the answers' length changes its ratio too). A question that
- * failed counts as wrong and is reported in {@code errors}.
+ * as run, so a plan that changes the answers' length changes its ratio too). A question that failed
+ * counts as wrong and is reported in {@code errors}.
  */
 public final class EvaluateJob {
   /** The job's own entries under {@code output.path}; nothing else there is ever deleted. */
   static final Set<String> OWNED = Set.of("results", "summary.json", "report.html");
 
   /** Why a manifest sample has no POPE/CHAIR/caption-object figures. */
-  static final String NO_OBJECT_METRICS = "POPE, CHAIR and caption object F1: they need ShapesVQA's object "
-      + "annotations, which a manifest does not have (its questions are scored by exact match only)";
+  static final String NO_OBJECT_METRICS =
+      "POPE, CHAIR and caption object F1: they need ShapesVQA's object "
+          + "annotations, which a manifest does not have (its questions are scored by exact match only)";
 
   private EvaluateJob() {}
 
   /** What a run produced. */
-  public record Result(List<Map<String, Object>> plans, long questions, long errors, String reportPath) {}
+  public record Result(
+      List<Map<String, Object>> plans, long questions, long errors, String reportPath) {}
 
   public static void main(String[] args) {
-    JobLauncher.main(args, usage(), EvaluateConfig::load, EvaluateConfig::spark, c -> { }, CompressJob.APP_DEFAULTS,
-        "evaluate", (spark, c) -> run(spark, c, VlmProcessorFactory.INSTANCE, System.out));
+    JobLauncher.main(
+        args,
+        usage(),
+        EvaluateConfig::load,
+        EvaluateConfig::spark,
+        c -> {},
+        CompressJob.APP_DEFAULTS,
+        "evaluate",
+        (spark, c) -> run(spark, c, VlmProcessorFactory.INSTANCE, System.out));
   }
 
   static String usage() {
     return "usage: EvaluateJob [--config FILE.yaml] [--set key=value]... [--print-config]\n"
-        + "  no --config: the embedded " + EvaluateConfig.EMBEDDED_DEFAULT + "\n"
+        + "  no --config: the embedded "
+        + EvaluateConfig.EMBEDDED_DEFAULT
+        + "\n"
         + "  --set sample.images=300 --set 'plans=[[], [{op: fastv, layer: 2, keep: 64}]]' --set output.path=/tmp/eval";
   }
 
   /** Runs the evaluation; progress and the per-plan table go to {@code log}. */
-  public static Result run(SparkSession spark, EvaluateConfig config, ProcessorFactory factory, PrintStream log) {
+  public static Result run(
+      SparkSession spark, EvaluateConfig config, ProcessorFactory factory, PrintStream log) {
     return run(spark, config, factory, log, "");
   }
 
@@ -83,12 +96,21 @@ public final class EvaluateJob {
    * {@link #run(SparkSession, EvaluateConfig, ProcessorFactory, PrintStream)} with {@code phase}
    * appended to its progress lines (the tune job's round).
    */
-  static Result run(SparkSession spark, EvaluateConfig config, ProcessorFactory factory, PrintStream log,
+  static Result run(
+      SparkSession spark,
+      EvaluateConfig config,
+      ProcessorFactory factory,
+      PrintStream log,
       String phase) {
     List<EvaluateConfig.LabelledPlan> plans = config.labelledPlans();
-    ProcessorSpec spec = new ProcessorSpec(RuntimeFactories.resolveBundle(config.model().bundle()),
-        config.model().maxNewTokens(), config.model().seed(), config.model().maxPixels(),
-        config.model().intraOpThreads(), config.kv().dtype().precision());
+    ProcessorSpec spec =
+        new ProcessorSpec(
+            RuntimeFactories.resolveBundle(config.model().bundle()),
+            config.model().maxNewTokens(),
+            config.model().seed(),
+            config.model().maxPixels(),
+            config.model().intraOpThreads(),
+            config.kv().dtype().precision());
     for (EvaluateConfig.LabelledPlan p : plans) {
       try {
         factory.checkPlan(spec, p.plan());
@@ -100,7 +122,8 @@ public final class EvaluateJob {
     // a manifest is read and checked before the output is touched
     List<Row> work = new ArrayList<>();
     if (sample.isManifest()) {
-      for (ManifestSample.Image image : ManifestSample.read(spark, sample.manifest(), sample.images())) {
+      for (ManifestSample.Image image :
+          ManifestSample.read(spark, sample.manifest(), sample.images())) {
         work.add(RowFactory.create(image.index(), image));
       }
     } else {
@@ -117,24 +140,39 @@ public final class EvaluateJob {
       throw new UncheckedIOException("cannot prepare " + out, e);
     }
     long total = plans.size() * questionCount(sample, work);
-    log.printf("[tokenpress] evaluate: %d plans x %d images of %s: %d (plan, question) evaluations%n", plans.size(),
-        work.size(), sample.describe(), total);
+    log.printf(
+        "[tokenpress] evaluate: %d plans x %d images of %s: %d (plan, question) evaluations%n",
+        plans.size(), work.size(), sample.describe(), total);
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     int partitions = Math.max(1, Math.min(work.size(), jsc.defaultParallelism() * 4));
     long t0 = System.nanoTime();
     LongAccumulator okAcc = spark.sparkContext().longAccumulator("tokenpress.evaluate.ok");
     LongAccumulator errAcc = spark.sparkContext().longAccumulator("tokenpress.evaluate.errors");
-    JavaRDD<Row> rows = jsc.parallelize(work, partitions)
-        .mapPartitions(new EvaluatePartitionFunction(factory, spec, plans, sample, sample.isManifest()
-            ? new org.apache.spark.util.SerializableConfiguration(spark.sparkContext().hadoopConfiguration()) : null,
-            okAcc, errAcc));
+    JavaRDD<Row> rows =
+        jsc.parallelize(work, partitions)
+            .mapPartitions(
+                new EvaluatePartitionFunction(
+                    factory,
+                    spec,
+                    plans,
+                    sample,
+                    sample.isManifest()
+                        ? new org.apache.spark.util.SerializableConfiguration(
+                            spark.sparkContext().hadoopConfiguration())
+                        : null,
+                    okAcc,
+                    errAcc));
     Dataset<Row> results = spark.createDataFrame(rows, EvaluatePartitionFunction.SCHEMA).cache();
-    Progress progress = new Progress(okAcc, errAcc, 0, total, config.report().progressIntervalSeconds(), "questions",
-        log);
+    Progress progress =
+        new Progress(
+            okAcc, errAcc, 0, total, config.report().progressIntervalSeconds(), "questions", log);
     progress.phase(phase);
     spark.sparkContext().addSparkListener(progress);
     try {
-      results.write().mode("errorifexists").parquet(new org.apache.hadoop.fs.Path(out, "results").toString());
+      results
+          .write()
+          .mode("errorifexists")
+          .parquet(new org.apache.hadoop.fs.Path(out, "results").toString());
       List<Row> collected = results.collectAsList();
       spark.sparkContext().removeSparkListener(progress);
       progress.close();
@@ -162,29 +200,55 @@ public final class EvaluateJob {
       summary.put("questions", (long) collected.size());
       summary.put("errors", s.errors());
       summary.put("wall_seconds", Math.round(seconds * 10) / 10.0);
-      summary.put("bootstrap", Map.of("resamples", config.report().resamples(), "seed", config.report().seed()));
+      summary.put(
+          "bootstrap",
+          Map.of("resamples", config.report().resamples(), "seed", config.report().seed()));
       summary.put("plans", planSummaries);
-      OwnedOutput.write(fs, new org.apache.hadoop.fs.Path(out, "summary.json"), Json.write(summary));
-      String title = config.report().title() != null ? config.report().title()
-          : "tokenpress evaluate: " + plans.size() + " plans on "
-              + (sample.isManifest() ? "manifest " + sample.manifest() : "ShapesVQA " + sample.split());
+      OwnedOutput.write(
+          fs, new org.apache.hadoop.fs.Path(out, "summary.json"), Json.write(summary));
+      String title =
+          config.report().title() != null
+              ? config.report().title()
+              : "tokenpress evaluate: "
+                  + plans.size()
+                  + " plans on "
+                  + (sample.isManifest()
+                      ? "manifest " + sample.manifest()
+                      : "ShapesVQA " + sample.split());
       Map<String, String> context = new LinkedHashMap<>();
       context.put("model bundle", spec.bundle());
-      context.put("sample", sample.describe() + (sample.isManifest() ? ", " + work.size() + " images" : ""));
+      context.put(
+          "sample",
+          sample.describe() + (sample.isManifest() ? ", " + work.size() + " images" : ""));
       if (sample.isManifest()) {
         context.put("skipped", NO_OBJECT_METRICS);
       }
-      context.put("intervals", "95 % paired bootstrap over images, " + config.report().resamples() + " resamples");
-      context.put("questions", collected.size() + " (plan, question) pairs, " + s.errors() + " errors, "
-          + String.format(java.util.Locale.ROOT, "%.1f", seconds) + " s");
+      context.put(
+          "intervals",
+          "95 % paired bootstrap over images, " + config.report().resamples() + " resamples");
+      context.put(
+          "questions",
+          collected.size()
+              + " (plan, question) pairs, "
+              + s.errors()
+              + " errors, "
+              + String.format(java.util.Locale.ROOT, "%.1f", seconds)
+              + " s");
       String html = HtmlReport.render(title, s.reportRows(), context);
       org.apache.hadoop.fs.Path report = new org.apache.hadoop.fs.Path(out, "report.html");
       OwnedOutput.write(fs, report, html);
-      log.printf("[tokenpress] evaluate: %d questions in %.1f s, %d errors%n", collected.size(), seconds, s.errors());
+      log.printf(
+          "[tokenpress] evaluate: %d questions in %.1f s, %d errors%n",
+          collected.size(), seconds, s.errors());
       for (Map<String, Object> p : planSummaries) {
-        log.printf(java.util.Locale.ROOT, "[tokenpress]   %-40s accuracy %s  loss %s  tokens %s  FLOPs ratio %s%n",
-            p.get("label"), fmt(p.get("accuracy"), "%.4f"), p.get("loss") == null ? "-" : intervalText(p.get("loss")),
-            fmt(p.get("mean_visual_tokens_kept"), "%.1f"), fmt(p.get("flops_ratio"), "%.3f"));
+        log.printf(
+            java.util.Locale.ROOT,
+            "[tokenpress]   %-40s accuracy %s  loss %s  tokens %s  FLOPs ratio %s%n",
+            p.get("label"),
+            fmt(p.get("accuracy"), "%.4f"),
+            p.get("loss") == null ? "-" : intervalText(p.get("loss")),
+            fmt(p.get("mean_visual_tokens_kept"), "%.1f"),
+            fmt(p.get("flops_ratio"), "%.3f"));
       }
       log.printf("[tokenpress] report: %s%n", report);
       return new Result(planSummaries, collected.size(), s.errors(), report.toString());
@@ -197,7 +261,10 @@ public final class EvaluateJob {
     }
   }
 
-  /** (plan, question) pairs per plan: the manifest's rows, or the split images' questions of the sample's kinds. */
+  /**
+   * (plan, question) pairs per plan: the manifest's rows, or the split images' questions of the
+   * sample's kinds.
+   */
   private static long questionCount(EvaluateConfig.Sample sample, List<Row> work) {
     long n = 0;
     if (sample.isManifest()) {
@@ -217,16 +284,19 @@ public final class EvaluateJob {
     return v == null ? "-" : String.format(java.util.Locale.ROOT, format, v);
   }
 
-  /** An interval map ({@code estimate}, {@code lo}, {@code hi}) as {@code +0.0123 [+0.0010, +0.0240]}; "-" if null. */
+  /**
+   * An interval map ({@code estimate}, {@code lo}, {@code hi}) as {@code +0.0123 [+0.0010,
+   * +0.0240]}; "-" if null.
+   */
   @SuppressWarnings("unchecked")
   static String intervalText(Object o) {
     if (o == null) {
       return "-";
     }
     Map<String, Object> m = (Map<String, Object>) o;
-    return String.format(java.util.Locale.ROOT, "%+.4f [%+.4f, %+.4f]", m.get("estimate"), m.get("lo"), m.get("hi"));
+    return String.format(
+        java.util.Locale.ROOT, "%+.4f [%+.4f, %+.4f]", m.get("estimate"), m.get("lo"), m.get("hi"));
   }
-
 
   /** Per-plan figures from the collected rows (driver side). */
   static final class Summaries {
@@ -235,7 +305,11 @@ public final class EvaluateJob {
     private final List<Map<String, Object>> summaries = new ArrayList<>();
     private long errors;
 
-    Summaries(List<EvaluateConfig.LabelledPlan> plans, EvaluateConfig.Sample sample, int images, List<Row> rows,
+    Summaries(
+        List<EvaluateConfig.LabelledPlan> plans,
+        EvaluateConfig.Sample sample,
+        int images,
+        List<Row> rows,
         EvaluateConfig.Report report) {
       this.plans = plans;
       int n = plans.size();
@@ -258,7 +332,8 @@ public final class EvaluateJob {
         pope.add(new AnswerScoring.PopeTally());
       }
       // POPE and CHAIR need the scene's objects: only a ShapesVQA split has them
-      ShapesVqaSource data = sample.isManifest() ? null : new ShapesVqaSource(sample.seed(), 128, sample.split());
+      ShapesVqaSource data =
+          sample.isManifest() ? null : new ShapesVqaSource(sample.seed(), 128, sample.split());
       for (Row r : rows) {
         int p = r.getInt(0);
         String qid = r.getString(5);
@@ -291,14 +366,17 @@ public final class EvaluateJob {
             Scene scene = data.scene(r.getInt(3));
             List<AnswerScoring.CaptionObject> truth = new ArrayList<>();
             for (SceneObject o : scene.objects()) {
-              truth.add(new AnswerScoring.CaptionObject(o.sizeName(), o.colorName(), o.shapeName(), o.positionName()));
+              truth.add(
+                  new AnswerScoring.CaptionObject(
+                      o.sizeName(), o.colorName(), o.shapeName(), o.positionName()));
             }
             captions.get(p).add(AnswerScoring.parseCaption(r.getString(9)), truth);
           }
         } else {
           boolean correct = !failed && r.getBoolean(10);
           if (kind.equals("exists") && !failed && data != null) {
-            pope.get(p).add(AnswerScoring.popeYes(r.getString(8)), AnswerScoring.popeYes(r.getString(9)));
+            pope.get(p)
+                .add(AnswerScoring.popeYes(r.getString(8)), AnswerScoring.popeYes(r.getString(9)));
           }
           exact.get(p).put(qid, new PairedBootstrap.Scored(r.getString(4), kind, correct ? 1 : 0));
         }
@@ -315,8 +393,11 @@ public final class EvaluateJob {
         m.put("plan_hash", plan.plan().planHash());
         m.put("questions", count[p]);
         m.put("errors", errs[p]);
-        PairedBootstrap.Result res = hasExact
-            ? PairedBootstrap.compare(exact.get(0), exact.get(p), report.resamples(), report.seed()) : null;
+        PairedBootstrap.Result res =
+            hasExact
+                ? PairedBootstrap.compare(
+                    exact.get(0), exact.get(p), report.resamples(), report.seed())
+                : null;
         m.put("accuracy", res == null ? null : res.accuracy());
         m.put("accuracy_by_kind", res == null ? Map.of() : res.accuracyByKind());
         m.put("loss", p == 0 || res == null ? null : interval(res.loss()));
@@ -365,11 +446,22 @@ public final class EvaluateJob {
             metrics.put("pope_yes_ratio", pt.yesRatio());
           }
           metrics.put("errors", (double) errs[p]);
-          reportRows.add(new PlanSummary(plan.label(), plan.plan().toJson(), plan.plan().planHash(), images,
-              (int) count[p], res.accuracy(), p == 0 ? null : res.loss(), res.accuracyByKind(),
-              p == 0 ? Map.of() : res.lossByKind(), ok == 0 ? Double.NaN : kept[p] / ok,
-              nanIfNull(flopsRatio(flops.get(0), flops.get(p))), kvCount[p] == 0 ? Double.NaN : kv[p] / kvCount[p],
-              count[p] == 0 ? Double.NaN : ms[p] / count[p], metrics));
+          reportRows.add(
+              new PlanSummary(
+                  plan.label(),
+                  plan.plan().toJson(),
+                  plan.plan().planHash(),
+                  images,
+                  (int) count[p],
+                  res.accuracy(),
+                  p == 0 ? null : res.loss(),
+                  res.accuracyByKind(),
+                  p == 0 ? Map.of() : res.lossByKind(),
+                  ok == 0 ? Double.NaN : kept[p] / ok,
+                  nanIfNull(flopsRatio(flops.get(0), flops.get(p))),
+                  kvCount[p] == 0 ? Double.NaN : kv[p] / kvCount[p],
+                  count[p] == 0 ? Double.NaN : ms[p] / count[p],
+                  metrics));
         }
       }
     }
@@ -405,9 +497,11 @@ public final class EvaluateJob {
 
     List<PlanSummary> reportRows() {
       if (reportRows.isEmpty()) {
-        throw new IllegalStateException("no exact-match questions: sample.kinds needs one of exists, color, count, "
-            + "position (a manifest: a row whose kind is not caption) for the report's accuracy (plans: "
-            + plans.size() + ")");
+        throw new IllegalStateException(
+            "no exact-match questions: sample.kinds needs one of exists, color, count, "
+                + "position (a manifest: a row whose kind is not caption) for the report's accuracy (plans: "
+                + plans.size()
+                + ")");
       }
       return reportRows;
     }

@@ -12,14 +12,15 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 
 /**
- * An output directory a job owns only some entries of: it must be absent, empty, or hold only
- * those entries (an earlier run's), which are replaced only with {@code output.overwrite} — and
- * then only they are deleted. Anything else there is refused, never deleted.
+ * An output directory a job owns only some entries of: it must be absent, empty, or hold only those
+ * entries (an earlier run's), which are replaced only with {@code output.overwrite} — and then only
+ * they are deleted. Anything else there is refused, never deleted.
  */
 final class OwnedOutput {
   private OwnedOutput() {}
 
-  static void prepare(FileSystem fs, Path out, Set<String> owned, boolean overwrite, String job) throws IOException {
+  static void prepare(FileSystem fs, Path out, Set<String> owned, boolean overwrite, String job)
+      throws IOException {
     if (!fs.exists(out)) {
       return;
     }
@@ -32,12 +33,26 @@ final class OwnedOutput {
       (owned.contains(st.getPath().getName()) ? ours : foreign).add(st.getPath().getName());
     }
     if (!foreign.isEmpty()) {
-      throw new ConfigException("output.path", "'" + out + "' holds entries the " + job + " job did not write "
-          + foreign + "; give an empty or new directory");
+      throw new ConfigException(
+          "output.path",
+          "'"
+              + out
+              + "' holds entries the "
+              + job
+              + " job did not write "
+              + foreign
+              + "; give an empty or new directory");
     }
     if (!ours.isEmpty() && !overwrite) {
-      throw new ConfigException("output.overwrite", "'" + out + "' holds an earlier " + job + " output " + ours
-          + "; set output.overwrite=true to replace it, or give another output.path");
+      throw new ConfigException(
+          "output.overwrite",
+          "'"
+              + out
+              + "' holds an earlier "
+              + job
+              + " output "
+              + ours
+              + "; set output.overwrite=true to replace it, or give another output.path");
     }
     for (String name : ours) {
       fs.delete(new Path(out, name), true);

@@ -9,8 +9,8 @@ import java.util.List;
 
 /**
  * The {@code tune} job's configuration (loaded like {@link EvaluateConfig}: {@code
- * dev/tokenpress/evaluate/tune-defaults.yaml}, the file or the embedded {@code conf/tune-demo.yaml},
- * {@code --set} overrides).
+ * dev/tokenpress/evaluate/tune-defaults.yaml}, the file or the embedded {@code
+ * conf/tune-demo.yaml}, {@code --set} overrides).
  *
  * @param spark session settings used only when {@code main} creates the session
  * @param model the model bundle and generation settings
@@ -44,9 +44,19 @@ public record TuneConfig(
   static final List<String> OBJECTIVES = List.of("accuracy", "flops");
 
   public TuneConfig {
-    for (Object[] s : new Object[][] {{spark, "spark"}, {model, "model"}, {grid, "grid"}, {constraints, "constraints"},
-        {halving, "halving"}, {validation, "validation"}, {holdout, "holdout"}, {kv, "kv"}, {output, "output"},
-        {report, "report"}}) {
+    for (Object[] s :
+        new Object[][] {
+          {spark, "spark"},
+          {model, "model"},
+          {grid, "grid"},
+          {constraints, "constraints"},
+          {halving, "halving"},
+          {validation, "validation"},
+          {holdout, "holdout"},
+          {kv, "kv"},
+          {output, "output"},
+          {report, "report"}
+        }) {
       if (s[0] == null) {
         throw new ConfigException((String) s[1], "section is missing or null");
       }
@@ -55,21 +65,31 @@ public record TuneConfig(
       plans = JsonNodeFactory.instance.arrayNode();
     }
     if (!OBJECTIVES.contains(objective)) {
-      throw new ConfigException("objective", "must be one of " + OBJECTIVES + ", got '" + objective + "'");
+      throw new ConfigException(
+          "objective", "must be one of " + OBJECTIVES + ", got '" + objective + "'");
     }
     if (grid.op() == null && plans.isEmpty()) {
       throw new ConfigException("grid.op", "is required (or list candidate plans under plans)");
     }
     if (halving.maxImages() > validation.images()) {
-      throw new ConfigException("halving.maxImages", "must be <= validation.images (" + validation.images()
-          + "), got " + halving.maxImages());
+      throw new ConfigException(
+          "halving.maxImages",
+          "must be <= validation.images (" + validation.images() + "), got " + halving.maxImages());
     }
-    if (validation.split().equals(holdout.split()) && validation.seed() == holdout.seed()
+    if (validation.split().equals(holdout.split())
+        && validation.seed() == holdout.seed()
         && validation.start() < holdout.start() + holdout.images()
         && holdout.start() < validation.start() + validation.images()) {
-      throw new ConfigException("holdout", "overlaps the validation images (" + validation.split() + " "
-          + validation.start() + ".." + (validation.start() + validation.images() - 1) + "); a plan must be confirmed "
-          + "on images it was not chosen on");
+      throw new ConfigException(
+          "holdout",
+          "overlaps the validation images ("
+              + validation.split()
+              + " "
+              + validation.start()
+              + ".."
+              + (validation.start() + validation.images() - 1)
+              + "); a plan must be confirmed "
+              + "on images it was not chosen on");
     }
   }
 
@@ -80,8 +100,15 @@ public record TuneConfig(
 
   /** The evaluate-job view of one round or of the confirmation: these plans on this sample. */
   EvaluateConfig evaluation(JsonNode plansNode, EvaluateConfig.Sample sample, String path) {
-    return new EvaluateConfig(spark, model, sample, plansNode, new EvaluateConfig.Grid(null, null, null), kv,
-        new EvaluateConfig.Output(path, true), report);
+    return new EvaluateConfig(
+        spark,
+        model,
+        sample,
+        plansNode,
+        new EvaluateConfig.Grid(null, null, null),
+        kv,
+        new EvaluateConfig.Output(path, true),
+        report);
   }
 
   /**
@@ -91,15 +118,13 @@ public record TuneConfig(
    * @param kvBytesRatio largest KV bytes ratio to the empty plan
    * @param maxAccuracyLoss largest accuracy loss (estimate) against the empty plan
    */
-  public record Constraints(
-      Double flopsRatio,
-      Double kvBytesRatio,
-      Double maxAccuracyLoss) {
+  public record Constraints(Double flopsRatio, Double kvBytesRatio, Double maxAccuracyLoss) {
     public Constraints {
       check(flopsRatio, "flopsRatio");
       check(kvBytesRatio, "kvBytesRatio");
       if (maxAccuracyLoss != null && !(maxAccuracyLoss >= 0 && maxAccuracyLoss <= 1)) {
-        throw ConfigException.invalid("maxAccuracyLoss", "must be in [0, 1], got " + maxAccuracyLoss);
+        throw ConfigException.invalid(
+            "maxAccuracyLoss", "must be in [0, 1], got " + maxAccuracyLoss);
       }
     }
 
@@ -126,18 +151,15 @@ public record TuneConfig(
   }
 
   /**
-   * Successive halving: round r evaluates the surviving candidates on the first {@code
-   * minImages * eta^r} validation images (at most {@code maxImages}) and keeps the best
-   * {@code ceil(n / eta)}; it ends when one candidate is left or {@code maxImages} was used.
+   * Successive halving: round r evaluates the surviving candidates on the first {@code minImages *
+   * eta^r} validation images (at most {@code maxImages}) and keeps the best {@code ceil(n / eta)};
+   * it ends when one candidate is left or {@code maxImages} was used.
    *
    * @param eta reduction factor (>= 2)
    * @param minImages images of the first round
    * @param maxImages images of the last round
    */
-  public record Halving(
-      int eta,
-      int minImages,
-      int maxImages) {
+  public record Halving(int eta, int minImages, int maxImages) {
     public Halving {
       if (eta < 2 || eta > 100) {
         throw ConfigException.invalid("eta", "must be in [2, 100], got " + eta);
@@ -146,7 +168,8 @@ public record TuneConfig(
         throw ConfigException.invalid("minImages", "must be >= 1, got " + minImages);
       }
       if (maxImages < minImages) {
-        throw ConfigException.invalid("maxImages", "must be >= minImages (" + minImages + "), got " + maxImages);
+        throw ConfigException.invalid(
+            "maxImages", "must be >= minImages (" + minImages + "), got " + maxImages);
       }
     }
   }

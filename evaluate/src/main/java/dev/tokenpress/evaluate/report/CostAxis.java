@@ -25,7 +25,10 @@ public enum CostAxis {
     return title;
   }
 
-  /** This cost of a plan; {@code NaN} where it was not measured (e.g. KV bytes with the KV cache off). */
+  /**
+   * This cost of a plan; {@code NaN} where it was not measured (e.g. KV bytes with the KV cache
+   * off).
+   */
   public double of(PlanSummary s) {
     return switch (this) {
       case VISUAL_TOKENS -> s.meanVisualTokens();

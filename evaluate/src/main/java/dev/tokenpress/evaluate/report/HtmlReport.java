@@ -23,24 +23,26 @@ import java.util.regex.Pattern;
  * form with their hashes.
  *
  * <p>The page needs no network: ECharts (from its WebJar on the classpath), the page's own script
- * and the data are inlined. The data is one JSON object in a {@code <script type="application/json">}
- * element; the page builds the charts and tables from it with DOM text nodes only (labels and plans
- * are never parsed as HTML). When every chart has rendered, {@code <body data-charts-rendered>}
- * holds the number of charts.
+ * and the data are inlined. The data is one JSON object in a {@code <script
+ * type="application/json">} element; the page builds the charts and tables from it with DOM text
+ * nodes only (labels and plans are never parsed as HTML). When every chart has rendered, {@code
+ * <body data-charts-rendered>} holds the number of charts.
  *
  * <p>Error bars: the interval of a plan's accuracy loss against the empty plan (paired bootstrap),
- * drawn around the plan's accuracy, i.e. from {@code accuracy - (hi - loss)} to
- * {@code accuracy + (loss - lo)}; the empty plan has none.
+ * drawn around the plan's accuracy, i.e. from {@code accuracy - (hi - loss)} to {@code accuracy +
+ * (loss - lo)}; the empty plan has none.
  */
 public final class HtmlReport {
   private static final String RESOURCES = "dev/tokenpress/evaluate/report/";
-  private static final String ECHARTS = "META-INF/resources/webjars/echarts/" + echartsVersion() + "/dist/echarts.min.js";
+  private static final String ECHARTS =
+      "META-INF/resources/webjars/echarts/" + echartsVersion() + "/dist/echarts.min.js";
   private static final Pattern SCRIPT_END = Pattern.compile("</(script)", Pattern.CASE_INSENSITIVE);
 
   private HtmlReport() {}
 
   /** Writes the report to {@code file} atomically (a temporary file beside it, then a move). */
-  public static void write(Path file, String title, List<PlanSummary> plans, Map<String, String> context) {
+  public static void write(
+      Path file, String title, List<PlanSummary> plans, Map<String, String> context) {
     String html = render(title, plans, context);
     try {
       Path dir = file.toAbsolutePath().getParent();
@@ -74,7 +76,8 @@ public final class HtmlReport {
   }
 
   /** The report's data object (what the page script reads). */
-  static Map<String, Object> data(String title, List<PlanSummary> plans, Map<String, String> context) {
+  static Map<String, Object> data(
+      String title, List<PlanSummary> plans, Map<String, String> context) {
     Map<String, Object> d = new LinkedHashMap<>();
     d.put("title", title);
     d.put("context", new LinkedHashMap<>(context));

@@ -10,13 +10,13 @@ import java.util.TreeMap;
 
 /**
  * Accuracy loss of a plan against a baseline on the same questions, with a 95 % paired-bootstrap
- * interval over images: each resample draws the images with replacement and takes every question
- * of a drawn image (questions of one image are not independent), for both runs alike. Accuracy is
- * the mean over the question kinds of each kind's exact-match accuracy (the project's "overall").
- * The interval is the 2.5th and 97.5th percentile of the resampled losses (the order statistics at
- * {@code floor(0.025 (R-1))} and {@code floor(0.975 (R-1))}), as {@code bin/tokenpress-eval-compare}
- * computes it. The draws depend only on the seed and the number of images, so every plan compared
- * with the same seed on the same questions sees the same resamples.
+ * interval over images: each resample draws the images with replacement and takes every question of
+ * a drawn image (questions of one image are not independent), for both runs alike. Accuracy is the
+ * mean over the question kinds of each kind's exact-match accuracy (the project's "overall"). The
+ * interval is the 2.5th and 97.5th percentile of the resampled losses (the order statistics at
+ * {@code floor(0.025 (R-1))} and {@code floor(0.975 (R-1))}), as {@code
+ * bin/tokenpress-eval-compare} computes it. The draws depend only on the seed and the number of
+ * images, so every plan compared with the same seed on the same questions sees the same resamples.
  */
 public final class PairedBootstrap {
   /**
@@ -35,7 +35,11 @@ public final class PairedBootstrap {
    * @param lossByKind the same per kind
    * @param accuracyByKind the plan's accuracy per kind
    */
-  public record Result(double baseline, double accuracy, Interval loss, Map<String, Interval> lossByKind,
+  public record Result(
+      double baseline,
+      double accuracy,
+      Interval loss,
+      Map<String, Interval> lossByKind,
       Map<String, Double> accuracyByKind) {}
 
   private PairedBootstrap() {}
@@ -46,7 +50,8 @@ public final class PairedBootstrap {
    * @throws IllegalArgumentException when the two do not hold the same questions, or a question's
    *     image or kind differs between them
    */
-  public static Result compare(Map<String, Scored> baseline, Map<String, Scored> plan, int resamples, long seed) {
+  public static Result compare(
+      Map<String, Scored> baseline, Map<String, Scored> plan, int resamples, long seed) {
     if (resamples < 10) {
       throw new IllegalArgumentException("resamples must be >= 10, got " + resamples);
     }
@@ -56,7 +61,8 @@ public final class PairedBootstrap {
     for (String q : baseline.keySet()) {
       Scored p = plan.get(q);
       if (p == null) {
-        throw new IllegalArgumentException("question " + q + " is in the baseline but not in the plan's results");
+        throw new IllegalArgumentException(
+            "question " + q + " is in the baseline but not in the plan's results");
       }
       Scored b = baseline.get(q);
       if (!p.image().equals(b.image()) || !p.kind().equals(b.kind())) {
@@ -64,8 +70,11 @@ public final class PairedBootstrap {
       }
     }
     if (plan.size() != baseline.size()) {
-      throw new IllegalArgumentException("the plan's results hold " + plan.size() + " questions, the baseline's "
-          + baseline.size());
+      throw new IllegalArgumentException(
+          "the plan's results hold "
+              + plan.size()
+              + " questions, the baseline's "
+              + baseline.size());
     }
     TreeMap<String, Integer> imageIndex = new TreeMap<>();
     TreeMap<String, Integer> kindIndex = new TreeMap<>();
@@ -118,8 +127,12 @@ public final class PairedBootstrap {
       byKind.put(kinds.get(j), interval(pointBase[j] - pointPlan[j], lossSamples[j]));
       accByKind.put(kinds.get(j), pointPlan[j]);
     }
-    return new Result(pointBase[nKinds], pointPlan[nKinds],
-        interval(pointBase[nKinds] - pointPlan[nKinds], lossSamples[nKinds]), byKind, accByKind);
+    return new Result(
+        pointBase[nKinds],
+        pointPlan[nKinds],
+        interval(pointBase[nKinds] - pointPlan[nKinds], lossSamples[nKinds]),
+        byKind,
+        accByKind);
   }
 
   /**

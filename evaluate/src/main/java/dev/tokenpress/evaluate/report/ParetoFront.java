@@ -18,7 +18,8 @@ public final class ParetoFront {
    */
   public static int[] indices(double[] cost, double[] value) {
     if (cost.length != value.length) {
-      throw new IllegalArgumentException("cost and value lengths differ: " + cost.length + " vs " + value.length);
+      throw new IllegalArgumentException(
+          "cost and value lengths differ: " + cost.length + " vs " + value.length);
     }
     List<Integer> order = new ArrayList<>();
     for (int i = 0; i < cost.length; i++) {
@@ -27,9 +28,10 @@ public final class ParetoFront {
       }
     }
     // cheapest first; among equal costs the most accurate first; then by index (stable choice)
-    order.sort(Comparator.<Integer>comparingDouble(i -> cost[i])
-        .thenComparing(Comparator.<Integer>comparingDouble(i -> value[i]).reversed())
-        .thenComparingInt(i -> i));
+    order.sort(
+        Comparator.<Integer>comparingDouble(i -> cost[i])
+            .thenComparing(Comparator.<Integer>comparingDouble(i -> value[i]).reversed())
+            .thenComparingInt(i -> i));
     int[] front = new int[order.size()];
     int n = 0;
     double best = Double.NEGATIVE_INFINITY;

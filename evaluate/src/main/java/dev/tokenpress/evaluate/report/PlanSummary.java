@@ -45,7 +45,8 @@ public record PlanSummary(
     lossByKind = Map.copyOf(lossByKind);
     metrics = Map.copyOf(metrics);
     if (!(accuracy >= 0 && accuracy <= 1)) {
-      throw new IllegalArgumentException("accuracy must be in [0, 1], got " + accuracy + " for " + label);
+      throw new IllegalArgumentException(
+          "accuracy must be in [0, 1], got " + accuracy + " for " + label);
     }
   }
 }

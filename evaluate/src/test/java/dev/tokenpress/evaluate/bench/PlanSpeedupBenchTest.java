@@ -30,8 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  * generator, the bundle of a generated checkpoint and the bench without gigabytes.
  */
 class PlanSpeedupBenchTest {
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
 
   private static Path tokenizer;
   private static Path checkpoint;
@@ -39,16 +38,21 @@ class PlanSpeedupBenchTest {
 
   @BeforeAll
   static void generate() {
-    Path t = Path.of(System.getProperty("tokenpress.project.dir", "."), "models", "tiny-llava-shapes");
+    Path t =
+        Path.of(System.getProperty("tokenpress.project.dir", "."), "models", "tiny-llava-shapes");
     if (Files.isRegularFile(t.resolve("tokenizer.json"))) {
       tokenizer = t;
       checkpoint = tmp.resolve("ckpt");
-      written = RandomCheckpoint.write(RandomCheckpoint.Preset.TINY.spec(), checkpoint, 7, DType.F16, tokenizer);
+      written =
+          RandomCheckpoint.write(
+              RandomCheckpoint.Preset.TINY.spec(), checkpoint, 7, DType.F16, tokenizer);
     }
   }
 
   private static Path checkpoint() {
-    assumeTrue(checkpoint != null, "skipped: models/tiny-llava-shapes (tokenizer) not found (set -Dtokenpress.project.dir)");
+    assumeTrue(
+        checkpoint != null,
+        "skipped: models/tiny-llava-shapes (tokenizer) not found (set -Dtokenpress.project.dir)");
     return checkpoint;
   }
 
@@ -83,7 +87,8 @@ class PlanSpeedupBenchTest {
       double std = Math.sqrt(sq / up.length - mean * mean);
       assertThat(std).isBetween(0.018, 0.022);
       assertThat(Math.abs(mean)).isLessThan(0.002);
-      assertThat(f.readFloats("vision_tower.vision_model.encoder.layers.0.layer_norm1.weight")).containsOnly(1f);
+      assertThat(f.readFloats("vision_tower.vision_model.encoder.layers.0.layer_norm1.weight"))
+          .containsOnly(1f);
       assertThat(f.readFloats("multi_modal_projector.linear_1.bias")).containsOnly(0f);
       assertThat(f.entry("vision_tower.vision_model.embeddings.position_embedding.weight").shape())
           .containsExactly(17L, 32L);
@@ -100,7 +105,8 @@ class PlanSpeedupBenchTest {
     byte[] a = Files.readAllBytes(ckpt.resolve("model.safetensors"));
     assertThat(Files.readAllBytes(again.resolve("model.safetensors"))).isEqualTo(a);
     assertThat(Files.readAllBytes(other.resolve("model.safetensors"))).isNotEqualTo(a);
-    assertThat(Files.readString(again.resolve("config.json"))).isEqualTo(Files.readString(ckpt.resolve("config.json")));
+    assertThat(Files.readString(again.resolve("config.json")))
+        .isEqualTo(Files.readString(ckpt.resolve("config.json")));
   }
 
   @Test
@@ -128,12 +134,37 @@ class PlanSpeedupBenchTest {
   void benchRunsEveryPlanOnTheBundleOfAGeneratedCheckpoint() throws Exception {
     Path bundle = tmp.resolve("bundle");
     BundleBuilder.build(checkpoint(), bundle, new BuildOptions(false, true));
-    assertThat(VisionBundle.spec(Bundle.open(bundle, Bundle.Verify.FULL)).config().numPatches()).isEqualTo(16);
-    Path image = Path.of(System.getProperty("tokenpress.project.dir", "."), "models", "tiny-llava-shapes",
-        "reference_images", "000000.png");
-    JsonNode o = new ObjectMapper().readTree(PlanSpeedupBenchCommand.run(new String[] {"--bundle", bundle.toString(),
-        "--image", image.toString(), "--rounds", "2", "--warmup", "0", "--new-tokens", "2", "--threads", "1",
-        "--keep", "8", "--fastv-layer", "1"}));
+    assertThat(VisionBundle.spec(Bundle.open(bundle, Bundle.Verify.FULL)).config().numPatches())
+        .isEqualTo(16);
+    Path image =
+        Path.of(
+            System.getProperty("tokenpress.project.dir", "."),
+            "models",
+            "tiny-llava-shapes",
+            "reference_images",
+            "000000.png");
+    JsonNode o =
+        new ObjectMapper()
+            .readTree(
+                PlanSpeedupBenchCommand.run(
+                    new String[] {
+                      "--bundle",
+                      bundle.toString(),
+                      "--image",
+                      image.toString(),
+                      "--rounds",
+                      "2",
+                      "--warmup",
+                      "0",
+                      "--new-tokens",
+                      "2",
+                      "--threads",
+                      "1",
+                      "--keep",
+                      "8",
+                      "--fastv-layer",
+                      "1"
+                    }));
     assertThat(o.get("visual_tokens_in").asInt()).isEqualTo(16);
     assertThat(o.get("vit_layers_run").asInt()).isEqualTo(2);
     assertThat(o.get("same_tokens_every_round").asBoolean()).isTrue();
@@ -146,17 +177,23 @@ class PlanSpeedupBenchTest {
         assertThat(r.get("gflops").get(st).asDouble()).isPositive();
       }
     }
-    java.util.List<String> expected = new java.util.ArrayList<>(java.util.List.of("empty", "vtc-cls", "random-drop",
-        "fastv", "tome", "tome-no-prop-attn"));
-    if (dev.tokenpress.operators.api.CompressionPlan.operatorNames().contains(PlanSpeedupBenchCommand.MUSTDROP)) {
+    java.util.List<String> expected =
+        new java.util.ArrayList<>(
+            java.util.List.of(
+                "empty", "vtc-cls", "random-drop", "fastv", "tome", "tome-no-prop-attn"));
+    if (dev.tokenpress.operators.api.CompressionPlan.operatorNames()
+        .contains(PlanSpeedupBenchCommand.MUSTDROP)) {
       expected.add("mustdrop-a");
     }
     assertThat(rows.keySet()).containsExactlyInAnyOrderElementsOf(expected);
     JsonNode empty = rows.get("empty");
     assertThat(rows.get("tome-no-prop-attn").get("plan").asText()).contains("\"prop_attn\":false");
-    // process CPU time ticks coarser than these tiny requests may read 0: then null, else exactly 1 for the baseline
+    // process CPU time ticks coarser than these tiny requests may read 0: then null, else exactly 1
+    // for the baseline
     JsonNode cpu = empty.get("cpu_speedup_over_flops_reduction");
-    assertThat(cpu.isNull() || cpu.asDouble() == 1.0).as("empty plan cpu quotient %s", cpu).isTrue();
+    assertThat(cpu.isNull() || cpu.asDouble() == 1.0)
+        .as("empty plan cpu quotient %s", cpu)
+        .isTrue();
     for (String st : PlanSpeedupBenchCommand.STAGES) {
       assertThat(empty.get("speedup_over_flops_reduction").get(st).asDouble()).isEqualTo(1.0);
     }
@@ -170,7 +207,8 @@ class PlanSpeedupBenchTest {
     // FastV drops inside the LM: all 16 enter, the KV cache of the last layer holds 8 fewer
     JsonNode fastv = rows.get("fastv");
     assertThat(fastv.get("visual_tokens_kept").asInt()).isEqualTo(16);
-    assertThat(fastv.get("kv_length_last_layer").asInt() + 8).isEqualTo(empty.get("kv_length_last_layer").asInt());
+    assertThat(fastv.get("kv_length_last_layer").asInt() + 8)
+        .isEqualTo(empty.get("kv_length_last_layer").asInt());
     // ToMe merges inside the ViT: 16 -> 8 patches over 2 layers (r = [4, 4]), fewer vision FLOPs
     JsonNode tome = rows.get("tome");
     assertThat(tome.get("plan").asText()).contains("\"r\":[4,4]");
@@ -188,24 +226,40 @@ class PlanSpeedupBenchTest {
     assertThat(r[18]).isEqualTo(18);
     assertThat(r[22]).isEqualTo(18);
     assertThatThrownBy(() -> PlanSpeedupBenchCommand.tomeSchedule(16, 1, 2))
-        .isInstanceOf(UsageException.class).hasMessageContaining("choose a larger --keep");
+        .isInstanceOf(UsageException.class)
+        .hasMessageContaining("choose a larger --keep");
   }
 
   @Test
   void usageErrors() {
     assertThatThrownBy(() -> PlanSpeedupBenchCommand.parsePlans("[]"))
-        .isInstanceOf(UsageException.class).hasMessageContaining("--plans must be a non-empty JSON object");
+        .isInstanceOf(UsageException.class)
+        .hasMessageContaining("--plans must be a non-empty JSON object");
     assertThatThrownBy(() -> PlanSpeedupBenchCommand.parsePlans("{\"x\":[{\"op\":\"nope\"}]}"))
-        .isInstanceOf(UsageException.class).hasMessageContaining("--plans.x").hasMessageContaining("nope");
+        .isInstanceOf(UsageException.class)
+        .hasMessageContaining("--plans.x")
+        .hasMessageContaining("nope");
     assertThatThrownBy(() -> PlanSpeedupBenchCommand.parsePlans("{\"empty\":[]}"))
-        .isInstanceOf(UsageException.class).hasMessageContaining("reserved");
-    assertThat(PlanSpeedupBenchCommand.parsePlans("{\"fv\":[{\"op\":\"fastv\",\"layer\":1}]}").keySet())
+        .isInstanceOf(UsageException.class)
+        .hasMessageContaining("reserved");
+    assertThat(
+            PlanSpeedupBenchCommand.parsePlans("{\"fv\":[{\"op\":\"fastv\",\"layer\":1}]}")
+                .keySet())
         .containsExactly("empty", "fv");
-    assertThatThrownBy(() -> PlanSpeedupBenchCommand.run(new String[] {"--bundle", "x", "--rounds", "0"}))
-        .isInstanceOf(UsageException.class).hasMessageContaining("--rounds must be in [1, 10000], found 0");
-    assertThatThrownBy(() -> PlanSpeedupBenchCommand.run(new String[] {"--bundle", "x", "--image",
-        tmp.resolve("absent.png").toString()})).isInstanceOf(UsageException.class).hasMessageContaining("cannot be read");
+    assertThatThrownBy(
+            () -> PlanSpeedupBenchCommand.run(new String[] {"--bundle", "x", "--rounds", "0"}))
+        .isInstanceOf(UsageException.class)
+        .hasMessageContaining("--rounds must be in [1, 10000], found 0");
+    assertThatThrownBy(
+            () ->
+                PlanSpeedupBenchCommand.run(
+                    new String[] {
+                      "--bundle", "x", "--image", tmp.resolve("absent.png").toString()
+                    }))
+        .isInstanceOf(UsageException.class)
+        .hasMessageContaining("cannot be read");
     assertThatThrownBy(() -> RandomCheckpoint.Preset.of("llava-13b"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("presets: llava-1.5-7b, tiny");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("presets: llava-1.5-7b, tiny");
   }
 }

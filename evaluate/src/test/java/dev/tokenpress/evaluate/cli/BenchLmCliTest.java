@@ -16,13 +16,32 @@ class BenchLmCliTest {
 
   @Test
   void benchLmPrintsJsonAndChecksItsOptions() throws Exception {
-    assertThat(ToolsRun.of("bench", "lm", "--bundle", "b", "--runs", "0").err()).contains("--runs must be >= 1");
+    assertThat(ToolsRun.of("bench", "lm", "--bundle", "b", "--runs", "0").err())
+        .contains("--runs must be >= 1");
     Path ckpt = TinyCheckpoints.write(tmp.resolve("ckpt"), 3, true, false);
     Path bundle = tmp.resolve("bundle");
-    CliRun b = ToolsRun.of("model", "build", "--checkpoint", ckpt.toString(), "--out", bundle.toString(), "--fused");
+    CliRun b =
+        ToolsRun.of(
+            "model",
+            "build",
+            "--checkpoint",
+            ckpt.toString(),
+            "--out",
+            bundle.toString(),
+            "--fused");
     assertThat(b.code()).as(b.err()).isZero();
-    CliRun bench = ToolsRun.of("bench", "lm", "--bundle", bundle.toString(), "--new-tokens", "4", "--warmup", "0",
-        "--runs", "1");
+    CliRun bench =
+        ToolsRun.of(
+            "bench",
+            "lm",
+            "--bundle",
+            bundle.toString(),
+            "--new-tokens",
+            "4",
+            "--warmup",
+            "0",
+            "--runs",
+            "1");
     assertThat(bench.code()).as(bench.err()).isZero();
     JsonNode bj = new ObjectMapper().readTree(bench.out());
     assertThat(bj.get("same_tokens").asBoolean()).isTrue();

@@ -14,7 +14,8 @@ import org.junit.jupiter.api.Test;
 /** Goldens from the training script's own functions: src/test/python/gen_golden_scoring.py. */
 class AnswerScoringTest {
   private static JsonNode golden() throws IOException {
-    try (InputStream in = AnswerScoringTest.class.getResourceAsStream("/golden/eval/scoring.json")) {
+    try (InputStream in =
+        AnswerScoringTest.class.getResourceAsStream("/golden/eval/scoring.json")) {
       return new ObjectMapper().readTree(in);
     }
   }
@@ -22,8 +23,9 @@ class AnswerScoringTest {
   private static List<AnswerScoring.CaptionObject> objects(JsonNode array) {
     List<AnswerScoring.CaptionObject> out = new ArrayList<>();
     for (JsonNode o : array) {
-      out.add(new AnswerScoring.CaptionObject(o.get(0).asText(), o.get(1).asText(), o.get(2).asText(),
-          o.get(3).asText()));
+      out.add(
+          new AnswerScoring.CaptionObject(
+              o.get(0).asText(), o.get(1).asText(), o.get(2).asText(), o.get(3).asText()));
     }
     return out;
   }
@@ -31,7 +33,8 @@ class AnswerScoringTest {
   @Test
   void normalisationMatchesTheTrainer() throws IOException {
     for (JsonNode c : golden().get("normalize")) {
-      assertThat(AnswerScoring.normalize(c.get("text").asText())).as(c.get("text").asText())
+      assertThat(AnswerScoring.normalize(c.get("text").asText()))
+          .as(c.get("text").asText())
           .isEqualTo(c.get("normalized").asText());
     }
     assertThat(AnswerScoring.exactMatch("Yes", "yes")).isTrue();
@@ -42,7 +45,8 @@ class AnswerScoringTest {
   @Test
   void captionParsingMatchesTheTrainer() throws IOException {
     for (JsonNode c : golden().get("parse_caption")) {
-      assertThat(AnswerScoring.parseCaption(c.get("text").asText())).as(c.get("text").asText())
+      assertThat(AnswerScoring.parseCaption(c.get("text").asText()))
+          .as(c.get("text").asText())
           .isEqualTo(objects(c.get("objects")));
     }
   }
@@ -77,7 +81,8 @@ class AnswerScoringTest {
     assertThat(AnswerScoring.popeYes("Yes")).isTrue();
     assertThat(AnswerScoring.popeYes("no.")).isFalse();
     assertThat(AnswerScoring.popeYes("there is not one")).isFalse();
-    assertThat(AnswerScoring.popeYes("red circle")).isTrue();  // POPE: anything without no/not is a yes
+    assertThat(AnswerScoring.popeYes("red circle"))
+        .isTrue(); // POPE: anything without no/not is a yes
     AnswerScoring.PopeTally t = new AnswerScoring.PopeTally();
     // tp 3, fn 1, fp 2, tn 4
     for (int i = 0; i < 3; i++) {
@@ -100,10 +105,15 @@ class AnswerScoringTest {
   @Test
   void chairSCountsCaptionsWithAHallucinationChairIObjects() {
     AnswerScoring.CaptionTally c = new AnswerScoring.CaptionTally();
-    List<AnswerScoring.CaptionObject> truth = List.of(new AnswerScoring.CaptionObject("large", "red", "circle", "top"));
+    List<AnswerScoring.CaptionObject> truth =
+        List.of(new AnswerScoring.CaptionObject("large", "red", "circle", "top"));
     assertThat(c.add(AnswerScoring.parseCaption("a large red circle at the top."), truth)).isZero();
-    assertThat(c.add(AnswerScoring.parseCaption("a large red circle at the top , a small blue square at the center ."),
-        truth)).isEqualTo(1);
+    assertThat(
+            c.add(
+                AnswerScoring.parseCaption(
+                    "a large red circle at the top , a small blue square at the center ."),
+                truth))
+        .isEqualTo(1);
     assertThat(c.chairS()).isCloseTo(0.5, within(1e-12));
     assertThat(c.chairI()).isCloseTo(1 / 3.0, within(1e-12));
     assertThat(c.chair()).isEqualTo(c.chairI());

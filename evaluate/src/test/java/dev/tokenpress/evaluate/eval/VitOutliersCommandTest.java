@@ -12,8 +12,13 @@ class VitOutliersCommandTest {
 
   @Test
   void reportsNormsClsConcentrationAndWhereTheOutliersLie() throws Exception {
-    JsonNode o = new ObjectMapper().readTree(VitOutliersCommand.run(new String[] {"--bundle",
-        TinyLlavaBundle.bundle().toString(), "--images", "3"}));
+    JsonNode o =
+        new ObjectMapper()
+            .readTree(
+                VitOutliersCommand.run(
+                    new String[] {
+                      "--bundle", TinyLlavaBundle.bundle().toString(), "--images", "3"
+                    }));
     int f = o.get("vision_feature_layer").asInt();
     assertThat(o.get("k").asInt()).isEqualTo(4);
     assertThat(o.get("patch_norms")).hasSize(f + 2);
@@ -24,7 +29,8 @@ class VitOutliersCommandTest {
     }
     for (JsonNode c : o.get("cls_attention")) {
       // the top k hold at least their uniform share, and entropy is normalised
-      assertThat(c.get("top_k_mass").asDouble()).isBetween(c.get("uniform_top_k_mass").asDouble(), 1.0);
+      assertThat(c.get("top_k_mass").asDouble())
+          .isBetween(c.get("uniform_top_k_mass").asDouble(), 1.0);
       assertThat(c.get("normalised_entropy").asDouble()).isBetween(0.0, 1.0);
     }
     JsonNode d = o.get("damro_outliers");

@@ -33,14 +33,20 @@ class HtmlReportTest {
     assertThat(Pattern.compile("(?i)</script>").matcher(html).results().count()).isEqualTo(3);
     assertThat(html).contains("echarts");
 
-    Matcher m = Pattern.compile("<script type=\"application/json\" id=\"report-data\">(.*?)</script>", Pattern.DOTALL)
-        .matcher(html);
+    Matcher m =
+        Pattern.compile(
+                "<script type=\"application/json\" id=\"report-data\">(.*?)</script>",
+                Pattern.DOTALL)
+            .matcher(html);
     assertThat(m.find()).isTrue();
     // the page reads the data with JSON.parse of the element's text: "<\/" is "</" in JSON strings
     @SuppressWarnings("unchecked")
     Map<String, Object> data = (Map<String, Object>) Json.parse(m.group(1).replace("<\\/", "</"));
-    assertThat(Json.write(data)).isEqualTo(Json.write(HtmlReport.data("Plans <on> sample & co", plans,
-        Map.of("model", "tiny-llava-shapes"))));
+    assertThat(Json.write(data))
+        .isEqualTo(
+            Json.write(
+                HtmlReport.data(
+                    "Plans <on> sample & co", plans, Map.of("model", "tiny-llava-shapes"))));
     @SuppressWarnings("unchecked")
     List<Map<String, Object>> rows = (List<Map<String, Object>>) data.get("plans");
     assertThat(rows).hasSize(6);
@@ -48,7 +54,7 @@ class HtmlReportTest {
     assertThat(rows.get(0).get("loss")).isNull();
     @SuppressWarnings("unchecked")
     Map<String, Object> cost = (Map<String, Object>) rows.get(5).get("cost");
-    assertThat(cost.get("kv_bytes")).isNull();   // not measured: no point on the KV chart
+    assertThat(cost.get("kv_bytes")).isNull(); // not measured: no point on the KV chart
   }
 
   @Test
@@ -56,8 +62,11 @@ class HtmlReportTest {
     Map<String, Object> data = HtmlReport.data("t", ReportFixtures.plans(), Map.of());
     @SuppressWarnings("unchecked")
     List<Map<String, Object>> axes = (List<Map<String, Object>>) data.get("axes");
-    assertThat(axes).extracting(a -> a.get("key")).containsExactly("visual_tokens", "flops", "kv_bytes", "wall_ms");
-    // FLOPs: tome 0.38 (0.75), vtc-cls 0.57 (0.79), kv-off 0.85 (0.80), empty 1.0 (0.81); random and fastv beaten
+    assertThat(axes)
+        .extracting(a -> a.get("key"))
+        .containsExactly("visual_tokens", "flops", "kv_bytes", "wall_ms");
+    // FLOPs: tome 0.38 (0.75), vtc-cls 0.57 (0.79), kv-off 0.85 (0.80), empty 1.0 (0.81); random
+    // and fastv beaten
     assertThat(axes.get(1).get("pareto")).isEqualTo(List.of(4, 2, 5, 0));
     // KV bytes: the plan without a KV figure takes no part
     assertThat(axes.get(2).get("pareto")).isEqualTo(List.of(3, 2, 0));
@@ -65,12 +74,14 @@ class HtmlReportTest {
 
   @Test
   void scriptSafeEscapesOnlyScriptEnds() {
-    assertThat(HtmlReport.scriptSafe("a</ScRiPt>b</span><!--c")).isEqualTo("a<\\/ScRiPt>b</span><\\!--c");
+    assertThat(HtmlReport.scriptSafe("a</ScRiPt>b</span><!--c"))
+        .isEqualTo("a<\\/ScRiPt>b</span><\\!--c");
   }
 
   @Test
   void refusesAnEmptyReport() {
     assertThatThrownBy(() -> HtmlReport.render("t", List.of(), Map.of()))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least one plan");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("at least one plan");
   }
 }

@@ -13,7 +13,10 @@ import org.junit.jupiter.api.Test;
 class PairedBootstrapTest {
   private static final List<String> KINDS = List.of("color", "count", "exists", "position");
 
-  /** {@code images} images with one question per kind; the plan answers wrong with probability {@code pWrong}. */
+  /**
+   * {@code images} images with one question per kind; the plan answers wrong with probability
+   * {@code pWrong}.
+   */
   private static Map<String, PairedBootstrap.Scored>[] runs(int images, double pWrong, long seed) {
     Random rnd = new Random(seed);
     Map<String, PairedBootstrap.Scored> base = new LinkedHashMap<>();
@@ -22,7 +25,8 @@ class PairedBootstrapTest {
       for (String k : KINDS) {
         String q = "img" + i + "-" + k;
         base.put(q, new PairedBootstrap.Scored("img" + i, k, 1.0));
-        plan.put(q, new PairedBootstrap.Scored("img" + i, k, rnd.nextDouble() < pWrong ? 0.0 : 1.0));
+        plan.put(
+            q, new PairedBootstrap.Scored("img" + i, k, rnd.nextDouble() < pWrong ? 0.0 : 1.0));
       }
     }
     @SuppressWarnings("unchecked")
@@ -42,8 +46,8 @@ class PairedBootstrapTest {
     plan.put("b", new PairedBootstrap.Scored("i2", "exists", 0));
     plan.put("c", new PairedBootstrap.Scored("i1", "count", 1));
     PairedBootstrap.Result r = PairedBootstrap.compare(base, plan, 200, 1);
-    assertThat(r.baseline()).isEqualTo(0.5);          // (1 + 0) / 2
-    assertThat(r.accuracy()).isEqualTo(0.75);         // (0.5 + 1) / 2
+    assertThat(r.baseline()).isEqualTo(0.5); // (1 + 0) / 2
+    assertThat(r.accuracy()).isEqualTo(0.75); // (0.5 + 1) / 2
     assertThat(r.loss().estimate()).isEqualTo(-0.25);
     assertThat(r.accuracyByKind()).containsEntry("exists", 0.5).containsEntry("count", 1.0);
     assertThat(r.lossByKind().get("count").estimate()).isEqualTo(-1.0);
@@ -57,9 +61,9 @@ class PairedBootstrapTest {
   }
 
   /**
-   * 400 images, one question per kind, 20 % of the plan's answers wrong at random: the loss is about
-   * 0.2 with a standard error of sqrt(0.2 * 0.8 / 1600) = 0.01, so the 95 % interval spans about
-   * +-0.0196 around the estimate.
+   * 400 images, one question per kind, 20 % of the plan's answers wrong at random: the loss is
+   * about 0.2 with a standard error of sqrt(0.2 * 0.8 / 1600) = 0.01, so the 95 % interval spans
+   * about +-0.0196 around the estimate.
    */
   @Test
   void intervalHasTheWidthTheBinomialPredicts() {
@@ -81,12 +85,15 @@ class PairedBootstrapTest {
     Map<String, PairedBootstrap.Scored> fewer = new LinkedHashMap<>(r[1]);
     fewer.remove("img0-color");
     assertThatThrownBy(() -> PairedBootstrap.compare(r[0], fewer, 100, 0))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("img0-color");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("img0-color");
     Map<String, PairedBootstrap.Scored> moved = new LinkedHashMap<>(r[1]);
     moved.put("img0-color", new PairedBootstrap.Scored("img1", "color", 1));
     assertThatThrownBy(() -> PairedBootstrap.compare(r[0], moved, 100, 0))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("differs");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("differs");
     assertThatThrownBy(() -> PairedBootstrap.compare(r[0], r[1], 5, 0))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("resamples");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("resamples");
   }
 }

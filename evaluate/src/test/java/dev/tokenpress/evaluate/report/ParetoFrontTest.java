@@ -19,8 +19,10 @@ class ParetoFrontTest {
 
   @Test
   void identicalPointsKeepTheFirstAndEqualCostKeepsTheMostAccurate() {
-    assertThat(ParetoFront.indices(new double[] {2, 2, 2}, new double[] {0.5, 0.5, 0.6})).containsExactly(2);
-    assertThat(ParetoFront.indices(new double[] {2, 2}, new double[] {0.5, 0.5})).containsExactly(0);
+    assertThat(ParetoFront.indices(new double[] {2, 2, 2}, new double[] {0.5, 0.5, 0.6}))
+        .containsExactly(2);
+    assertThat(ParetoFront.indices(new double[] {2, 2}, new double[] {0.5, 0.5}))
+        .containsExactly(0);
   }
 
   @Test
@@ -34,7 +36,8 @@ class ParetoFrontTest {
   @Test
   void rejectsMismatchedLengths() {
     assertThatThrownBy(() -> ParetoFront.indices(new double[2], new double[3]))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("2 vs 3");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("2 vs 3");
   }
 
   /** Against the definition, by brute force, on random points with many ties. */
@@ -53,7 +56,8 @@ class ParetoFrontTest {
       for (int i = 0; i < n; i++) {
         boolean dominated = false;
         for (int j = 0; j < n && !dominated; j++) {
-          boolean better = cost[j] <= cost[i] && acc[j] >= acc[i] && (cost[j] < cost[i] || acc[j] > acc[i]);
+          boolean better =
+              cost[j] <= cost[i] && acc[j] >= acc[i] && (cost[j] < cost[i] || acc[j] > acc[i]);
           boolean earlierTwin = j < i && cost[j] == cost[i] && acc[j] == acc[i];
           dominated = better || earlierTwin;
         }
@@ -62,7 +66,8 @@ class ParetoFrontTest {
         }
       }
       int[] front = ParetoFront.indices(cost, acc);
-      assertThat(front).containsExactlyInAnyOrder(expected.stream().mapToInt(Integer::intValue).toArray());
+      assertThat(front)
+          .containsExactlyInAnyOrder(expected.stream().mapToInt(Integer::intValue).toArray());
       for (int k = 1; k < front.length; k++) {
         assertThat(cost[front[k]]).isGreaterThan(cost[front[k - 1]]);
         assertThat(acc[front[k]]).isGreaterThan(acc[front[k - 1]]);

@@ -24,18 +24,18 @@ import org.apache.hadoop.fs.Path;
  *       their names ({@link Staged}). Spark returns exactly one result per partition to the driver
  *       (a failed, retried or losing speculative attempt's files are never named).
  *   <li>The driver writes the batch's journal {@code _tokenpress/commits/<batch>.json} (atomically:
- *       a temporary file renamed): the list of moves from staged names to final names. The batch
- *       is committed from this point on.
+ *       a temporary file renamed): the list of moves from staged names to final names. The batch is
+ *       committed from this point on.
  *   <li>The driver moves the {@code kv_cache/batch_id=<batch>/} files, then the {@code outputs/}
  *       files, into place, then deletes the batch's staging directory and its journal.
  * </ol>
  *
- * A run that dies before step 2 leaves only staged files, which the next run deletes (their ids
- * are not in {@code outputs/}, so they are processed again). A run that dies during step 3 leaves
- * a journal, which the next run replays before anything else ({@link #recover}): moves are
- * idempotent (a move whose source is gone and whose target exists is done). Final names are
- * derived from the batch and partition, so a replay never creates a second copy. A batch whose
- * staged files were removed from outside is rolled back instead ({@link #recover}).
+ * A run that dies before step 2 leaves only staged files, which the next run deletes (their ids are
+ * not in {@code outputs/}, so they are processed again). A run that dies during step 3 leaves a
+ * journal, which the next run replays before anything else ({@link #recover}): moves are idempotent
+ * (a move whose source is gone and whose target exists is done). Final names are derived from the
+ * batch and partition, so a replay never creates a second copy. A batch whose staged files were
+ * removed from outside is rolled back instead ({@link #recover}).
  */
 final class BatchCommit {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -45,7 +45,8 @@ final class BatchCommit {
    *
    * @param extension the writers' file extension (e.g. {@code .zstd.parquet})
    */
-  record Staged(int partition, String outputs, String kv, String extension) implements Serializable {}
+  record Staged(int partition, String outputs, String kv, String extension)
+      implements Serializable {}
 
   private BatchCommit() {}
 
@@ -58,7 +59,8 @@ final class BatchCommit {
   }
 
   /** Writes the journal of {@code staged}, moves the files into place and cleans up (steps 2–3). */
-  static void commit(OutputLayout out, String runId, String batchId, List<Staged> staged, JobProbe probe) {
+  static void commit(
+      OutputLayout out, String runId, String batchId, List<Staged> staged, JobProbe probe) {
     List<Staged> sorted = new ArrayList<>(staged);
     sorted.sort(Comparator.comparingInt(Staged::partition));
     ObjectNode j = JSON.createObjectNode();
@@ -67,29 +69,39 @@ final class BatchCommit {
     ArrayNode kv = j.putArray("kv_cache");
     ArrayNode outputs = j.putArray("outputs");
     for (Staged s : sorted) {
-      String name = String.format(Locale.ROOT, "part-%05d-%s%s", s.partition(), batchId, s.extension());
+      String name =
+          String.format(Locale.ROOT, "part-%05d-%s%s", s.partition(), batchId, s.extension());
       if (s.kv() != null) {
-        kv.addObject().put("from", s.kv())
-            .put("to", OutputLayout.KV_CACHE + "/" + OutputLayout.BATCH_PREFIX + batchId + "/" + name);
+        kv.addObject()
+            .put("from", s.kv())
+            .put(
+                "to",
+                OutputLayout.KV_CACHE + "/" + OutputLayout.BATCH_PREFIX + batchId + "/" + name);
       }
       if (s.outputs() != null) {
         outputs.addObject().put("from", s.outputs()).put("to", OutputLayout.OUTPUTS + "/" + name);
       }
     }
     try {
-      out.writeTextAtomically(journal(batchId), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(j));
+      out.writeTextAtomically(
+          journal(batchId), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(j));
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
     probe.at(JobProbe.Step.JOURNAL_WRITTEN, batchId);
     if (!replay(out, j, probe)) {
-      throw new IllegalStateException("batch " + batchId + ": staged files were removed while it committed (another "
-          + "run on the same output.path cleans the staging area: run one job at a time per output); the batch was "
-          + "rolled back and its records will be processed again by the next run");
+      throw new IllegalStateException(
+          "batch "
+              + batchId
+              + ": staged files were removed while it committed (another "
+              + "run on the same output.path cleans the staging area: run one job at a time per output); the batch was "
+              + "rolled back and its records will be processed again by the next run");
     }
   }
 
-  /** What {@link #recover} did: batches completed, and batches rolled back (to be processed again). */
+  /**
+   * What {@link #recover} did: batches completed, and batches rolled back (to be processed again).
+   */
   record Recovery(List<String> completed, List<String> rolledBack) {}
 
   /**
@@ -104,16 +116,21 @@ final class BatchCommit {
     List<String> rolledBack = new ArrayList<>();
     for (String name : out.list(OutputLayout.COMMITS)) {
       if (!name.endsWith(".json") || name.startsWith(".")) {
-        continue;  // a .tmp journal never became a commit; a .crc is the checksum of a journal
+        continue; // a .tmp journal never became a commit; a .crc is the checksum of a journal
       }
       String text = out.readText(OutputLayout.COMMITS + "/" + name);
       JsonNode j;
       try {
         j = JSON.readTree(text);
       } catch (IOException e) {
-        throw new IllegalStateException("commit journal " + out.path(OutputLayout.COMMITS + "/" + name)
-            + " is unreadable (" + e.getMessage() + "); it was written atomically, so this is damage from outside "
-            + "tokenpress: inspect it before resuming", e);
+        throw new IllegalStateException(
+            "commit journal "
+                + out.path(OutputLayout.COMMITS + "/" + name)
+                + " is unreadable ("
+                + e.getMessage()
+                + "); it was written atomically, so this is damage from outside "
+                + "tokenpress: inspect it before resuming",
+            e);
       }
       (replay(out, j, JobProbe.NONE) ? done : rolledBack).add(j.get("batch_id").asText());
     }
@@ -155,14 +172,16 @@ final class BatchCommit {
     try {
       for (String dataset : new String[] {"kv_cache", "outputs"}) {
         for (JsonNode m : journal.get(dataset)) {
-          if (!fs.exists(out.path(m.get("from").asText())) && !fs.exists(out.path(m.get("to").asText()))) {
+          if (!fs.exists(out.path(m.get("from").asText()))
+              && !fs.exists(out.path(m.get("to").asText()))) {
             return false;
           }
         }
       }
       return true;
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot check the files of batch " + journal.get("batch_id").asText(), e);
+      throw new UncheckedIOException(
+          "cannot check the files of batch " + journal.get("batch_id").asText(), e);
     }
   }
 
@@ -175,11 +194,16 @@ final class BatchCommit {
         boolean src = fs.exists(from);
         boolean dst = fs.exists(to);
         if (!src && dst) {
-          continue;  // moved before the previous run died
+          continue; // moved before the previous run died
         }
         if (!src) {
-          throw new IllegalStateException("commit of " + to + ": its staged file " + from + " is missing and the "
-              + "target does not exist; something outside tokenpress removed it");
+          throw new IllegalStateException(
+              "commit of "
+                  + to
+                  + ": its staged file "
+                  + from
+                  + " is missing and the "
+                  + "target does not exist; something outside tokenpress removed it");
         }
         if (dst) {
           // A target and its source both present: the rename did not happen (a copy-based rename

@@ -25,12 +25,12 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.internal.io.SparkHadoopWriterUtils;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerJobEnd;
 import org.apache.spark.scheduler.SparkListenerJobStart;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.scheduler.SparkListenerTaskStart;
-import org.apache.spark.internal.io.SparkHadoopWriterUtils;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
@@ -44,52 +44,70 @@ import scala.Function1;
 import scala.jdk.javaapi.CollectionConverters;
 
 /**
- * Writes one batch of the compress job — its {@code outputs/} rows and, with KV enabled, its
- * {@code kv_cache/batch_id=<batch>/} rows — from a single pass of inference tasks, and commits it
- * with the job's own journal protocol ({@link BatchCommit}).
+ * Writes one batch of the compress job — its {@code outputs/} rows and, with KV enabled, its {@code
+ * kv_cache/batch_id=<batch>/} rows — from a single pass of inference tasks, and commits it with the
+ * job's own journal protocol ({@link BatchCommit}).
  *
- * <p>Each task runs the {@link InferencePartitionFunction} over its work rows and streams the
- * union of rows it emits into two Parquet writers (Spark's own Parquet output writers, configured
- * as a {@code DataFrameWriter} would configure them: zstd, the job's Parquet options and session
- * settings), each opened on the first row it receives, in the attempt's own staging directory.
- * The task returns the names of its files; the driver commits the batch from the one result per
+ * <p>Each task runs the {@link InferencePartitionFunction} over its work rows and streams the union
+ * of rows it emits into two Parquet writers (Spark's own Parquet output writers, configured as a
+ * {@code DataFrameWriter} would configure them: zstd, the job's Parquet options and session
+ * settings), each opened on the first row it receives, in the attempt's own staging directory. The
+ * task returns the names of its files; the driver commits the batch from the one result per
  * partition that Spark returns.
  *
  * <p>Why not Spark's file commit protocol: Hadoop's {@code FileOutputCommitter} keeps committed
  * task output in {@code <root>/_temporary/0/}, shared by every job on that root, so a job commit
- * after a driver crash also committed the dead job's task files (duplicate KV rows), and its
- * {@code .spark-staging-*} directories of zero-byte {@code .parquet} files outlived a crash and
- * broke glob readers. The staging area here is per batch and attempt, outside the datasets, with
- * names no reader globs, and the driver commits through a journal that a resume replays.
+ * after a driver crash also committed the dead job's task files (duplicate KV rows), and its {@code
+ * .spark-staging-*} directories of zero-byte {@code .parquet} files outlived a crash and broke glob
+ * readers. The staging area here is per batch and attempt, outside the datasets, with names no
+ * reader globs, and the driver commits through a journal that a resume replays.
  *
  * <p>Compared with persisting the inference stream and running one {@code DataFrameWriter} per
- * dataset, this runs one Spark job per batch instead of two, plans no queries for the writes,
- * and neither encodes the KV bytes into Spark's columnar cache nor reads them back (measured:
+ * dataset, this runs one Spark job per batch instead of two, plans no queries for the writes, and
+ * neither encodes the KV bytes into Spark's columnar cache nor reads them back (measured:
  * docs/benchmarks.md, "Spark compress job: throughput").
  */
 final class BatchWrite implements Serializable {
   private static final long serialVersionUID = 1L;
-  /** The stored columns of {@code kv_cache/}: {@link OutputSchemas#KV_CACHE} less its directory partition. */
+
+  /**
+   * The stored columns of {@code kv_cache/}: {@link OutputSchemas#KV_CACHE} less its directory
+   * partition.
+   */
   static final StructType KV_FILE_SCHEMA = withoutLast(OutputSchemas.KV_CACHE, "batch_id");
 
   private final String jobTrackerId;
   private final boolean kv;
+
   /** The output root (qualified) and the batch's staging directory relative to it. */
   private final String root;
+
   private final String staging;
   private final OutputWriterFactory kvWriters;
   private final OutputWriterFactory outputsWriters;
-  /** The session's Hadoop configuration, shared with the partition function (one broadcast per run). */
+
+  /**
+   * The session's Hadoop configuration, shared with the partition function (one broadcast per run).
+   */
   private final Broadcast<SerializableHadoopConf> baseConf;
+
   /** What the writers' configurations set on top of {@link #baseConf}. */
   private final HashMap<String, String> kvConf;
+
   private final HashMap<String, String> outputsConf;
   private final OutputTally tally;
 
   private BatchWrite(
-      String jobTrackerId, boolean kv, String root, String staging, OutputWriterFactory kvWriters,
-      OutputWriterFactory outputsWriters, Broadcast<SerializableHadoopConf> baseConf, HashMap<String, String> kvConf,
-      HashMap<String, String> outputsConf, OutputTally tally) {
+      String jobTrackerId,
+      boolean kv,
+      String root,
+      String staging,
+      OutputWriterFactory kvWriters,
+      OutputWriterFactory outputsWriters,
+      Broadcast<SerializableHadoopConf> baseConf,
+      HashMap<String, String> kvConf,
+      HashMap<String, String> outputsConf,
+      OutputTally tally) {
     this.jobTrackerId = jobTrackerId;
     this.kv = kv;
     this.root = root;
@@ -105,28 +123,45 @@ final class BatchWrite implements Serializable {
   /**
    * Prepares the write of one batch into {@code out}.
    *
-   * @param baseConf the broadcast of the session's Hadoop configuration ({@code SparkContext.hadoopConfiguration})
-   * @param outputsOptions Parquet options of {@code outputs/} files (as for {@code DataFrameWriter.option})
+   * @param baseConf the broadcast of the session's Hadoop configuration ({@code
+   *     SparkContext.hadoopConfiguration})
+   * @param outputsOptions Parquet options of {@code outputs/} files (as for {@code
+   *     DataFrameWriter.option})
    * @param kvOptions Parquet options of {@code kv_cache/} files, or null for no KV
    */
   static BatchWrite prepare(
-      SparkSession spark, Broadcast<SerializableHadoopConf> baseConf, OutputLayout out, String batchId,
-      Map<String, String> outputsOptions, Map<String, String> kvOptions, OutputTally tally) {
+      SparkSession spark,
+      Broadcast<SerializableHadoopConf> baseConf,
+      OutputLayout out,
+      String batchId,
+      Map<String, String> outputsOptions,
+      Map<String, String> kvOptions,
+      OutputTally tally) {
     boolean kv = kvOptions != null;
     Job outputsJob = job(spark, outputsOptions);
-    OutputWriterFactory outputsWriters = new ParquetFileFormat().prepareWrite(
-        spark, outputsJob, scalaMap(outputsOptions), OutputSchemas.OUTPUTS);
+    OutputWriterFactory outputsWriters =
+        new ParquetFileFormat()
+            .prepareWrite(spark, outputsJob, scalaMap(outputsOptions), OutputSchemas.OUTPUTS);
     Configuration base = baseConf.value().get();
     HashMap<String, String> kvConf = new HashMap<>();
     OutputWriterFactory kvWriters = null;
     if (kv) {
       Job kvJob = job(spark, kvOptions);
-      kvWriters = new ParquetFileFormat().prepareWrite(spark, kvJob, scalaMap(kvOptions), KV_FILE_SCHEMA);
+      kvWriters =
+          new ParquetFileFormat().prepareWrite(spark, kvJob, scalaMap(kvOptions), KV_FILE_SCHEMA);
       kvConf = overrides(kvJob.getConfiguration(), base);
     }
-    return new BatchWrite(SparkHadoopWriterUtils.createJobTrackerID(new Date()), kv, out.root(),
-        BatchCommit.stagingDir(batchId), kvWriters, outputsWriters, baseConf, kvConf,
-        overrides(outputsJob.getConfiguration(), base), tally);
+    return new BatchWrite(
+        SparkHadoopWriterUtils.createJobTrackerID(new Date()),
+        kv,
+        out.root(),
+        BatchCommit.stagingDir(batchId),
+        kvWriters,
+        outputsWriters,
+        baseConf,
+        kvConf,
+        overrides(outputsJob.getConfiguration(), base),
+        tally);
   }
 
   /** The entries of {@code conf} that {@code base} lacks or sets differently. */
@@ -142,14 +177,15 @@ final class BatchWrite implements Serializable {
 
   /**
    * Runs the inference tasks over {@code work} as one Spark job (described by {@code description})
-   * and returns what each partition staged (one entry per partition). On any failure it cancels
-   * the job if it still runs, waits (up to {@link #ABORT_WAIT_MS}) until none of its tasks runs
-   * any more — a task still running after the job failed would otherwise create files after the
-   * clean-up —, deletes the batch's staging directory and rethrows. Nothing is committed here:
-   * the caller commits the result with {@link BatchCommit#commit}.
+   * and returns what each partition staged (one entry per partition). On any failure it cancels the
+   * job if it still runs, waits (up to {@link #ABORT_WAIT_MS}) until none of its tasks runs any
+   * more — a task still running after the job failed would otherwise create files after the
+   * clean-up —, deletes the batch's staging directory and rethrows. Nothing is committed here: the
+   * caller commits the result with {@link BatchCommit#commit}.
    */
-  List<BatchCommit.Staged> run(JavaRDD<Row> work, InferencePartitionFunction inference, String description,
-      OutputLayout out) throws Exception {
+  List<BatchCommit.Staged> run(
+      JavaRDD<Row> work, InferencePartitionFunction inference, String description, OutputLayout out)
+      throws Exception {
     SparkContext sc = work.context();
     String group = "tokenpress-" + UUID.randomUUID();
     TaskCounter tasks = new TaskCounter(group);
@@ -160,7 +196,8 @@ final class BatchWrite implements Serializable {
     } catch (Throwable t) {
       try {
         if (tasks.jobRunning()) {
-          sc.cancelJobGroup(group);  // e.g. the driver was interrupted; a failed job's tasks are killed by Spark
+          sc.cancelJobGroup(
+              group); // e.g. the driver was interrupted; a failed job's tasks are killed by Spark
         }
         tasks.awaitAllEnded(ABORT_WAIT_MS);
         out.delete(out.path(staging));
@@ -185,6 +222,7 @@ final class BatchWrite implements Serializable {
   static final class TaskCounter extends SparkListener {
     /** How long to wait for the start of a job that may never have been submitted. */
     private static final long NO_JOB_WAIT_MS = 2_000;
+
     private final String group;
     private final java.util.Set<Integer> jobs = new java.util.HashSet<>();
     private final java.util.Set<Integer> stages = new java.util.HashSet<>();
@@ -228,7 +266,9 @@ final class BatchWrite implements Serializable {
       }
     }
 
-    /** Whether a job of the group has started and not ended, as far as the listener bus has told. */
+    /**
+     * Whether a job of the group has started and not ended, as far as the listener bus has told.
+     */
     synchronized boolean jobRunning() {
       return jobsEnded < jobs.size();
     }
@@ -243,7 +283,8 @@ final class BatchWrite implements Serializable {
       long deadline = start + timeoutMs;
       try {
         while (System.currentTimeMillis() < deadline) {
-          if (jobs.isEmpty() ? System.currentTimeMillis() - start > NO_JOB_WAIT_MS
+          if (jobs.isEmpty()
+              ? System.currentTimeMillis() - start > NO_JOB_WAIT_MS
               : jobsEnded == jobs.size() && running <= 0) {
             return;
           }
@@ -255,31 +296,42 @@ final class BatchWrite implements Serializable {
     }
   }
 
-  private FlatMapFunction<Iterator<Row>, BatchCommit.Staged> task(InferencePartitionFunction inference) {
+  private FlatMapFunction<Iterator<Row>, BatchCommit.Staged> task(
+      InferencePartitionFunction inference) {
     return input -> List.of(writeTask(inference.call(input))).iterator();
   }
 
   /**
    * One task attempt: stream the union rows into the two writers in the attempt's own staging
-   * directory; on failure remove that directory (best effort: the next run removes the staging
-   * area anyway).
+   * directory; on failure remove that directory (best effort: the next run removes the staging area
+   * anyway).
    */
   private BatchCommit.Staged writeTask(Iterator<Row> union) throws Exception {
     TaskContext tc = TaskContext.get();
     JobID jobId = SparkHadoopWriterUtils.createJobID(jobTrackerId, tc.stageId());
-    TaskAttemptID attempt = new TaskAttemptID(new TaskID(jobId, TaskType.MAP, tc.partitionId()), tc.attemptNumber());
+    TaskAttemptID attempt =
+        new TaskAttemptID(new TaskID(jobId, TaskType.MAP, tc.partitionId()), tc.attemptNumber());
     Configuration base = baseConf.value().get();
     TaskAttemptContext outputsCtx = attemptContext(base, outputsConf, jobId, attempt);
     TaskAttemptContext kvCtx = kv ? attemptContext(base, kvConf, jobId, attempt) : null;
-    String dir = staging + "/" + String.format(java.util.Locale.ROOT, "p%05d-a%d-%s", tc.partitionId(),
-        tc.attemptNumber(), UUID.randomUUID());
+    String dir =
+        staging
+            + "/"
+            + String.format(
+                java.util.Locale.ROOT,
+                "p%05d-a%d-%s",
+                tc.partitionId(),
+                tc.attemptNumber(),
+                UUID.randomUUID());
     String extension = outputsWriters.getFileExtension(outputsCtx);
     String outputsName = dir + "/outputs" + extension + ".tmp";
     String kvName = dir + "/kv" + extension + ".tmp";
     // Interpreted Row -> InternalRow converters: cheap to create per task (an encoder's serializer
     // would generate code for each task) and they pass tensor bytes through without copying.
-    Function1<Object, Object> outputsRow = CatalystTypeConverters.createToCatalystConverter(OutputSchemas.OUTPUTS);
-    Function1<Object, Object> kvRow = kv ? CatalystTypeConverters.createToCatalystConverter(KV_FILE_SCHEMA) : null;
+    Function1<Object, Object> outputsRow =
+        CatalystTypeConverters.createToCatalystConverter(OutputSchemas.OUTPUTS);
+    Function1<Object, Object> kvRow =
+        kv ? CatalystTypeConverters.createToCatalystConverter(KV_FILE_SCHEMA) : null;
     OutputWriter outputs = null;
     OutputWriter kvFile = null;
     boolean wroteOutputs = false;
@@ -291,7 +343,9 @@ final class BatchWrite implements Serializable {
         if (OutputSchemas.KIND_OUTPUT.equals(r.getString(0))) {
           Row row = r.getStruct(1);
           if (outputs == null) {
-            outputs = outputsWriters.newInstance(root + "/" + outputsName, OutputSchemas.OUTPUTS, outputsCtx);
+            outputs =
+                outputsWriters.newInstance(
+                    root + "/" + outputsName, OutputSchemas.OUTPUTS, outputsCtx);
             wroteOutputs = true;
           }
           outputs.write((InternalRow) outputsRow.apply(row));
@@ -320,8 +374,8 @@ final class BatchWrite implements Serializable {
       if (k != null) {
         k.close();
       }
-      return new BatchCommit.Staged(tc.partitionId(), wroteOutputs ? outputsName : null, wroteKv ? kvName : null,
-          extension);
+      return new BatchCommit.Staged(
+          tc.partitionId(), wroteOutputs ? outputsName : null, wroteKv ? kvName : null, extension);
     } catch (Throwable t) {
       for (OutputWriter w : new OutputWriter[] {outputs, kvFile}) {
         if (w != null) {
@@ -375,7 +429,8 @@ final class BatchWrite implements Serializable {
 
   private static StructType withoutLast(StructType schema, String name) {
     if (!schema.fields()[schema.size() - 1].name().equals(name)) {
-      throw new IllegalStateException(name + " must be the last column of " + schema.simpleString());
+      throw new IllegalStateException(
+          name + " must be the last column of " + schema.simpleString());
     }
     return new StructType(Arrays.copyOf(schema.fields(), schema.size() - 1));
   }

@@ -48,11 +48,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The {@code compress} job: runs the model with a compression plan over a corpus and writes
- * {@code outputs/} (one row per record) and {@code kv_cache/} (one row per record, layer and
- * chunk) as zstd Parquet through Spark's commit protocol.
+ * The {@code compress} job: runs the model with a compression plan over a corpus and writes {@code
+ * outputs/} (one row per record) and {@code kv_cache/} (one row per record, layer and chunk) as
+ * zstd Parquet through Spark's commit protocol.
  *
  * <h2>One inference pass, two datasets</h2>
+ *
  * Work is split into batches of {@code output.batchRows} records. Each batch is one Spark job
  * ({@link BatchWrite}): its tasks run the partition function, which emits an {@code output} row per
  * record followed by its {@code kv} rows, and stream them into an {@code outputs/} and a {@code
@@ -61,6 +62,7 @@ import org.slf4j.LoggerFactory;
  * killed driver never duplicates or loses rows, and inference runs once per record.
  *
  * <h2>Output modes and resume</h2>
+ *
  * {@code output.path} must be absent, an empty directory, or a directory tokenpress wrote ({@link
  * OutputLayout}); a file or another directory is refused in every mode, and {@code overwrite}
  * removes only tokenpress's own entries. A record is done when its {@code outputs/} row is
@@ -71,6 +73,7 @@ import org.slf4j.LoggerFactory;
 public final class CompressJob {
   private static final Logger LOG = LoggerFactory.getLogger(CompressJob.class);
   private static final String TS_TYPE = "spark.sql.parquet.outputTimestampType";
+
   /**
    * Application settings {@link #main} applies in local mode ({@code local[...]} masters) unless
    * the config ({@code spark.conf}) or {@code spark-submit --conf} sets them. {@code
@@ -79,23 +82,32 @@ public final class CompressJob {
    * a cluster, where Hadoop may instantiate the {@code file:} filesystem from a class loader that
    * does not see the application jar; set it there explicitly if the output is on a local mount.
    */
-  public static final Map<String, String> APP_DEFAULTS = Map.of(
-      "spark.hadoop." + NioLocalFileSystem.IMPL_KEY, NioLocalFileSystem.class.getName());
+  public static final Map<String, String> APP_DEFAULTS =
+      Map.of("spark.hadoop." + NioLocalFileSystem.IMPL_KEY, NioLocalFileSystem.class.getName());
 
   /**
    * Session settings the job sets for its own writes and restores afterwards: timestamps as
    * microseconds (readable by every Parquet reader, unlike the legacy INT96 default).
    */
   private static final Map<String, String> SESSION_SETTINGS = Map.of(TS_TYPE, "TIMESTAMP_MICROS");
-  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
   /**
    * Column paths of kv_cache written without min/max statistics: the tensor bytes, and the
    * per-entry index lists ({@code entries}, {@code token_index}, {@code position}). The other
    * columns keep them ({@code id}, {@code layer}, {@code chunk}: a reader looking up one record's
    * cache skips row groups by them).
    */
-  private static final List<String> PLAIN_KV_COLUMNS = List.of(
-      "k.data", "v.data", "entries.list.element", "token_index.list.element", "position.list.element");
+  private static final List<String> PLAIN_KV_COLUMNS =
+      List.of(
+          "k.data",
+          "v.data",
+          "entries.list.element",
+          "token_index.list.element",
+          "position.list.element");
+
   /**
    * Row-group size of {@code kv_cache/} files. A Parquet writer holds its open row group in memory,
    * so this bounds a task's buffered KV bytes whatever its number of records (Parquet's 128 MB
@@ -112,14 +124,22 @@ public final class CompressJob {
    * {@code conf/local-demo.yaml}.
    */
   public static void main(String[] args) {
-    JobLauncher.main(args, usage(), ConfigLoader::load, JobConfig::spark,
-        c -> Preflight.beforeSession(c, RuntimeFactories.forConfig(c)), APP_DEFAULTS, "compress",
+    JobLauncher.main(
+        args,
+        usage(),
+        ConfigLoader::load,
+        JobConfig::spark,
+        c -> Preflight.beforeSession(c, RuntimeFactories.forConfig(c)),
+        APP_DEFAULTS,
+        "compress",
         (spark, c) -> run(spark, c));
   }
 
   static String usage() {
     return "usage: CompressJob [--config FILE.yaml] [--set key=value]... [--print-config]\n"
-        + "  no --config: the embedded " + ConfigLoader.EMBEDDED_DEFAULT + "\n"
+        + "  no --config: the embedded "
+        + ConfigLoader.EMBEDDED_DEFAULT
+        + "\n"
         + "  --set output.path=/tmp/out --set run.failFast=true --set spark.conf.spark.sql.shuffle.partitions=8";
   }
 
@@ -129,15 +149,28 @@ public final class CompressJob {
   }
 
   /** Runs with {@code factory} supplying the per-executor runtime; progress goes to {@code log}. */
-  public static RunSummary run(SparkSession spark, JobConfig config, ProcessorFactory factory, PrintStream log) {
+  public static RunSummary run(
+      SparkSession spark, JobConfig config, ProcessorFactory factory, PrintStream log) {
     return run(spark, config, factory, log, JobProbe.NONE);
   }
 
-  /** As {@link #run(SparkSession, JobConfig, ProcessorFactory, PrintStream)}, telling {@code probe} each commit step. */
-  static RunSummary run(SparkSession spark, JobConfig config, ProcessorFactory factory, PrintStream log, JobProbe probe) {
+  /**
+   * As {@link #run(SparkSession, JobConfig, ProcessorFactory, PrintStream)}, telling {@code probe}
+   * each commit step.
+   */
+  static RunSummary run(
+      SparkSession spark,
+      JobConfig config,
+      ProcessorFactory factory,
+      PrintStream log,
+      JobProbe probe) {
     Instant start = Instant.now();
-    String runId = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'", Locale.ROOT).withZone(ZoneOffset.UTC)
-        .format(start) + "-" + String.format("%06x", ThreadLocalRandom.current().nextInt(1 << 24));
+    String runId =
+        DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'", Locale.ROOT)
+                .withZone(ZoneOffset.UTC)
+                .format(start)
+            + "-"
+            + String.format("%06x", ThreadLocalRandom.current().nextInt(1 << 24));
     PlanSpec plan = PlanSpec.of(config.plan());
     String configJson = ConfigLoader.canonicalJson(config);
     String configHash = ConfigLoader.sha256(configJson);
@@ -170,7 +203,8 @@ public final class CompressJob {
     out.writeText(OutputLayout.RUNS + "/" + runId + ".json", pretty(manifest));
     Map<String, String> previousSettings = new LinkedHashMap<>();
     for (Map.Entry<String, String> e : SESSION_SETTINGS.entrySet()) {
-      previousSettings.put(e.getKey(), spark.conf().contains(e.getKey()) ? spark.conf().get(e.getKey()) : null);
+      previousSettings.put(
+          e.getKey(), spark.conf().contains(e.getKey()) ? spark.conf().get(e.getKey()) : null);
       spark.conf().set(e.getKey(), e.getValue());
     }
     Dataset<Row> pending = null;
@@ -190,7 +224,8 @@ public final class CompressJob {
         for (Row r : committed.select("batch_id").distinct().collectAsList()) {
           batches.add(r.getString(0));
         }
-        // Versions before the journal protocol could leave KV of a batch whose outputs never committed.
+        // Versions before the journal protocol could leave KV of a batch whose outputs never
+        // committed.
         List<String> removed = out.removeUncommittedKv(batches);
         if (!removed.isEmpty()) {
           log.println("[tokenpress] removed KV of uncommitted batches " + removed);
@@ -198,7 +233,8 @@ public final class CompressJob {
         alreadyCommitted = committed.count();
       }
 
-      CorpusReader.Corpus listing = CorpusReader.open(spark, config.input(), config.output().rowsPerTask());
+      CorpusReader.Corpus listing =
+          CorpusReader.open(spark, config.input(), config.output().rowsPerTask());
       Map<String, Long> excluded = new LinkedHashMap<>();
       ObjectNode examples = JSON.createObjectNode();
       for (DirectoryListing.Exclusion x : listing.excluded()) {
@@ -220,25 +256,47 @@ public final class CompressJob {
         pending = corpus;
         toDo = listing.listedCount();
       } else {
-        pending = committed == null ? corpus
-            : corpus.join(committed.select("id"), corpus.col("id").equalTo(committed.col("id")), "left_anti");
+        pending =
+            committed == null
+                ? corpus
+                : corpus.join(
+                    committed.select("id"),
+                    corpus.col("id").equalTo(committed.col("id")),
+                    "left_anti");
         pending = pending.persist(StorageLevel.DISK_ONLY());
         toDo = pending.count();
       }
       long inputs = toDo + alreadyCommitted;
       manifest.put("inputs", inputs);
       manifest.put("already_committed", alreadyCommitted);
-      log.printf(Locale.ROOT, "[tokenpress] run %s: %d inputs, %d already committed, %d to process -> %s%n",
-          runId, inputs, alreadyCommitted, toDo, out.root());
+      log.printf(
+          Locale.ROOT,
+          "[tokenpress] run %s: %d inputs, %d already committed, %d to process -> %s%n",
+          runId,
+          inputs,
+          alreadyCommitted,
+          toDo,
+          out.root());
 
-      Broadcast<SerializableHadoopConf> hadoopConf = spark.sparkContext().broadcast(
-          new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()),
-          scala.reflect.ClassTag$.MODULE$.apply(SerializableHadoopConf.class));
-      progress = new Progress(okAcc, errAcc, alreadyCommitted, inputs, config.run().progressIntervalSeconds(), "rows",
-          log);
+      Broadcast<SerializableHadoopConf> hadoopConf =
+          spark
+              .sparkContext()
+              .broadcast(
+                  new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()),
+                  scala.reflect.ClassTag$.MODULE$.apply(SerializableHadoopConf.class));
+      progress =
+          new Progress(
+              okAcc,
+              errAcc,
+              alreadyCommitted,
+              inputs,
+              config.run().progressIntervalSeconds(),
+              "rows",
+              log);
       spark.sparkContext().addSparkListener(progress);
 
-      int nb = (int) Math.max(1, (toDo + config.output().batchRows() - 1) / config.output().batchRows());
+      int nb =
+          (int) Math.max(1, (toDo + config.output().batchRows() - 1) / config.output().batchRows());
       if (toDo == 0) {
         nb = 0;
       }
@@ -247,40 +305,79 @@ public final class CompressJob {
       for (int b = 0; b < nb; b++) {
         String batchId = nb == 1 ? runId : String.format(Locale.ROOT, "%s-%05d", runId, b);
         progress.phase("batch " + (b + 1) + "/" + nb);
-        Dataset<Row> work = nb == 1 ? pending : pending.where(pmod(xxhash64(col("id")), lit(nb)).equalTo(b));
+        Dataset<Row> work =
+            nb == 1 ? pending : pending.where(pmod(xxhash64(col("id")), lit(nb)).equalTo(b));
         long approxRows = (toDo + nb - 1) / nb;
         int tasks = CorpusReader.tasksFor(approxRows, config.output().rowsPerTask(), parallelism);
-        InferencePartitionFunction fn = new InferencePartitionFunction(
-            factory, spec, plan.plan(), prov.withBatch(batchId), config.run().failFast(), config.kv().enabled(),
-            config.input().maxBytes(), hadoopConf, okAcc, errAcc, config.model().sharedWorkers(),
-            config.model().workers());
+        InferencePartitionFunction fn =
+            new InferencePartitionFunction(
+                factory,
+                spec,
+                plan.plan(),
+                prov.withBatch(batchId),
+                config.run().failFast(),
+                config.kv().enabled(),
+                config.input().maxBytes(),
+                hadoopConf,
+                okAcc,
+                errAcc,
+                config.model().sharedWorkers(),
+                config.model().workers());
         // A fresh run over a listed directory in one batch feeds the listed rows straight in (no
         // query to plan, no row conversion); otherwise the batch's rows are spread over the tasks.
-        JavaRDD<Row> input = listed && nb == 1 ? listing.listed()
-            : work.repartition(tasks).javaRDD();
+        JavaRDD<Row> input =
+            listed && nb == 1 ? listing.listed() : work.repartition(tasks).javaRDD();
         String what = "tokenpress " + runId + " batch " + (b + 1) + "/" + nb;
-        BatchWrite write = BatchWrite.prepare(spark, hadoopConf, out, batchId, parquetOptions(config, false),
-            config.kv().enabled() ? parquetOptions(config, true) : null, tally);
-        List<BatchCommit.Staged> staged = write.run(
-            input, fn, what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""), out);
+        BatchWrite write =
+            BatchWrite.prepare(
+                spark,
+                hadoopConf,
+                out,
+                batchId,
+                parquetOptions(config, false),
+                config.kv().enabled() ? parquetOptions(config, true) : null,
+                tally);
+        List<BatchCommit.Staged> staged =
+            write.run(
+                input,
+                fn,
+                what + ": inference + outputs" + (config.kv().enabled() ? " + kv_cache" : ""),
+                out);
         probe.at(JobProbe.Step.TASKS_FINISHED, batchId);
         BatchCommit.commit(out, runId, batchId, staged, probe);
         batchesDone++;
       }
       progress.phase("");
-      out.delete(out.path(OutputLayout.STAGING));  // empty: each batch removed its own directory
+      out.delete(out.path(OutputLayout.STAGING)); // empty: each batch removed its own directory
       if (nb > 0) {
         log.println(progress.line());
       }
       probe.at(JobProbe.Step.SUMMARY, null);
-      RunSummary summary = summarize(tally.value(), out, runId, inputs, alreadyCommitted, batchesDone, start,
-          config.kv().enabled(), excluded);
+      RunSummary summary =
+          summarize(
+              tally.value(),
+              out,
+              runId,
+              inputs,
+              alreadyCommitted,
+              batchesDone,
+              start,
+              config.kv().enabled(),
+              excluded);
       finish(manifest, out, summary, "succeeded", null);
-      log.printf(Locale.ROOT,
+      log.printf(
+          Locale.ROOT,
           "[tokenpress] done: %d processed (%d ok, %d error) in %.1f s, %.2f rows/s; %d inputs, %d were already committed; "
               + "%d kv rows; output %s%n",
-          summary.processed(), summary.ok(), summary.errors(), summary.seconds(), summary.rowsPerSecond(),
-          summary.inputs(), summary.alreadyCommitted(), summary.kvRows(), out.root());
+          summary.processed(),
+          summary.ok(),
+          summary.errors(),
+          summary.seconds(),
+          summary.rowsPerSecond(),
+          summary.inputs(),
+          summary.alreadyCommitted(),
+          summary.kvRows(),
+          out.root());
       if (!summary.errorClasses().isEmpty()) {
         log.println("[tokenpress] errors by class: " + summary.errorClasses());
       }
@@ -296,7 +393,9 @@ public final class CompressJob {
       } catch (RuntimeException suppressed) {
         e.addSuppressed(suppressed);
       }
-      throw e instanceof RuntimeException re ? re : new IllegalStateException("compress run " + runId + " failed: " + e.getMessage(), e);
+      throw e instanceof RuntimeException re
+          ? re
+          : new IllegalStateException("compress run " + runId + " failed: " + e.getMessage(), e);
     } finally {
       if (progress != null) {
         spark.sparkContext().removeSparkListener(progress);
@@ -305,13 +404,14 @@ public final class CompressJob {
       if (pending != null) {
         pending.unpersist(false);
       }
-      previousSettings.forEach((key, value) -> {
-        if (value == null) {
-          spark.conf().unset(key);
-        } else {
-          spark.conf().set(key, value);
-        }
-      });
+      previousSettings.forEach(
+          (key, value) -> {
+            if (value == null) {
+              spark.conf().unset(key);
+            } else {
+              spark.conf().set(key, value);
+            }
+          });
     }
   }
 
@@ -326,7 +426,8 @@ public final class CompressJob {
       // (under JFR, dictionary encoding of the index lists was the largest cost of writing a KV row
       // after the tensor bytes), and the per-row strings and ints repeat within a file, which zstd
       // compresses as well as a dictionary would next to ~70 KB of tensor bytes per row. Parquet's
-      // size statistics (per-page level histograms, for planning reads of nested columns) are off too.
+      // size statistics (per-page level histograms, for planning reads of nested columns) are off
+      // too.
       o.put("parquet.enable.dictionary", "false");
       o.put("parquet.size.statistics.enabled", "false");
       for (String c : PLAIN_KV_COLUMNS) {
@@ -347,32 +448,52 @@ public final class CompressJob {
       case OVERWRITE -> {
         if (state == OutputLayout.State.TOKENPRESS || state == OutputLayout.State.FOREIGN) {
           out.deleteOwned();
-          log.println("[tokenpress] overwrite: removed the previous tokenpress output in " + out.root());
+          log.println(
+              "[tokenpress] overwrite: removed the previous tokenpress output in " + out.root());
         }
       }
       case ERROR_IF_EXISTS -> {
         if (state != OutputLayout.State.ABSENT && state != OutputLayout.State.EMPTY) {
-          throw new ConfigException("output.mode", "'" + out.root() + "' exists and is not empty ("
-              + (state == OutputLayout.State.FOREIGN ? OutputLayout.describe(out.foreignEntries()) : "a tokenpress output")
-              + "; mode error-if-exists): use a new output.path, or resume / overwrite for a tokenpress output");
+          throw new ConfigException(
+              "output.mode",
+              "'"
+                  + out.root()
+                  + "' exists and is not empty ("
+                  + (state == OutputLayout.State.FOREIGN
+                      ? OutputLayout.describe(out.foreignEntries())
+                      : "a tokenpress output")
+                  + "; mode error-if-exists): use a new output.path, or resume / overwrite for a tokenpress output");
         }
       }
       case RESUME -> {
         if (state == OutputLayout.State.FOREIGN) {
-          throw new ConfigException("output.path", "'" + out.root() + "' is a non-empty directory that tokenpress did "
-              + "not write (" + OutputLayout.describe(out.foreignEntries()) + "); tokenpress writes only into a new or "
-              + "empty directory or one of its own outputs (marked by " + OutputLayout.META + "/)");
+          throw new ConfigException(
+              "output.path",
+              "'"
+                  + out.root()
+                  + "' is a non-empty directory that tokenpress did "
+                  + "not write ("
+                  + OutputLayout.describe(out.foreignEntries())
+                  + "); tokenpress writes only into a new or "
+                  + "empty directory or one of its own outputs (marked by "
+                  + OutputLayout.META
+                  + "/)");
         }
       }
     }
     BatchCommit.Recovery recovery = BatchCommit.recover(out);
     if (!recovery.completed().isEmpty()) {
-      log.println("[tokenpress] completed the commit of batches " + recovery.completed()
-          + " that an earlier run left half-moved");
+      log.println(
+          "[tokenpress] completed the commit of batches "
+              + recovery.completed()
+              + " that an earlier run left half-moved");
     }
     if (!recovery.rolledBack().isEmpty()) {
-      log.println("[tokenpress] WARNING: rolled back batches " + recovery.rolledBack() + " whose staged files were "
-          + "removed from outside (a second run on this output.path?); their records are processed again");
+      log.println(
+          "[tokenpress] WARNING: rolled back batches "
+              + recovery.rolledBack()
+              + " whose staged files were "
+              + "removed from outside (a second run on this output.path?); their records are processed again");
     }
     List<String> removed = out.removeLeftovers();
     if (!removed.isEmpty()) {
@@ -382,8 +503,8 @@ public final class CompressJob {
 
   /**
    * The settings that shape the rows of an output: every run that adds rows to it must use the
-   * same, so one output never mixes generation settings. Spark, thread and batching settings,
-   * which do not change any row, are not among them.
+   * same, so one output never mixes generation settings. Spark, thread and batching settings, which
+   * do not change any row, are not among them.
    */
   static ObjectNode datasetSettings(JobConfig config, PlanSpec plan, EngineInfo engine) {
     ObjectNode s = JSON.createObjectNode();
@@ -408,9 +529,15 @@ public final class CompressJob {
     String text = out.readText(OutputLayout.DATASET_JSON);
     if (text == null) {
       if (out.hasCommittedOutputs()) {
-        throw new ConfigException("output.mode", "'" + out.root() + "' holds outputs of an earlier tokenpress version "
-            + "without " + OutputLayout.DATASET_JSON + ", so resume cannot check that they were made with the same "
-            + "settings; use a new output.path or output.mode=overwrite");
+        throw new ConfigException(
+            "output.mode",
+            "'"
+                + out.root()
+                + "' holds outputs of an earlier tokenpress version "
+                + "without "
+                + OutputLayout.DATASET_JSON
+                + ", so resume cannot check that they were made with the same "
+                + "settings; use a new output.path or output.mode=overwrite");
       }
       out.writeTextAtomically(OutputLayout.DATASET_JSON, pretty(settings));
       return;
@@ -419,9 +546,10 @@ public final class CompressJob {
     JsonNode now;
     try {
       before = JSON.readTree(text);
-      now = JSON.readTree(pretty(settings));  // the same number types as what was read
+      now = JSON.readTree(pretty(settings)); // the same number types as what was read
     } catch (java.io.IOException e) {
-      throw new ConfigException("output.path", out.path(OutputLayout.DATASET_JSON) + " is unreadable: " + e.getMessage());
+      throw new ConfigException(
+          "output.path", out.path(OutputLayout.DATASET_JSON) + " is unreadable: " + e.getMessage());
     }
     List<String> diffs = new ArrayList<>();
     Set<String> keys = new java.util.TreeSet<>();
@@ -429,19 +557,30 @@ public final class CompressJob {
     now.fieldNames().forEachRemaining(keys::add);
     for (String k : keys) {
       if (k.equals("plan")) {
-        continue;  // compared through plan_hash
+        continue; // compared through plan_hash
       }
       JsonNode a = before.get(k);
       JsonNode b = now.get(k);
       if (a == null || b == null || !a.equals(b)) {
-        diffs.add(k + ": output has " + (a == null ? "(none)" : a) + ", this run " + (b == null ? "(none)" : b)
-            + (k.equals("plan_hash") ? " (output's plan " + before.get("plan") + ")" : ""));
+        diffs.add(
+            k
+                + ": output has "
+                + (a == null ? "(none)" : a)
+                + ", this run "
+                + (b == null ? "(none)" : b)
+                + (k.equals("plan_hash") ? " (output's plan " + before.get("plan") + ")" : ""));
       }
     }
     if (!diffs.isEmpty()) {
-      throw new ConfigException("output.mode", "resume refused: '" + out.root() + "' was written with other settings "
-          + "that change output rows — " + String.join("; ", diffs) + ". Every run adding to one output must use the "
-          + "same; use a new output.path, or output.mode=overwrite to replace it");
+      throw new ConfigException(
+          "output.mode",
+          "resume refused: '"
+              + out.root()
+              + "' was written with other settings "
+              + "that change output rows — "
+              + String.join("; ", diffs)
+              + ". Every run adding to one output must use the "
+              + "same; use a new output.path, or output.mode=overwrite to replace it");
     }
   }
 
@@ -453,20 +592,44 @@ public final class CompressJob {
     }
   }
 
-  /** This run's counts, as tallied by its committed {@code outputs} writes ({@link OutputTally}). */
+  /**
+   * This run's counts, as tallied by its committed {@code outputs} writes ({@link OutputTally}).
+   */
   private static RunSummary summarize(
-      OutputTally.Counts counts, OutputLayout out, String runId, long inputs, long already, int batches, Instant start,
-      boolean kv, Map<String, Long> excluded) {
+      OutputTally.Counts counts,
+      OutputLayout out,
+      String runId,
+      long inputs,
+      long already,
+      int batches,
+      Instant start,
+      boolean kv,
+      Map<String, Long> excluded) {
     double secs = java.time.Duration.between(start, Instant.now()).toMillis() / 1000.0;
     Map<String, Long> classes = new LinkedHashMap<>();
     counts.errorClasses().entrySet().stream()
-        .sorted(Map.Entry.<String, Long>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()))
+        .sorted(
+            Map.Entry.<String, Long>comparingByValue()
+                .reversed()
+                .thenComparing(Map.Entry.comparingByKey()))
         .forEach(e -> classes.put(e.getKey(), e.getValue()));
-    return new RunSummary(runId, out.root(), inputs, already, counts.ok() + counts.errors(), counts.ok(), counts.errors(),
-        classes, kv ? counts.kvRows() : 0, batches, secs, excluded);
+    return new RunSummary(
+        runId,
+        out.root(),
+        inputs,
+        already,
+        counts.ok() + counts.errors(),
+        counts.ok(),
+        counts.errors(),
+        classes,
+        kv ? counts.kvRows() : 0,
+        batches,
+        secs,
+        excluded);
   }
 
-  private static void finish(ObjectNode manifest, OutputLayout out, RunSummary s, String status, Throwable error) {
+  private static void finish(
+      ObjectNode manifest, OutputLayout out, RunSummary s, String status, Throwable error) {
     manifest.put("status", status);
     manifest.put("ended_at", Instant.now().toString());
     if (s != null) {

@@ -2,8 +2,8 @@ package dev.tokenpress.jobs.compress;
 
 /**
  * Observes the compress job's commit steps on the driver. Production runs pass {@link #NONE}; the
- * fault-injection tests pass one that kills the driver JVM at a chosen step, to prove that a
- * resume after a crash at any step ends with every id exactly once.
+ * fault-injection tests pass one that kills the driver JVM at a chosen step, to prove that a resume
+ * after a crash at any step ends with every id exactly once.
  */
 @FunctionalInterface
 interface JobProbe {
@@ -11,7 +11,9 @@ interface JobProbe {
   enum Step {
     /** Every task of the batch finished and its files are staged; nothing is committed. */
     TASKS_FINISHED,
-    /** The batch's commit journal is written: from here on the batch is committed (roll-forward). */
+    /**
+     * The batch's commit journal is written: from here on the batch is committed (roll-forward).
+     */
     JOURNAL_WRITTEN,
     /** The batch's {@code kv_cache/} files are in place, its {@code outputs/} files not yet. */
     KV_MOVED,
@@ -21,7 +23,7 @@ interface JobProbe {
     SUMMARY
   }
 
-  JobProbe NONE = (step, batchId) -> { };
+  JobProbe NONE = (step, batchId) -> {};
 
   void at(Step step, String batchId);
 }

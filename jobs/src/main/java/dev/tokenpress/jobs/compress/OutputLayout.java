@@ -43,6 +43,7 @@ final class OutputLayout {
   static final String DATASET_JSON = META + "/dataset.json";
   static final String COMMITS = META + "/commits";
   static final String STAGING = META + "/staging";
+
   /** The entries of the root that tokenpress writes (and so may remove on overwrite). */
   static final Set<String> OWNED = Set.of(OUTPUTS, KV_CACHE, RUN_JSON, RUNS, META, "_SUCCESS");
 
@@ -88,8 +89,15 @@ final class OutputLayout {
     return new Path(root, relative);
   }
 
-  /** What is at the root: nothing, an empty directory, a directory tokenpress marked, anything else. */
-  enum State { ABSENT, EMPTY, TOKENPRESS, FOREIGN }
+  /**
+   * What is at the root: nothing, an empty directory, a directory tokenpress marked, anything else.
+   */
+  enum State {
+    ABSENT,
+    EMPTY,
+    TOKENPRESS,
+    FOREIGN
+  }
 
   /**
    * Classifies the root; a file at {@code output.path}, or above it, is refused in every mode
@@ -97,7 +105,7 @@ final class OutputLayout {
    */
   State state() {
     try {
-      Preflight.checkOutputPath(root.toString(), fs);  // a file at (or above) the root is refused
+      Preflight.checkOutputPath(root.toString(), fs); // a file at (or above) the root is refused
       if (!fs.exists(root)) {
         return State.ABSENT;
       }
@@ -117,13 +125,19 @@ final class OutputLayout {
     }
   }
 
-  /** Root entries that tokenpress did not write (a Hadoop checksum file of an owned entry counts as owned). */
+  /**
+   * Root entries that tokenpress did not write (a Hadoop checksum file of an owned entry counts as
+   * owned).
+   */
   List<String> foreignEntries() {
     List<String> foreign = new ArrayList<>();
     try {
       for (FileStatus c : fs.listStatus(root)) {
         String name = c.getPath().getName();
-        String base = name.startsWith(".") && name.endsWith(".crc") ? name.substring(1, name.length() - 4) : name;
+        String base =
+            name.startsWith(".") && name.endsWith(".crc")
+                ? name.substring(1, name.length() - 4)
+                : name;
         if (!OWNED.contains(base)) {
           foreign.add(name);
         }
@@ -136,8 +150,8 @@ final class OutputLayout {
   }
 
   /**
-   * Removes what tokenpress wrote at the root — only the {@link #OWNED} entries, only when the
-   * root carries tokenpress's marker and nothing else, so a mistyped {@code output.path} can never
+   * Removes what tokenpress wrote at the root — only the {@link #OWNED} entries, only when the root
+   * carries tokenpress's marker and nothing else, so a mistyped {@code output.path} can never
    * destroy a user's files.
    */
   void deleteOwned() {
@@ -147,9 +161,17 @@ final class OutputLayout {
     }
     List<String> foreign = foreignEntries();
     if (s == State.FOREIGN || !foreign.isEmpty()) {
-      throw new ConfigException("output.mode", "overwrite refused: '" + root + "' is not (only) a tokenpress output; it holds "
-          + describe(foreign) + ". overwrite removes only a directory tokenpress wrote (with its " + META + "/ or "
-          + RUN_JSON + " marker and nothing else); choose a new or empty output.path");
+      throw new ConfigException(
+          "output.mode",
+          "overwrite refused: '"
+              + root
+              + "' is not (only) a tokenpress output; it holds "
+              + describe(foreign)
+              + ". overwrite removes only a directory tokenpress wrote (with its "
+              + META
+              + "/ or "
+              + RUN_JSON
+              + " marker and nothing else); choose a new or empty output.path");
     }
     try {
       for (FileStatus c : fs.listStatus(root)) {
@@ -164,9 +186,11 @@ final class OutputLayout {
 
   static String describe(List<String> names) {
     List<String> shown = names.size() > 5 ? names.subList(0, 5) : names;
-    String list = String.join(", ", shown) + (names.size() > 5 ? " and " + (names.size() - 5) + " more" : "");
-    return names.isEmpty() ? "no tokenpress marker" : names.size() + " other entr" + (names.size() == 1 ? "y" : "ies")
-        + " (" + list + ")";
+    String list =
+        String.join(", ", shown) + (names.size() > 5 ? " and " + (names.size() - 5) + " more" : "");
+    return names.isEmpty()
+        ? "no tokenpress marker"
+        : names.size() + " other entr" + (names.size() == 1 ? "y" : "ies") + " (" + list + ")";
   }
 
   /** Whether {@code outputs/} holds at least one committed Parquet file. */
@@ -225,9 +249,9 @@ final class OutputLayout {
 
   /**
    * Removes what dead runs left that is not data: the staging area, unfinished journals, and the
-   * temporary directories of Spark's commit protocol that earlier versions of the job used
-   * ({@code _temporary}, {@code .spark-staging-*} below {@code outputs/} and {@code kv_cache/}).
-   * Call after {@link BatchCommit#recover} (which needs the staged files of finished journals).
+   * temporary directories of Spark's commit protocol that earlier versions of the job used ({@code
+   * _temporary}, {@code .spark-staging-*} below {@code outputs/} and {@code kv_cache/}). Call after
+   * {@link BatchCommit#recover} (which needs the staged files of finished journals).
    *
    * @return the removed paths, relative to the root
    */
@@ -245,7 +269,9 @@ final class OutputLayout {
         }
         for (FileStatus st : fs.listStatus(d)) {
           String name = st.getPath().getName();
-          if (name.equals("_temporary") || name.startsWith(".spark-staging") || name.endsWith(".tmp")) {
+          if (name.equals("_temporary")
+              || name.startsWith(".spark-staging")
+              || name.endsWith(".tmp")) {
             delete(st.getPath());
             removed.add(dir + "/" + name);
           }

@@ -21,7 +21,8 @@ public final class OutputTally extends AccumulatorV2<Row, OutputTally.Counts> {
   private static final int KV_CHUNKS = OutputSchemas.OUTPUTS.fieldIndex("kv_chunks");
 
   /** Snapshot of the counts. */
-  public record Counts(long ok, long errors, long kvRows, Map<String, Long> errorClasses) implements java.io.Serializable {}
+  public record Counts(long ok, long errors, long kvRows, Map<String, Long> errorClasses)
+      implements java.io.Serializable {}
 
   private long ok;
   private long errors;

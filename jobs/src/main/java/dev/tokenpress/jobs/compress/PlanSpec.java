@@ -28,7 +28,8 @@ public record PlanSpec(CompressionPlan plan) {
     try {
       p = CompressionPlan.parse(ConfigLoader.canonicalJson(plan));
     } catch (IllegalArgumentException e) {
-      throw new ConfigException("plan", e.getMessage() + " (operators: " + CompressionPlan.operatorNames() + ")");
+      throw new ConfigException(
+          "plan", e.getMessage() + " (operators: " + CompressionPlan.operatorNames() + ")");
     }
     return new PlanSpec(p);
   }

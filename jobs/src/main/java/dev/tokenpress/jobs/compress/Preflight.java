@@ -41,13 +41,18 @@ public final class Preflight {
     }
     PlanSpec plan = PlanSpec.of(config.plan());
     RuntimeFactories.checkKvDtype(config, plan);
-    if (Files.isDirectory(java.nio.file.Path.of(RuntimeFactories.resolveBundle(config.model().bundle())))) {
+    if (Files.isDirectory(
+        java.nio.file.Path.of(RuntimeFactories.resolveBundle(config.model().bundle())))) {
       checkPlan(RuntimeFactories.spec(config), plan, factory);
     }
   }
 
   /** Every check, in a session ({@code hadoopConf}: the session's Hadoop configuration). */
-  public static void check(JobConfig config, ProcessorSpec spec, PlanSpec plan, ProcessorFactory factory,
+  public static void check(
+      JobConfig config,
+      ProcessorSpec spec,
+      PlanSpec plan,
+      ProcessorFactory factory,
       Configuration hadoopConf) {
     RuntimeFactories.checkKvDtype(config, plan);
     checkPlan(spec, plan, factory);
@@ -77,7 +82,8 @@ public final class Preflight {
       throw new ConfigException("model.bundle", m);
     } catch (RuntimeException e) {
       // An unreadable bundle (BundleException, I/O): the plan cannot be checked, nor run.
-      throw new ConfigException("model.bundle", "cannot read the model bundle " + spec.bundle() + ": " + e.getMessage());
+      throw new ConfigException(
+          "model.bundle", "cannot read the model bundle " + spec.bundle() + ": " + e.getMessage());
     }
   }
 
@@ -97,9 +103,15 @@ public final class Preflight {
       if (st.isDirectory()) {
         return;
       }
-      throw new ConfigException("output.path", q.equals(p)
-          ? p + " is a file; output.path must be a directory (a new one, or one a previous run wrote)"
-          : path + " lies under " + q + ", which is a file, not a directory; choose another output.path");
+      throw new ConfigException(
+          "output.path",
+          q.equals(p)
+              ? p
+                  + " is a file; output.path must be a directory (a new one, or one a previous run wrote)"
+              : path
+                  + " lies under "
+                  + q
+                  + ", which is a file, not a directory; choose another output.path");
     }
   }
 }

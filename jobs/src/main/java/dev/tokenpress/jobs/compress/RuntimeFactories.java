@@ -21,8 +21,12 @@ public final class RuntimeFactories {
 
   /** What an executor needs to load the model of {@code config} (the plan travels separately). */
   public static ProcessorSpec spec(JobConfig config) {
-    return new ProcessorSpec(resolveBundle(config.model().bundle()), config.model().maxNewTokens(),
-        config.model().seed(), config.model().maxPixels(), config.model().intraOpThreads(),
+    return new ProcessorSpec(
+        resolveBundle(config.model().bundle()),
+        config.model().maxNewTokens(),
+        config.model().seed(),
+        config.model().maxPixels(),
+        config.model().intraOpThreads(),
         config.kv().dtype().precision());
   }
 
@@ -38,8 +42,14 @@ public final class RuntimeFactories {
     List<TokenOperator> ops = plan.plan().build();
     for (int i = 0; i < ops.size(); i++) {
       if (ops.get(i).quantizesKv()) {
-        throw new ConfigException("kv.dtype", config.kv().dtype().wire() + " quantises the KV cache and so does plan["
-            + i + "] (" + ops.get(i).name() + "); a plan that quantises the cache needs kv.dtype float32 or float16");
+        throw new ConfigException(
+            "kv.dtype",
+            config.kv().dtype().wire()
+                + " quantises the KV cache and so does plan["
+                + i
+                + "] ("
+                + ops.get(i).name()
+                + "); a plan that quantises the cache needs kv.dtype float32 or float16");
       }
     }
   }

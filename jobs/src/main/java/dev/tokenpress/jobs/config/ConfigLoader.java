@@ -38,20 +38,23 @@ import java.util.stream.Collectors;
 public final class ConfigLoader {
   /** Classpath location of the embedded default config. */
   public static final String EMBEDDED_DEFAULT = "conf/local-demo.yaml";
+
   private static final String DEFAULTS = "dev/tokenpress/jobs/defaults.yaml";
   private static final String SPARK_CONF = "spark.conf.";
 
-  private static final YAMLMapper YAML = YAMLMapper.builder()
-      .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-      .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
-      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-      .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
-      .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
-      .build();
-  private static final ObjectMapper CANONICAL = JsonMapper.builder()
-      .enable(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY)
-      .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
-      .build();
+  private static final YAMLMapper YAML =
+      YAMLMapper.builder()
+          .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+          .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+          .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+          .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+          .build();
+  private static final ObjectMapper CANONICAL =
+      JsonMapper.builder()
+          .enable(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY)
+          .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
+          .build();
 
   private ConfigLoader() {}
 
@@ -71,7 +74,8 @@ public final class ConfigLoader {
    * resource that holds every key), merged with {@code file} (or the classpath resource {@code
    * embedded}), merged with the overrides, bound strictly to {@code type}.
    */
-  public static <T> T load(Class<T> type, String defaults, String embedded, Path file, List<String> overrides) {
+  public static <T> T load(
+      Class<T> type, String defaults, String embedded, Path file, List<String> overrides) {
     ObjectNode tree = (ObjectNode) readResource(defaults);
     Set<String> free = freeMaps(tree, "");
     JsonNode user;
@@ -144,13 +148,13 @@ public final class ConfigLoader {
   /** Lower-case hex SHA-256 of the UTF-8 bytes of {@code text}. */
   public static String sha256(String text) {
     try {
-      return HexFormat.of().formatHex(
-          MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
+      return HexFormat.of()
+          .formatHex(
+              MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
     }
   }
-
 
   private static JsonNode readResource(String name) {
     try (InputStream in = ConfigLoader.class.getClassLoader().getResourceAsStream(name)) {
@@ -169,15 +173,18 @@ public final class ConfigLoader {
    */
   private static Set<String> freeMaps(ObjectNode defaults, String prefix) {
     Set<String> out = new TreeSet<>();
-    defaults.fields().forEachRemaining(e -> {
-      if (e.getValue().isObject()) {
-        if (e.getValue().isEmpty()) {
-          out.add(prefix + e.getKey());
-        } else {
-          out.addAll(freeMaps((ObjectNode) e.getValue(), prefix + e.getKey() + "."));
-        }
-      }
-    });
+    defaults
+        .fields()
+        .forEachRemaining(
+            e -> {
+              if (e.getValue().isObject()) {
+                if (e.getValue().isEmpty()) {
+                  out.add(prefix + e.getKey());
+                } else {
+                  out.addAll(freeMaps((ObjectNode) e.getValue(), prefix + e.getKey() + "."));
+                }
+              }
+            });
     return out;
   }
 
@@ -190,8 +197,12 @@ public final class ConfigLoader {
       if (existing == null) {
         // Every key exists in the defaults: anything else is a typo, reported before any value.
         String parent = prefix.isEmpty() ? "" : prefix.substring(0, prefix.length() - 1);
-        throw new ConfigException(prefix + e.getKey(), "unknown key; allowed keys"
-            + (parent.isEmpty() ? "" : " under '" + parent + "'") + ": " + keys(dst));
+        throw new ConfigException(
+            prefix + e.getKey(),
+            "unknown key; allowed keys"
+                + (parent.isEmpty() ? "" : " under '" + parent + "'")
+                + ": "
+                + keys(dst));
       }
       boolean freeMap = free.contains(prefix + e.getKey());
       if (existing != null && existing.isObject() && e.getValue().isObject() && !freeMap) {
@@ -222,8 +233,14 @@ public final class ConfigLoader {
       JsonNode child = node.get(parts[i]);
       if (child == null || !child.isObject()) {
         String at = String.join(".", List.of(parts).subList(0, i));
-        throw new ConfigException(key, "unknown key '" + parts[i] + "'"
-            + (at.isEmpty() ? "" : " under '" + at + "'") + "; allowed keys: " + keys(node));
+        throw new ConfigException(
+            key,
+            "unknown key '"
+                + parts[i]
+                + "'"
+                + (at.isEmpty() ? "" : " under '" + at + "'")
+                + "; allowed keys: "
+                + keys(node));
       }
       node = (ObjectNode) child;
     }
@@ -258,9 +275,16 @@ public final class ConfigLoader {
       return v == null || v.isMissingNode() ? YAML.getNodeFactory().nullNode() : v;
     } catch (IOException e) {
       if (collection) {
-        String why = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
-        throw new ConfigException(key, "'" + raw + "' is not valid YAML/JSON (" + firstLine(why) + ")"
-            + (key.equals("plan") ? "; " + JobConfig.PLAN_HELP : ""));
+        String why =
+            e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+        throw new ConfigException(
+            key,
+            "'"
+                + raw
+                + "' is not valid YAML/JSON ("
+                + firstLine(why)
+                + ")"
+                + (key.equals("plan") ? "; " + JobConfig.PLAN_HELP : ""));
       }
       return YAML.getNodeFactory().textNode(raw);
     }
@@ -285,9 +309,11 @@ public final class ConfigLoader {
     String path = "";
     JsonNode given = null;
     if (e instanceof JsonMappingException jme) {
-      path = jme.getPath().stream()
-          .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
-          .collect(Collectors.joining(".")).replace(".[", "[");
+      path =
+          jme.getPath().stream()
+              .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+              .collect(Collectors.joining("."))
+              .replace(".[", "[");
       given = tree;
       for (JsonMappingException.Reference r : jme.getPath()) {
         given = r.getFieldName() != null ? given.path(r.getFieldName()) : given.path(r.getIndex());
@@ -302,13 +328,17 @@ public final class ConfigLoader {
       }
     }
     if (e instanceof UnrecognizedPropertyException u) {
-      String parent = path.endsWith(u.getPropertyName())
-          ? path.substring(0, Math.max(0, path.length() - u.getPropertyName().length() - 1))
-          : path;
+      String parent =
+          path.endsWith(u.getPropertyName())
+              ? path.substring(0, Math.max(0, path.length() - u.getPropertyName().length() - 1))
+              : path;
       TreeSet<String> known = new TreeSet<>();
       u.getKnownPropertyIds().forEach(k -> known.add(String.valueOf(k)));
-      return new ConfigException(join(parent, u.getPropertyName()),
-          "unknown key; allowed keys" + (parent.isEmpty() ? "" : " under '" + parent + "'") + ": "
+      return new ConfigException(
+          join(parent, u.getPropertyName()),
+          "unknown key; allowed keys"
+              + (parent.isEmpty() ? "" : " under '" + parent + "'")
+              + ": "
               + String.join(", ", known));
     }
     Throwable root = e;
@@ -322,14 +352,22 @@ public final class ConfigLoader {
     for (Throwable c = e; c != null; c = c.getCause()) {
       if (c instanceof InputCoercionException ic) {
         // A number out of the field's range, e.g. 99999999999 for an int.
-        return new ConfigException(field, "expected " + expected(ic.getTargetType(), true) + ", got "
-            + describe(given, ic.getInputType() == null ? null : ic.getInputType().asString()));
+        return new ConfigException(
+            field,
+            "expected "
+                + expected(ic.getTargetType(), true)
+                + ", got "
+                + describe(given, ic.getInputType() == null ? null : ic.getInputType().asString()));
       }
     }
     if (e instanceof MismatchedInputException m) {
       Object value = m instanceof InvalidFormatException f ? f.getValue() : null;
-      return new ConfigException(field, "expected " + expected(m.getTargetType(), false) + ", got "
-          + describe(given, value == null ? null : String.valueOf(value)));
+      return new ConfigException(
+          field,
+          "expected "
+              + expected(m.getTargetType(), false)
+              + ", got "
+              + describe(given, value == null ? null : String.valueOf(value)));
     }
     return new ConfigException(field, firstLine(e.getMessage()));
   }
@@ -341,10 +379,14 @@ public final class ConfigLoader {
       return "another type";
     }
     if (t == int.class || t == Integer.class) {
-      return withRange ? "an integer in [" + Integer.MIN_VALUE + ", " + Integer.MAX_VALUE + "]" : "an integer";
+      return withRange
+          ? "an integer in [" + Integer.MIN_VALUE + ", " + Integer.MAX_VALUE + "]"
+          : "an integer";
     }
     if (t == long.class || t == Long.class) {
-      return withRange ? "an integer in [" + Long.MIN_VALUE + ", " + Long.MAX_VALUE + "]" : "an integer";
+      return withRange
+          ? "an integer in [" + Long.MIN_VALUE + ", " + Long.MAX_VALUE + "]"
+          : "an integer";
     }
     if (t == boolean.class || t == Boolean.class) {
       return "a boolean (true or false)";

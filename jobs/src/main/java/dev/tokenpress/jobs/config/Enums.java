@@ -4,7 +4,9 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.stream.Collectors;
 
-/** Lower-case, hyphenated names for config enumerations, with errors that list the allowed values. */
+/**
+ * Lower-case, hyphenated names for config enumerations, with errors that list the allowed values.
+ */
 final class Enums {
   private Enums() {}
 
@@ -23,6 +25,8 @@ final class Enums {
   }
 
   static <E extends Enum<E>> String allowed(Class<E> type) {
-    return Arrays.stream(type.getEnumConstants()).map(Enums::wire).collect(Collectors.joining(", "));
+    return Arrays.stream(type.getEnumConstants())
+        .map(Enums::wire)
+        .collect(Collectors.joining(", "));
   }
 }

@@ -9,15 +9,15 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The {@code compress} job's configuration, bound from YAML by {@link ConfigLoader} (defaults,
- * then the file, then {@code --set} overrides) and validated here: every record checks its own
- * fields and names them in the error.
+ * The {@code compress} job's configuration, bound from YAML by {@link ConfigLoader} (defaults, then
+ * the file, then {@code --set} overrides) and validated here: every record checks its own fields
+ * and names them in the error.
  *
  * @param spark session settings used only when {@code main} creates the session
  * @param input the corpus
  * @param model the model bundle and generation settings
- * @param plan the compression plan: a list of operator objects, e.g. {@code [{op: vtc-cls,
- *     keep: 64}]}; empty = no compression
+ * @param plan the compression plan: a list of operator objects, e.g. {@code [{op: vtc-cls, keep:
+ *     64}]}; empty = no compression
  * @param kv the KV cache output
  * @param output where and how results are written
  * @param run failure handling and progress
@@ -41,16 +41,21 @@ public record JobConfig(
    * What a plan looks like, for errors: a list of operator objects, with an example and the
    * operator names.
    */
-  public static final String PLAN_HELP = "a plan is a YAML/JSON list of operator objects applied in order, e.g. "
-      + "[{op: vtc-cls, keep: 64, layers: \"1..L-2\"}, {op: fastv, layer: 2, drop_ratio: 0.5}] "
-      + "(on the command line: --set 'plan=[{op: fastv, layer: 2}]'), or [] for none; operators: "
-      + String.join(", ", CompressionPlan.operatorNames());
+  public static final String PLAN_HELP =
+      "a plan is a YAML/JSON list of operator objects applied in order, e.g. "
+          + "[{op: vtc-cls, keep: 64, layers: \"1..L-2\"}, {op: fastv, layer: 2, drop_ratio: 0.5}] "
+          + "(on the command line: --set 'plan=[{op: fastv, layer: 2}]'), or [] for none; operators: "
+          + String.join(", ", CompressionPlan.operatorNames());
 
   /** The plan's shape and operators (checks against the model come later, with the bundle). */
   private static void checkPlan(JsonNode plan) {
     if (!plan.isArray()) {
-      String got = plan.isTextual() ? "the text '" + plan.asText() + "'"
-          : plan.isObject() ? "a single object (wrap it in [ ])" : plan.getNodeType().name().toLowerCase(Locale.ROOT);
+      String got =
+          plan.isTextual()
+              ? "the text '" + plan.asText() + "'"
+              : plan.isObject()
+                  ? "a single object (wrap it in [ ])"
+                  : plan.getNodeType().name().toLowerCase(Locale.ROOT);
       throw invalid("plan", "must be a list of operators, got " + got + "; " + PLAN_HELP);
     }
     try {
@@ -92,8 +97,14 @@ public record JobConfig(
    * @param columns manifest column names
    */
   public record Input(
-      InputFormat format, String path, String glob, boolean globCaseSensitive, boolean recursive, String prompt,
-      long maxBytes, Columns columns) {
+      InputFormat format,
+      String path,
+      String glob,
+      boolean globCaseSensitive,
+      boolean recursive,
+      String prompt,
+      long maxBytes,
+      Columns columns) {
     public Input {
       if (format == null) {
         throw invalid("format", "is required; allowed values: " + Enums.allowed(InputFormat.class));
@@ -105,7 +116,8 @@ public record JobConfig(
         throw invalid("prompt", "is required for a directory corpus");
       }
       if (maxBytes < 1 || maxBytes > Integer.MAX_VALUE - 8) {
-        throw invalid("maxBytes", "must be in [1, " + (Integer.MAX_VALUE - 8) + "], got " + maxBytes);
+        throw invalid(
+            "maxBytes", "must be in [1, " + (Integer.MAX_VALUE - 8) + "], got " + maxBytes);
       }
       if (columns == null) {
         throw invalid("columns", "section is missing or null");
@@ -114,9 +126,9 @@ public record JobConfig(
   }
 
   /**
-   * Names of the manifest columns holding each field (e.g. ShapesVQA's questions.jsonl uses
-   * {@code path: image, prompt: question, reference: answer}). {@code path} and {@code bytes}:
-   * a row needs one of them.
+   * Names of the manifest columns holding each field (e.g. ShapesVQA's questions.jsonl uses {@code
+   * path: image, prompt: question, reference: answer}). {@code path} and {@code bytes}: a row needs
+   * one of them.
    */
   public record Columns(String id, String path, String bytes, String prompt, String reference) {
     public Columns {
@@ -139,7 +151,13 @@ public record JobConfig(
    * @param workers threads of that pool; 0 = the executor's task slots
    */
   public record Model(
-      String bundle, int maxNewTokens, long seed, long maxPixels, int intraOpThreads, boolean sharedWorkers, int workers) {
+      String bundle,
+      int maxNewTokens,
+      long seed,
+      long maxPixels,
+      int intraOpThreads,
+      boolean sharedWorkers,
+      int workers) {
     public Model {
       if (bundle == null || bundle.isBlank()) {
         throw invalid("bundle", "is required");
@@ -161,8 +179,8 @@ public record JobConfig(
 
   /**
    * @param enabled write {@code kv_cache/}
-   * @param dtype precision of KV entries the plan leaves unquantised (float32, float16), or uniform ZipCache
-   *     quantisation of the whole cache after prefill (int8, int4, int2)
+   * @param dtype precision of KV entries the plan leaves unquantised (float32, float16), or uniform
+   *     ZipCache quantisation of the whole cache after prefill (int8, int4, int2)
    */
   public record Kv(boolean enabled, KvStorage dtype) {
     public Kv {
@@ -179,7 +197,8 @@ public record JobConfig(
    * @param batchRows records per commit: a failure loses at most one batch of work
    * @param rowsPerTask target records per Spark task (smaller = better balance, more overhead)
    */
-  public record Output(String path, OutputMode mode, int zstdLevel, long batchRows, int rowsPerTask) {
+  public record Output(
+      String path, OutputMode mode, int zstdLevel, long batchRows, int rowsPerTask) {
     public Output {
       if (path == null || path.isBlank()) {
         throw invalid("path", "is required");

@@ -6,9 +6,9 @@ import dev.tokenpress.operators.kv.KvPrecision;
 
 /**
  * Precision the runtime keeps KV entries in, unless the plan's operators re-encode them. The
- * integer precisions quantise the whole cache uniformly after prefill with the ZipCache codec
- * (keys per channel, values per token after channel scaling; generated tokens stay float16); they
- * cannot be combined with a plan that quantises the cache itself (zipvl).
+ * integer precisions quantise the whole cache uniformly after prefill with the ZipCache codec (keys
+ * per channel, values per token after channel scaling; generated tokens stay float16); they cannot
+ * be combined with a plan that quantises the cache itself (zipvl).
  */
 public enum KvStorage {
   FLOAT32(KvPrecision.FP32),

@@ -58,7 +58,11 @@ public final class CorpusReader {
     private final List<DirectoryListing.Exclusion> excluded;
     private Dataset<Row> rows;
 
-    private Corpus(SparkSession spark, Dataset<Row> rows, JavaRDD<Row> listed, long listedCount,
+    private Corpus(
+        SparkSession spark,
+        Dataset<Row> rows,
+        JavaRDD<Row> listed,
+        long listedCount,
         List<DirectoryListing.Exclusion> excluded) {
       this.spark = spark;
       this.rows = rows;
@@ -100,28 +104,33 @@ public final class CorpusReader {
   }
 
   /**
-   * The corpus as work rows; a directory corpus comes already split into partitions of about
-   * {@code rowsPerTask} records (at least the default parallelism), with its size known.
+   * The corpus as work rows; a directory corpus comes already split into partitions of about {@code
+   * rowsPerTask} records (at least the default parallelism), with its size known.
    */
   public static Corpus open(SparkSession spark, JobConfig.Input in, int rowsPerTask) {
     return switch (in.format()) {
       case DIRECTORY -> directory(spark, in, rowsPerTask);
       case JSONL, PARQUET -> {
         Dataset<Row> m = manifest(spark, in);
-        yield new Corpus(spark, m.select(
-            col("id").cast(DataTypes.StringType).as("id"),
-            col("source").cast(DataTypes.StringType).as("source"),
-            col("bytes").cast(DataTypes.BinaryType).as("bytes"),
-            col("prompt").cast(DataTypes.StringType).as("prompt"),
-            col("reference").cast(DataTypes.StringType).as("reference")), null, -1, List.of());
+        yield new Corpus(
+            spark,
+            m.select(
+                col("id").cast(DataTypes.StringType).as("id"),
+                col("source").cast(DataTypes.StringType).as("source"),
+                col("bytes").cast(DataTypes.BinaryType).as("bytes"),
+                col("prompt").cast(DataTypes.StringType).as("prompt"),
+                col("reference").cast(DataTypes.StringType).as("reference")),
+            null,
+            -1,
+            List.of());
       }
     };
   }
 
   /**
    * Tasks for {@code rows} records: about {@code rowsPerTask} records each, rounded up to a
-   * multiple of the task slots ({@code parallelism}) so that every slot gets the same share of
-   * the work (no slot idles while another finishes a last task); never more tasks than records.
+   * multiple of the task slots ({@code parallelism}) so that every slot gets the same share of the
+   * work (no slot idles while another finishes a last task); never more tasks than records.
    */
   public static int tasksFor(long rows, int rowsPerTask, int parallelism) {
     if (rows <= 0) {
@@ -135,16 +144,22 @@ public final class CorpusReader {
 
   /** Checks that ids are non-null and unique (one aggregation over the id column). */
   public static void checkIds(Dataset<Row> work, String path) {
-    Row r = work.selectExpr("count(*) AS n", "count(id) AS non_null", "count(DISTINCT id) AS distinct_ids").first();
+    Row r =
+        work.selectExpr(
+                "count(*) AS n", "count(id) AS non_null", "count(DISTINCT id) AS distinct_ids")
+            .first();
     long n = r.getLong(0);
     long nonNull = r.getLong(1);
     long distinct = r.getLong(2);
     if (nonNull != n) {
-      throw new ConfigException("input.columns.id", (n - nonNull) + " of " + n + " rows of " + path + " have a null id");
+      throw new ConfigException(
+          "input.columns.id", (n - nonNull) + " of " + n + " rows of " + path + " have a null id");
     }
     if (distinct != n) {
-      List<Row> dups = work.groupBy("id").count().where(col("count").gt(1)).limit(5).collectAsList();
-      throw new ConfigException("input.columns.id", (n - distinct) + " duplicate ids in " + path + ", e.g. " + dups);
+      List<Row> dups =
+          work.groupBy("id").count().where(col("count").gt(1)).limit(5).collectAsList();
+      throw new ConfigException(
+          "input.columns.id", (n - distinct) + " duplicate ids in " + path + ", e.g. " + dups);
     }
   }
 
@@ -164,8 +179,8 @@ public final class CorpusReader {
       FileSystem fs = rootPath.getFileSystem(spark.sparkContext().hadoopConfiguration());
       FileStatus st = fs.getFileStatus(rootPath);
       if (st.isDirectory()) {
-        DirectoryListing listing = DirectoryListing.list(fs, rootPath, pattern, in.globCaseSensitive(),
-            in.recursive());
+        DirectoryListing listing =
+            DirectoryListing.list(fs, rootPath, pattern, in.globCaseSensitive(), in.recursive());
         files = listing.files();
         excluded = listing.exclusions();
       } else {
@@ -186,10 +201,12 @@ public final class CorpusReader {
       }
       dealt.add(rows);
     }
-    // Already split into as many partitions as the job's tasks: no shuffle is needed to spread work.
-    JavaRDD<Row> listed = JavaSparkContext.fromSparkContext(spark.sparkContext())
-        .parallelize(dealt, slices)
-        .flatMap(List::iterator);
+    // Already split into as many partitions as the job's tasks: no shuffle is needed to spread
+    // work.
+    JavaRDD<Row> listed =
+        JavaSparkContext.fromSparkContext(spark.sparkContext())
+            .parallelize(dealt, slices)
+            .flatMap(List::iterator);
     return new Corpus(spark, null, listed, files.size(), excluded);
   }
 
@@ -197,14 +214,16 @@ public final class CorpusReader {
    * Splits {@code files} into {@code tasks} lists of equal counts (±1) and similar byte sizes: by
    * size, largest first, dealt in snake order (task 0, 1, …, n−1, n−1, …, 0, 0, …) — a record's
    * cost is a fixed part (the model) plus a part growing with its file (decoding), so each task
-   * gets the same number of records and the same mix of large and small files (contiguous ranges
-   * of the sorted paths would give one task a whole directory of large photos). Each list is in
-   * path order.
+   * gets the same number of records and the same mix of large and small files (contiguous ranges of
+   * the sorted paths would give one task a whole directory of large photos). Each list is in path
+   * order.
    */
   static List<List<FileStatus>> deal(List<FileStatus> files, int tasks) {
     List<FileStatus> bySize = new ArrayList<>(files);
-    bySize.sort(java.util.Comparator.comparingLong(FileStatus::getLen).reversed()
-        .thenComparing(f -> f.getPath().toString()));
+    bySize.sort(
+        java.util.Comparator.comparingLong(FileStatus::getLen)
+            .reversed()
+            .thenComparing(f -> f.getPath().toString()));
     List<List<FileStatus>> out = new ArrayList<>(tasks);
     for (int t = 0; t < tasks; t++) {
       out.add(new ArrayList<>(files.size() / tasks + 1));
@@ -229,28 +248,44 @@ public final class CorpusReader {
     String file = qualify(spark, in.path(), "input.path");
     Dataset<Row> m;
     try {
-      m = in.format() == dev.tokenpress.jobs.config.InputFormat.JSONL
-          ? spark.read().option("mode", "FAILFAST").json(file)
-          : spark.read().parquet(file);
+      m =
+          in.format() == dev.tokenpress.jobs.config.InputFormat.JSONL
+              ? spark.read().option("mode", "FAILFAST").json(file)
+              : spark.read().parquet(file);
     } catch (Exception e) {
-      throw new ConfigException("input.path", "cannot read manifest " + file + ": " + e.getMessage());
+      throw new ConfigException(
+          "input.path", "cannot read manifest " + file + ": " + e.getMessage());
     }
     JobConfig.Columns c = in.columns();
     Set<String> have = new TreeSet<>(Arrays.asList(m.columns()));
     if (!have.contains(c.id())) {
-      throw new ConfigException("input.columns.id", "manifest " + file + " has no column '" + c.id()
-          + "'; its columns: " + have);
+      throw new ConfigException(
+          "input.columns.id",
+          "manifest " + file + " has no column '" + c.id() + "'; its columns: " + have);
     }
     boolean hasPath = c.path() != null && have.contains(c.path());
     boolean hasBytes = c.bytes() != null && have.contains(c.bytes());
     if (!hasPath && !hasBytes) {
-      throw new ConfigException("input.columns.path", "manifest " + file + " has neither a path column '"
-          + c.path() + "' nor a bytes column '" + c.bytes() + "'; its columns: " + have);
+      throw new ConfigException(
+          "input.columns.path",
+          "manifest "
+              + file
+              + " has neither a path column '"
+              + c.path()
+              + "' nor a bytes column '"
+              + c.bytes()
+              + "'; its columns: "
+              + have);
     }
     boolean hasPrompt = c.prompt() != null && have.contains(c.prompt());
     if (!hasPrompt && (in.prompt() == null || in.prompt().isBlank())) {
-      throw new ConfigException("input.prompt", "manifest " + file + " has no prompt column '" + c.prompt()
-          + "' and input.prompt is not set");
+      throw new ConfigException(
+          "input.prompt",
+          "manifest "
+              + file
+              + " has no prompt column '"
+              + c.prompt()
+              + "' and input.prompt is not set");
     }
     boolean hasRef = c.reference() != null && have.contains(c.reference());
     TreeSet<String> ignored = new TreeSet<>(have);
@@ -260,14 +295,19 @@ public final class CorpusReader {
     }
     // Relative paths are relative to the manifest's directory.
     String base = manifestBase(spark, file);
-    Column path = hasPath ? col(c.path()).cast(DataTypes.StringType) : lit(null).cast(DataTypes.StringType);
-    Column source = when(path.isNull(), lit(null).cast(DataTypes.StringType))
-        .when(path.rlike("^[A-Za-z][A-Za-z0-9+.-]*:").or(path.startsWith("/")), path)
-        .otherwise(concat(lit(base), path));
-    Column prompt = hasPrompt ? coalesce(col(c.prompt()).cast(DataTypes.StringType), lit(in.prompt()))
-        : lit(in.prompt());
+    Column path =
+        hasPath ? col(c.path()).cast(DataTypes.StringType) : lit(null).cast(DataTypes.StringType);
+    Column source =
+        when(path.isNull(), lit(null).cast(DataTypes.StringType))
+            .when(path.rlike("^[A-Za-z][A-Za-z0-9+.-]*:").or(path.startsWith("/")), path)
+            .otherwise(concat(lit(base), path));
+    Column prompt =
+        hasPrompt
+            ? coalesce(col(c.prompt()).cast(DataTypes.StringType), lit(in.prompt()))
+            : lit(in.prompt());
     Column bytes = hasBytes ? col(c.bytes()) : lit(null).cast(DataTypes.BinaryType);
-    Column sourceOrManifest = coalesce(source, concat(lit(file + "#"), col(c.id()).cast(DataTypes.StringType)));
+    Column sourceOrManifest =
+        coalesce(source, concat(lit(file + "#"), col(c.id()).cast(DataTypes.StringType)));
     return m.select(
         col(c.id()).as("id"),
         sourceOrManifest.as("source"),
@@ -287,7 +327,9 @@ public final class CorpusReader {
     }
   }
 
-  /** Fully qualified form of {@code path} (e.g. {@code file:/abs/dir}); fails if it does not exist. */
+  /**
+   * Fully qualified form of {@code path} (e.g. {@code file:/abs/dir}); fails if it does not exist.
+   */
   public static String qualify(SparkSession spark, String path, String field) {
     try {
       Path p = new Path(path);

@@ -23,16 +23,16 @@ import org.apache.hadoop.fs.RawLocalFileSystem;
 /**
  * The entries below a corpus directory, each either a file to process or a counted exclusion.
  *
- * <p>Every entry that is not a directory — a regular file, a dangling or looping symbolic link,
- * a FIFO, a socket, a device — and whose name matches the glob is a file to process: one that
- * cannot be read becomes an {@code error} row when it is processed, never a silent gap. The other
- * entries are counted by reason ({@link Exclusion}):
+ * <p>Every entry that is not a directory — a regular file, a dangling or looping symbolic link, a
+ * FIFO, a socket, a device — and whose name matches the glob is a file to process: one that cannot
+ * be read becomes an {@code error} row when it is processed, never a silent gap. The other entries
+ * are counted by reason ({@link Exclusion}):
  *
  * <ul>
- *   <li>{@value #HIDDEN}: names starting with {@code .} or {@code _} (editor and OS droppings such as
- *       {@code .DS_Store} and macOS {@code ._photo.jpg} resource forks, {@code _SUCCESS},
- *       {@code _temporary/}), as Spark's file sources skip them; a hidden directory counts once
- *       and is not descended into.
+ *   <li>{@value #HIDDEN}: names starting with {@code .} or {@code _} (editor and OS droppings such
+ *       as {@code .DS_Store} and macOS {@code ._photo.jpg} resource forks, {@code _SUCCESS}, {@code
+ *       _temporary/}), as Spark's file sources skip them; a hidden directory counts once and is not
+ *       descended into.
  *   <li>{@value #NOT_MATCHING_GLOB}: non-directories whose name does not match {@code input.glob}
  *       (case-insensitively unless {@code input.globCaseSensitive}).
  *   <li>{@value #SUBDIRECTORY}: directories when {@code input.recursive} is false.
@@ -43,8 +43,8 @@ import org.apache.hadoop.fs.RawLocalFileSystem;
  * </ul>
  *
  * <p>Local ({@code file:}) corpora are listed with NIO, which sees every entry (Hadoop's local
- * listing drops dangling links) and follows links to directories; other filesystems with
- * {@link FileSystem#listStatus}. Entries are visited in name order.
+ * listing drops dangling links) and follows links to directories; other filesystems with {@link
+ * FileSystem#listStatus}. Entries are visited in name order.
  */
 public final class DirectoryListing {
   public static final String HIDDEN = "hidden";
@@ -52,6 +52,7 @@ public final class DirectoryListing {
   public static final String SUBDIRECTORY = "subdirectory";
   public static final String DIRECTORY_CYCLE = "directory_cycle";
   public static final String UNREADABLE_DIRECTORY = "unreadable_directory";
+
   /** Example paths kept per reason. */
   public static final int EXAMPLES = 5;
 
@@ -69,25 +70,29 @@ public final class DirectoryListing {
     }
 
     /**
-     * One line for a log: {@code not_matching_glob: 3 (e.g. "a/notes.txt", "b.webp")}, with
-     * quotes, backslashes and control characters in names escaped as in Java source (a newline as
-     * {@code \n}) so that every exclusion stays on one line.
+     * One line for a log: {@code not_matching_glob: 3 (e.g. "a/notes.txt", "b.webp")}, with quotes,
+     * backslashes and control characters in names escaped as in Java source (a newline as {@code
+     * \n}) so that every exclusion stays on one line.
      */
     public String describe() {
       StringBuilder s = new StringBuilder(reason).append(": ").append(count).append(" (e.g. ");
       for (int i = 0; i < examples.size(); i++) {
         s.append(i == 0 ? "\"" : ", \"");
-        examples.get(i).codePoints().forEach(c -> {
-          if (c == '\n') {
-            s.append("\\n");
-          } else if (c == '"' || c == '\\') {
-            s.append('\\').append((char) c);
-          } else if (Character.isISOControl(c)) {
-            s.append(String.format(Locale.ROOT, "\\u%04x", c));
-          } else {
-            s.appendCodePoint(c);
-          }
-        });
+        examples
+            .get(i)
+            .codePoints()
+            .forEach(
+                c -> {
+                  if (c == '\n') {
+                    s.append("\\n");
+                  } else if (c == '"' || c == '\\') {
+                    s.append('\\').append((char) c);
+                  } else if (Character.isISOControl(c)) {
+                    s.append(String.format(Locale.ROOT, "\\u%04x", c));
+                  } else {
+                    s.appendCodePoint(c);
+                  }
+                });
         s.append('"');
       }
       return s.append(count > examples.size() ? ", ...)" : ")").toString();
@@ -102,7 +107,8 @@ public final class DirectoryListing {
   private final Map<String, long[]> counts = new LinkedHashMap<>();
   private final Map<String, List<String>> examples = new LinkedHashMap<>();
 
-  private DirectoryListing(FileSystem fs, GlobPattern glob, boolean caseSensitive, boolean recursive) {
+  private DirectoryListing(
+      FileSystem fs, GlobPattern glob, boolean caseSensitive, boolean recursive) {
     this.fs = fs;
     this.glob = glob;
     this.caseSensitive = caseSensitive;
@@ -110,9 +116,9 @@ public final class DirectoryListing {
   }
 
   /**
-   * The compiled form of a file-name glob ({@link GlobPattern} syntax: {@code * ? [a-z] {png,jpg}});
-   * unless {@code caseSensitive}, it is lower-cased, and {@link #list} lower-cases the names it
-   * matches, so that {@code *.{png,jpg}} matches {@code X.PNG} and {@code y.Jpg}.
+   * The compiled form of a file-name glob ({@link GlobPattern} syntax: {@code * ? [a-z]
+   * {png,jpg}}); unless {@code caseSensitive}, it is lower-cased, and {@link #list} lower-cases the
+   * names it matches, so that {@code *.{png,jpg}} matches {@code X.PNG} and {@code y.Jpg}.
    *
    * @throws IllegalArgumentException when {@code glob} is not a valid pattern
    */
@@ -133,8 +139,9 @@ public final class DirectoryListing {
    * @param recursive whether to descend into subdirectories
    * @throws IOException when {@code root} itself cannot be listed
    */
-  public static DirectoryListing list(FileSystem fs, Path root, GlobPattern glob, boolean caseSensitive,
-      boolean recursive) throws IOException {
+  public static DirectoryListing list(
+      FileSystem fs, Path root, GlobPattern glob, boolean caseSensitive, boolean recursive)
+      throws IOException {
     DirectoryListing l = new DirectoryListing(fs, glob, caseSensitive, recursive);
     java.nio.file.Path local = localDir(fs, root);
     Set<Object> ancestors = new HashSet<>();
@@ -157,10 +164,19 @@ public final class DirectoryListing {
     return out;
   }
 
-  /** One entry of a directory: its Hadoop path, name, whether it is a directory, and its identity. */
-  private record Entry(Path path, String name, boolean directory, FileStatus status, java.nio.file.Path local, Object key) {}
+  /**
+   * One entry of a directory: its Hadoop path, name, whether it is a directory, and its identity.
+   */
+  private record Entry(
+      Path path,
+      String name,
+      boolean directory,
+      FileStatus status,
+      java.nio.file.Path local,
+      Object key) {}
 
-  private void walk(Path dir, java.nio.file.Path localDir, String rel, Set<Object> ancestors, boolean root)
+  private void walk(
+      Path dir, java.nio.file.Path localDir, String rel, Set<Object> ancestors, boolean root)
       throws IOException {
     List<Entry> entries;
     try {
@@ -190,7 +206,8 @@ public final class DirectoryListing {
             ancestors.remove(e.key());
           }
         }
-      } else if (glob != null && !glob.matches(caseSensitive ? e.name() : e.name().toLowerCase(Locale.ROOT))) {
+      } else if (glob != null
+          && !glob.matches(caseSensitive ? e.name() : e.name().toLowerCase(Locale.ROOT))) {
         exclude(NOT_MATCHING_GLOB, path);
       } else {
         files.add(e.status());
@@ -207,10 +224,11 @@ public final class DirectoryListing {
   }
 
   /**
-   * A local directory's entries. Attributes follow links; an entry whose attributes cannot be
-   * read (dangling link, link loop) is a non-directory of length 0, to be reported when read.
+   * A local directory's entries. Attributes follow links; an entry whose attributes cannot be read
+   * (dangling link, link loop) is a non-directory of length 0, to be reported when read.
    */
-  private static List<Entry> localEntries(Path dir, java.nio.file.Path localDir) throws IOException {
+  private static List<Entry> localEntries(Path dir, java.nio.file.Path localDir)
+      throws IOException {
     List<java.nio.file.Path> children = new ArrayList<>();
     try (DirectoryStream<java.nio.file.Path> s = Files.newDirectoryStream(localDir)) {
       for (java.nio.file.Path p : s) {
@@ -234,7 +252,9 @@ public final class DirectoryListing {
       } else {
         long len = a != null && a.isRegularFile() ? a.size() : 0;
         long mtime = a != null ? a.lastModifiedTime().toMillis() : 0;
-        out.add(new Entry(path, name, false, new FileStatus(len, false, 1, 0, mtime, path), null, null));
+        out.add(
+            new Entry(
+                path, name, false, new FileStatus(len, false, 1, 0, mtime, path), null, null));
       }
     }
     return out;
@@ -250,7 +270,10 @@ public final class DirectoryListing {
     return out;
   }
 
-  /** A directory's identity: its file key (device and inode) where the platform has one, else its real path. */
+  /**
+   * A directory's identity: its file key (device and inode) where the platform has one, else its
+   * real path.
+   */
   private static Object key(java.nio.file.Path p, BasicFileAttributes a) throws IOException {
     Object k = a.fileKey();
     return k != null ? k : p.toRealPath();

@@ -15,11 +15,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The {@code main} of every tokenpress Spark job ({@code compress}, {@code evaluate}, {@code tune}):
- * {@code [--config FILE] [--set key=value]... [--print-config]}, the config loaded and checked
- * before any session (errors exit 2 with the field named, no stack trace), the session built from
- * the config's {@code spark} section, the job run, the session stopped; a config error found
- * while running (e.g. the output path's contents) exits 2, a failure exits 1.
+ * The {@code main} of every tokenpress Spark job ({@code compress}, {@code evaluate}, {@code
+ * tune}): {@code [--config FILE] [--set key=value]... [--print-config]}, the config loaded and
+ * checked before any session (errors exit 2 with the field named, no stack trace), the session
+ * built from the config's {@code spark} section, the job run, the session stopped; a config error
+ * found while running (e.g. the output path's contents) exits 2, a failure exits 1.
  */
 public final class JobLauncher {
   private static final Logger LOG = LoggerFactory.getLogger(JobLauncher.class);
@@ -69,9 +69,15 @@ public final class JobLauncher {
    * local master (unless set otherwise), runs {@code job}, stops the session, exits non-zero on
    * failure.
    */
-  public static <C> void main(String[] argv, String usage, BiFunction<Path, List<String>, C> load,
-      Function<C, JobConfig.SparkSection> sparkSection, Consumer<C> beforeSession, Map<String, String> localDefaults,
-      String name, java.util.function.BiConsumer<SparkSession, C> job) {
+  public static <C> void main(
+      String[] argv,
+      String usage,
+      BiFunction<Path, List<String>, C> load,
+      Function<C, JobConfig.SparkSection> sparkSection,
+      Consumer<C> beforeSession,
+      Map<String, String> localDefaults,
+      String name,
+      java.util.function.BiConsumer<SparkSession, C> job) {
     Args args = parse(argv, usage);
     C config;
     try {
@@ -116,7 +122,9 @@ public final class JobLauncher {
     SparkSession.Builder builder = SparkSession.builder().appName(s.appName());
     String master = System.getProperty("spark.master", s.master());
     for (Map.Entry<String, String> e : localDefaults.entrySet()) {
-      if (master != null && master.startsWith("local") && System.getProperty(e.getKey()) == null
+      if (master != null
+          && master.startsWith("local")
+          && System.getProperty(e.getKey()) == null
           && !s.conf().containsKey(e.getKey())) {
         builder = builder.config(e.getKey(), e.getValue());
       }

@@ -20,14 +20,14 @@ import scala.collection.Iterator;
 
 /**
  * Driver-side progress of a job's Spark stages: units done / total, units/s, ETA and errors,
- * printed at a steady interval (the compress job counts rows, the evaluate and tune jobs
- * (plan, question) evaluations).
+ * printed at a steady interval (the compress job counts rows, the evaluate and tune jobs (plan,
+ * question) evaluations).
  *
- * <p>Counts come from two accumulators updated per unit by the partition function. Finished
- * tasks contribute their final values; running tasks contribute the partial values that executor
- * heartbeats carry ({@code spark.executor.heartbeatInterval}), so progress moves inside long
- * tasks too. A task that fails or is killed stops counting. The figures are live estimates; the
- * final summary counts committed rows.
+ * <p>Counts come from two accumulators updated per unit by the partition function. Finished tasks
+ * contribute their final values; running tasks contribute the partial values that executor
+ * heartbeats carry ({@code spark.executor.heartbeatInterval}), so progress moves inside long tasks
+ * too. A task that fails or is killed stops counting. The figures are live estimates; the final
+ * summary counts committed rows.
  */
 public final class Progress extends SparkListener implements AutoCloseable {
   private final long okId;
@@ -44,8 +44,8 @@ public final class Progress extends SparkListener implements AutoCloseable {
   private volatile String phase = "";
 
   /**
-   * Starts printing to {@code out} every {@code intervalSeconds}; register it with
-   * {@code sparkContext().addSparkListener} and close it when the stages are done.
+   * Starts printing to {@code out} every {@code intervalSeconds}; register it with {@code
+   * sparkContext().addSparkListener} and close it when the stages are done.
    *
    * @param ok units that succeeded, added to by the tasks
    * @param errors units that became error rows
@@ -53,20 +53,29 @@ public final class Progress extends SparkListener implements AutoCloseable {
    * @param total all units, including {@code alreadyDone}
    * @param unit what a unit is called in the line, e.g. {@code "rows"}
    */
-  public Progress(LongAccumulator ok, LongAccumulator errors, long alreadyDone, long total, int intervalSeconds,
-      String unit, PrintStream out) {
+  public Progress(
+      LongAccumulator ok,
+      LongAccumulator errors,
+      long alreadyDone,
+      long total,
+      int intervalSeconds,
+      String unit,
+      PrintStream out) {
     this.okId = ok.id();
     this.unit = unit;
     this.errorId = errors.id();
     this.alreadyDone = alreadyDone;
     this.total = total;
     this.out = out;
-    this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "tokenpress-progress");
-      t.setDaemon(true);
-      return t;
-    });
-    timer.scheduleAtFixedRate(() -> out.println(line()), intervalSeconds, intervalSeconds, TimeUnit.SECONDS);
+    this.timer =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "tokenpress-progress");
+              t.setDaemon(true);
+              return t;
+            });
+    timer.scheduleAtFixedRate(
+        () -> out.println(line()), intervalSeconds, intervalSeconds, TimeUnit.SECONDS);
   }
 
   /** Text appended to every line, e.g. the batch or round. */
@@ -76,7 +85,8 @@ public final class Progress extends SparkListener implements AutoCloseable {
 
   @Override
   public void onExecutorMetricsUpdate(SparkListenerExecutorMetricsUpdate update) {
-    Iterator<Tuple4<Object, Object, Object, scala.collection.immutable.Seq<AccumulableInfo>>> it = update.accumUpdates().iterator();
+    Iterator<Tuple4<Object, Object, Object, scala.collection.immutable.Seq<AccumulableInfo>>> it =
+        update.accumUpdates().iterator();
     while (it.hasNext()) {
       Tuple4<Object, Object, Object, scala.collection.immutable.Seq<AccumulableInfo>> t = it.next();
       long taskId = (Long) t._1();
@@ -141,8 +151,18 @@ public final class Progress extends SparkListener implements AutoCloseable {
     double rate = secs > 0 ? processed / secs : 0;
     String eta = rate > 0 ? format(Duration.ofSeconds((long) ((total - done) / rate))) : "?";
     double pct = total == 0 ? 100 : 100.0 * done / total;
-    return String.format(Locale.ROOT, "[tokenpress] %d/%d %s (%.1f%%) | %.2f %s/s | ETA %s | errors %d%s",
-        done, total, unit, pct, rate, unit, eta, errors(), phase.isEmpty() ? "" : " | " + phase);
+    return String.format(
+        Locale.ROOT,
+        "[tokenpress] %d/%d %s (%.1f%%) | %.2f %s/s | ETA %s | errors %d%s",
+        done,
+        total,
+        unit,
+        pct,
+        rate,
+        unit,
+        eta,
+        errors(),
+        phase.isEmpty() ? "" : " | " + phase);
   }
 
   static String format(Duration d) {

@@ -33,7 +33,10 @@ class BatchWriteTest {
   @Test
   void kvFilesStoreEveryKvColumnButTheBatchPartition() {
     assertThat(Arrays.stream(BatchWrite.KV_FILE_SCHEMA.fields()).map(StructField::name))
-        .containsExactlyElementsOf(Arrays.stream(OutputSchemas.KV_CACHE.fields()).map(StructField::name)
-            .filter(n -> !n.equals("batch_id")).toList());
+        .containsExactlyElementsOf(
+            Arrays.stream(OutputSchemas.KV_CACHE.fields())
+                .map(StructField::name)
+                .filter(n -> !n.equals("batch_id"))
+                .toList());
   }
 }

@@ -33,9 +33,18 @@ class CompressJobTest {
   private final PrintStream log = new PrintStream(logBytes, true, StandardCharsets.UTF_8);
 
   static JobConfig config(Path corpus, Path out, String... sets) {
-    List<String> all = new ArrayList<>(List.of(
-        "input.format=directory", "input.path=" + corpus, "input.glob=*.png", "input.prompt=describe the image.",
-        "model.bundle=test-bundle", "output.path=" + out, "output.mode=resume", "run.progressIntervalSeconds=1", "output.rowsPerTask=4"));
+    List<String> all =
+        new ArrayList<>(
+            List.of(
+                "input.format=directory",
+                "input.path=" + corpus,
+                "input.glob=*.png",
+                "input.prompt=describe the image.",
+                "model.bundle=test-bundle",
+                "output.path=" + out,
+                "output.mode=resume",
+                "run.progressIntervalSeconds=1",
+                "output.rowsPerTask=4"));
     all.addAll(Arrays.asList(sets));
     return ConfigLoader.load(null, all);
   }
@@ -54,7 +63,8 @@ class CompressJobTest {
   void writesOneRowPerInputAndKvThatRoundTrips(@TempDir Path tmp) throws IOException {
     Path corpus = tmp.resolve("corpus");
     List<String> ids = writeCorpus(corpus, 12);
-    TestImages.write(corpus.resolve("a/notes.txt"), "not matched by the glob".getBytes(StandardCharsets.UTF_8));
+    TestImages.write(
+        corpus.resolve("a/notes.txt"), "not matched by the glob".getBytes(StandardCharsets.UTF_8));
     Path out = tmp.resolve("out");
     boolean hadTsType = spark.conf().contains("spark.sql.parquet.outputTimestampType");
 
@@ -69,38 +79,58 @@ class CompressJobTest {
     assertThat(out.resolve("outputs/_SUCCESS")).exists();
     assertThat(out.resolve("kv_cache/_SUCCESS")).exists();
     try (DuckDb db = new DuckDb()) {
-      List<Map<String, Object>> rows = db.query(
-          "SELECT id, status, answer, plan_hash, model_sha256, run_id, flops.total AS flops_total, "
-              + "len(answer_token_ids) AS ntok, stages[1].tokens_out AS kept FROM " + DuckDb.outputs(out) + " ORDER BY id");
+      List<Map<String, Object>> rows =
+          db.query(
+              "SELECT id, status, answer, plan_hash, model_sha256, run_id, flops.total AS flops_total, "
+                  + "len(answer_token_ids) AS ntok, stages[1].tokens_out AS kept FROM "
+                  + DuckDb.outputs(out)
+                  + " ORDER BY id");
       assertThat(rows).extracting(r -> r.get("id")).containsExactlyElementsOf(new TreeSet<>(ids));
-      assertThat(rows).allSatisfy(r -> {
-        assertThat(r.get("status")).isEqualTo("ok");
-        assertThat(r.get("model_sha256")).isEqualTo("test-model-sha256");
-        assertThat(r.get("run_id")).isEqualTo(s.runId());
-        assertThat(r.get("flops_total")).isEqualTo(3300L);
-        assertThat(r.get("kept")).isEqualTo(8);
-      });
+      assertThat(rows)
+          .allSatisfy(
+              r -> {
+                assertThat(r.get("status")).isEqualTo("ok");
+                assertThat(r.get("model_sha256")).isEqualTo("test-model-sha256");
+                assertThat(r.get("run_id")).isEqualTo(s.runId());
+                assertThat(r.get("flops_total")).isEqualTo(3300L);
+                assertThat(r.get("kept")).isEqualTo(8);
+              });
       // Answers equal what the processor returns for the same input.
-      var direct = new TestProcessorFactory().create(
-          new dev.tokenpress.spark.ProcessorSpec("test-bundle", 32, 0, 1 << 24, 1, KvPrecision.FP16), 1);
+      var direct =
+          new TestProcessorFactory()
+              .create(
+                  new dev.tokenpress.spark.ProcessorSpec(
+                      "test-bundle", 32, 0, 1 << 24, 1, KvPrecision.FP16),
+                  1);
       for (Map<String, Object> r : rows) {
         String id = (String) r.get("id");
         byte[] bytes = Files.readAllBytes(corpus.resolve(id));
-        String answer = direct.process(new dev.tokenpress.spark.InputRecord(id, id, bytes, "p", null),
-            dev.tokenpress.operators.api.CompressionPlan.empty()).answer();
+        String answer =
+            direct
+                .process(
+                    new dev.tokenpress.spark.InputRecord(id, id, bytes, "p", null),
+                    dev.tokenpress.operators.api.CompressionPlan.empty())
+                .answer();
         assertThat(r.get("answer")).as(id).isEqualTo(answer);
         assertThat(((Number) r.get("ntok")).intValue()).isEqualTo(answer.length());
       }
       // KV rows: one per (id, layer, chunk); tensors byte-identical to the processor's cache.
       assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.kv(out))).isEqualTo(36);
-      assertThat(db.scalarLong("SELECT count(DISTINCT (id, layer, chunk)) FROM " + DuckDb.kv(out))).isEqualTo(36);
+      assertThat(db.scalarLong("SELECT count(DISTINCT (id, layer, chunk)) FROM " + DuckDb.kv(out)))
+          .isEqualTo(36);
       for (String id : ids.subList(0, 4)) {
         KvCache cache = TestProcessorFactory.kv(id, KvPrecision.FP16);
         List<KvChunk> expected = new ArrayList<>(cache.layer(0).chunks());
         expected.addAll(cache.layer(1).chunks());
-        List<Map<String, Object>> kv = db.query("SELECT layer, chunk, precision, k.data AS kd, k.shape AS ks, "
-            + "k.dtype AS kt, k.layout AS kl, k.scales AS ksc, v.data AS vd, v.channel_scales AS vcs, entries, "
-            + "token_index, position, next_position FROM " + DuckDb.kv(out) + " WHERE id = '" + id + "' ORDER BY layer, chunk");
+        List<Map<String, Object>> kv =
+            db.query(
+                "SELECT layer, chunk, precision, k.data AS kd, k.shape AS ks, "
+                    + "k.dtype AS kt, k.layout AS kl, k.scales AS ksc, v.data AS vd, v.channel_scales AS vcs, entries, "
+                    + "token_index, position, next_position FROM "
+                    + DuckDb.kv(out)
+                    + " WHERE id = '"
+                    + id
+                    + "' ORDER BY layer, chunk");
         assertThat(kv).hasSize(3);
         for (int i = 0; i < 3; i++) {
           KvChunk e = expected.get(i);
@@ -118,58 +148,90 @@ class CompressJobTest {
           assertThat(ints(r.get("position"))).containsExactly(e.position());
           assertThat(r.get("next_position")).isEqualTo(20);
         }
-        assertThat(kv).extracting(r -> r.get("kt")).containsExactly("float16", "uint4x2", "uint2x4");
+        assertThat(kv)
+            .extracting(r -> r.get("kt"))
+            .containsExactly("float16", "uint4x2", "uint2x4");
       }
       // Parquet physical layout: zstd everywhere, no dictionary on tensor bytes, micros timestamps.
-      List<Map<String, Object>> meta = db.query("SELECT DISTINCT path_in_schema, compression, encodings FROM parquet_metadata('"
-          + out.resolve("kv_cache") + "/*/*.parquet')");
+      List<Map<String, Object>> meta =
+          db.query(
+              "SELECT DISTINCT path_in_schema, compression, encodings FROM parquet_metadata('"
+                  + out.resolve("kv_cache")
+                  + "/*/*.parquet')");
       assertThat(meta).allSatisfy(m -> assertThat(m.get("compression")).isEqualTo("ZSTD"));
-      assertThat(meta).filteredOn(m -> m.get("path_in_schema").toString().matches("(k|v), data"))
+      assertThat(meta)
+          .filteredOn(m -> m.get("path_in_schema").toString().matches("(k|v), data"))
           .isNotEmpty()
           .allSatisfy(m -> assertThat(m.get("encodings").toString()).doesNotContain("DICTIONARY"));
-      List<Map<String, Object>> ts = db.query("SELECT DISTINCT logical_type, converted_type FROM parquet_schema('"
-          + out.resolve("outputs") + "/*.parquet') WHERE name = 'created_at'");
+      List<Map<String, Object>> ts =
+          db.query(
+              "SELECT DISTINCT logical_type, converted_type FROM parquet_schema('"
+                  + out.resolve("outputs")
+                  + "/*.parquet') WHERE name = 'created_at'");
       assertThat(ts.toString()).contains("MICROS");
     }
     String runJson = Files.readString(out.resolve("_run.json"));
-    assertThat(runJson).contains("\"status\" : \"succeeded\"", "\"model_sha256\" : \"test-model-sha256\"", "\"ok\" : 12");
-    assertThat(logBytes.toString(StandardCharsets.UTF_8)).contains("[tokenpress] done: 12 processed (12 ok, 0 error)");
+    assertThat(runJson)
+        .contains(
+            "\"status\" : \"succeeded\"",
+            "\"model_sha256\" : \"test-model-sha256\"",
+            "\"ok\" : 12");
+    assertThat(logBytes.toString(StandardCharsets.UTF_8))
+        .contains("[tokenpress] done: 12 processed (12 ok, 0 error)");
   }
 
   @Test
   void brokenFilesBecomeErrorRowsAndTheRestSucceed(@TempDir Path tmp) {
     Path corpus = tmp.resolve("corpus");
     List<String> ids = writeCorpus(corpus, 36);
-    Map<String, String> broken = Map.of(
-        "a/img-000.png", "truncated",
-        "b/c/img-001.png", "zero-byte",
-        "a/img-002.png", "not-an-image",
-        "b/c/img-003.png", "over-pixel-limit");
-    TestImages.write(corpus.resolve("a/img-000.png"), TestImages.truncated(TestImages.png(64, 64, 7)));
+    Map<String, String> broken =
+        Map.of(
+            "a/img-000.png", "truncated",
+            "b/c/img-001.png", "zero-byte",
+            "a/img-002.png", "not-an-image",
+            "b/c/img-003.png", "over-pixel-limit");
+    TestImages.write(
+        corpus.resolve("a/img-000.png"), TestImages.truncated(TestImages.png(64, 64, 7)));
     TestImages.write(corpus.resolve("b/c/img-001.png"), new byte[0]);
-    TestImages.write(corpus.resolve("a/img-002.png"), "GIF? no, just text".getBytes(StandardCharsets.UTF_8));
+    TestImages.write(
+        corpus.resolve("a/img-002.png"), "GIF? no, just text".getBytes(StandardCharsets.UTF_8));
     TestImages.write(corpus.resolve("b/c/img-003.png"), TestImages.png(200, 100, 3));
     Path out = tmp.resolve("out");
 
-    RunSummary s = CompressJob.run(spark, config(corpus, out, "model.maxPixels=10000"), new TestProcessorFactory(), log);
+    RunSummary s =
+        CompressJob.run(
+            spark, config(corpus, out, "model.maxPixels=10000"), new TestProcessorFactory(), log);
 
     assertThat(s.processed()).isEqualTo(36);
     assertThat(s.errors()).isEqualTo(4);
     assertThat(s.errorClasses().values().stream().mapToLong(Long::longValue).sum()).isEqualTo(4);
     try (DuckDb db = new DuckDb()) {
-      List<Map<String, Object>> errors = db.query("SELECT id, error.class AS cls, error.message AS msg FROM "
-          + DuckDb.outputs(out) + " WHERE status = 'error' ORDER BY id");
+      List<Map<String, Object>> errors =
+          db.query(
+              "SELECT id, error.class AS cls, error.message AS msg FROM "
+                  + DuckDb.outputs(out)
+                  + " WHERE status = 'error' ORDER BY id");
       // The summary's per-class counts (tallied by the write job) equal what the output holds.
       Map<String, Long> byClass = new java.util.TreeMap<>();
       errors.forEach(r -> byClass.merge((String) r.get("cls"), 1L, Long::sum));
       assertThat(new java.util.TreeMap<>(s.errorClasses())).isEqualTo(byClass);
-      assertThat(errors).extracting(r -> r.get("id")).containsExactlyInAnyOrderElementsOf(broken.keySet());
+      assertThat(errors)
+          .extracting(r -> r.get("id"))
+          .containsExactlyInAnyOrderElementsOf(broken.keySet());
       assertThat(errors).allSatisfy(r -> assertThat((String) r.get("msg")).isNotBlank());
-      Map<String, String> classById = errors.stream()
-          .collect(Collectors.toMap(r -> (String) r.get("id"), r -> (String) r.get("cls")));
-      assertThat(classById.get("b/c/img-001.png")).isEqualTo("dev.tokenpress.spark.EmptyInputException");
-      assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out) + " WHERE status = 'ok'")).isEqualTo(32);
-      assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out) + " WHERE status = 'ok' AND error IS NULL"))
+      Map<String, String> classById =
+          errors.stream()
+              .collect(Collectors.toMap(r -> (String) r.get("id"), r -> (String) r.get("cls")));
+      assertThat(classById.get("b/c/img-001.png"))
+          .isEqualTo("dev.tokenpress.spark.EmptyInputException");
+      assertThat(
+              db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out) + " WHERE status = 'ok'"))
+          .isEqualTo(32);
+      assertThat(
+              db.scalarLong(
+                  "SELECT count(*) FROM "
+                      + DuckDb.outputs(out)
+                      + " WHERE status = 'ok' AND error IS NULL"))
           .isEqualTo(32);
       assertThat(db.scalarLong("SELECT count(DISTINCT id) FROM " + DuckDb.kv(out))).isEqualTo(32);
     }
@@ -196,15 +258,20 @@ class CompressJobTest {
     JobConfig c = config(corpus, out, "output.batchRows=10");
     // Crash on one id: its batch fails, other batches may have committed before it.
     String victim = ids.get(17);
-    var pool = dev.tokenpress.spark.ExecutorRuntimes.workers(2);  // the pool the job's tasks use in local[2]
+    var pool =
+        dev.tokenpress.spark.ExecutorRuntimes.workers(
+            2); // the pool the job's tasks use in local[2]
 
     assertThatThrownBy(() -> CompressJob.run(spark, c, new TestProcessorFactory(victim, 0), log))
         .hasStackTraceContaining("injected crash at " + victim);
     long committedAfterCrash;
     try (DuckDb db = new DuckDb()) {
-      committedAfterCrash = Files.exists(out.resolve("outputs"))
-          && Files.list(out.resolve("outputs")).anyMatch(p -> p.toString().endsWith(".parquet"))
-          ? db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out)) : 0;
+      committedAfterCrash =
+          Files.exists(out.resolve("outputs"))
+                  && Files.list(out.resolve("outputs"))
+                      .anyMatch(p -> p.toString().endsWith(".parquet"))
+              ? db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out))
+              : 0;
     }
     assertThat(committedAfterCrash).isLessThan(40);
     // The failed batch's task attempts and job were aborted: no staging or temporary files remain.
@@ -213,7 +280,8 @@ class CompressJobTest {
           .noneMatch(p -> p.contains(".spark-staging") || p.contains("_temporary"));
     }
     assertThat(Files.readString(out.resolve("_run.json"))).contains("\"status\" : \"failed\"");
-    // The failed tasks returned every place in flight of the shared inference pool (2 threads, 4 places).
+    // The failed tasks returned every place in flight of the shared inference pool (2 threads, 4
+    // places).
     assertThat(dev.tokenpress.spark.ExecutorRuntimes.workers(2)).isSameAs(pool);
     assertThat(pool.freePermits()).isEqualTo(4);
 
@@ -223,14 +291,20 @@ class CompressJobTest {
     assertThat(s.processed()).isEqualTo(40 - committedAfterCrash);
     try (DuckDb db = new DuckDb()) {
       assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out))).isEqualTo(40);
-      assertThat(db.scalarLong("SELECT count(DISTINCT id) FROM " + DuckDb.outputs(out))).isEqualTo(40);
+      assertThat(db.scalarLong("SELECT count(DISTINCT id) FROM " + DuckDb.outputs(out)))
+          .isEqualTo(40);
       assertThat(db.scalarLong("SELECT count(*) FROM " + DuckDb.kv(out))).isEqualTo(120);
-      assertThat(db.scalarLong("SELECT count(DISTINCT (id, layer, chunk)) FROM " + DuckDb.kv(out))).isEqualTo(120);
+      assertThat(db.scalarLong("SELECT count(DISTINCT (id, layer, chunk)) FROM " + DuckDb.kv(out)))
+          .isEqualTo(120);
       // Every KV batch belongs to a committed outputs batch.
-      Set<Object> outBatches = db.query("SELECT DISTINCT batch_id FROM " + DuckDb.outputs(out)).stream()
-          .map(r -> r.get("batch_id")).collect(Collectors.toSet());
-      Set<Object> kvBatches = db.query("SELECT DISTINCT batch_id FROM " + DuckDb.kv(out)).stream()
-          .map(r -> r.get("batch_id")).collect(Collectors.toSet());
+      Set<Object> outBatches =
+          db.query("SELECT DISTINCT batch_id FROM " + DuckDb.outputs(out)).stream()
+              .map(r -> r.get("batch_id"))
+              .collect(Collectors.toSet());
+      Set<Object> kvBatches =
+          db.query("SELECT DISTINCT batch_id FROM " + DuckDb.kv(out)).stream()
+              .map(r -> r.get("batch_id"))
+              .collect(Collectors.toSet());
       assertThat(outBatches).containsAll(kvBatches);
     }
     // A third run has nothing left to do.
@@ -245,15 +319,19 @@ class CompressJobTest {
     List<String> ids = writeCorpus(corpus, 7);
     Path out = tmp.resolve("out");
 
-    RunSummary s = CompressJob.run(spark, config(corpus, out, "kv.enabled=false"), new TestProcessorFactory(), log);
+    RunSummary s =
+        CompressJob.run(
+            spark, config(corpus, out, "kv.enabled=false"), new TestProcessorFactory(), log);
 
     assertThat(s.ok()).isEqualTo(7);
     assertThat(s.kvRows()).isZero();
     try (var kv = Files.walk(out)) {
-      assertThat(kv.map(p -> out.relativize(p).toString())).noneMatch(p -> p.endsWith(".parquet") && p.startsWith("kv_cache"));
+      assertThat(kv.map(p -> out.relativize(p).toString()))
+          .noneMatch(p -> p.endsWith(".parquet") && p.startsWith("kv_cache"));
     }
     try (DuckDb db = new DuckDb()) {
-      assertThat(db.query("SELECT id FROM " + DuckDb.outputs(out) + " ORDER BY id")).extracting(r -> r.get("id"))
+      assertThat(db.query("SELECT id FROM " + DuckDb.outputs(out) + " ORDER BY id"))
+          .extracting(r -> r.get("id"))
           .containsExactlyElementsOf(new TreeSet<>(ids));
     }
   }

@@ -17,35 +17,44 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code conf/log4j2-tokenpress.properties} (shipped in the jar as a resource, used by
- * {@code bin/tokenpress-compress}): Spark's INFO lines go to the log file only, WARN/ERROR from
- * anywhere and tokenpress's own INFO lines to the console too; {@code tokenpress.log.console=info}
- * puts everything on the console.
+ * {@code conf/log4j2-tokenpress.properties} (shipped in the jar as a resource, used by {@code
+ * bin/tokenpress-compress}): Spark's INFO lines go to the log file only, WARN/ERROR from anywhere
+ * and tokenpress's own INFO lines to the console too; {@code tokenpress.log.console=info} puts
+ * everything on the console.
  */
 class ConsoleLogConfigTest {
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   @Test
   void defaultConsoleShowsTokenpressAndWarningsTheFileEverything() throws Exception {
     Path file = tmp.resolve("spark.log");
     String console = log(file, null);
     String logged = Files.readString(file, StandardCharsets.UTF_8);
-    assertThat(console).contains("tokenpress info line", "spark warn line", "hadoop error line")
+    assertThat(console)
+        .contains("tokenpress info line", "spark warn line", "hadoop error line")
         .doesNotContain("spark info line", "hadoop info line");
-    assertThat(logged).contains("spark info line", "hadoop info line", "tokenpress info line", "spark warn line",
-        "hadoop error line");
+    assertThat(logged)
+        .contains(
+            "spark info line",
+            "hadoop info line",
+            "tokenpress info line",
+            "spark warn line",
+            "hadoop error line");
   }
 
   @Test
   void verboseConsoleShowsSparksInfoLog() throws Exception {
     Path file = tmp.resolve("verbose.log");
     String console = log(file, "info");
-    assertThat(console).contains("spark info line", "hadoop info line", "tokenpress info line", "spark warn line");
+    assertThat(console)
+        .contains("spark info line", "hadoop info line", "tokenpress info line", "spark warn line");
     assertThat(Files.readString(file, StandardCharsets.UTF_8)).contains("spark info line");
   }
 
-  /** Logs one line of each kind through a fresh context configured from the file; returns the console. */
+  /**
+   * Logs one line of each kind through a fresh context configured from the file; returns the
+   * console.
+   */
   private static String log(Path file, String consoleLevel) throws Exception {
     URL resource = ConsoleLogConfigTest.class.getResource("/conf/log4j2-tokenpress.properties");
     assertThat(resource).as("conf/log4j2-tokenpress.properties on the classpath").isNotNull();
@@ -59,8 +68,9 @@ class ConsoleLogConfigTest {
     LoggerContext ctx = new LoggerContext("tokenpress-log-config-test");
     try {
       System.setErr(new PrintStream(console, true, StandardCharsets.UTF_8));
-      Configuration config = ConfigurationFactory.getInstance().getConfiguration(ctx, "tokenpress-log-config-test",
-          uri);
+      Configuration config =
+          ConfigurationFactory.getInstance()
+              .getConfiguration(ctx, "tokenpress-log-config-test", uri);
       ctx.start(config);
       Logger spark = ctx.getLogger("org.apache.spark.SparkContext");
       Logger hadoop = ctx.getLogger("org.apache.hadoop.mapreduce.lib.output.FileOutputCommitter");

@@ -29,7 +29,8 @@ final class DuckDb implements AutoCloseable {
 
   /** All rows of {@code sql}, each as column name -> JDBC value. */
   List<Map<String, Object>> query(String sql) {
-    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+    try (Statement st = conn.createStatement();
+        ResultSet rs = st.executeQuery(sql)) {
       ResultSetMetaData md = rs.getMetaData();
       List<Map<String, Object>> rows = new ArrayList<>();
       while (rs.next()) {

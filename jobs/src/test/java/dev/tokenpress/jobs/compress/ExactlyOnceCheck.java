@@ -21,20 +21,51 @@ public final class ExactlyOnceCheck {
     try (DuckDb db = new DuckDb()) {
       long rows = db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out));
       long ids = db.scalarLong("SELECT count(DISTINCT id) FROM " + DuckDb.outputs(out));
-      long ok = db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out) + " WHERE status = 'ok'");
+      long ok =
+          db.scalarLong("SELECT count(*) FROM " + DuckDb.outputs(out) + " WHERE status = 'ok'");
       long kv = db.scalarLong("SELECT count(*) FROM " + DuckDb.kv(out));
-      long kvKeys = db.scalarLong("SELECT count(DISTINCT (id, layer, chunk)) FROM " + DuckDb.kv(out));
-      long wrongBatch = db.scalarLong("SELECT count(*) FROM " + DuckDb.kv(out) + " k JOIN " + DuckDb.outputs(out)
-          + " o ON k.id = o.id WHERE k.batch_id <> o.batch_id");
-      List<Map<String, Object>> perOk = db.query("SELECT o.id, count(k.id) AS n FROM " + DuckDb.outputs(out)
-          + " o LEFT JOIN " + DuckDb.kv(out) + " k ON k.id = o.id WHERE o.status = 'ok' GROUP BY o.id HAVING n <> "
-          + perId);
-      long all = db.scalarLong("SELECT count(*) FROM read_parquet('" + out + "/**/*.parquet', union_by_name = true)");
-      System.out.printf("outputs rows %d, distinct ids %d (expected %d), ok %d; kv rows %d, distinct (id,layer,chunk) %d;"
-          + " kv rows in another batch than their output %d; ok ids without %d kv rows %d; rows under **/*.parquet %d%n",
-          rows, ids, expected, ok, kv, kvKeys, wrongBatch, perId, perId == 0 ? 0 : perOk.size(), all);
-      boolean good = rows == expected && ids == expected && kv == kvKeys && wrongBatch == 0
-          && (perId == 0 || perOk.isEmpty()) && all == rows + kv;
+      long kvKeys =
+          db.scalarLong("SELECT count(DISTINCT (id, layer, chunk)) FROM " + DuckDb.kv(out));
+      long wrongBatch =
+          db.scalarLong(
+              "SELECT count(*) FROM "
+                  + DuckDb.kv(out)
+                  + " k JOIN "
+                  + DuckDb.outputs(out)
+                  + " o ON k.id = o.id WHERE k.batch_id <> o.batch_id");
+      List<Map<String, Object>> perOk =
+          db.query(
+              "SELECT o.id, count(k.id) AS n FROM "
+                  + DuckDb.outputs(out)
+                  + " o LEFT JOIN "
+                  + DuckDb.kv(out)
+                  + " k ON k.id = o.id WHERE o.status = 'ok' GROUP BY o.id HAVING n <> "
+                  + perId);
+      long all =
+          db.scalarLong(
+              "SELECT count(*) FROM read_parquet('"
+                  + out
+                  + "/**/*.parquet', union_by_name = true)");
+      System.out.printf(
+          "outputs rows %d, distinct ids %d (expected %d), ok %d; kv rows %d, distinct (id,layer,chunk) %d;"
+              + " kv rows in another batch than their output %d; ok ids without %d kv rows %d; rows under **/*.parquet %d%n",
+          rows,
+          ids,
+          expected,
+          ok,
+          kv,
+          kvKeys,
+          wrongBatch,
+          perId,
+          perId == 0 ? 0 : perOk.size(),
+          all);
+      boolean good =
+          rows == expected
+              && ids == expected
+              && kv == kvKeys
+              && wrongBatch == 0
+              && (perId == 0 || perOk.isEmpty())
+              && all == rows + kv;
       System.out.println(good ? "EXACTLY ONCE: yes" : "EXACTLY ONCE: NO");
       System.exit(good ? 0 : 1);
     }

@@ -19,7 +19,8 @@ import java.nio.file.Path;
  * failOnceOnId} fails its task once (an {@link Error}, so the task attempt fails and Spark retries
  * it) — "once" across attempts and threads is a marker file created in {@code markerDir}.
  */
-record FaultyProcessorFactory(String haltOnId, String failOnceOnId, String markerDir) implements ProcessorFactory {
+record FaultyProcessorFactory(String haltOnId, String failOnceOnId, String markerDir)
+    implements ProcessorFactory {
   @Override
   public RecordProcessor create(ProcessorSpec spec, int intraOpThreads) {
     RecordProcessor inner = new TestProcessorFactory().create(spec, intraOpThreads);

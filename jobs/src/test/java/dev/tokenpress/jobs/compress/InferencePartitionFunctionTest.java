@@ -34,11 +34,15 @@ import org.junit.jupiter.api.Test;
  * the same order, records really run side by side on the pool, failures handled as before.
  */
 class InferencePartitionFunctionTest {
-  private static final ProcessorSpec SPEC = new ProcessorSpec("test-bundle", 32, 0, 1 << 24, 1, KvPrecision.FP16);
+  private static final ProcessorSpec SPEC =
+      new ProcessorSpec("test-bundle", 32, 0, 1 << 24, 1, KvPrecision.FP16);
   private static final RowProvenance PROV = new RowProvenance("[]", "h", "c", "run", "batch");
 
-  /** Records how many records run at once and on which threads (test-only state, reset per test). */
+  /**
+   * Records how many records run at once and on which threads (test-only state, reset per test).
+   */
   static final AtomicInteger RUNNING = new AtomicInteger();
+
   static final AtomicInteger MAX_RUNNING = new AtomicInteger();
   static final ConcurrentHashMap<String, Boolean> THREADS = new ConcurrentHashMap<>();
   static final AtomicInteger CREATED = new AtomicInteger();
@@ -98,16 +102,34 @@ class InferencePartitionFunctionTest {
   private final LongAccumulator ok = spark.sparkContext().longAccumulator();
   private final LongAccumulator errors = spark.sparkContext().longAccumulator();
 
-  private InferencePartitionFunction fn(ProcessorFactory factory, boolean failFast, boolean shared, int workers) {
+  private InferencePartitionFunction fn(
+      ProcessorFactory factory, boolean failFast, boolean shared, int workers) {
     return fn(factory, CompressionPlan.empty(), failFast, shared, workers);
   }
 
-  private InferencePartitionFunction fn(ProcessorFactory factory, CompressionPlan plan, boolean failFast, boolean shared,
+  private InferencePartitionFunction fn(
+      ProcessorFactory factory,
+      CompressionPlan plan,
+      boolean failFast,
+      boolean shared,
       int workers) {
-    return new InferencePartitionFunction(factory, SPEC, plan, PROV, failFast, true, 1 << 20,
-        spark.sparkContext().broadcast(new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()),
-            scala.reflect.ClassTag$.MODULE$.apply(SerializableHadoopConf.class)),
-        ok, errors, shared, workers);
+    return new InferencePartitionFunction(
+        factory,
+        SPEC,
+        plan,
+        PROV,
+        failFast,
+        true,
+        1 << 20,
+        spark
+            .sparkContext()
+            .broadcast(
+                new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()),
+                scala.reflect.ClassTag$.MODULE$.apply(SerializableHadoopConf.class)),
+        ok,
+        errors,
+        shared,
+        workers);
   }
 
   /** Work rows with inline bytes; every fourth image broken (a truncated PNG). */
@@ -115,7 +137,9 @@ class InferencePartitionFunctionTest {
     List<Row> rows = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       byte[] png = TestImages.png(8 + i, 6 + i % 3, i);
-      rows.add(RowFactory.create("img-" + i, "mem://" + i, i % 4 == 3 ? TestImages.truncated(png) : png, "p", null));
+      rows.add(
+          RowFactory.create(
+              "img-" + i, "mem://" + i, i % 4 == 3 ? TestImages.truncated(png) : png, "p", null));
     }
     return rows;
   }
@@ -153,7 +177,9 @@ class InferencePartitionFunctionTest {
     assertThat(errors.value()).isEqualTo(6);
   }
 
-  /** The executor cache is keyed by the model: tasks of different plans share one loaded runtime. */
+  /**
+   * The executor cache is keyed by the model: tasks of different plans share one loaded runtime.
+   */
   @Test
   void tasksWithDifferentPlansShareOneModelLoad() {
     ProbeFactory factory = new ProbeFactory(0);
@@ -162,7 +188,8 @@ class InferencePartitionFunctionTest {
     describe(fn(factory, drop, false, true, 2).call(work(4).iterator()));
     assertThat(CREATED.get()).isEqualTo(1);
     assertThat(ExecutorRuntimes.size()).isEqualTo(1);
-    assertThat(PLANS.keySet()).containsExactlyInAnyOrder(CompressionPlan.empty().planHash(), drop.planHash());
+    assertThat(PLANS.keySet())
+        .containsExactlyInAnyOrder(CompressionPlan.empty().planHash(), drop.planHash());
   }
 
   @Test
@@ -180,7 +207,8 @@ class InferencePartitionFunctionTest {
   @Test
   void fourTasksOnAPoolOfTwoKeepAtMostFourRecordsInFlightAndReturnEveryPermit() throws Exception {
     List<Row> work = work(24);
-    List<String> expected = describe(fn(new ProbeFactory(0), false, false, 0).call(work.iterator()));
+    List<String> expected =
+        describe(fn(new ProbeFactory(0), false, false, 0).call(work.iterator()));
     InferencePartitionFunction shared = fn(new ProbeFactory(5), false, true, 2);
     var executor = java.util.concurrent.Executors.newFixedThreadPool(4);
     try {
@@ -205,7 +233,9 @@ class InferencePartitionFunctionTest {
         .isInstanceOf(RecordFailedException.class)
         .hasMessageContaining("img-3");
     assertThat(ok.value()).isEqualTo(3);
-    assertThat(ExecutorRuntimes.workers(2).freePermits()).as("permits of the dropped records returned").isEqualTo(4);
+    assertThat(ExecutorRuntimes.workers(2).freePermits())
+        .as("permits of the dropped records returned")
+        .isEqualTo(4);
   }
 
   @Test

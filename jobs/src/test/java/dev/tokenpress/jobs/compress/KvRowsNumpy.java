@@ -15,9 +15,9 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The independent check of written {@code kv_cache} rows: DuckDB reads them, and
- * {@code operators/src/test/python/check_kv_rows.py} (numpy, plus the PyArrow recipe of
- * {@code KvCodecs}) dequantises and assembles every layer, per KV head where a chunk holds one.
+ * The independent check of written {@code kv_cache} rows: DuckDB reads them, and {@code
+ * operators/src/test/python/check_kv_rows.py} (numpy, plus the PyArrow recipe of {@code KvCodecs})
+ * dequantises and assembles every layer, per KV head where a chunk holds one.
  */
 final class KvRowsNumpy {
   static final String PYTHON = "/usr/bin/python3";
@@ -28,7 +28,8 @@ final class KvRowsNumpy {
   /** Whether {@link #PYTHON} has numpy. */
   static boolean available() {
     try {
-      Process p = new ProcessBuilder(PYTHON, "-c", "import numpy").redirectErrorStream(true).start();
+      Process p =
+          new ProcessBuilder(PYTHON, "-c", "import numpy").redirectErrorStream(true).start();
       return p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0;
     } catch (IOException e) {
       return false;
@@ -41,12 +42,20 @@ final class KvRowsNumpy {
   /** The kv_cache rows under {@code out}, read by DuckDB, with the columns the script needs. */
   static List<Map<String, Object>> query(Path out) {
     try (DuckDb db = new DuckDb()) {
-      return db.query("SELECT id, layer, chunk, kv_head, entries, precision, " + tensorColumns("k") + ", "
-          + tensorColumns("v") + " FROM " + DuckDb.kv(out) + " ORDER BY id, layer, chunk");
+      return db.query(
+          "SELECT id, layer, chunk, kv_head, entries, precision, "
+              + tensorColumns("k")
+              + ", "
+              + tensorColumns("v")
+              + " FROM "
+              + DuckDb.kv(out)
+              + " ORDER BY id, layer, chunk");
     }
   }
 
-  /** Runs the script on {@code rows} (from {@link #query}); its output: per "id|layer" rows, k, v. */
+  /**
+   * Runs the script on {@code rows} (from {@link #query}); its output: per "id|layer" rows, k, v.
+   */
   static JsonNode decode(List<Map<String, Object>> rows, Path project, Path tmp) throws Exception {
     StringBuilder lines = new StringBuilder();
     for (Map<String, Object> r : rows) {
@@ -77,8 +86,10 @@ final class KvRowsNumpy {
     Path decoded = tmp.resolve("kv_decoded.json");
     Files.writeString(in, lines.toString());
     Path script = project.resolve("operators/src/test/python/check_kv_rows.py");
-    Process py = new ProcessBuilder(PYTHON, script.toString(), in.toString(), decoded.toString())
-        .redirectErrorStream(true).start();
+    Process py =
+        new ProcessBuilder(PYTHON, script.toString(), in.toString(), decoded.toString())
+            .redirectErrorStream(true)
+            .start();
     String pyOut = new String(py.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(py.waitFor(120, TimeUnit.SECONDS)).isTrue();
     assertThat(py.exitValue()).as(pyOut).isZero();
@@ -91,15 +102,46 @@ final class KvRowsNumpy {
   static void assertFloats(float[] got, JsonNode want, String what) {
     assertThat(got).as(what).hasSize(want.size());
     for (int i = 0; i < got.length; i++) {
-      assertThat(Float.floatToIntBits(got[i])).as("%s[%d]: %s vs %s", what, i, got[i], want.get(i))
+      assertThat(Float.floatToIntBits(got[i]))
+          .as("%s[%d]: %s vs %s", what, i, got[i], want.get(i))
           .isEqualTo(Float.floatToIntBits((float) want.get(i).asDouble()));
     }
   }
 
   private static String tensorColumns(String t) {
-    return "hex(" + t + ".data) AS " + t + "_hex, " + t + ".shape AS " + t + "_shape, " + t + ".dtype AS " + t
-        + "_dtype, " + t + ".layout AS " + t + "_layout, " + t + ".bits AS " + t + "_bits, " + t + ".scales AS " + t
-        + "_scales, " + t + ".zeros AS " + t + "_zeros, " + t + ".channel_scales AS " + t + "_channel_scales";
+    return "hex("
+        + t
+        + ".data) AS "
+        + t
+        + "_hex, "
+        + t
+        + ".shape AS "
+        + t
+        + "_shape, "
+        + t
+        + ".dtype AS "
+        + t
+        + "_dtype, "
+        + t
+        + ".layout AS "
+        + t
+        + "_layout, "
+        + t
+        + ".bits AS "
+        + t
+        + "_bits, "
+        + t
+        + ".scales AS "
+        + t
+        + "_scales, "
+        + t
+        + ".zeros AS "
+        + t
+        + "_zeros, "
+        + t
+        + ".channel_scales AS "
+        + t
+        + "_channel_scales";
   }
 
   private static ArrayNode array(Object a) {

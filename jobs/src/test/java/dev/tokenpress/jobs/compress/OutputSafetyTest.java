@@ -21,7 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** Nothing at {@code output.path} that tokenpress did not write is ever deleted or replaced. */
 class OutputSafetyTest {
   private final SparkSession spark = SparkTestSession.get();
-  private final PrintStream log = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+  private final PrintStream log =
+      new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
 
   @Test
   void theEmbeddedDefaultResumes() {
@@ -46,7 +47,8 @@ class OutputSafetyTest {
     assertThat(Files.readString(out.resolve("thesis.tex"))).isEqualTo("x");
     assertThat(Files.readString(out.resolve("sub/notes.txt"))).isEqualTo("y");
     try (Stream<Path> s = Files.list(out)) {
-      assertThat(s.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("thesis.tex", "sub");
+      assertThat(s.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("thesis.tex", "sub");
     }
   }
 
@@ -67,7 +69,8 @@ class OutputSafetyTest {
   }
 
   @Test
-  void overwriteReplacesATokenpressOutputButNotOneWithForeignFiles(@TempDir Path tmp) throws IOException {
+  void overwriteReplacesATokenpressOutputButNotOneWithForeignFiles(@TempDir Path tmp)
+      throws IOException {
     Path corpus = tmp.resolve("corpus");
     CompressJobTest.writeCorpus(corpus, 3);
     Path out = tmp.resolve("out");
@@ -93,13 +96,15 @@ class OutputSafetyTest {
   }
 
   @Test
-  void errorIfExistsRefusesAnyNonEmptyDirectoryAndAcceptsAnEmptyOne(@TempDir Path tmp) throws IOException {
+  void errorIfExistsRefusesAnyNonEmptyDirectoryAndAcceptsAnEmptyOne(@TempDir Path tmp)
+      throws IOException {
     Path corpus = tmp.resolve("corpus");
     CompressJobTest.writeCorpus(corpus, 2);
     Path out = Files.createDirectories(tmp.resolve("empty"));
     assertThat(run(corpus, out, "output.mode=error-if-exists").processed()).isEqualTo(2);
     assertThatThrownBy(() -> run(corpus, out, "output.mode=error-if-exists"))
-        .isInstanceOf(ConfigException.class).hasMessageContaining("error-if-exists");
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("error-if-exists");
   }
 
   @Test
@@ -109,11 +114,13 @@ class OutputSafetyTest {
     Path out = tmp.resolve("out");
     run(corpus, out);
 
-    for (String[] change : new String[][] {
-        {"model.maxNewTokens=7", "model.maxNewTokens"}, {"model.seed=3", "model.seed"},
-        {"model.maxPixels=1000", "model.maxPixels"}, {"kv.dtype=float32", "kv.dtype"},
-        {"kv.enabled=false", "kv.enabled"}, {"input.prompt=what color?", "input.prompt"},
-        {"plan=[{op: random-drop, keep: 4}]", "plan_hash"}}) {
+    for (String[] change :
+        new String[][] {
+          {"model.maxNewTokens=7", "model.maxNewTokens"}, {"model.seed=3", "model.seed"},
+          {"model.maxPixels=1000", "model.maxPixels"}, {"kv.dtype=float32", "kv.dtype"},
+          {"kv.enabled=false", "kv.enabled"}, {"input.prompt=what color?", "input.prompt"},
+          {"plan=[{op: random-drop, keep: 4}]", "plan_hash"}
+        }) {
       assertThatThrownBy(() -> run(corpus, out, change[0]))
           .as(change[0])
           .isInstanceOf(ConfigException.class)
@@ -121,11 +128,14 @@ class OutputSafetyTest {
           .hasMessageContaining(change[1]);
     }
     // Settings that change no row may differ.
-    assertThat(run(corpus, out, "output.rowsPerTask=1", "output.zstdLevel=9", "model.workers=1").alreadyCommitted())
+    assertThat(
+            run(corpus, out, "output.rowsPerTask=1", "output.zstdLevel=9", "model.workers=1")
+                .alreadyCommitted())
         .isEqualTo(2);
   }
 
   private RunSummary run(Path corpus, Path out, String... sets) {
-    return CompressJob.run(spark, CompressJobTest.config(corpus, out, sets), new TestProcessorFactory(), log);
+    return CompressJob.run(
+        spark, CompressJobTest.config(corpus, out, sets), new TestProcessorFactory(), log);
   }
 }

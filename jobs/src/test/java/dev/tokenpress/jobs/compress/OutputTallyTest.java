@@ -15,7 +15,8 @@ class OutputTallyTest {
     if (errorClass != null) {
       Object[] e = new Object[OutputSchemas.ERROR.size()];
       e[0] = errorClass;
-      v[OutputSchemas.OUTPUTS.fieldIndex("error")] = new GenericRowWithSchema(e, OutputSchemas.ERROR);
+      v[OutputSchemas.OUTPUTS.fieldIndex("error")] =
+          new GenericRowWithSchema(e, OutputSchemas.ERROR);
     }
     v[OutputSchemas.OUTPUTS.fieldIndex("kv_chunks")] = kvChunks;
     return new GenericRowWithSchema(v, OutputSchemas.OUTPUTS);
@@ -41,8 +42,13 @@ class OutputTallyTest {
     assertThat(total.value().ok()).isEqualTo(3);
     assertThat(total.value().errors()).isEqualTo(3);
     assertThat(total.value().kvRows()).isEqualTo(7);
-    assertThat(total.value().errorClasses()).isEqualTo(
-        Map.of("java.io.EOFException", 2L, "dev.tokenpress.runtime.media.ImageDecodeException", 1L));
+    assertThat(total.value().errorClasses())
+        .isEqualTo(
+            Map.of(
+                "java.io.EOFException",
+                2L,
+                "dev.tokenpress.runtime.media.ImageDecodeException",
+                1L));
     // merging did not change the inputs
     assertThat(a.value().ok()).isEqualTo(2);
     assertThat(b.value().errors()).isEqualTo(2);

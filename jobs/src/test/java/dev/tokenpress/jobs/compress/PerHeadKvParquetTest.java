@@ -27,10 +27,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A per-KV-head mixed-precision cache ({@link LayerKvCache#recodeMixedPerHead}) through
- * {@link RowCodec#kvRows} to Parquet: read back by {@link KvCacheReader} and, independently, by
- * DuckDB and the numpy dequantiser {@code check_kv_rows.py}, it equals the cache's own
- * {@link LayerKvCache#keys()}/{@link LayerKvCache#values()} bit for bit.
+ * A per-KV-head mixed-precision cache ({@link LayerKvCache#recodeMixedPerHead}) through {@link
+ * RowCodec#kvRows} to Parquet: read back by {@link KvCacheReader} and, independently, by DuckDB and
+ * the numpy dequantiser {@code check_kv_rows.py}, it equals the cache's own {@link
+ * LayerKvCache#keys()}/{@link LayerKvCache#values()} bit for bit.
  */
 class PerHeadKvParquetTest {
   private static final RowProvenance PROV = new RowProvenance("[]", "ph", "ch", "run", "b0");
@@ -65,19 +65,37 @@ class PerHeadKvParquetTest {
       idx[i] = 3 * i;
     }
     for (int l = 0; l < 2; l++) {
-      c.layer(l).appendRows(gaussian(rnd, n * 18, 2), 0, gaussian(rnd, n * 18, 1 + l), 0, n, idx, idx, 0);
+      c.layer(l)
+          .appendRows(gaussian(rnd, n * 18, 2), 0, gaussian(rnd, n * 18, 1 + l), 0, n, idx, idx, 0);
     }
     boolean[][] m0 = masks(rnd, 3, 16);
     m0[1] = new boolean[16];
     java.util.Arrays.fill(m0[1], true); // head 1 all important
     c.layer(0).recodeMixedPerHead(0, 16, m0, MixedPrecisionEncoder.ZIPVL);
-    c.layer(0).setCompressionInfo(new KvCompressionInfo("zipvl", "sparse", 0.96, 16, 16, 16, 3L, 4, 2,
-        KvCompressionInfo.HEADS_PER_KV_HEAD, new int[] {count(m0[0]), 16, count(m0[2])},
-        new int[] {count(m0[0]), 16, count(m0[2])}));
+    c.layer(0)
+        .setCompressionInfo(
+            new KvCompressionInfo(
+                "zipvl",
+                "sparse",
+                0.96,
+                16,
+                16,
+                16,
+                3L,
+                4,
+                2,
+                KvCompressionInfo.HEADS_PER_KV_HEAD,
+                new int[] {count(m0[0]), 16, count(m0[2])},
+                new int[] {count(m0[0]), 16, count(m0[2])}));
     boolean[][] m1 = masks(rnd, 3, 10);
     m1[2] = new boolean[10]; // head 2 all unimportant
     c.layer(1).recodeMixedPerHead(2, 12, m1, MixedPrecisionEncoder.ZIPVL);
-    c.layer(1).recodeMixed(12, 18, new boolean[] {true, false, false, true, false, false}, MixedPrecisionEncoder.ZIPVL);
+    c.layer(1)
+        .recodeMixed(
+            12,
+            18,
+            new boolean[] {true, false, false, true, false, false},
+            MixedPrecisionEncoder.ZIPVL);
     c.advance(n, n);
     return c;
   }
@@ -92,7 +110,8 @@ class PerHeadKvParquetTest {
 
   @Test
   void perHeadCacheReadsBackIdenticallyInJavaAndNumpy(@TempDir Path tmp) throws Exception {
-    assumeTrue(KvRowsNumpy.available(), "skipped: " + KvRowsNumpy.PYTHON + " with numpy is not available");
+    assumeTrue(
+        KvRowsNumpy.available(), "skipped: " + KvRowsNumpy.PYTHON + " with numpy is not available");
     SparkSession spark = SparkTestSession.get();
     Path out = tmp.resolve("out");
     List<Row> rows = new ArrayList<>();
@@ -101,7 +120,10 @@ class PerHeadKvParquetTest {
     for (int i = 0; i < ids.length; i++) {
       rows.addAll(RowCodec.kvRows(ids[i], caches[i], ENGINE, PROV));
     }
-    spark.createDataFrame(rows, OutputSchemas.KV_CACHE).write().partitionBy("batch_id")
+    spark
+        .createDataFrame(rows, OutputSchemas.KV_CACHE)
+        .write()
+        .partitionBy("batch_id")
         .parquet(out.resolve("kv_cache").toString());
 
     List<Map<String, Object>> kv = KvRowsNumpy.query(out);
@@ -127,8 +149,13 @@ class PerHeadKvParquetTest {
         assertThat(got.compressionInfo()).isEqualTo(want.compressionInfo());
       }
     }
-    // layer 0 of a.png: 16 entries x 3 heads in per-head chunks, 4 fp16 entries in one chunk of every head
-    assertThat(kv.stream().filter(r -> r.get("id").equals("a.png") && ((Number) r.get("layer")).intValue() == 0)
-        .map(r -> r.get("kv_head"))).containsExactly(0, 0, 1, 2, 2, null);
+    // layer 0 of a.png: 16 entries x 3 heads in per-head chunks, 4 fp16 entries in one chunk of
+    // every head
+    assertThat(
+            kv.stream()
+                .filter(
+                    r -> r.get("id").equals("a.png") && ((Number) r.get("layer")).intValue() == 0)
+                .map(r -> r.get("kv_head")))
+        .containsExactly(0, 0, 1, 2, 2, null);
   }
 }

@@ -22,9 +22,11 @@ public final class SparkTestSession {
 
   public static synchronized SparkSession get() {
     if (spark == null) {
-      spark = builder("local[2]").appName("tokenpress-tests")
-          .config("spark.executor.heartbeatInterval", "3s")
-          .getOrCreate();
+      spark =
+          builder("local[2]")
+              .appName("tokenpress-tests")
+              .config("spark.executor.heartbeatInterval", "3s")
+              .getOrCreate();
       spark.sparkContext().setLogLevel("WARN");
     }
     return spark;

@@ -29,9 +29,9 @@ import javax.imageio.stream.ImageInputStream;
 
 /**
  * A deterministic in-test stand-in for the model runtime, for tests of the Spark plumbing (errors,
- * resume, schemas, UDFs, readers). It decodes PNGs with ImageIO (so broken files fail as they
- * would in the runtime), answers with facts about the image, and returns a small ragged KV cache
- * derived from the id (see {@link #kv}).
+ * resume, schemas, UDFs, readers). It decodes PNGs with ImageIO (so broken files fail as they would
+ * in the runtime), answers with facts about the image, and returns a small ragged KV cache derived
+ * from the id (see {@link #kv}).
  *
  * @param crashOnId id whose processing throws an {@link Error} (simulates a crash), or null
  * @param sleepMs milliseconds of simulated work per record
@@ -40,7 +40,11 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
   static final int H = 2;
   static final int D = 8;
   static final EngineInfo ENGINE = new EngineInfo("test-model-sha256", "test-engine 1");
-  /** The model plans are checked against: a 4x4 patch grid (16 visual tokens), 4 ViT and 4 LM layers. */
+
+  /**
+   * The model plans are checked against: a 4x4 patch grid (16 visual tokens), 4 ViT and 4 LM
+   * layers.
+   */
   static final ModelShape SHAPE = new ModelShape(4, 2, 4, 4, true, 2, 4, 4, H, 32);
 
   TestProcessorFactory() {
@@ -91,7 +95,13 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
       int[] wh = dimensions(r.bytes());
       if ((long) wh[0] * wh[1] > spec.maxPixels()) {
         throw new IllegalArgumentException(
-            "image " + wh[0] + "x" + wh[1] + " has more than model.maxPixels=" + spec.maxPixels() + " pixels");
+            "image "
+                + wh[0]
+                + "x"
+                + wh[1]
+                + " has more than model.maxPixels="
+                + spec.maxPixels()
+                + " pixels");
       }
       var img = decode(r.bytes());
       long sum = 0;
@@ -108,12 +118,17 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
           throw new IllegalStateException(e);
         }
       }
-      String answer = "a " + img.getWidth() + "x" + img.getHeight() + " image, blue sum " + (sum % 9973);
+      String answer =
+          "a " + img.getWidth() + "x" + img.getHeight() + " image, blue sum " + (sum % 9973);
       int[] tokens = answer.chars().toArray();
-      return new RecordResult(answer, tokens,
+      return new RecordResult(
+          answer,
+          tokens,
           List.of(new StageCount("visual_tokens", 16, 8)),
-          List.of(new KeptTokens("random-drop", "VISUAL_TOKENS", -1, 16, keepEven(16), keepEven(16))),
-          new Flops(1000, 2000, 300), Map.of("vision", 1.0, "prefill", 2.0, "decode", 3.0),
+          List.of(
+              new KeptTokens("random-drop", "VISUAL_TOKENS", -1, 16, keepEven(16), keepEven(16))),
+          new Flops(1000, 2000, 300),
+          Map.of("vision", 1.0, "prefill", 2.0, "decode", 3.0),
           kv(r.id(), spec.kvPrecision()));
     }
 
@@ -143,10 +158,28 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
     SplittableRandom rnd = new SplittableRandom(id.hashCode());
     KvCache c = new KvCache(2, new KvLayout(H, D), KvCodec.of(precision));
     int t0 = 5 + Math.floorMod(id.hashCode(), 3);
-    c.layer(0).appendRows(floats(rnd, t0 * H * D), 0, floats(rnd, t0 * H * D), 0, t0, range(0, t0), range(0, t0), 0);
-    c.layer(1).appendRows(floats(rnd, 4 * H * D), 0, floats(rnd, 4 * H * D), 0, 4, new int[] {0, 2, 4, 5},
-        new int[] {0, 2, 4, 5}, 0);
-    c.layer(1).recodeMixed(0, 4, new boolean[] {true, false, false, true}, MixedPrecisionEncoder.ZIPVL);
+    c.layer(0)
+        .appendRows(
+            floats(rnd, t0 * H * D),
+            0,
+            floats(rnd, t0 * H * D),
+            0,
+            t0,
+            range(0, t0),
+            range(0, t0),
+            0);
+    c.layer(1)
+        .appendRows(
+            floats(rnd, 4 * H * D),
+            0,
+            floats(rnd, 4 * H * D),
+            0,
+            4,
+            new int[] {0, 2, 4, 5},
+            new int[] {0, 2, 4, 5},
+            0);
+    c.layer(1)
+        .recodeMixed(0, 4, new boolean[] {true, false, false, true}, MixedPrecisionEncoder.ZIPVL);
     c.advance(t0, 20);
     return c;
   }
@@ -171,7 +204,8 @@ record TestProcessorFactory(String crashOnId, int sleepMs) implements ProcessorF
     try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(bytes))) {
       Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
       if (!readers.hasNext()) {
-        throw new IllegalArgumentException("not an image: no decoder recognises the " + bytes.length + " bytes");
+        throw new IllegalArgumentException(
+            "not an image: no decoder recognises the " + bytes.length + " bytes");
       }
       ImageReader reader = readers.next();
       try {

@@ -34,24 +34,26 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * A ZipVL plan through the compress job: the mixed-precision KV cache written to Parquet, read
- * back by DuckDB and dequantised by an independent numpy script
- * ({@code operators/src/test/python/check_kv_rows.py}, which also runs the PyArrow recipe of
- * {@code KvCodecs}), must equal what {@link KvCacheReader} and {@code tp_kv_floats} return, with one
+ * A ZipVL plan through the compress job: the mixed-precision KV cache written to Parquet, read back
+ * by DuckDB and dequantised by an independent numpy script ({@code
+ * operators/src/test/python/check_kv_rows.py}, which also runs the PyArrow recipe of {@code
+ * KvCodecs}), must equal what {@link KvCacheReader} and {@code tp_kv_floats} return, with one
  * important set per layer ({@code heads: shared}) and one per KV head ({@code per_kv_head}).
  */
 class ZipVlParquetTest {
 
   @ParameterizedTest(name = "heads {0}")
   @ValueSource(strings = {"shared", "per_kv_head"})
-  void writtenMixedPrecisionCacheDequantisesIdenticallyInJavaSqlAndNumpy(String heads, @TempDir Path tmp)
-      throws Exception {
+  void writtenMixedPrecisionCacheDequantisesIdenticallyInJavaSqlAndNumpy(
+      String heads, @TempDir Path tmp) throws Exception {
     Path project = RealRuntimeEndToEndTest.project();
     Path model = project.resolve("models/tiny-llava-shapes");
     Path images = project.resolve("datasets/sample/images/shapes");
-    assumeTrue(Files.isRegularFile(model.resolve("config.json")), "skipped: no bundled model at " + model);
+    assumeTrue(
+        Files.isRegularFile(model.resolve("config.json")), "skipped: no bundled model at " + model);
     assumeTrue(Files.isDirectory(images), "skipped: no sample corpus at " + images);
-    assumeTrue(KvRowsNumpy.available(), "skipped: " + KvRowsNumpy.PYTHON + " with numpy is not available");
+    assumeTrue(
+        KvRowsNumpy.available(), "skipped: " + KvRowsNumpy.PYTHON + " with numpy is not available");
     Path corpus = tmp.resolve("corpus");
     List<String> ids = new ArrayList<>();
     try (Stream<Path> s = Files.list(images)) {
@@ -61,14 +63,26 @@ class ZipVlParquetTest {
       }
     }
     Path out = tmp.resolve("out");
-    JobConfig config = ConfigLoader.load(null, List.of(
-        "input.path=" + corpus, "model.bundle=" + model, "model.maxNewTokens=12",
-        "plan=[{op: zipvl, tau: 0.96, interval: 4, heads: " + heads + "}]",
-        "kv.dtype=float16", "output.path=" + out, "output.mode=overwrite", "run.progressIntervalSeconds=5"));
+    JobConfig config =
+        ConfigLoader.load(
+            null,
+            List.of(
+                "input.path=" + corpus,
+                "model.bundle=" + model,
+                "model.maxNewTokens=12",
+                "plan=[{op: zipvl, tau: 0.96, interval: 4, heads: " + heads + "}]",
+                "kv.dtype=float16",
+                "output.path=" + out,
+                "output.mode=overwrite",
+                "run.progressIntervalSeconds=5"));
     ByteArrayOutputStream log = new ByteArrayOutputStream();
     SparkSession spark = SparkTestSession.get();
-    RunSummary sum = CompressJob.run(spark, config, VlmProcessorFactory.INSTANCE,
-        new PrintStream(log, true, StandardCharsets.UTF_8));
+    RunSummary sum =
+        CompressJob.run(
+            spark,
+            config,
+            VlmProcessorFactory.INSTANCE,
+            new PrintStream(log, true, StandardCharsets.UTF_8));
     assertThat(sum.errors()).as(log.toString(StandardCharsets.UTF_8)).isZero();
 
     // DuckDB reads the files; numpy decodes them (per KV head where a chunk holds one)
@@ -76,7 +90,9 @@ class ZipVlParquetTest {
     JsonNode numpy = KvRowsNumpy.decode(kv, project, tmp);
     boolean perHead = heads.equals("per_kv_head");
     for (Map<String, Object> r : kv) {
-      assertThat(r.get("kv_head") != null).as("kv_head of %s", r).isEqualTo(perHead && !"FP16".equals(r.get("precision")));
+      assertThat(r.get("kv_head") != null)
+          .as("kv_head of %s", r)
+          .isEqualTo(perHead && !"FP16".equals(r.get("precision")));
     }
 
     TokenpressFunctions.register(spark);
@@ -113,8 +129,12 @@ class ZipVlParquetTest {
     // tp_kv_floats on the same rows, chunk by chunk, equals the numpy decoding (a per-head chunk
     // holds [rows, 1, head_dim]: its head's channels of the layer)
     spark.read().parquet(out.resolve("kv_cache").toString()).createOrReplaceTempView("zipvl_kv");
-    List<Row> sql = spark.sql("SELECT id, layer, entries, kv_head, tp_kv_floats(k) AS k FROM zipvl_kv"
-        + " WHERE precision = 'INT2'").collectAsList();
+    List<Row> sql =
+        spark
+            .sql(
+                "SELECT id, layer, entries, kv_head, tp_kv_floats(k) AS k FROM zipvl_kv"
+                    + " WHERE precision = 'INT2'")
+            .collectAsList();
     assertThat(sql).isNotEmpty();
     for (Row r : sql) {
       JsonNode want = numpy.get(r.getString(0) + "|" + r.getInt(1));
@@ -125,8 +145,8 @@ class ZipVlParquetTest {
       int first = r.isNullAt(3) ? 0 : r.getInt(3) * w;
       for (int i = 0; i < entries.size(); i++) {
         for (int c = 0; c < w; c++) {
-          assertThat(k.get(i * w + c)).isEqualTo((float) want.get("k").get(entries.get(i) * width + first + c)
-              .asDouble());
+          assertThat(k.get(i * w + c))
+              .isEqualTo((float) want.get("k").get(entries.get(i) * width + first + c).asDouble());
         }
       }
     }
@@ -134,13 +154,29 @@ class ZipVlParquetTest {
 
   @Test
   void anIntegerKvDtypeWithAQuantisingPlanIsRejectedAtStart() {
-    JobConfig config = ConfigLoader.load(null, List.of("input.path=/nonexistent", "model.bundle=/nonexistent",
-        "plan=[{op: vtc-cls, keep: 32}, {op: zipvl}]", "kv.dtype=int4", "output.path=/tmp/unused"));
+    JobConfig config =
+        ConfigLoader.load(
+            null,
+            List.of(
+                "input.path=/nonexistent",
+                "model.bundle=/nonexistent",
+                "plan=[{op: vtc-cls, keep: 32}, {op: zipvl}]",
+                "kv.dtype=int4",
+                "output.path=/tmp/unused"));
     assertThatThrownBy(() -> Preflight.beforeSession(config, RuntimeFactories.forConfig(config)))
-        .isInstanceOf(ConfigException.class).hasMessageContaining("kv.dtype").hasMessageContaining("int4")
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("kv.dtype")
+        .hasMessageContaining("int4")
         .hasMessageContaining("plan[1] (zipvl)");
-    JobConfig uniform = ConfigLoader.load(null, List.of("input.path=/nonexistent", "model.bundle=/nonexistent",
-        "plan=[{op: vtc-cls, keep: 32}]", "kv.dtype=int2", "output.path=/tmp/unused"));
+    JobConfig uniform =
+        ConfigLoader.load(
+            null,
+            List.of(
+                "input.path=/nonexistent",
+                "model.bundle=/nonexistent",
+                "plan=[{op: vtc-cls, keep: 32}]",
+                "kv.dtype=int2",
+                "output.path=/tmp/unused"));
     RuntimeFactories.checkKvDtype(uniform, PlanSpec.of(uniform.plan()));
     assertThat(RuntimeFactories.spec(uniform).kvPrecision().bits()).isEqualTo(2);
   }

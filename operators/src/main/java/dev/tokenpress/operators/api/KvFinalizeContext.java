@@ -15,10 +15,10 @@ import dev.tokenpress.operators.kv.KvCache;
  */
 public record KvFinalizeContext(ModelShape shape, SequenceLayout layout, KvCache cache, long seed) {
 
-    /** Rejects nulls. */
-    public KvFinalizeContext {
-        if (shape == null || layout == null || cache == null) {
-            throw new IllegalArgumentException("shape, layout and cache must not be null");
-        }
+  /** Rejects nulls. */
+  public KvFinalizeContext {
+    if (shape == null || layout == null || cache == null) {
+      throw new IllegalArgumentException("shape, layout and cache must not be null");
     }
+  }
 }

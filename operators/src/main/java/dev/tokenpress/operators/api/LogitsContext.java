@@ -15,23 +15,28 @@ import dev.tokenpress.operators.tensor.FloatTensor;
  * @param branchLogits {@code [vocab]} logits of the operator's own {@link Hook#BRANCH} sequence at
  *     the same step (it has seen the same generated tokens), or null when the operator has none
  */
-public record LogitsContext(ModelShape shape, int step, FloatTensor logits, int[] generated, long seed,
-        FloatTensor branchLogits) {
+public record LogitsContext(
+    ModelShape shape,
+    int step,
+    FloatTensor logits,
+    int[] generated,
+    long seed,
+    FloatTensor branchLogits) {
 
-    /** Rejects nulls and a branch of another vocabulary size. */
-    public LogitsContext {
-        if (shape == null || logits == null || generated == null) {
-            throw new IllegalArgumentException("shape, logits and generated must not be null");
-        }
-        if (branchLogits != null && branchLogits.size() != logits.size()) {
-            throw new IllegalArgumentException("branch logits have " + branchLogits.size() + " values, logits "
-                    + logits.size());
-        }
-        generated = generated.clone();
+  /** Rejects nulls and a branch of another vocabulary size. */
+  public LogitsContext {
+    if (shape == null || logits == null || generated == null) {
+      throw new IllegalArgumentException("shape, logits and generated must not be null");
     }
+    if (branchLogits != null && branchLogits.size() != logits.size()) {
+      throw new IllegalArgumentException(
+          "branch logits have " + branchLogits.size() + " values, logits " + logits.size());
+    }
+    generated = generated.clone();
+  }
 
-    /** A context without a branch. */
-    public LogitsContext(ModelShape shape, int step, FloatTensor logits, int[] generated, long seed) {
-        this(shape, step, logits, generated, seed, null);
-    }
+  /** A context without a branch. */
+  public LogitsContext(ModelShape shape, int step, FloatTensor logits, int[] generated, long seed) {
+    this(shape, step, logits, generated, seed, null);
+  }
 }

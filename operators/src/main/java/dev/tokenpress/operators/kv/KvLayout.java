@@ -6,17 +6,17 @@ package dev.tokenpress.operators.kv;
  * graphs emit.
  */
 public record KvLayout(int numKvHeads, int headDim) {
-    public KvLayout {
-        if (numKvHeads < 1) {
-            throw new IllegalArgumentException("numKvHeads must be >= 1, found " + numKvHeads);
-        }
-        if (headDim < 1) {
-            throw new IllegalArgumentException("headDim must be >= 1, found " + headDim);
-        }
+  public KvLayout {
+    if (numKvHeads < 1) {
+      throw new IllegalArgumentException("numKvHeads must be >= 1, found " + numKvHeads);
     }
+    if (headDim < 1) {
+      throw new IllegalArgumentException("headDim must be >= 1, found " + headDim);
+    }
+  }
 
-    /** Elements per row of K (and of V). */
-    public int width() {
-        return numKvHeads * headDim;
-    }
+  /** Elements per row of K (and of V). */
+  public int width() {
+    return numKvHeads * headDim;
+  }
 }

@@ -23,12 +23,14 @@ import java.util.SplittableRandom;
  * are noise. Deterministic: every tensor draws from its own generator seeded by the seed and the
  * tensor's name, so the same spec and seed give the same bytes.
  *
- * <p>Weights: matrices and embeddings {@code N(0, std)}, biases 0, norm weights {@code 1 + normJitter·N(0, 1)}.
+ * <p>Weights: matrices and embeddings {@code N(0, std)}, biases 0, norm weights {@code 1 +
+ * normJitter·N(0, 1)}.
  */
 public final class RandomCheckpoint {
   /** Tokenizer side files copied from {@code tokenizerDir} when present. */
-  static final List<String> TOKENIZER_FILES = List.of("tokenizer.json", "tokenizer_config.json",
-      "special_tokens_map.json", "tokenizer.model");
+  static final List<String> TOKENIZER_FILES =
+      List.of(
+          "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model");
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -42,15 +44,24 @@ public final class RandomCheckpoint {
    * @param imageSize input side in pixels
    * @param patchSize patch side in pixels
    */
-  public record Vision(int hidden, int intermediate, int layers, int heads, int imageSize, int patchSize) {
+  public record Vision(
+      int hidden, int intermediate, int layers, int heads, int imageSize, int patchSize) {
     public Vision {
       if (hidden < 1 || intermediate < 1 || layers < 2 || heads < 1 || hidden % heads != 0) {
-        throw new IllegalArgumentException("vision dims: hidden " + hidden + " (a multiple of heads " + heads
-            + "), intermediate " + intermediate + ", layers " + layers + " (>= 2) must be positive");
+        throw new IllegalArgumentException(
+            "vision dims: hidden "
+                + hidden
+                + " (a multiple of heads "
+                + heads
+                + "), intermediate "
+                + intermediate
+                + ", layers "
+                + layers
+                + " (>= 2) must be positive");
       }
       if (patchSize < 1 || imageSize % patchSize != 0) {
-        throw new IllegalArgumentException("vision image_size " + imageSize + " must be a multiple of patch_size "
-            + patchSize);
+        throw new IllegalArgumentException(
+            "vision image_size " + imageSize + " must be a multiple of patch_size " + patchSize);
       }
     }
 
@@ -78,39 +89,99 @@ public final class RandomCheckpoint {
    * @param std standard deviation of matrices and embeddings
    * @param normJitter standard deviation of norm weights around 1
    */
-  public record Spec(Vision vision, boolean llavaLayout, int hidden, int intermediate, int layers, int heads,
-      int kvHeads, int vocab, int maxPositions, boolean tied, int imageTokenIndex, double std, double normJitter) {
+  public record Spec(
+      Vision vision,
+      boolean llavaLayout,
+      int hidden,
+      int intermediate,
+      int layers,
+      int heads,
+      int kvHeads,
+      int vocab,
+      int maxPositions,
+      boolean tied,
+      int imageTokenIndex,
+      double std,
+      double normJitter) {
     public Spec {
-      if (hidden < 1 || intermediate < 1 || layers < 1 || heads < 1 || kvHeads < 1 || vocab < 1 || maxPositions < 1) {
-        throw new IllegalArgumentException("LM dims must be positive: hidden " + hidden + ", intermediate "
-            + intermediate + ", layers " + layers + ", heads " + heads + ", kv heads " + kvHeads + ", vocab " + vocab
-            + ", max positions " + maxPositions);
+      if (hidden < 1
+          || intermediate < 1
+          || layers < 1
+          || heads < 1
+          || kvHeads < 1
+          || vocab < 1
+          || maxPositions < 1) {
+        throw new IllegalArgumentException(
+            "LM dims must be positive: hidden "
+                + hidden
+                + ", intermediate "
+                + intermediate
+                + ", layers "
+                + layers
+                + ", heads "
+                + heads
+                + ", kv heads "
+                + kvHeads
+                + ", vocab "
+                + vocab
+                + ", max positions "
+                + maxPositions);
       }
       if (hidden % heads != 0 || heads % kvHeads != 0 || (hidden / heads) % 2 != 0) {
-        throw new IllegalArgumentException("LM hidden " + hidden + " must be a multiple of heads " + heads
-            + " with an even head dim, and heads a multiple of kv heads " + kvHeads);
+        throw new IllegalArgumentException(
+            "LM hidden "
+                + hidden
+                + " must be a multiple of heads "
+                + heads
+                + " with an even head dim, and heads a multiple of kv heads "
+                + kvHeads);
       }
       if (!(std > 0) || !(normJitter >= 0)) {
-        throw new IllegalArgumentException("std must be > 0 (found " + std + ") and normJitter >= 0 (found "
-            + normJitter + ")");
+        throw new IllegalArgumentException(
+            "std must be > 0 (found " + std + ") and normJitter >= 0 (found " + normJitter + ")");
       }
       if (vision != null) {
         llavaLayout = true;
         if (imageTokenIndex < 0 || imageTokenIndex >= vocab) {
-          throw new IllegalArgumentException("image_token_index " + imageTokenIndex + " must be in [0, " + vocab + ")");
+          throw new IllegalArgumentException(
+              "image_token_index " + imageTokenIndex + " must be in [0, " + vocab + ")");
         }
       }
     }
 
     /** The same model with {@code n} LM layers. */
     public Spec withLayers(int n) {
-      return new Spec(vision, llavaLayout, hidden, intermediate, n, heads, kvHeads, vocab, maxPositions, tied,
-          imageTokenIndex, std, normJitter);
+      return new Spec(
+          vision,
+          llavaLayout,
+          hidden,
+          intermediate,
+          n,
+          heads,
+          kvHeads,
+          vocab,
+          maxPositions,
+          tied,
+          imageTokenIndex,
+          std,
+          normJitter);
     }
 
     public Spec withImageTokenIndex(int id) {
-      return new Spec(vision, llavaLayout, hidden, intermediate, layers, heads, kvHeads, vocab, maxPositions, tied, id,
-          std, normJitter);
+      return new Spec(
+          vision,
+          llavaLayout,
+          hidden,
+          intermediate,
+          layers,
+          heads,
+          kvHeads,
+          vocab,
+          maxPositions,
+          tied,
+          id,
+          std,
+          normJitter);
     }
 
     /** Parameters written (every tensor of the checkpoint). */
@@ -122,9 +193,14 @@ public final class RandomCheckpoint {
       long p = (long) vocab * d * (tied ? 1 : 2) + layers * layer + d;
       if (vision != null) {
         long v = vision.hidden();
-        long vl = 4 * (v * v + v) + 2 * v * vision.intermediate() + vision.intermediate() + v + 4 * v;
-        p += 3L * vision.patchSize() * vision.patchSize() * v + v + (long) vision.numPositions() * v + 4 * v
-            + vision.layers() * vl;
+        long vl =
+            4 * (v * v + v) + 2 * v * vision.intermediate() + vision.intermediate() + v + 4 * v;
+        p +=
+            3L * vision.patchSize() * vision.patchSize() * v
+                + v
+                + (long) vision.numPositions() * v
+                + 4 * v
+                + vision.layers() * vl;
         p += v * d + d + d * d + d;
       }
       return p;
@@ -138,10 +214,30 @@ public final class RandomCheckpoint {
      * 1024, 16 heads, MLP 4096, 577 tokens), projector 1024→4096→4096, Llama width 4096, 32 heads,
      * MLP 11008, vocabulary 32000; 4 LM layers unless changed (the real model has 32).
      */
-    LLAVA_1_5_7B("llava-1.5-7b", new Spec(new Vision(1024, 4096, 24, 16, 336, 14), true, 4096, 11008, 4, 32, 32,
-        32000, 4096, false, 32000 - 1, 0.02, 0)),
-    /** The same architecture in miniature (ViT 32 wide, 3 layers, 4×4 patches; LM 64 wide), for tests. */
-    TINY("tiny", new Spec(new Vision(32, 64, 3, 2, 56, 14), true, 64, 96, 2, 4, 2, 64, 256, false, 63, 0.02, 0));
+    LLAVA_1_5_7B(
+        "llava-1.5-7b",
+        new Spec(
+            new Vision(1024, 4096, 24, 16, 336, 14),
+            true,
+            4096,
+            11008,
+            4,
+            32,
+            32,
+            32000,
+            4096,
+            false,
+            32000 - 1,
+            0.02,
+            0)),
+    /**
+     * The same architecture in miniature (ViT 32 wide, 3 layers, 4×4 patches; LM 64 wide), for
+     * tests.
+     */
+    TINY(
+        "tiny",
+        new Spec(
+            new Vision(32, 64, 3, 2, 56, 14), true, 64, 96, 2, 4, 2, 64, 256, false, 63, 0.02, 0));
 
     private final String id;
     private final Spec spec;
@@ -177,10 +273,10 @@ public final class RandomCheckpoint {
   private RandomCheckpoint() {}
 
   /**
-   * Writes {@code config.json} and {@code model.safetensors} (and, for a vision model,
-   * {@code preprocessor_config.json}: CLIP at the ViT's size, bicubic) into {@code dir}; copies the
-   * tokenizer files of {@code tokenizerDir} when it is not null, and then takes
-   * {@code image_token_index} from its {@code <image>} token.
+   * Writes {@code config.json} and {@code model.safetensors} (and, for a vision model, {@code
+   * preprocessor_config.json}: CLIP at the ViT's size, bicubic) into {@code dir}; copies the
+   * tokenizer files of {@code tokenizerDir} when it is not null, and then takes {@code
+   * image_token_index} from its {@code <image>} token.
    *
    * @return the spec written (with the tokenizer's image token)
    */
@@ -190,7 +286,8 @@ public final class RandomCheckpoint {
       if (tokenizerDir != null) {
         Path tj = tokenizerDir.resolve("tokenizer.json");
         if (!Files.isRegularFile(tj)) {
-          throw new IllegalArgumentException("--tokenizer " + tokenizerDir + " has no tokenizer.json");
+          throw new IllegalArgumentException(
+              "--tokenizer " + tokenizerDir + " has no tokenizer.json");
         }
         for (String f : TOKENIZER_FILES) {
           Path p = tokenizerDir.resolve(f);
@@ -203,10 +300,12 @@ public final class RandomCheckpoint {
         }
       }
       weights(spec, seed, dtype).write(dir.resolve("model.safetensors"));
-      JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), config(spec, dtype));
+      JSON.writerWithDefaultPrettyPrinter()
+          .writeValue(dir.resolve("config.json").toFile(), config(spec, dtype));
       if (spec.vision() != null) {
-        JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("preprocessor_config.json").toFile(),
-            preprocessor(spec.vision()));
+        JSON.writerWithDefaultPrettyPrinter()
+            .writeValue(
+                dir.resolve("preprocessor_config.json").toFile(), preprocessor(spec.vision()));
       }
       return spec;
     } catch (IOException e) {
@@ -214,20 +313,23 @@ public final class RandomCheckpoint {
     }
   }
 
-  /** The id of {@code <image>} among the tokenizer's added tokens, checked against the vocabulary. */
+  /**
+   * The id of {@code <image>} among the tokenizer's added tokens, checked against the vocabulary.
+   */
   static int imageToken(Path tokenizerJson, int vocab) throws IOException {
     JsonNode root = JSON.readTree(Files.readString(tokenizerJson, StandardCharsets.UTF_8));
     for (JsonNode t : root.path("added_tokens")) {
       if ("<image>".equals(t.path("content").asText())) {
         int id = t.path("id").asInt(-1);
         if (id < 0 || id >= vocab) {
-          throw new IllegalArgumentException("the tokenizer's <image> id " + id + " is outside the vocabulary [0, "
-              + vocab + ")");
+          throw new IllegalArgumentException(
+              "the tokenizer's <image> id " + id + " is outside the vocabulary [0, " + vocab + ")");
         }
         return id;
       }
     }
-    throw new IllegalArgumentException(tokenizerJson + " has no <image> added token; a LLaVA checkpoint needs one");
+    throw new IllegalArgumentException(
+        tokenizerJson + " has no <image> added token; a LLaVA checkpoint needs one");
   }
 
   /** The tensors of {@code spec}, each computed when written. */
@@ -251,14 +353,28 @@ public final class RandomCheckpoint {
     }
     norm(w, seed, dec + "norm.weight", s.normJitter(), d);
     if (!s.tied()) {
-      matrix(w, seed, (s.llavaLayout() ? "language_model." : "") + "lm_head.weight", s.std(), s.vocab(), d);
+      matrix(
+          w,
+          seed,
+          (s.llavaLayout() ? "language_model." : "") + "lm_head.weight",
+          s.std(),
+          s.vocab(),
+          d);
     }
     Vision v = s.vision();
     if (v != null) {
       String vm = "vision_tower.vision_model.";
       int vd = v.hidden();
       matrix(w, seed, vm + "embeddings.class_embedding", s.std(), vd);
-      matrix(w, seed, vm + "embeddings.patch_embedding.weight", s.std(), vd, 3, v.patchSize(), v.patchSize());
+      matrix(
+          w,
+          seed,
+          vm + "embeddings.patch_embedding.weight",
+          s.std(),
+          vd,
+          3,
+          v.patchSize(),
+          v.patchSize());
       matrix(w, seed, vm + "embeddings.position_embedding.weight", s.std(), v.numPositions(), vd);
       layerNorm(w, seed, vm + "pre_layrnorm", s.normJitter(), vd);
       for (int l = 0; l < v.layers(); l++) {
@@ -280,7 +396,8 @@ public final class RandomCheckpoint {
 
   /** The Hugging Face {@code config.json} of {@code s}. */
   static ObjectNode config(Spec s, DType dtype) {
-    String torchDtype = dtype == DType.F32 ? "float32" : dtype == DType.F16 ? "float16" : "bfloat16";
+    String torchDtype =
+        dtype == DType.F32 ? "float32" : dtype == DType.F16 ? "float16" : "bfloat16";
     ObjectNode text = JSON.createObjectNode();
     text.put("model_type", "llama");
     text.putArray("architectures").add("LlamaForCausalLM");
@@ -358,7 +475,8 @@ public final class RandomCheckpoint {
     return p;
   }
 
-  private static void matrix(SafetensorsWriter w, long seed, String name, double std, long... shape) {
+  private static void matrix(
+      SafetensorsWriter w, long seed, String name, double std, long... shape) {
     w.add(name, () -> gaussian(rng(seed, name), count(shape), 0, std), shape);
   }
 
@@ -366,12 +484,14 @@ public final class RandomCheckpoint {
     w.add(name, () -> gaussian(rng(seed, name), n, 1, jitter), n);
   }
 
-  private static void layerNorm(SafetensorsWriter w, long seed, String prefix, double jitter, int n) {
+  private static void layerNorm(
+      SafetensorsWriter w, long seed, String prefix, double jitter, int n) {
     norm(w, seed, prefix + ".weight", jitter, n);
     w.add(prefix + ".bias", () -> new float[n], n);
   }
 
-  private static void linear(SafetensorsWriter w, long seed, String prefix, double std, int out, int in) {
+  private static void linear(
+      SafetensorsWriter w, long seed, String prefix, double std, int out, int in) {
     matrix(w, seed, prefix + ".weight", std, out, in);
     w.add(prefix + ".bias", () -> new float[out], out);
   }

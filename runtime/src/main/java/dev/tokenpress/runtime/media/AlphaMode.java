@@ -3,8 +3,8 @@ package dev.tokenpress.runtime.media;
 /** What the decoder does with an alpha channel (RGBA, grey+alpha, palette transparency). */
 public enum AlphaMode {
   /**
-   * Ignore alpha and keep the stored colour, exactly as Pillow's {@code Image.convert("RGB")}
-   * does. The default, because the bundled model's training script uses {@code convert("RGB")}.
+   * Ignore alpha and keep the stored colour, exactly as Pillow's {@code Image.convert("RGB")} does.
+   * The default, because the bundled model's training script uses {@code convert("RGB")}.
    */
   DROP,
   /**

@@ -10,11 +10,13 @@ import java.io.Serializable;
  * @param maxBytes encoded inputs longer than this are rejected before parsing
  * @param alphaMode what to do with transparency
  */
-public record DecodeOptions(long maxPixels, long maxBytes, AlphaMode alphaMode) implements Serializable {
+public record DecodeOptions(long maxPixels, long maxBytes, AlphaMode alphaMode)
+    implements Serializable {
   private static final long serialVersionUID = 1L;
 
   /** 64 megapixels (a 8000×8000 photo), 256 MiB encoded, alpha dropped as Pillow does. */
-  public static final DecodeOptions DEFAULT = new DecodeOptions(64L << 20, 256L << 20, AlphaMode.DROP);
+  public static final DecodeOptions DEFAULT =
+      new DecodeOptions(64L << 20, 256L << 20, AlphaMode.DROP);
 
   public DecodeOptions {
     if (maxPixels <= 0) {

@@ -25,22 +25,22 @@ import javax.imageio.stream.ImageInputStream;
 import javax.imageio.stream.MemoryCacheImageInputStream;
 
 /**
- * Decodes encoded image bytes (PNG, JPEG, GIF, BMP, TIFF) into an 8-bit {@link RgbImage}, with
- * the pixel values Pillow's {@code Image.open(f).convert("RGB")} gives, which is what the bundled
+ * Decodes encoded image bytes (PNG, JPEG, GIF, BMP, TIFF) into an 8-bit {@link RgbImage}, with the
+ * pixel values Pillow's {@code Image.open(f).convert("RGB")} gives, which is what the bundled
  * model's training script feeds the model.
  *
  * <p>Rules, per colour model (stored sample values are used as they are: no ICC profile, gamma
  * chunk or EXIF orientation is applied, exactly like Pillow's {@code convert}):
  *
  * <ul>
- *   <li>RGB 8-bit: as stored. RGB 16-bit: the high byte of every sample (Pillow's
- *       {@code RGB;16B} unpacker does the same).
+ *   <li>RGB 8-bit: as stored. RGB 16-bit: the high byte of every sample (Pillow's {@code RGB;16B}
+ *       unpacker does the same).
  *   <li>Grey 1/2/4/8-bit: {@code v * 255 / (2^bits - 1)}, replicated to R, G, B. Grey 16-bit: the
  *       high byte (Pillow 9 opens it as mode {@code I} and clips to 255, nearly white; we do not
  *       copy that).
  *   <li>Palette (PNG, GIF, BMP): the palette colour of every index.
- *   <li>CMYK JPEG (Adobe, as the JDK reader returns it): Pillow's naive conversion
- *       {@code R = (255 - C) * (255 - K) / 255} in its integer form.
+ *   <li>CMYK JPEG (Adobe, as the JDK reader returns it): Pillow's naive conversion {@code R = (255
+ *       - C) * (255 - K) / 255} in its integer form.
  *   <li>Alpha (RGBA, grey+alpha, palette transparency): {@link AlphaMode#DROP} (Pillow) keeps the
  *       stored colour, {@link AlphaMode#COMPOSITE_WHITE} composites over white.
  *   <li>GIF and TIFF: the first frame / page. JPEG: the JDK's libjpeg 6b IDCT; values can differ
@@ -109,8 +109,17 @@ public final class ImageDecoder {
         }
       }
       if (image.getWidth() != info.width() || image.getHeight() != info.height()) {
-        throw new MediaDecodeException(Reason.CORRUPT, format + " header says " + info.width() + "x"
-            + info.height() + " but the decoded image is " + image.getWidth() + "x" + image.getHeight());
+        throw new MediaDecodeException(
+            Reason.CORRUPT,
+            format
+                + " header says "
+                + info.width()
+                + "x"
+                + info.height()
+                + " but the decoded image is "
+                + image.getWidth()
+                + "x"
+                + image.getHeight());
       }
       return toRgb(image, options.alphaMode());
     } catch (MediaDecodeException e) {
@@ -119,8 +128,14 @@ public final class ImageDecoder {
       throw classify(format, "decoding", e);
     } catch (OutOfMemoryError e) {
       // Only after the pixel limit passed, so the heap is smaller than the configured limit needs.
-      throw new MediaDecodeException(Reason.TOO_LARGE, format + " image does not fit in the heap "
-          + "(maxPixels=" + options.maxPixels() + " is too high for this JVM)", e);
+      throw new MediaDecodeException(
+          Reason.TOO_LARGE,
+          format
+              + " image does not fit in the heap "
+              + "(maxPixels="
+              + options.maxPixels()
+              + " is too high for this JVM)",
+          e);
     } finally {
       reader.dispose();
     }
@@ -144,7 +159,8 @@ public final class ImageDecoder {
     try {
       long size = Files.size(file);
       if (size > options.maxBytes()) {
-        throw new MediaDecodeException(Reason.TOO_LARGE,
+        throw new MediaDecodeException(
+            Reason.TOO_LARGE,
             file + " has " + size + " bytes, above maxBytes=" + options.maxBytes());
       }
       return Files.readAllBytes(file);
@@ -158,13 +174,19 @@ public final class ImageDecoder {
       throw new MediaDecodeException(Reason.EMPTY, "image has zero bytes");
     }
     if (bytes.length > options.maxBytes()) {
-      throw new MediaDecodeException(Reason.TOO_LARGE,
+      throw new MediaDecodeException(
+          Reason.TOO_LARGE,
           "image has " + bytes.length + " bytes, above maxBytes=" + options.maxBytes());
     }
     ImageFormat format = ImageFormat.sniff(bytes);
     if (format == null) {
-      throw new MediaDecodeException(Reason.NOT_AN_IMAGE,
-          "no image format recognises the first bytes " + hexPrefix(bytes) + " (" + bytes.length + " bytes)");
+      throw new MediaDecodeException(
+          Reason.NOT_AN_IMAGE,
+          "no image format recognises the first bytes "
+              + hexPrefix(bytes)
+              + " ("
+              + bytes.length
+              + " bytes)");
     }
     return format;
   }
@@ -172,8 +194,11 @@ public final class ImageDecoder {
   private static ImageReader readerFor(ImageFormat format) {
     Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format.imageIoName());
     if (!readers.hasNext()) {
-      throw new MediaDecodeException(Reason.UNSUPPORTED, format + " images are not supported "
-          + "(supported: PNG, JPEG, GIF, BMP, TIFF); convert them first");
+      throw new MediaDecodeException(
+          Reason.UNSUPPORTED,
+          format
+              + " images are not supported "
+              + "(supported: PNG, JPEG, GIF, BMP, TIFF); convert them first");
     }
     return readers.next();
   }
@@ -185,25 +210,38 @@ public final class ImageDecoder {
     int width = reader.getWidth(0);
     int height = reader.getHeight(0);
     if (width <= 0 || height <= 0) {
-      throw new MediaDecodeException(Reason.CORRUPT, format + " header has size " + width + "x" + height);
+      throw new MediaDecodeException(
+          Reason.CORRUPT, format + " header has size " + width + "x" + height);
     }
     return new ImageInfo(format, width, height);
   }
 
   private void checkPixels(ImageInfo info) {
     if (info.pixels() > options.maxPixels()) {
-      throw new MediaDecodeException(Reason.TOO_LARGE, info.format() + " image is " + info.width() + "x"
-          + info.height() + " = " + info.pixels() + " pixels, above maxPixels=" + options.maxPixels());
+      throw new MediaDecodeException(
+          Reason.TOO_LARGE,
+          info.format()
+              + " image is "
+              + info.width()
+              + "x"
+              + info.height()
+              + " = "
+              + info.pixels()
+              + " pixels, above maxPixels="
+              + options.maxPixels());
     }
   }
 
   private static MediaDecodeException classify(ImageFormat format, String doing, Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
-      if (t instanceof EOFException || String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT).contains("end of")) {
-        return new MediaDecodeException(Reason.TRUNCATED, format + " data ends early while " + doing + " it: " + e, e);
+      if (t instanceof EOFException
+          || String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT).contains("end of")) {
+        return new MediaDecodeException(
+            Reason.TRUNCATED, format + " data ends early while " + doing + " it: " + e, e);
       }
     }
-    return new MediaDecodeException(Reason.CORRUPT, format + " data is invalid while " + doing + " it: " + e, e);
+    return new MediaDecodeException(
+        Reason.CORRUPT, format + " data is invalid while " + doing + " it: " + e, e);
   }
 
   private static String hexPrefix(byte[] b) {
@@ -242,7 +280,8 @@ public final class ImageDecoder {
     return RgbImage.wrap(w, h, out);
   }
 
-  private static void fromPalette(Raster raster, IndexColorModel icm, boolean composite, byte[] out, int w, int h) {
+  private static void fromPalette(
+      Raster raster, IndexColorModel icm, boolean composite, byte[] out, int w, int h) {
     int n = icm.getMapSize();
     int[] r = new int[n];
     int[] g = new int[n];
@@ -267,10 +306,11 @@ public final class ImageDecoder {
   }
 
   /**
-   * Copies colour bands {@code bands[c]} (with alpha band {@code alphaBand} for compositing, or
-   * -1) into R, G, B, scaling each band from its bit depth to 8 bits.
+   * Copies colour bands {@code bands[c]} (with alpha band {@code alphaBand} for compositing, or -1)
+   * into R, G, B, scaling each band from its bit depth to 8 bits.
    */
-  private static void fromComponents(Raster raster, ColorModel cm, int[] bands, int alphaBand, byte[] out, int w, int h) {
+  private static void fromComponents(
+      Raster raster, ColorModel cm, int[] bands, int alphaBand, byte[] out, int w, int h) {
     int dataType = raster.getDataBuffer().getDataType();
     boolean floating = dataType == DataBuffer.TYPE_FLOAT || dataType == DataBuffer.TYPE_DOUBLE;
     int[][] rows = new int[3][];
@@ -314,7 +354,9 @@ public final class ImageDecoder {
     }
   }
 
-  /** Scales samples of {@code bits} bits to 0..255 in place: high byte above 8 bits, exact below. */
+  /**
+   * Scales samples of {@code bits} bits to 0..255 in place: high byte above 8 bits, exact below.
+   */
   private static void to8Bit(int[] v, int bits) {
     if (bits == 8) {
       return;
@@ -369,7 +411,9 @@ public final class ImageDecoder {
     }
   }
 
-  /** Colour {@code c} with alpha {@code a} over white, rounded: {@code (c*a + 255*(255-a)) / 255}. */
+  /**
+   * Colour {@code c} with alpha {@code a} over white, rounded: {@code (c*a + 255*(255-a)) / 255}.
+   */
   static int over(int c, int a) {
     return (c * a + 255 * (255 - a) + 127) / 255;
   }

@@ -1,8 +1,8 @@
 package dev.tokenpress.runtime.media;
 
 /**
- * Image container formats recognised from their leading bytes. The decoder trusts the bytes,
- * never a file name or a declared MIME type.
+ * Image container formats recognised from their leading bytes. The decoder trusts the bytes, never
+ * a file name or a declared MIME type.
  */
 public enum ImageFormat {
   PNG("png", true),
@@ -30,7 +30,10 @@ public enum ImageFormat {
     return imageIoName;
   }
 
-  /** Whether the JDK's ImageIO decodes it (others are reported as UNSUPPORTED unless a plugin is present). */
+  /**
+   * Whether the JDK's ImageIO decodes it (others are reported as UNSUPPORTED unless a plugin is
+   * present).
+   */
   public boolean jdkSupported() {
     return supported;
   }
@@ -43,7 +46,8 @@ public enum ImageFormat {
     if (startsWith(b, 0, 0xFF, 0xD8, 0xFF)) {
       return JPEG;
     }
-    if (startsWith(b, 0, 'G', 'I', 'F', '8', '7', 'a') || startsWith(b, 0, 'G', 'I', 'F', '8', '9', 'a')) {
+    if (startsWith(b, 0, 'G', 'I', 'F', '8', '7', 'a')
+        || startsWith(b, 0, 'G', 'I', 'F', '8', '9', 'a')) {
       return GIF;
     }
     if (startsWith(b, 0, 'B', 'M') && b.length >= 18) {
@@ -59,11 +63,14 @@ public enum ImageFormat {
       if (startsWith(b, 8, 'a', 'v', 'i', 'f') || startsWith(b, 8, 'a', 'v', 'i', 's')) {
         return AVIF;
       }
-      if (startsWith(b, 8, 'h', 'e', 'i') || startsWith(b, 8, 'm', 'i', 'f', '1') || startsWith(b, 8, 'h', 'e', 'v')) {
+      if (startsWith(b, 8, 'h', 'e', 'i')
+          || startsWith(b, 8, 'm', 'i', 'f', '1')
+          || startsWith(b, 8, 'h', 'e', 'v')) {
         return HEIF;
       }
     }
-    if (startsWith(b, 0, 0x00, 0x00, 0x00, 0x0C, 'j', 'P', ' ', ' ') || startsWith(b, 0, 0xFF, 0x4F, 0xFF, 0x51)) {
+    if (startsWith(b, 0, 0x00, 0x00, 0x00, 0x0C, 'j', 'P', ' ', ' ')
+        || startsWith(b, 0, 0xFF, 0x4F, 0xFF, 0x51)) {
       return JPEG2000;
     }
     if (startsWith(b, 0, '8', 'B', 'P', 'S')) {

@@ -1,8 +1,8 @@
 package dev.tokenpress.runtime.media;
 
 /**
- * Turns an {@link RgbImage} into model input the way Hugging Face's {@code CLIPImageProcessor}
- * does with Pillow: resize (shortest edge, {@link PilResize}, bit-exact with Pillow), centre crop,
+ * Turns an {@link RgbImage} into model input the way Hugging Face's {@code CLIPImageProcessor} does
+ * with Pillow: resize (shortest edge, {@link PilResize}, bit-exact with Pillow), centre crop,
  * rescale, normalise, HWC → CHW. Pure Java, thread-safe.
  */
 public final class ImagePreprocessor {
@@ -70,9 +70,9 @@ public final class ImagePreprocessor {
   }
 
   /**
-   * Hugging Face {@code center_crop}: top = (h - ch) // 2, left = (w - cw) // 2; where the image
-   * is smaller than the crop it is first padded with zeros, {@code ceil((ch - h) / 2)} rows on top
-   * and {@code ceil((cw - w) / 2)} columns on the left, as Hugging Face does.
+   * Hugging Face {@code center_crop}: top = (h - ch) // 2, left = (w - cw) // 2; where the image is
+   * smaller than the crop it is first padded with zeros, {@code ceil((ch - h) / 2)} rows on top and
+   * {@code ceil((cw - w) / 2)} columns on the left, as Hugging Face does.
    */
   static RgbImage centerCrop(RgbImage img, int ch, int cw) {
     int h = img.height();

@@ -1,9 +1,8 @@
 package dev.tokenpress.runtime.media;
 
 /**
- * An image could not be decoded. Unchecked; the {@link #reason()} says why, so callers (the
- * Spark job writes it into the {@code error} column) can count failures by kind without parsing
- * messages.
+ * An image could not be decoded. Unchecked; the {@link #reason()} says why, so callers (the Spark
+ * job writes it into the {@code error} column) can count failures by kind without parsing messages.
  */
 public final class MediaDecodeException extends RuntimeException {
   private static final long serialVersionUID = 1L;
@@ -18,9 +17,13 @@ public final class MediaDecodeException extends RuntimeException {
     CORRUPT,
     /** No image format recognises the bytes. */
     NOT_AN_IMAGE,
-    /** Width × height (or the byte size) is above the configured limit; rejected from the header. */
+    /**
+     * Width × height (or the byte size) is above the configured limit; rejected from the header.
+     */
     TOO_LARGE,
-    /** A recognised image format or colour model that tokenpress cannot decode (e.g. WebP, HEIC). */
+    /**
+     * A recognised image format or colour model that tokenpress cannot decode (e.g. WebP, HEIC).
+     */
     UNSUPPORTED
   }
 

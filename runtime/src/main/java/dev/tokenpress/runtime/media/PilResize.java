@@ -1,8 +1,8 @@
 package dev.tokenpress.runtime.media;
 
 /**
- * Pillow's {@code Image.resize(size, filter)} for RGB images, bit-exact with Pillow 9–11
- * ({@code libImaging/Resample.c}, 8 bits per channel, {@code reducing_gap=None}, whole-image box).
+ * Pillow's {@code Image.resize(size, filter)} for RGB images, bit-exact with Pillow 9–11 ({@code
+ * libImaging/Resample.c}, 8 bits per channel, {@code reducing_gap=None}, whole-image box).
  *
  * <p>What that means, and what a "plain bilinear" resize would get wrong when downscaling:
  *
@@ -12,16 +12,16 @@ package dev.tokenpress.runtime.media;
  *       and every input pixel {@code j} in it weighs {@code filter((j - center + 0.5) / max(scale,
  *       1))}, normalised to sum 1. So a 4× bilinear downscale averages an 8-pixel triangle, not 2
  *       pixels (an antialiasing filter, unlike OpenCV/torch {@code interpolate}).
- *   <li>Window bounds: {@code xmin = (int)(center - support + 0.5)} clipped at 0,
- *       {@code xmax = (int)(center + support + 0.5)} clipped at the size.
- *   <li>Weights become fixed-point integers with 22 fractional bits
- *       ({@code PRECISION_BITS = 32 - 8 - 2}), rounded half away from zero.
+ *   <li>Window bounds: {@code xmin = (int)(center - support + 0.5)} clipped at 0, {@code xmax =
+ *       (int)(center + support + 0.5)} clipped at the size.
+ *   <li>Weights become fixed-point integers with 22 fractional bits ({@code PRECISION_BITS = 32 - 8
+ *       - 2}), rounded half away from zero.
  *   <li>Separable, horizontal pass first, over only the input rows the vertical pass reads; the
- *       intermediate image is rounded and clipped to 8 bits (accumulator starts at
- *       {@code 1 << 21}, result {@code acc >> 22} clipped to 0..255); then the vertical pass.
- *       A pass whose size does not change is skipped.
- *   <li>{@link Resample#NEAREST} is Pillow's affine nearest: source index
- *       {@code (int)(scale / 2 + i * scale)}, accumulated as Pillow does.
+ *       intermediate image is rounded and clipped to 8 bits (accumulator starts at {@code 1 << 21},
+ *       result {@code acc >> 22} clipped to 0..255); then the vertical pass. A pass whose size does
+ *       not change is skipped.
+ *   <li>{@link Resample#NEAREST} is Pillow's affine nearest: source index {@code (int)(scale / 2 +
+ *       i * scale)}, accumulated as Pillow does.
  * </ul>
  */
 final class PilResize {
@@ -31,7 +31,8 @@ final class PilResize {
 
   static RgbImage resize(RgbImage in, int outW, int outH, Resample filter) {
     if (outW <= 0 || outH <= 0) {
-      throw new IllegalArgumentException("resize target must be positive, found " + outW + "x" + outH);
+      throw new IllegalArgumentException(
+          "resize target must be positive, found " + outW + "x" + outH);
     }
     if (outW == in.width() && outH == in.height()) {
       return in; // Pillow returns a copy; RgbImage is immutable.
@@ -204,9 +205,10 @@ final class PilResize {
         }
         for (int x = 0; x < ksize; x++) {
           double v = x < xmax ? k[x] : 0.0;
-          kk[xx * ksize + x] = v < 0
-              ? (int) (-0.5 + v * (1 << PRECISION_BITS))
-              : (int) (0.5 + v * (1 << PRECISION_BITS));
+          kk[xx * ksize + x] =
+              v < 0
+                  ? (int) (-0.5 + v * (1 << PRECISION_BITS))
+                  : (int) (0.5 + v * (1 << PRECISION_BITS));
         }
         bounds[xx * 2] = xmin;
         bounds[xx * 2 + 1] = xmax;

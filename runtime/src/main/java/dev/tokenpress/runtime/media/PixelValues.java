@@ -18,7 +18,8 @@ public final class PixelValues {
 
   private PixelValues(int height, int width, float[] chw) {
     if (chw.length != 3 * height * width) {
-      throw new IllegalArgumentException("chw has " + chw.length + " values, expected 3x" + height + "x" + width);
+      throw new IllegalArgumentException(
+          "chw has " + chw.length + " values, expected 3x" + height + "x" + width);
     }
     this.height = height;
     this.width = width;

@@ -66,19 +66,20 @@ public enum Resample {
         x = x * Math.PI;
         // Pillow writes these constants as C floats (0.54f, 0.46f), widened to double.
         return Math.sin(x) / x * ((double) 0.54f + (double) 0.46f * Math.cos(x));
-      case BICUBIC: {
-        double a = -0.5;
-        if (x < 0.0) {
-          x = -x;
+      case BICUBIC:
+        {
+          double a = -0.5;
+          if (x < 0.0) {
+            x = -x;
+          }
+          if (x < 1.0) {
+            return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+          }
+          if (x < 2.0) {
+            return (((x - 5) * x + 8) * x - 4) * a;
+          }
+          return 0.0;
         }
-        if (x < 1.0) {
-          return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-        }
-        if (x < 2.0) {
-          return (((x - 5) * x + 8) * x - 4) * a;
-        }
-        return 0.0;
-      }
       case LANCZOS:
         if (-3.0 <= x && x < 3.0) {
           return sinc(x) * sinc(x / 3);

@@ -5,9 +5,9 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
 /**
- * An 8-bit sRGB image, row-major, interleaved {@code R,G,B} per pixel (HWC, the layout of
- * {@code numpy.asarray(PIL.Image.convert("RGB"))}). Immutable: the pixel array is owned and never
- * handed out without a copy.
+ * An 8-bit sRGB image, row-major, interleaved {@code R,G,B} per pixel (HWC, the layout of {@code
+ * numpy.asarray(PIL.Image.convert("RGB"))}). Immutable: the pixel array is owned and never handed
+ * out without a copy.
  */
 public final class RgbImage {
   private final int width;
@@ -23,11 +23,19 @@ public final class RgbImage {
   /** Takes ownership of {@code rgb}; its length must be {@code width * height * 3}. */
   public static RgbImage wrap(int width, int height, byte[] rgb) {
     if (width <= 0 || height <= 0) {
-      throw new IllegalArgumentException("image size must be positive, found " + width + "x" + height);
+      throw new IllegalArgumentException(
+          "image size must be positive, found " + width + "x" + height);
     }
     if ((long) width * height * 3 != rgb.length) {
       throw new IllegalArgumentException(
-          "rgb has " + rgb.length + " bytes, expected " + width + "x" + height + "x3 = " + (long) width * height * 3);
+          "rgb has "
+              + rgb.length
+              + " bytes, expected "
+              + width
+              + "x"
+              + height
+              + "x3 = "
+              + (long) width * height * 3);
     }
     return new RgbImage(width, height, rgb);
   }
@@ -55,7 +63,9 @@ public final class RgbImage {
     return rgb;
   }
 
-  /** Hex SHA-256 of the HWC RGB bytes (the {@code pixel_sha256} of the bundled model's references). */
+  /**
+   * Hex SHA-256 of the HWC RGB bytes (the {@code pixel_sha256} of the bundled model's references).
+   */
   public String sha256() {
     try {
       return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(rgb));

@@ -14,16 +14,17 @@ import java.util.Map;
  * <ul>
  *   <li>{@code {{ expr }}}, {@code {% if/elif/else/endif %}}, {@code {% for x in xs [if c] %}}
  *       (with {@code loop.index/index0/first/last/length/revindex}, tuple unpacking, {@code else}),
- *       {@code {% set x = e %}} (also {@code ns.attr} on a {@code namespace()}), {@code {% break %}},
- *       {@code {% continue %}}, {@code {% generation %}} (ignored), {@code {# comments #}}, and the
- *       {@code -} whitespace control on every tag;
+ *       {@code {% set x = e %}} (also {@code ns.attr} on a {@code namespace()}), {@code {% break
+ *       %}}, {@code {% continue %}}, {@code {% generation %}} (ignored), {@code {# comments #}},
+ *       and the {@code -} whitespace control on every tag;
  *   <li>literals, names, {@code .attr}, {@code [key]}, slices {@code [a:b]}, {@code + - * / % ~},
- *       comparisons, {@code in}, {@code not in}, {@code and/or/not}, {@code x if c else y},
- *       tests ({@code is [not] defined/undefined/none/string/number/mapping/iterable/sequence/true/false}),
- *       filters ({@code trim upper lower length count first last join list default tojson capitalize
- *       title selectattr rejectattr map string int}), string methods ({@code strip lstrip rstrip upper
- *       lower startswith endswith split replace title}), dict {@code get/items/keys/values},
- *       {@code range()}, {@code namespace()}, {@code raise_exception()}.
+ *       comparisons, {@code in}, {@code not in}, {@code and/or/not}, {@code x if c else y}, tests
+ *       ({@code is [not]
+ *       defined/undefined/none/string/number/mapping/iterable/sequence/true/false}), filters
+ *       ({@code trim upper lower length count first last join list default tojson capitalize title
+ *       selectattr rejectattr map string int}), string methods ({@code strip lstrip rstrip upper
+ *       lower startswith endswith split replace title}), dict {@code get/items/keys/values}, {@code
+ *       range()}, {@code namespace()}, {@code raise_exception()}.
  * </ul>
  *
  * Anything else fails at parse time with the offending position, never silently. Immutable and
@@ -56,7 +57,8 @@ public final class ChatTemplate {
   public record Message(String role, Object content) {
     /** A user turn with one image followed by text, as LLaVA processors build it. */
     public static Message userWithImage(String text) {
-      return new Message("user", List.of(Map.of("type", "image"), Map.of("type", "text", "text", text)));
+      return new Message(
+          "user", List.of(Map.of("type", "image"), Map.of("type", "text", "text", text)));
     }
 
     Map<String, Object> asMap() {
@@ -68,10 +70,11 @@ public final class ChatTemplate {
   }
 
   /**
-   * Renders the conversation. {@code variables} adds names such as {@code bos_token},
-   * {@code eos_token} (may be empty).
+   * Renders the conversation. {@code variables} adds names such as {@code bos_token}, {@code
+   * eos_token} (may be empty).
    */
-  public String render(List<Message> messages, boolean addGenerationPrompt, Map<String, Object> variables) {
+  public String render(
+      List<Message> messages, boolean addGenerationPrompt, Map<String, Object> variables) {
     Map<String, Object> scope = new LinkedHashMap<>(variables);
     List<Object> ms = new ArrayList<>();
     for (Message m : messages) {
@@ -129,7 +132,8 @@ public final class ChatTemplate {
         String close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
         int end = s.indexOf(close, open + 2);
         if (end < 0) {
-          throw new IllegalArgumentException("unclosed tag at offset " + open + " of the chat template");
+          throw new IllegalArgumentException(
+              "unclosed tag at offset " + open + " of the chat template");
         }
         String inner = s.substring(open + 2, end);
         boolean trimBefore = inner.startsWith("-");
@@ -184,12 +188,13 @@ public final class ChatTemplate {
     }
 
     /**
-     * lstrip_blocks: removes the spaces/tabs before a block tag when only they separate it from
-     * the start of its line in the source.
+     * lstrip_blocks: removes the spaces/tabs before a block tag when only they separate it from the
+     * start of its line in the source.
      */
     private static String lstripBlock(String t, String src, int tagAt) {
       int ws = 0;
-      while (ws < t.length() && (t.charAt(t.length() - 1 - ws) == ' ' || t.charAt(t.length() - 1 - ws) == '\t')) {
+      while (ws < t.length()
+          && (t.charAt(t.length() - 1 - ws) == ' ' || t.charAt(t.length() - 1 - ws) == '\t')) {
         ws++;
       }
       int before = tagAt - ws - 1;
@@ -210,7 +215,9 @@ public final class ChatTemplate {
 
   record If(List<Expr> conds, List<List<Node>> branches, List<Node> otherwise) implements Node {}
 
-  record For(List<String> targets, Expr iterable, Expr filter, List<Node> body, List<Node> otherwise) implements Node {}
+  record For(
+      List<String> targets, Expr iterable, Expr filter, List<Node> body, List<Node> otherwise)
+      implements Node {}
 
   record SetVar(String name, String attr, Expr value) implements Node {}
 
@@ -279,7 +286,8 @@ public final class ChatTemplate {
         }
       }
       if (!enders.isEmpty()) {
-        throw new IllegalArgumentException("chat template ends inside a block; expected one of " + enders);
+        throw new IllegalArgumentException(
+            "chat template ends inside a block; expected one of " + enders);
       }
       return nodes;
     }
@@ -287,74 +295,80 @@ public final class ChatTemplate {
     private Node statement(Piece p, String word) {
       String rest = p.text.substring(word.length()).trim();
       switch (word) {
-        case "if": {
-          List<Expr> conds = new ArrayList<>();
-          List<List<Node>> branches = new ArrayList<>();
-          conds.add(new ExprParser(rest, p.pos, src).parseAll());
-          List<Node> otherwise = List.of();
-          java.util.Set<String> enders = java.util.Set.of("elif", "else", "endif");
-          branches.add(block(enders));
-          while (true) {
-            Piece e = pieces.get(at++);
-            String w = firstWord(e.text);
-            if (w.equals("elif")) {
-              conds.add(new ExprParser(e.text.substring(4).trim(), e.pos, src).parseAll());
-              branches.add(block(enders));
-            } else if (w.equals("else")) {
-              otherwise = block(java.util.Set.of("endif"));
-              at++;
-              break;
-            } else {
-              break;
+        case "if":
+          {
+            List<Expr> conds = new ArrayList<>();
+            List<List<Node>> branches = new ArrayList<>();
+            conds.add(new ExprParser(rest, p.pos, src).parseAll());
+            List<Node> otherwise = List.of();
+            java.util.Set<String> enders = java.util.Set.of("elif", "else", "endif");
+            branches.add(block(enders));
+            while (true) {
+              Piece e = pieces.get(at++);
+              String w = firstWord(e.text);
+              if (w.equals("elif")) {
+                conds.add(new ExprParser(e.text.substring(4).trim(), e.pos, src).parseAll());
+                branches.add(block(enders));
+              } else if (w.equals("else")) {
+                otherwise = block(java.util.Set.of("endif"));
+                at++;
+                break;
+              } else {
+                break;
+              }
             }
+            return new If(conds, branches, otherwise);
           }
-          return new If(conds, branches, otherwise);
-        }
-        case "for": {
-          int in = indexOfWord(rest, "in");
-          if (in < 0) {
-            throw error(p, "for without 'in'");
+        case "for":
+          {
+            int in = indexOfWord(rest, "in");
+            if (in < 0) {
+              throw error(p, "for without 'in'");
+            }
+            List<String> targets = new ArrayList<>();
+            for (String t : rest.substring(0, in).split(",")) {
+              targets.add(t.trim());
+            }
+            String iterSrc = rest.substring(in + 2).trim();
+            Expr filter = null;
+            int ifAt = indexOfWord(iterSrc, "if");
+            if (ifAt >= 0 && !containsWord(iterSrc.substring(ifAt), "else")) {
+              filter = new ExprParser(iterSrc.substring(ifAt + 2), p.pos, src).parseAll();
+              iterSrc = iterSrc.substring(0, ifAt);
+            }
+            Expr iterable = new ExprParser(iterSrc, p.pos, src).parseAll();
+            List<Node> body = block(java.util.Set.of("else", "endfor"));
+            List<Node> otherwise = List.of();
+            Piece e = pieces.get(at++);
+            if (firstWord(e.text).equals("else")) {
+              otherwise = block(java.util.Set.of("endfor"));
+              at++;
+            }
+            return new For(targets, iterable, filter, body, otherwise);
           }
-          List<String> targets = new ArrayList<>();
-          for (String t : rest.substring(0, in).split(",")) {
-            targets.add(t.trim());
+        case "set":
+          {
+            int eq = rest.indexOf('=');
+            if (eq < 0) {
+              throw error(p, "block set is not supported");
+            }
+            String target = rest.substring(0, eq).trim();
+            Expr value = new ExprParser(rest.substring(eq + 1), p.pos, src).parseAll();
+            int dot = target.indexOf('.');
+            return dot < 0
+                ? new SetVar(target, null, value)
+                : new SetVar(target.substring(0, dot), target.substring(dot + 1), value);
           }
-          String iterSrc = rest.substring(in + 2).trim();
-          Expr filter = null;
-          int ifAt = indexOfWord(iterSrc, "if");
-          if (ifAt >= 0 && !containsWord(iterSrc.substring(ifAt), "else")) {
-            filter = new ExprParser(iterSrc.substring(ifAt + 2), p.pos, src).parseAll();
-            iterSrc = iterSrc.substring(0, ifAt);
-          }
-          Expr iterable = new ExprParser(iterSrc, p.pos, src).parseAll();
-          List<Node> body = block(java.util.Set.of("else", "endfor"));
-          List<Node> otherwise = List.of();
-          Piece e = pieces.get(at++);
-          if (firstWord(e.text).equals("else")) {
-            otherwise = block(java.util.Set.of("endfor"));
-            at++;
-          }
-          return new For(targets, iterable, filter, body, otherwise);
-        }
-        case "set": {
-          int eq = rest.indexOf('=');
-          if (eq < 0) {
-            throw error(p, "block set is not supported");
-          }
-          String target = rest.substring(0, eq).trim();
-          Expr value = new ExprParser(rest.substring(eq + 1), p.pos, src).parseAll();
-          int dot = target.indexOf('.');
-          return dot < 0 ? new SetVar(target, null, value) : new SetVar(target.substring(0, dot), target.substring(dot + 1), value);
-        }
         case "break":
           return new Control(true);
         case "continue":
           return new Control(false);
-        case "generation": {
-          List<Node> body = block(java.util.Set.of("endgeneration"));
-          at++;
-          return new If(List.of(new Lit(true)), List.of(body), List.of());
-        }
+        case "generation":
+          {
+            List<Node> body = block(java.util.Set.of("endgeneration"));
+            at++;
+            return new If(List.of(new Lit(true)), List.of(body), List.of());
+          }
         default:
           throw error(p, "unsupported statement '" + word + "'");
       }
@@ -365,7 +379,8 @@ public final class ChatTemplate {
     }
 
     private IllegalArgumentException error(Piece p, String msg) {
-      return new IllegalArgumentException(msg + " at offset " + p.pos + " of the chat template: {% " + p.text + " %}");
+      return new IllegalArgumentException(
+          msg + " at offset " + p.pos + " of the chat template: {% " + p.text + " %}");
     }
 
     private static String firstWord(String s) {
@@ -630,7 +645,9 @@ public final class ChatTemplate {
         if (kwargs != null && Character.isLetter(s.charAt(i))) {
           String name = ident();
           skipWs();
-          if (i < s.length() && s.charAt(i) == '=' && (i + 1 >= s.length() || s.charAt(i + 1) != '=')) {
+          if (i < s.length()
+              && s.charAt(i) == '='
+              && (i + 1 >= s.length() || s.charAt(i + 1) != '=')) {
             i++;
             kwargs.put(name, ternary());
           } else {
@@ -665,7 +682,8 @@ public final class ChatTemplate {
           i++;
         }
         String num = s.substring(st, i);
-        return new Lit(num.contains(".") ? (Object) Double.parseDouble(num) : (Object) Long.parseLong(num));
+        return new Lit(
+            num.contains(".") ? (Object) Double.parseDouble(num) : (Object) Long.parseLong(num));
       }
       if (c == '(') {
         i++;
@@ -790,8 +808,10 @@ public final class ChatTemplate {
 
     private boolean peekWord(String w) {
       skipWs();
-      return s.startsWith(w, i) && (i + w.length() == s.length() || !Character.isLetterOrDigit(s.charAt(i + w.length()))
-          && s.charAt(i + w.length()) != '_');
+      return s.startsWith(w, i)
+          && (i + w.length() == s.length()
+              || !Character.isLetterOrDigit(s.charAt(i + w.length()))
+                  && s.charAt(i + w.length()) != '_');
     }
 
     private boolean followedByWord(String first, String second) {
@@ -799,7 +819,9 @@ public final class ChatTemplate {
       while (j < s.length() && s.charAt(j) == ' ') {
         j++;
       }
-      return s.startsWith(second, j) && (j + second.length() == s.length() || !Character.isLetterOrDigit(s.charAt(j + second.length())));
+      return s.startsWith(second, j)
+          && (j + second.length() == s.length()
+              || !Character.isLetterOrDigit(s.charAt(j + second.length())));
     }
 
     private boolean atEnd() {
@@ -830,19 +852,21 @@ public final class ChatTemplate {
     }
 
     private IllegalArgumentException error(String msg) {
-      return new IllegalArgumentException("chat template: " + msg + " in expression '" + s + "' (tag at offset " + base + ")");
+      return new IllegalArgumentException(
+          "chat template: " + msg + " in expression '" + s + "' (tag at offset " + base + ")");
     }
   }
 
   // =========================================================================== interpreter ==
 
   static final class Interp {
-    static final Object UNDEFINED = new Object() {
-      @Override
-      public String toString() {
-        return "";
-      }
-    };
+    static final Object UNDEFINED =
+        new Object() {
+          @Override
+          public String toString() {
+            return "";
+          }
+        };
 
     static final class Flow extends RuntimeException {
       private static final long serialVersionUID = 1L;
@@ -909,7 +933,14 @@ public final class ChatTemplate {
           } else {
             Object ns = scope.get(sv.name());
             if (!(ns instanceof Namespace m)) {
-              throw new IllegalArgumentException("chat template sets " + sv.name() + "." + sv.attr() + " but " + sv.name() + " is not a namespace");
+              throw new IllegalArgumentException(
+                  "chat template sets "
+                      + sv.name()
+                      + "."
+                      + sv.attr()
+                      + " but "
+                      + sv.name()
+                      + " is not a namespace");
             }
             m.put(sv.attr(), v);
           }
@@ -967,7 +998,8 @@ public final class ChatTemplate {
       }
       List<Object> parts = iterate(item);
       if (parts.size() != targets.size()) {
-        throw new IllegalArgumentException("chat template unpacks " + parts.size() + " values into " + targets);
+        throw new IllegalArgumentException(
+            "chat template unpacks " + parts.size() + " values into " + targets);
       }
       for (int k = 0; k < targets.size(); k++) {
         scope.vars.put(targets.get(k), parts.get(k));
@@ -1087,23 +1119,26 @@ public final class ChatTemplate {
       if (c.fn() instanceof Name n) {
         switch (n.name()) {
           case "raise_exception":
-            throw new IllegalArgumentException("chat template raised: " + (args.isEmpty() ? "" : str(args.get(0))));
-          case "range": {
-            long from = args.size() > 1 ? toLong(args.get(0)) : 0;
-            long to = toLong(args.get(args.size() > 1 ? 1 : 0));
-            List<Object> out = new ArrayList<>();
-            for (long k = from; k < to; k++) {
-              out.add(k);
+            throw new IllegalArgumentException(
+                "chat template raised: " + (args.isEmpty() ? "" : str(args.get(0))));
+          case "range":
+            {
+              long from = args.size() > 1 ? toLong(args.get(0)) : 0;
+              long to = toLong(args.get(args.size() > 1 ? 1 : 0));
+              List<Object> out = new ArrayList<>();
+              for (long k = from; k < to; k++) {
+                out.add(k);
+              }
+              return out;
             }
-            return out;
-          }
-          case "namespace": {
-            Namespace ns = new Namespace();
-            for (Map.Entry<String, Expr> kw : c.kwargs().entrySet()) {
-              ns.put(kw.getKey(), eval(kw.getValue(), scope));
+          case "namespace":
+            {
+              Namespace ns = new Namespace();
+              for (Map.Entry<String, Expr> kw : c.kwargs().entrySet()) {
+                ns.put(kw.getKey(), eval(kw.getValue(), scope));
+              }
+              return ns;
             }
-            return ns;
-          }
           default:
             break;
         }
@@ -1112,7 +1147,8 @@ public final class ChatTemplate {
       if (fn instanceof BoundMethod m) {
         return method(m.target(), m.name(), args);
       }
-      throw new IllegalArgumentException("chat template calls something that is not a function: " + c.fn());
+      throw new IllegalArgumentException(
+          "chat template calls something that is not a function: " + c.fn());
     }
 
     private static Object method(Object t, String name, List<Object> args) {
@@ -1123,7 +1159,9 @@ public final class ChatTemplate {
           case "lstrip":
             return args.isEmpty() ? s.stripLeading() : stripChars(s, str(args.get(0)), true, false);
           case "rstrip":
-            return args.isEmpty() ? s.stripTrailing() : stripChars(s, str(args.get(0)), false, true);
+            return args.isEmpty()
+                ? s.stripTrailing()
+                : stripChars(s, str(args.get(0)), false, true);
           case "upper":
             return s.toUpperCase(Locale.ROOT);
           case "lower":
@@ -1131,26 +1169,32 @@ public final class ChatTemplate {
           case "title":
             return title(s);
           case "capitalize":
-            return s.isEmpty() ? s : s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1).toLowerCase(Locale.ROOT);
+            return s.isEmpty()
+                ? s
+                : s.substring(0, 1).toUpperCase(Locale.ROOT)
+                    + s.substring(1).toLowerCase(Locale.ROOT);
           case "startswith":
             return s.startsWith(str(args.get(0)));
           case "endswith":
             return s.endsWith(str(args.get(0)));
           case "replace":
             return s.replace(str(args.get(0)), str(args.get(1)));
-          case "split": {
-            List<Object> out = new ArrayList<>();
-            if (args.isEmpty()) {
-              for (String p : s.strip().split("\\s+")) {
-                if (!p.isEmpty()) {
-                  out.add(p);
+          case "split":
+            {
+              List<Object> out = new ArrayList<>();
+              if (args.isEmpty()) {
+                for (String p : s.strip().split("\\s+")) {
+                  if (!p.isEmpty()) {
+                    out.add(p);
+                  }
                 }
+              } else {
+                out.addAll(
+                    List.of(
+                        (Object[]) s.split(java.util.regex.Pattern.quote(str(args.get(0))), -1)));
               }
-            } else {
-              out.addAll(List.of((Object[]) s.split(java.util.regex.Pattern.quote(str(args.get(0))), -1)));
+              return out;
             }
-            return out;
-          }
           default:
             break;
         }
@@ -1158,23 +1202,27 @@ public final class ChatTemplate {
       if (t instanceof Map<?, ?> m) {
         switch (name) {
           case "get":
-            return m.containsKey(str(args.get(0))) ? m.get(str(args.get(0))) : (args.size() > 1 ? args.get(1) : null);
+            return m.containsKey(str(args.get(0)))
+                ? m.get(str(args.get(0)))
+                : (args.size() > 1 ? args.get(1) : null);
           case "keys":
             return new ArrayList<Object>(m.keySet());
           case "values":
             return new ArrayList<Object>(m.values());
-          case "items": {
-            List<Object> out = new ArrayList<>();
-            for (Map.Entry<?, ?> en : m.entrySet()) {
-              out.add(List.of(en.getKey(), en.getValue() == null ? "None" : en.getValue()));
+          case "items":
+            {
+              List<Object> out = new ArrayList<>();
+              for (Map.Entry<?, ?> en : m.entrySet()) {
+                out.add(List.of(en.getKey(), en.getValue() == null ? "None" : en.getValue()));
+              }
+              return out;
             }
-            return out;
-          }
           default:
             break;
         }
       }
-      throw new IllegalArgumentException("chat template calls unsupported method ." + name + "() on a " + typeName(t));
+      throw new IllegalArgumentException(
+          "chat template calls unsupported method ." + name + "() on a " + typeName(t));
     }
 
     private static String stripChars(String s, String chars, boolean left, boolean right) {
@@ -1218,51 +1266,61 @@ public final class ChatTemplate {
         case "length":
         case "count":
           return (long) (v instanceof String s ? s.length() : iterate(v).size());
-        case "first": {
-          List<Object> l = iterate(v);
-          return l.isEmpty() ? UNDEFINED : l.get(0);
-        }
-        case "last": {
-          List<Object> l = iterate(v);
-          return l.isEmpty() ? UNDEFINED : l.get(l.size() - 1);
-        }
+        case "first":
+          {
+            List<Object> l = iterate(v);
+            return l.isEmpty() ? UNDEFINED : l.get(0);
+          }
+        case "last":
+          {
+            List<Object> l = iterate(v);
+            return l.isEmpty() ? UNDEFINED : l.get(l.size() - 1);
+          }
         case "list":
           return new ArrayList<>(iterate(v));
-        case "join": {
-          StringBuilder b = new StringBuilder();
-          String sep = args.isEmpty() ? "" : str(args.get(0));
-          List<Object> l = iterate(v);
-          for (int k = 0; k < l.size(); k++) {
-            if (k > 0) {
-              b.append(sep);
+        case "join":
+          {
+            StringBuilder b = new StringBuilder();
+            String sep = args.isEmpty() ? "" : str(args.get(0));
+            List<Object> l = iterate(v);
+            for (int k = 0; k < l.size(); k++) {
+              if (k > 0) {
+                b.append(sep);
+              }
+              b.append(str(l.get(k)));
             }
-            b.append(str(l.get(k)));
+            return b.toString();
           }
-          return b.toString();
-        }
         case "default":
-          return v == UNDEFINED || (args.size() > 1 && truthy(args.get(1)) && !truthy(v)) ? (args.isEmpty() ? "" : args.get(0)) : v;
+          return v == UNDEFINED || (args.size() > 1 && truthy(args.get(1)) && !truthy(v))
+              ? (args.isEmpty() ? "" : args.get(0))
+              : v;
         case "tojson":
           return toJson(v);
         case "selectattr":
-        case "rejectattr": {
-          List<Object> out = new ArrayList<>();
-          for (Object item : iterate(v)) {
-            Object attr = index(item, args.get(0));
-            boolean ok = args.size() == 1 ? truthy(attr) : test(str(args.get(1)), attr, args.subList(2, args.size()));
-            if (ok == name.equals("selectattr")) {
-              out.add(item);
+        case "rejectattr":
+          {
+            List<Object> out = new ArrayList<>();
+            for (Object item : iterate(v)) {
+              Object attr = index(item, args.get(0));
+              boolean ok =
+                  args.size() == 1
+                      ? truthy(attr)
+                      : test(str(args.get(1)), attr, args.subList(2, args.size()));
+              if (ok == name.equals("selectattr")) {
+                out.add(item);
+              }
             }
+            return out;
           }
-          return out;
-        }
-        case "map": {
-          List<Object> out = new ArrayList<>();
-          for (Object item : iterate(v)) {
-            out.add(index(item, args.get(0)));
+        case "map":
+          {
+            List<Object> out = new ArrayList<>();
+            for (Object item : iterate(v)) {
+              out.add(index(item, args.get(0)));
+            }
+            return out;
           }
-          return out;
-        }
         default:
           throw new IllegalArgumentException("chat template uses unsupported filter |" + name);
       }
@@ -1303,20 +1361,23 @@ public final class ChatTemplate {
         case "in":
           return contains(args.get(0), v);
         default:
-          throw new IllegalArgumentException("chat template uses unsupported test 'is " + name + "'");
+          throw new IllegalArgumentException(
+              "chat template uses unsupported test 'is " + name + "'");
       }
     }
 
     private static Object binary(Bin b, Scope scope) {
       switch (b.op()) {
-        case "and": {
-          Object a = eval(b.a(), scope);
-          return truthy(a) ? eval(b.b(), scope) : a;
-        }
-        case "or": {
-          Object a = eval(b.a(), scope);
-          return truthy(a) ? a : eval(b.b(), scope);
-        }
+        case "and":
+          {
+            Object a = eval(b.a(), scope);
+            return truthy(a) ? eval(b.b(), scope) : a;
+          }
+        case "or":
+          {
+            Object a = eval(b.a(), scope);
+            return truthy(a) ? a : eval(b.b(), scope);
+          }
         default:
           break;
       }
@@ -1342,7 +1403,8 @@ public final class ChatTemplate {
         case "+":
           if (x instanceof String || y instanceof String) {
             if (!(x instanceof String) || !(y instanceof String)) {
-              throw new IllegalArgumentException("chat template adds a string and a " + typeName(x instanceof String ? y : x));
+              throw new IllegalArgumentException(
+                  "chat template adds a string and a " + typeName(x instanceof String ? y : x));
             }
             return (String) x + y;
           }
@@ -1442,7 +1504,8 @@ public final class ChatTemplate {
     }
 
     static boolean equal(Object a, Object b) {
-      if ((a instanceof Long || a instanceof Double) && (b instanceof Long || b instanceof Double)) {
+      if ((a instanceof Long || a instanceof Double)
+          && (b instanceof Long || b instanceof Double)) {
         return toDouble(a) == toDouble(b);
       }
       if (a == UNDEFINED || b == UNDEFINED) {
@@ -1573,7 +1636,10 @@ public final class ChatTemplate {
         StringBuilder b = new StringBuilder("{");
         int k = 0;
         for (Map.Entry<?, ?> e : m.entrySet()) {
-          b.append(k++ > 0 ? ", " : "").append(toJson(String.valueOf(e.getKey()))).append(": ").append(toJson(e.getValue()));
+          b.append(k++ > 0 ? ", " : "")
+              .append(toJson(String.valueOf(e.getKey())))
+              .append(": ")
+              .append(toJson(e.getValue()));
         }
         return b.append('}').toString();
       }

@@ -12,7 +12,8 @@ public record EncodedPrompt(String text, int[] ids, int imageIndex, int imageTok
   public EncodedPrompt {
     ids = ids.clone();
     if (imageIndex < 0 || imageIndex >= ids.length) {
-      throw new IllegalArgumentException("imageIndex " + imageIndex + " is outside the " + ids.length + " ids");
+      throw new IllegalArgumentException(
+          "imageIndex " + imageIndex + " is outside the " + ids.length + " ids");
     }
   }
 
@@ -38,8 +39,11 @@ public record EncodedPrompt(String text, int[] ids, int imageIndex, int imageTok
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof EncodedPrompt p && p.text.equals(text) && java.util.Arrays.equals(p.ids, ids)
-        && p.imageIndex == imageIndex && p.imageTokens == imageTokens;
+    return o instanceof EncodedPrompt p
+        && p.text.equals(text)
+        && java.util.Arrays.equals(p.ids, ids)
+        && p.imageIndex == imageIndex
+        && p.imageTokens == imageTokens;
   }
 
   @Override
@@ -49,6 +53,12 @@ public record EncodedPrompt(String text, int[] ids, int imageIndex, int imageTok
 
   @Override
   public String toString() {
-    return "EncodedPrompt(" + ids.length + " ids, image at " + imageIndex + " -> " + imageTokens + " tokens)";
+    return "EncodedPrompt("
+        + ids.length
+        + " ids, image at "
+        + imageIndex
+        + " -> "
+        + imageTokens
+        + " tokens)";
   }
 }

@@ -12,13 +12,13 @@ import java.util.Map;
 
 /**
  * Prompt text → token ids with one image placeholder, the way the checkpoint's processor does it:
- * the user text goes into a one-turn conversation (one image part, then the text), the
- * {@code chat_template} renders it with {@code add_generation_prompt=True}, and the tokenizer
- * encodes the result with its special tokens (skipped when the rendered text already starts with
- * the BOS token, so BOS is never doubled).
+ * the user text goes into a one-turn conversation (one image part, then the text), the {@code
+ * chat_template} renders it with {@code add_generation_prompt=True}, and the tokenizer encodes the
+ * result with its special tokens (skipped when the rendered text already starts with the BOS token,
+ * so BOS is never doubled).
  *
- * <p>Without a {@code chat_template} the LLaVA-1.5 format {@code "USER: <image>\n{prompt} ASSISTANT:"}
- * is used. Thread-safe.
+ * <p>Without a {@code chat_template} the LLaVA-1.5 format {@code "USER: <image>\n{prompt}
+ * ASSISTANT:"} is used. Thread-safe.
  */
 public final class PromptEncoder implements AutoCloseable {
   /** The LLaVA-1.5 conversation format, used when the checkpoint has no chat template. */
@@ -33,11 +33,23 @@ public final class PromptEncoder implements AutoCloseable {
   private final String bosToken;
   private final Map<String, Object> templateVars;
 
-  public PromptEncoder(Tokenizer tokenizer, ChatTemplate template, String imageToken, int imageTokenId, int context,
-      int eosTokenId, String bosToken, String eosToken) {
+  public PromptEncoder(
+      Tokenizer tokenizer,
+      ChatTemplate template,
+      String imageToken,
+      int imageTokenId,
+      int context,
+      int eosTokenId,
+      String bosToken,
+      String eosToken) {
     if (tokenizer.tokenId(imageToken) != imageTokenId) {
-      throw new IllegalArgumentException("image token " + imageToken + " has id " + tokenizer.tokenId(imageToken)
-          + " in the tokenizer but config.json says image_token_index=" + imageTokenId);
+      throw new IllegalArgumentException(
+          "image token "
+              + imageToken
+              + " has id "
+              + tokenizer.tokenId(imageToken)
+              + " in the tokenizer but config.json says image_token_index="
+              + imageTokenId);
     }
     if (context <= 0) {
       throw new IllegalArgumentException("context must be positive, found " + context);
@@ -56,12 +68,15 @@ public final class PromptEncoder implements AutoCloseable {
   }
 
   /**
-   * Reads {@code config.json} ({@code image_token_index}, {@code text_config.max_position_embeddings},
-   * {@code eos_token_id}), {@code tokenizer_config.json} ({@code chat_template}, special tokens) and
-   * {@code tokenizer.json} from a checkpoint directory.
+   * Reads {@code config.json} ({@code image_token_index}, {@code
+   * text_config.max_position_embeddings}, {@code eos_token_id}), {@code tokenizer_config.json}
+   * ({@code chat_template}, special tokens) and {@code tokenizer.json} from a checkpoint directory.
    */
   public static PromptEncoder load(Path dir) {
-    return load(dir.resolve("config.json"), dir.resolve("tokenizer.json"), dir.resolve("tokenizer_config.json"));
+    return load(
+        dir.resolve("config.json"),
+        dir.resolve("tokenizer.json"),
+        dir.resolve("tokenizer_config.json"));
   }
 
   /** As {@link #load(Path)}, with each file named ({@code tokenizerConfigJson} may be absent). */
@@ -71,8 +86,10 @@ public final class PromptEncoder implements AutoCloseable {
     JsonNode tokConfig;
     try {
       config = json.readTree(configJson.toFile());
-      tokConfig = Files.isRegularFile(tokenizerConfigJson) ? json.readTree(tokenizerConfigJson.toFile())
-          : json.createObjectNode();
+      tokConfig =
+          Files.isRegularFile(tokenizerConfigJson)
+              ? json.readTree(tokenizerConfigJson.toFile())
+              : json.createObjectNode();
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot read " + configJson + " / " + tokenizerConfigJson, e);
     }
@@ -81,14 +98,24 @@ public final class PromptEncoder implements AutoCloseable {
       JsonNode text = config.path("text_config");
       String imageToken = tokenString(tokConfig.path("image_token"), "<image>");
       int imageId = config.path("image_token_index").asInt(tok.tokenId(imageToken));
-      int ctx = text.path("max_position_embeddings").asInt(tokConfig.path("model_max_length").asInt(0));
+      int ctx =
+          text.path("max_position_embeddings").asInt(tokConfig.path("model_max_length").asInt(0));
       String eos = tokenString(tokConfig.path("eos_token"), null);
-      int eosId = text.has("eos_token_id") ? text.get("eos_token_id").asInt()
-          : eos != null ? tok.tokenId(eos) : -1;
+      int eosId =
+          text.has("eos_token_id")
+              ? text.get("eos_token_id").asInt()
+              : eos != null ? tok.tokenId(eos) : -1;
       String tmpl = tokConfig.path("chat_template").asText(null);
       ChatTemplate template = tmpl == null ? null : ChatTemplate.parse(tmpl);
-      return new PromptEncoder(tok, template, imageToken, imageId, ctx, eosId,
-          tokenString(tokConfig.path("bos_token"), null), eos);
+      return new PromptEncoder(
+          tok,
+          template,
+          imageToken,
+          imageId,
+          ctx,
+          eosId,
+          tokenString(tokConfig.path("bos_token"), null),
+          eos);
     } catch (RuntimeException e) {
       tok.close();
       throw e;
@@ -128,13 +155,16 @@ public final class PromptEncoder implements AutoCloseable {
       throw new IllegalArgumentException("prompt must not be null");
     }
     if (userText.contains(imageToken)) {
-      throw new IllegalArgumentException("prompt contains the image placeholder " + imageToken
-          + "; pass the question only, the image is placed by the chat template");
+      throw new IllegalArgumentException(
+          "prompt contains the image placeholder "
+              + imageToken
+              + "; pass the question only, the image is placed by the chat template");
     }
     if (template == null) {
       return LLAVA_15_FORMAT.replace("{prompt}", userText);
     }
-    return template.render(List.of(ChatTemplate.Message.userWithImage(userText)), true, templateVars);
+    return template.render(
+        List.of(ChatTemplate.Message.userWithImage(userText)), true, templateVars);
   }
 
   /** Renders and tokenizes a user question for an image of {@code imageTokens} visual tokens. */
@@ -153,14 +183,21 @@ public final class PromptEncoder implements AutoCloseable {
     for (int i = 0; i < ids.length; i++) {
       if (ids[i] == imageTokenId) {
         if (at >= 0) {
-          throw new IllegalArgumentException("prompt has more than one image placeholder " + imageToken
-              + " (at token " + at + " and " + i + "); one image per prompt is supported");
+          throw new IllegalArgumentException(
+              "prompt has more than one image placeholder "
+                  + imageToken
+                  + " (at token "
+                  + at
+                  + " and "
+                  + i
+                  + "); one image per prompt is supported");
         }
         at = i;
       }
     }
     if (at < 0) {
-      throw new IllegalArgumentException("prompt has no image placeholder " + imageToken + ": " + text);
+      throw new IllegalArgumentException(
+          "prompt has no image placeholder " + imageToken + ": " + text);
     }
     int expanded = ids.length - 1 + imageTokens;
     if (expanded >= context) {

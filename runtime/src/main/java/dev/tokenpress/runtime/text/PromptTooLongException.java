@@ -10,9 +10,16 @@ public final class PromptTooLongException extends IllegalArgumentException {
   private final int context;
 
   public PromptTooLongException(int tokens, int textTokens, int imageTokens, int context) {
-    super("prompt needs " + tokens + " positions (" + textTokens + " text tokens + " + imageTokens
-        + " visual tokens) plus at least one to generate, but the model's context is " + context
-        + " (max_position_embeddings); shorten the prompt");
+    super(
+        "prompt needs "
+            + tokens
+            + " positions ("
+            + textTokens
+            + " text tokens + "
+            + imageTokens
+            + " visual tokens) plus at least one to generate, but the model's context is "
+            + context
+            + " (max_position_embeddings); shorten the prompt");
     this.tokens = tokens;
     this.context = context;
   }

@@ -14,9 +14,9 @@ import java.util.Map;
 
 /**
  * A checkpoint's {@code tokenizer.json}, run by the Hugging Face tokenizers library (Rust, through
- * DJL's JNI binding; works offline). Special tokens are added exactly as the file's
- * {@code post_processor} says ({@code add_special_tokens=True}, the Hugging Face default);
- * truncation and padding are off, so a long prompt is never cut silently.
+ * DJL's JNI binding; works offline). Special tokens are added exactly as the file's {@code
+ * post_processor} says ({@code add_special_tokens=True}, the Hugging Face default); truncation and
+ * padding are off, so a long prompt is never cut silently.
  *
  * <p>Thread-safe (the native tokenizer is immutable). Close once, when done.
  */
@@ -25,7 +25,8 @@ public final class Tokenizer implements AutoCloseable {
   private final Map<String, Integer> vocab;
   private final Map<Integer, String> specials;
 
-  private Tokenizer(HuggingFaceTokenizer hf, Map<String, Integer> vocab, Map<Integer, String> specials) {
+  private Tokenizer(
+      HuggingFaceTokenizer hf, Map<String, Integer> vocab, Map<Integer, String> specials) {
     this.hf = hf;
     this.vocab = vocab;
     this.specials = specials;
@@ -63,11 +64,13 @@ public final class Tokenizer implements AutoCloseable {
       throw new UncheckedIOException("Cannot read tokenizer " + file, e);
     }
     try {
-      HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(file,
-          Map.of("addSpecialTokens", "true", "truncation", "false", "padding", "false"));
+      HuggingFaceTokenizer hf =
+          HuggingFaceTokenizer.newInstance(
+              file, Map.of("addSpecialTokens", "true", "truncation", "false", "padding", "false"));
       return new Tokenizer(hf, Map.copyOf(vocab), Map.copyOf(specials));
     } catch (IOException | RuntimeException e) {
-      throw new IllegalArgumentException("Cannot load tokenizer " + file + ": " + e.getMessage(), e);
+      throw new IllegalArgumentException(
+          "Cannot load tokenizer " + file + ": " + e.getMessage(), e);
     }
   }
 

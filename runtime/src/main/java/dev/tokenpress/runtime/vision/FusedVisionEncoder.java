@@ -15,9 +15,9 @@ import java.util.Arrays;
 import java.util.Map;
 
 /**
- * The conventional export: the whole vision tower and projector in one ONNX graph
- * ({@link VisionGraphs#fused()}), one call per image. No hooks or signals; the baseline the split
- * {@link VisionEncoder} is measured against. Thread-safe.
+ * The conventional export: the whole vision tower and projector in one ONNX graph ({@link
+ * VisionGraphs#fused()}), one call per image. No hooks or signals; the baseline the split {@link
+ * VisionEncoder} is measured against. Thread-safe.
  */
 public final class FusedVisionEncoder implements AutoCloseable {
   private final VisionConfig cfg;
@@ -30,8 +30,8 @@ public final class FusedVisionEncoder implements AutoCloseable {
 
   /** Builds the fused graph in memory, weights inline. */
   public static FusedVisionEncoder create(VisionGraphs graphs, SessionConfig config) {
-    return new FusedVisionEncoder(graphs.config(),
-        GraphSession.fromBytes("vision/fused", graphs.fused().toBytes(), config));
+    return new FusedVisionEncoder(
+        graphs.config(), GraphSession.fromBytes("vision/fused", graphs.fused().toBytes(), config));
   }
 
   /** Loads a fused graph file by path. */
@@ -45,24 +45,41 @@ public final class FusedVisionEncoder implements AutoCloseable {
 
   public VisionOutput encode(PixelValues pixels) {
     if (pixels.height() != cfg.imageSize() || pixels.width() != cfg.imageSize()) {
-      throw new IllegalArgumentException("pixel values are " + pixels.height() + "x" + pixels.width()
-          + ", the vision tower takes " + cfg.imageSize() + "x" + cfg.imageSize());
+      throw new IllegalArgumentException(
+          "pixel values are "
+              + pixels.height()
+              + "x"
+              + pixels.width()
+              + ", the vision tower takes "
+              + cfg.imageSize()
+              + "x"
+              + cfg.imageSize());
     }
     long start = System.nanoTime();
-    FloatBuffer px = ByteBuffer.allocateDirect(3 * pixels.height() * pixels.width() * 4)
-        .order(ByteOrder.nativeOrder()).asFloatBuffer();
+    FloatBuffer px =
+        ByteBuffer.allocateDirect(3 * pixels.height() * pixels.width() * 4)
+            .order(ByteOrder.nativeOrder())
+            .asFloatBuffer();
     pixels.copyTo(px);
     px.rewind();
-    try (OnnxTensor in = OnnxTensor.createTensor(GraphSession.environment(), px, pixels.batchShape());
+    try (OnnxTensor in =
+            OnnxTensor.createTensor(GraphSession.environment(), px, pixels.batchShape());
         OrtSession.Result r = session.run(Map.of("pixel_values", in))) {
       float[] f = VisionEncoder.copy((OnnxTensor) r.get(0));
       int[] tokens = new int[cfg.layersRun()];
       Arrays.fill(tokens, cfg.numPositions());
       int n = f.length / cfg.textHiddenSize();
-      return new VisionOutput(f, n, cfg.textHiddenSize(), Map.of(), tokens, VisionFlops.total(cfg, tokens, n),
+      return new VisionOutput(
+          f,
+          n,
+          cfg.textHiddenSize(),
+          Map.of(),
+          tokens,
+          VisionFlops.total(cfg, tokens, n),
           (System.nanoTime() - start) / 1e6);
     } catch (OrtException e) {
-      throw new RunnerException("cannot create the fused vision input tensor: " + e.getMessage(), e);
+      throw new RunnerException(
+          "cannot create the fused vision input tensor: " + e.getMessage(), e);
     }
   }
 

@@ -20,8 +20,8 @@ import java.util.Map;
 
 /**
  * The vision half of a model bundle: the graphs of {@link VisionGraphs} under {@code vision/}
- * (sharing {@code vision/weights.bin} with external data, or inline) and the manifest's
- * {@code vision} section:
+ * (sharing {@code vision/weights.bin} with external data, or inline) and the manifest's {@code
+ * vision} section:
  *
  * <pre>{@code
  * "vision": {
@@ -39,7 +39,8 @@ public final class VisionBundle {
   static final ObjectMapper JSON = new ObjectMapper();
 
   /** What a bundle says about its vision tower. */
-  public record Spec(VisionConfig config, PreprocessorConfig preprocessor, Path graphDir, Path fused) {}
+  public record Spec(
+      VisionConfig config, PreprocessorConfig preprocessor, Path graphDir, Path fused) {}
 
   private VisionBundle() {}
 
@@ -48,15 +49,18 @@ public final class VisionBundle {
    * manifest section. Preprocessing comes from the checkpoint's {@code preprocessor_config.json}
    * (CLIP defaults at the ViT's image size when absent).
    */
-  public static JsonNode write(Path checkpoint, TensorStore store, BundleWriter writer, boolean fused) {
+  public static JsonNode write(
+      Path checkpoint, TensorStore store, BundleWriter writer, boolean fused) {
     JsonNode cfgJson;
     PreprocessorConfig pre;
     try {
       cfgJson = JSON.readTree(checkpoint.resolve("config.json").toFile());
       VisionConfig probe = VisionConfig.fromLlavaConfig(cfgJson);
       Path pp = checkpoint.resolve("preprocessor_config.json");
-      pre = Files.isRegularFile(pp) ? PreprocessorConfig.fromJson(JSON.readTree(pp.toFile()))
-          : PreprocessorConfig.clip(probe.imageSize(), Resample.BICUBIC);
+      pre =
+          Files.isRegularFile(pp)
+              ? PreprocessorConfig.fromJson(JSON.readTree(pp.toFile()))
+              : PreprocessorConfig.clip(probe.imageSize(), Resample.BICUBIC);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read the configs of checkpoint " + checkpoint, e);
     }
@@ -64,8 +68,15 @@ public final class VisionBundle {
     int outH = pre.outputHeight(cfg.imageSize(), cfg.imageSize());
     int outW = pre.outputWidth(cfg.imageSize(), cfg.imageSize());
     if (outH != cfg.imageSize() || outW != cfg.imageSize()) {
-      throw new IllegalArgumentException("preprocessor_config.json produces " + outH + "x" + outW
-          + " pixels but the vision tower takes " + cfg.imageSize() + "x" + cfg.imageSize());
+      throw new IllegalArgumentException(
+          "preprocessor_config.json produces "
+              + outH
+              + "x"
+              + outW
+              + " pixels but the vision tower takes "
+              + cfg.imageSize()
+              + "x"
+              + cfg.imageSize());
     }
     VisionGraphs graphs = new VisionGraphs(cfg, WeightSource.of(store));
     ArrayNode names = JSON.createArrayNode();
@@ -92,19 +103,29 @@ public final class VisionBundle {
   public static Spec spec(Bundle bundle) {
     JsonNode v = bundle.manifest().vision();
     if (v == null || v.isNull()) {
-      throw new BundleException("bundle " + bundle.directory() + " has no vision tower (built from a "
-          + bundle.manifest().family() + " checkpoint)");
+      throw new BundleException(
+          "bundle "
+              + bundle.directory()
+              + " has no vision tower (built from a "
+              + bundle.manifest().family()
+              + " checkpoint)");
     }
     if (!"clip-vit".equals(v.path("architecture").asText())) {
-      throw new BundleException("vision architecture " + v.path("architecture") + " is not supported (clip-vit)");
+      throw new BundleException(
+          "vision architecture " + v.path("architecture") + " is not supported (clip-vit)");
     }
     try {
       VisionConfig cfg = JSON.treeToValue(v.get("config"), VisionConfig.class);
       PreprocessorConfig pre = JSON.treeToValue(v.get("preprocessor"), PreprocessorConfig.class);
       String fused = v.path("fused").isTextual() ? v.get("fused").asText() : null;
-      return new Spec(cfg, pre, bundle.resolve(v.path("graph_dir").asText(DIR)), fused == null ? null : bundle.resolve(fused));
+      return new Spec(
+          cfg,
+          pre,
+          bundle.resolve(v.path("graph_dir").asText(DIR)),
+          fused == null ? null : bundle.resolve(fused));
     } catch (IOException | IllegalArgumentException e) {
-      throw new BundleException("invalid vision section in " + bundle.directory() + "/bundle.json: " + e.getMessage(), e);
+      throw new BundleException(
+          "invalid vision section in " + bundle.directory() + "/bundle.json: " + e.getMessage(), e);
     }
   }
 
@@ -118,7 +139,8 @@ public final class VisionBundle {
   public static FusedVisionEncoder openFused(Bundle bundle, SessionConfig config) {
     Spec s = spec(bundle);
     if (s.fused() == null) {
-      throw new BundleException("bundle " + bundle.directory() + " has no fused vision graph (build it with --fused)");
+      throw new BundleException(
+          "bundle " + bundle.directory() + " has no fused vision graph (build it with --fused)");
     }
     return FusedVisionEncoder.load(s.fused(), s.config(), config);
   }

@@ -5,8 +5,8 @@ import java.io.Serializable;
 import java.util.Locale;
 
 /**
- * The vision tower and projector of a LLaVA-1.5-family checkpoint: the {@code vision_config}
- * (a {@code clip_vision_model}) of its {@code config.json} plus the LLaVA fields that choose the
+ * The vision tower and projector of a LLaVA-1.5-family checkpoint: the {@code vision_config} (a
+ * {@code clip_vision_model}) of its {@code config.json} plus the LLaVA fields that choose the
  * features and the projector.
  *
  * @param hiddenSize ViT width D
@@ -61,7 +61,8 @@ public record VisionConfig(
         case "gelu_fast":
           return GELU_TANH;
         default:
-          throw new IllegalArgumentException("unsupported activation \"" + hf + "\" (quick_gelu, gelu, gelu_pytorch_tanh)");
+          throw new IllegalArgumentException(
+              "unsupported activation \"" + hf + "\" (quick_gelu, gelu, gelu_pytorch_tanh)");
       }
     }
   }
@@ -74,18 +75,28 @@ public record VisionConfig(
 
   public VisionConfig {
     if (hiddenSize <= 0 || numHeads <= 0 || hiddenSize % numHeads != 0) {
-      throw new IllegalArgumentException("hiddenSize " + hiddenSize + " must be a positive multiple of numHeads " + numHeads);
+      throw new IllegalArgumentException(
+          "hiddenSize " + hiddenSize + " must be a positive multiple of numHeads " + numHeads);
     }
     if (patchSize <= 0 || imageSize % patchSize != 0) {
-      throw new IllegalArgumentException("imageSize " + imageSize + " must be a multiple of patchSize " + patchSize);
+      throw new IllegalArgumentException(
+          "imageSize " + imageSize + " must be a multiple of patchSize " + patchSize);
     }
     if (numLayers <= 0 || intermediateSize <= 0 || textHiddenSize <= 0 || numChannels <= 0) {
-      throw new IllegalArgumentException("sizes must be positive: layers=" + numLayers + " intermediate="
-          + intermediateSize + " text=" + textHiddenSize + " channels=" + numChannels);
+      throw new IllegalArgumentException(
+          "sizes must be positive: layers="
+              + numLayers
+              + " intermediate="
+              + intermediateSize
+              + " text="
+              + textHiddenSize
+              + " channels="
+              + numChannels);
     }
     int layersRun = featureLayer < 0 ? numLayers + 1 + featureLayer : featureLayer;
     if (layersRun < 0 || layersRun > numLayers) {
-      throw new IllegalArgumentException("vision_feature_layer " + featureLayer + " is out of range for " + numLayers + " layers");
+      throw new IllegalArgumentException(
+          "vision_feature_layer " + featureLayer + " is out of range for " + numLayers + " layers");
     }
   }
 
@@ -122,15 +133,18 @@ public record VisionConfig(
     JsonNode v = config.path("vision_config");
     JsonNode t = config.path("text_config");
     if (!v.isObject() || !t.isObject()) {
-      throw new IllegalArgumentException("config.json has no vision_config/text_config objects: not a LLaVA checkpoint");
+      throw new IllegalArgumentException(
+          "config.json has no vision_config/text_config objects: not a LLaVA checkpoint");
     }
     String vType = v.path("model_type").asText("clip_vision_model");
     if (!vType.equals("clip_vision_model")) {
-      throw new IllegalArgumentException("vision_config.model_type " + vType + " is not supported (clip_vision_model only)");
+      throw new IllegalArgumentException(
+          "vision_config.model_type " + vType + " is not supported (clip_vision_model only)");
     }
     JsonNode featureLayer = config.path("vision_feature_layer");
     if (featureLayer.isArray()) {
-      throw new IllegalArgumentException("a list of vision_feature_layer values is not supported: " + featureLayer);
+      throw new IllegalArgumentException(
+          "a list of vision_feature_layer values is not supported: " + featureLayer);
     }
     return new VisionConfig(
         required(v, "hidden_size"),
@@ -143,7 +157,11 @@ public record VisionConfig(
         v.path("layer_norm_eps").asDouble(1e-5),
         Activation.parse(v.path("hidden_act").asText("quick_gelu")),
         featureLayer.asInt(-2),
-        SelectStrategy.valueOf(config.path("vision_feature_select_strategy").asText("default").toUpperCase(Locale.ROOT)),
+        SelectStrategy.valueOf(
+            config
+                .path("vision_feature_select_strategy")
+                .asText("default")
+                .toUpperCase(Locale.ROOT)),
         Activation.parse(config.path("projector_hidden_act").asText("gelu")),
         required(t, "hidden_size"));
   }

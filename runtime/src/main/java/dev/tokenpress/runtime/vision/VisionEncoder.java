@@ -4,8 +4,8 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.Hook;
+import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.api.Signal;
 import dev.tokenpress.operators.api.TokenReduction;
@@ -33,15 +33,15 @@ import java.util.TreeSet;
  * Runs the split vision graphs of {@link VisionGraphs} with ONNX Runtime: patch embedding, per
  * layer pre-attention → attention → post-attention, projector. Intermediate tensors stay inside
  * ONNX Runtime (an output {@code OnnxTensor} feeds the next graph directly); only the final
- * features, and what a plan's {@link HookRunner} asks for (signals, rows to reduce), are copied
- * to Java.
+ * features, and what a plan's {@link HookRunner} asks for (signals, rows to reduce), are copied to
+ * Java.
  *
- * <p>Graphs are cut between attentions ({@code embed_pre0}, {@code post_pre_i},
- * {@code post_projector}): {@code 1 + 2L} calls for L layers; {@link VisionPoint#AFTER_ATTENTION}
- * reductions fit between attention and {@code post_pre_i}. When an operator acts
- * {@link VisionPoint#AFTER_LAYER}, every layer runs {@code post_i} and {@code pre_{i+1}}
- * separately around the hook. Once tokens are merged and the plan asks for proportional attention,
- * {@code attention_bias} runs with {@code log(size)} of each key added to the logits.
+ * <p>Graphs are cut between attentions ({@code embed_pre0}, {@code post_pre_i}, {@code
+ * post_projector}): {@code 1 + 2L} calls for L layers; {@link VisionPoint#AFTER_ATTENTION}
+ * reductions fit between attention and {@code post_pre_i}. When an operator acts {@link
+ * VisionPoint#AFTER_LAYER}, every layer runs {@code post_i} and {@code pre_{i+1}} separately around
+ * the hook. Once tokens are merged and the plan asks for proportional attention, {@code
+ * attention_bias} runs with {@code log(size)} of each key added to the logits.
  *
  * <p>Thread-safe: sessions are shared, each call owns its tensors. Close once, after all calls.
  */
@@ -54,9 +54,13 @@ public final class VisionEncoder implements AutoCloseable {
     this.sessions = sessions;
   }
 
-  /** The graph stems the split encoder loads for {@code cfg} (see {@link VisionGraphs#splitGraphs()}). */
+  /**
+   * The graph stems the split encoder loads for {@code cfg} (see {@link
+   * VisionGraphs#splitGraphs()}).
+   */
   static List<String> graphNames(VisionConfig cfg) {
-    List<String> names = new ArrayList<>(List.of("embed", "attention", "attention_bias", "projector"));
+    List<String> names =
+        new ArrayList<>(List.of("embed", "attention", "attention_bias", "projector"));
     int n = cfg.layersRun();
     if (n > 0) {
       names.add("embed_pre0");
@@ -75,18 +79,22 @@ public final class VisionEncoder implements AutoCloseable {
   /** Builds the graphs in memory, weights inline (small models and tests). */
   public static VisionEncoder create(VisionGraphs graphs, SessionConfig config) {
     Map<String, GraphBuilder> all = graphs.splitGraphs();
-    return open(graphs.config(), name -> GraphSession.fromBytes("vision/" + name, all.get(name).toBytes(), config));
+    return open(
+        graphs.config(),
+        name -> GraphSession.fromBytes("vision/" + name, all.get(name).toBytes(), config));
   }
 
   /** Loads {@code <dir>/<stem>.onnx} for every graph (by path, so external weights resolve). */
   public static VisionEncoder load(Path dir, VisionConfig cfg, SessionConfig config) {
-    return open(cfg, name -> {
-      Path f = dir.resolve(name + ".onnx");
-      if (!Files.isRegularFile(f)) {
-        throw new IllegalArgumentException("vision graph " + f + " is missing");
-      }
-      return GraphSession.open(f, config);
-    });
+    return open(
+        cfg,
+        name -> {
+          Path f = dir.resolve(name + ".onnx");
+          if (!Files.isRegularFile(f)) {
+            throw new IllegalArgumentException("vision graph " + f + " is missing");
+          }
+          return GraphSession.open(f, config);
+        });
   }
 
   private interface Opener {
@@ -119,11 +127,11 @@ public final class VisionEncoder implements AutoCloseable {
 
   /**
    * Features of one image, with the plan of {@code hooks} (may be null) acting inside the ViT:
-   * signals computed only when requested ({@link Signal.ClsAttention} for
-   * {@code VISUAL_TOKENS}, {@link Signal.VitClsAttention}, {@link Signal.VitClsHeadAttention},
-   * {@link Signal.VitClsLogits}, {@link Signal.VitKeys},
-   * {@link Signal.VitHiddenStates}, {@link Signal.VitLayerOutput}), {@link Hook#VISION_LAYER} reductions applied
-   * at their {@link VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
+   * signals computed only when requested ({@link Signal.ClsAttention} for {@code VISUAL_TOKENS},
+   * {@link Signal.VitClsAttention}, {@link Signal.VitClsHeadAttention}, {@link
+   * Signal.VitClsLogits}, {@link Signal.VitKeys}, {@link Signal.VitHiddenStates}, {@link
+   * Signal.VitLayerOutput}), {@link Hook#VISION_LAYER} reductions applied at their {@link
+   * VisionPoint}, and the {@code log(size)} attention bias under proportional attention.
    */
   public VisionOutput encode(PixelValues pixels, HookRunner hooks) {
     Set<Integer> clsLayers = new TreeSet<>();
@@ -138,19 +146,20 @@ public final class VisionEncoder implements AutoCloseable {
   }
 
   /**
-   * Features of one image with no operator inside the ViT, plus the CLS attention rows of
-   * {@code clsLayers} ({@link VisionOutput#clsAttention()}): one pass that every plan without a
-   * {@link Hook#VISION_LAYER} operator can use through {@link #replay}, since such plans leave the
-   * ViT's computation as it is.
+   * Features of one image with no operator inside the ViT, plus the CLS attention rows of {@code
+   * clsLayers} ({@link VisionOutput#clsAttention()}): one pass that every plan without a {@link
+   * Hook#VISION_LAYER} operator can use through {@link #replay}, since such plans leave the ViT's
+   * computation as it is.
    */
   public VisionOutput encodeShared(PixelValues pixels, Set<Integer> clsLayers) {
     return encode(pixels, null, new TreeSet<>(clsLayers));
   }
 
   /**
-   * Delivers a {@link #encodeShared} pass to a record's {@code hooks} as {@link #encode(PixelValues,
-   * HookRunner)} would have: starts the record's ViT and stores the CLS attention rows its plan asks
-   * for ({@link Signal.ClsAttention}). Only for plans with no {@link Hook#VISION_LAYER} operator.
+   * Delivers a {@link #encodeShared} pass to a record's {@code hooks} as {@link
+   * #encode(PixelValues, HookRunner)} would have: starts the record's ViT and stores the CLS
+   * attention rows its plan asks for ({@link Signal.ClsAttention}). Only for plans with no {@link
+   * Hook#VISION_LAYER} operator.
    *
    * @throws IllegalArgumentException when the plan acts inside the ViT or asks for a row the pass
    *     did not compute
@@ -164,8 +173,8 @@ public final class VisionEncoder implements AutoCloseable {
       if (s instanceof Signal.ClsAttention c) {
         float[] row = shared.clsAttention().get(c.vitLayer());
         if (row == null) {
-          throw new IllegalArgumentException("the shared vision pass has no CLS attention row of ViT layer "
-              + c.vitLayer());
+          throw new IllegalArgumentException(
+              "the shared vision pass has no CLS attention row of ViT layer " + c.vitLayer());
         }
         hooks.putClsAttention(c.vitLayer(), row.clone());
       }
@@ -174,8 +183,15 @@ public final class VisionEncoder implements AutoCloseable {
 
   private VisionOutput encode(PixelValues pixels, HookRunner hooks, Set<Integer> clsLayers) {
     if (pixels.height() != cfg.imageSize() || pixels.width() != cfg.imageSize()) {
-      throw new IllegalArgumentException("pixel values are " + pixels.height() + "x" + pixels.width()
-          + ", the vision tower takes " + cfg.imageSize() + "x" + cfg.imageSize());
+      throw new IllegalArgumentException(
+          "pixel values are "
+              + pixels.height()
+              + "x"
+              + pixels.width()
+              + ", the vision tower takes "
+              + cfg.imageSize()
+              + "x"
+              + cfg.imageSize());
     }
     long start = System.nanoTime();
     if (hooks != null) {
@@ -188,20 +204,25 @@ public final class VisionEncoder implements AutoCloseable {
     int[] tokensPerLayer = new int[n];
     int[] mlpTokens = new int[n];
     Map<Integer, float[]> cls = new HashMap<>();
-    FloatBuffer px = ByteBuffer.allocateDirect(3 * pixels.height() * pixels.width() * 4)
-        .order(ByteOrder.nativeOrder()).asFloatBuffer();
+    FloatBuffer px =
+        ByteBuffer.allocateDirect(3 * pixels.height() * pixels.width() * 4)
+            .order(ByteOrder.nativeOrder())
+            .asFloatBuffer();
     pixels.copyTo(px);
     px.rewind();
     Chain chain = new Chain();
     try {
-      OnnxTensor pixelTensor = chain.own(OnnxTensor.createTensor(GraphSession.environment(), px, pixels.batchShape()));
+      OnnxTensor pixelTensor =
+          chain.own(OnnxTensor.createTensor(GraphSession.environment(), px, pixels.batchShape()));
       if (n == 0) {
         OrtSession.Result r = chain.run(sessions.get("embed"), Map.of("pixel_values", pixelTensor));
-        OrtSession.Result f = chain.run(sessions.get("projector"), Map.of("hidden", tensor(r, "hidden")));
+        OrtSession.Result f =
+            chain.run(sessions.get("projector"), Map.of("hidden", tensor(r, "hidden")));
         float[] features = copy(tensor(f, "image_features"));
         return output(features, cls, tokensPerLayer, mlpTokens, start);
       }
-      OrtSession.Result r = chain.run(sessions.get("embed_pre0"), Map.of("pixel_values", pixelTensor));
+      OrtSession.Result r =
+          chain.run(sessions.get("embed_pre0"), Map.of("pixel_values", pixelTensor));
       OnnxTensor hidden = tensor(r, "hidden");
       OnnxTensor[] qkv = {tensor(r, "q"), tensor(r, "k"), tensor(r, "v")};
       for (int layer = 0; layer < n; layer++) {
@@ -219,11 +240,19 @@ public final class VisionEncoder implements AutoCloseable {
         }
         OnnxTensor attn;
         if (keyBias == null) {
-          attn = tensor(chain.run(sessions.get("attention"), Map.of("q", qkv[0], "k", qkv[1], "v", qkv[2])), "attn");
+          attn =
+              tensor(
+                  chain.run(
+                      sessions.get("attention"), Map.of("q", qkv[0], "k", qkv[1], "v", qkv[2])),
+                  "attn");
         } else {
           OnnxTensor bias = chain.own(floats(biasRows(keyBias), 1, 1, t, t));
-          attn = tensor(chain.run(sessions.get("attention_bias"),
-              Map.of("q", qkv[0], "k", qkv[1], "v", qkv[2], "bias", bias)), "attn");
+          attn =
+              tensor(
+                  chain.run(
+                      sessions.get("attention_bias"),
+                      Map.of("q", qkv[0], "k", qkv[1], "v", qkv[2], "bias", bias)),
+                  "attn");
         }
         if (atAttention) {
           TokenReduction red = hooks.visionLayer(layer, VisionPoint.AFTER_ATTENTION, signals);
@@ -236,19 +265,23 @@ public final class VisionEncoder implements AutoCloseable {
         }
         if (!afterLayer) {
           if (layer == n - 1) {
-            OrtSession.Result f = chain.run(sessions.get("post_projector"), Map.of("hidden", hidden, "attn", attn));
+            OrtSession.Result f =
+                chain.run(sessions.get("post_projector"), Map.of("hidden", hidden, "attn", attn));
             return output(copy(tensor(f, "image_features")), cls, tokensPerLayer, mlpTokens, start);
           }
-          OrtSession.Result p = chain.run(sessions.get("post_pre_" + layer), Map.of("hidden", hidden, "attn", attn));
+          OrtSession.Result p =
+              chain.run(sessions.get("post_pre_" + layer), Map.of("hidden", hidden, "attn", attn));
           hidden = tensor(p, "hidden_out");
           qkv = new OnnxTensor[] {tensor(p, "q"), tensor(p, "k"), tensor(p, "v")};
           chain.keepOnly(p);
           continue;
         }
         // An operator acts after the whole layer: post, hook, then pre of the next layer.
-        OrtSession.Result p = chain.run(sessions.get("post_" + layer), Map.of("hidden", hidden, "attn", attn));
+        OrtSession.Result p =
+            chain.run(sessions.get("post_" + layer), Map.of("hidden", hidden, "attn", attn));
         OnnxTensor out = tensor(p, "hidden_out");
-        TokenReduction red = hooks.visionLayer(layer, VisionPoint.AFTER_LAYER, signals.withOutput(out));
+        TokenReduction red =
+            hooks.visionLayer(layer, VisionPoint.AFTER_LAYER, signals.withOutput(out));
         AutoCloseable keep = p;
         if (red != null) {
           out = chain.own(floats(red.apply(copy(out), d), 1, red.outputCount(), d));
@@ -286,7 +319,12 @@ public final class VisionEncoder implements AutoCloseable {
       this(hidden, q, k, tokens, keyBias, null);
     }
 
-    private LayerSignals(OnnxTensor hidden, OnnxTensor q, OnnxTensor k, int tokens, float[] keyBias,
+    private LayerSignals(
+        OnnxTensor hidden,
+        OnnxTensor q,
+        OnnxTensor k,
+        int tokens,
+        float[] keyBias,
         OnnxTensor output) {
       this.output = output;
       this.hidden = hidden;
@@ -296,7 +334,10 @@ public final class VisionEncoder implements AutoCloseable {
       this.keyBias = keyBias;
     }
 
-    /** The same signals, plus {@link Signal.VitLayerOutput} from {@code out}, the layer's output rows. */
+    /**
+     * The same signals, plus {@link Signal.VitLayerOutput} from {@code out}, the layer's output
+     * rows.
+     */
     LayerSignals withOutput(OnnxTensor out) {
       LayerSignals s = new LayerSignals(hidden, q, k, tokens, keyBias, out);
       s.clsRow = clsRow;
@@ -314,7 +355,8 @@ public final class VisionEncoder implements AutoCloseable {
     /** {@code [H, T]}: the CLS row per head, from which {@link #clsRow} is the mean. */
     float[] clsHeads() {
       if (clsHeads == null) {
-        clsHeads = ClsAttention.perHead(copy(q), copy(k), cfg.numHeads(), tokens, cfg.headDim(), keyBias);
+        clsHeads =
+            ClsAttention.perHead(copy(q), copy(k), cfg.numHeads(), tokens, cfg.headDim(), keyBias);
       }
       return clsHeads.clone();
     }
@@ -328,12 +370,15 @@ public final class VisionEncoder implements AutoCloseable {
         return FloatTensor.wrap(clsHeads(), cfg.numHeads(), tokens);
       }
       if (signal instanceof Signal.VitClsLogits) {
-        return FloatTensor.wrap(ClsAttention.logits(copy(q), copy(k), cfg.numHeads(), tokens, cfg.headDim(), keyBias),
-            cfg.numHeads(), tokens);
+        return FloatTensor.wrap(
+            ClsAttention.logits(copy(q), copy(k), cfg.numHeads(), tokens, cfg.headDim(), keyBias),
+            cfg.numHeads(),
+            tokens);
       }
       if (signal instanceof Signal.VitKeys) {
         int w = tokens * cfg.headDim();
-        return FloatTensor.wrap(Kernels.meanOverHeads(copy(k), cfg.numHeads(), w), tokens, cfg.headDim());
+        return FloatTensor.wrap(
+            Kernels.meanOverHeads(copy(k), cfg.numHeads(), w), tokens, cfg.headDim());
       }
       if (signal instanceof Signal.VitLayerOutput && output != null) {
         int n = (int) output.getInfo().getShape()[1];
@@ -357,21 +402,29 @@ public final class VisionEncoder implements AutoCloseable {
   }
 
   private static OnnxTensor floats(float[] values, long... shape) throws OrtException {
-    FloatBuffer b = ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+    FloatBuffer b =
+        ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
     b.put(values).rewind();
     return OnnxTensor.createTensor(GraphSession.environment(), b, shape);
   }
 
-  private VisionOutput output(float[] features, Map<Integer, float[]> cls, int[] tokensPerLayer, int[] mlpTokens,
+  private VisionOutput output(
+      float[] features,
+      Map<Integer, float[]> cls,
+      int[] tokensPerLayer,
+      int[] mlpTokens,
       long start) {
     int dim = cfg.textHiddenSize();
     int tokens = features.length / dim;
     long flops = VisionFlops.total(cfg, tokensPerLayer, mlpTokens, tokens);
-    return new VisionOutput(features, tokens, dim, cls, tokensPerLayer, flops, (System.nanoTime() - start) / 1e6);
+    return new VisionOutput(
+        features, tokens, dim, cls, tokensPerLayer, flops, (System.nanoTime() - start) / 1e6);
   }
 
   private static OnnxTensor tensor(OrtSession.Result r, String name) {
-    OnnxValue v = r.get(name).orElseThrow(() -> new RunnerException("vision graph output " + name + " is missing"));
+    OnnxValue v =
+        r.get(name)
+            .orElseThrow(() -> new RunnerException("vision graph output " + name + " is missing"));
     return (OnnxTensor) v;
   }
 

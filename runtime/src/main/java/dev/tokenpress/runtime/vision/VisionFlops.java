@@ -40,7 +40,8 @@ public final class VisionFlops {
   }
 
   /** As {@link #total(VisionConfig, int[], int)} with per-layer MLP token counts. */
-  public static long total(VisionConfig c, int[] tokensPerLayer, int[] mlpTokensPerLayer, int projectedTokens) {
+  public static long total(
+      VisionConfig c, int[] tokensPerLayer, int[] mlpTokensPerLayer, int projectedTokens) {
     long f = embedding(c);
     for (int l = 0; l < tokensPerLayer.length; l++) {
       f += layer(c, tokensPerLayer[l], mlpTokensPerLayer[l]);

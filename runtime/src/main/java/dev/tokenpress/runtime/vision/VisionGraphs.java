@@ -10,8 +10,8 @@ import java.util.Map;
 
 /**
  * Builds the ONNX graphs of a LLaVA-1.5 vision tower (CLIP ViT) and projector from checkpoint
- * weights (Hugging Face names), in Java. Every graph has a symbolic batch {@code B} and token
- * count {@code T}, so operators may drop or merge tokens between layers.
+ * weights (Hugging Face names), in Java. Every graph has a symbolic batch {@code B} and token count
+ * {@code T}, so operators may drop or merge tokens between layers.
  *
  * <p>The split graphs (see {@link #splitGraphs()}):
  *
@@ -20,20 +20,21 @@ import java.util.Map;
  *       positions, {@code pre_layrnorm}.
  *   <li>{@code pre_i}: {@code hidden} → {@code q, k, v [B,H,T,Dh]}: {@code layer_norm1}, q/k/v
  *       projections (q not yet scaled).
- *   <li>{@code attention}: {@code q, k, v} → {@code attn [B,T,D]}: {@code softmax(q k^T / sqrt(Dh)) v},
- *       heads concatenated; {@code attention_bias} takes an extra additive bias {@code [B,H|1,T,T]}.
- *   <li>{@code post_i}: {@code hidden, attn} → {@code hidden}: {@code out_proj} + residual,
- *       {@code layer_norm2}, {@code fc1}, activation, {@code fc2} + residual.
+ *   <li>{@code attention}: {@code q, k, v} → {@code attn [B,T,D]}: {@code softmax(q k^T / sqrt(Dh))
+ *       v}, heads concatenated; {@code attention_bias} takes an extra additive bias {@code
+ *       [B,H|1,T,T]}.
+ *   <li>{@code post_i}: {@code hidden, attn} → {@code hidden}: {@code out_proj} + residual, {@code
+ *       layer_norm2}, {@code fc1}, activation, {@code fc2} + residual.
  *   <li>{@code projector}: {@code hidden [B,T,D]} → {@code image_features [B,N,Dt]}: drops CLS
  *       (strategy {@code default}), {@code linear_1}, activation, {@code linear_2}.
- *   <li>Cut between attentions (half the calls): {@code embed_pre0} = embed + pre_0,
- *       {@code post_pre_i} = post_i + pre_{i+1}, {@code post_projector} = post of the last layer
- *       run + projector.
+ *   <li>Cut between attentions (half the calls): {@code embed_pre0} = embed + pre_0, {@code
+ *       post_pre_i} = post_i + pre_{i+1}, {@code post_projector} = post of the last layer run +
+ *       projector.
  * </ul>
  *
  * Layers after {@link VisionConfig#layersRun()} are never built ({@code vision_feature_layer = -2}
- * skips the last layer entirely). {@link #fused()} is the whole tower + projector in one graph,
- * the conventional export, for comparison.
+ * skips the last layer entirely). {@link #fused()} is the whole tower + projector in one graph, the
+ * conventional export, for comparison.
  */
 public final class VisionGraphs {
   static final String TOWER = "vision_tower.vision_model.";
@@ -82,7 +83,8 @@ public final class VisionGraphs {
     String k = g.input("k", DataType.FLOAT, "B", (long) cfg.numHeads(), "T", (long) cfg.headDim());
     String v = g.input("v", DataType.FLOAT, "B", (long) cfg.numHeads(), "T", (long) cfg.headDim());
     String bias = withBias ? g.input("bias", DataType.FLOAT, "B", "Hb", "T", "T") : null;
-    g.output(attention(g, q, k, v, bias), "attn", DataType.FLOAT, "B", "T", (long) cfg.hiddenSize());
+    g.output(
+        attention(g, q, k, v, bias), "attn", DataType.FLOAT, "B", "T", (long) cfg.hiddenSize());
     return g;
   }
 
@@ -106,7 +108,13 @@ public final class VisionGraphs {
 
   public GraphBuilder projector() {
     GraphBuilder g = new GraphBuilder("vision_projector");
-    g.output(projector(g, hiddenInput(g, "hidden")), "image_features", DataType.FLOAT, "B", "N", (long) cfg.textHiddenSize());
+    g.output(
+        projector(g, hiddenInput(g, "hidden")),
+        "image_features",
+        DataType.FLOAT,
+        "B",
+        "N",
+        (long) cfg.textHiddenSize());
     return g;
   }
 
@@ -116,7 +124,8 @@ public final class VisionGraphs {
     checkLayer(last);
     GraphBuilder g = new GraphBuilder("vision_post_projector");
     String h = post(g, last, hiddenInput(g, "hidden"), hiddenInput(g, "attn"));
-    g.output(projector(g, h), "image_features", DataType.FLOAT, "B", "N", (long) cfg.textHiddenSize());
+    g.output(
+        projector(g, h), "image_features", DataType.FLOAT, "B", "N", (long) cfg.textHiddenSize());
     return g;
   }
 
@@ -128,14 +137,15 @@ public final class VisionGraphs {
       String[] qkv = pre(g, i, h);
       h = post(g, i, h, attention(g, qkv[0], qkv[1], qkv[2], null));
     }
-    g.output(projector(g, h), "image_features", DataType.FLOAT, "B", "N", (long) cfg.textHiddenSize());
+    g.output(
+        projector(g, h), "image_features", DataType.FLOAT, "B", "N", (long) cfg.textHiddenSize());
     return g;
   }
 
   /**
-   * Every graph the split encoder may use, by file stem: {@code embed}, {@code embed_pre0},
-   * {@code pre_i}, {@code post_i}, {@code post_pre_i}, {@code attention}, {@code attention_bias},
-   * {@code projector}, {@code post_projector}.
+   * Every graph the split encoder may use, by file stem: {@code embed}, {@code embed_pre0}, {@code
+   * pre_i}, {@code post_i}, {@code post_pre_i}, {@code attention}, {@code attention_bias}, {@code
+   * projector}, {@code post_projector}.
    */
   public Map<String, GraphBuilder> splitGraphs() {
     Map<String, GraphBuilder> m = new LinkedHashMap<>();
@@ -161,7 +171,13 @@ public final class VisionGraphs {
   // ---- subgraphs -----------------------------------------------------------------------------
 
   private String pixelInput(GraphBuilder g) {
-    return g.input("pixel_values", DataType.FLOAT, "B", (long) cfg.numChannels(), (long) cfg.imageSize(), (long) cfg.imageSize());
+    return g.input(
+        "pixel_values",
+        DataType.FLOAT,
+        "B",
+        (long) cfg.numChannels(),
+        (long) cfg.imageSize(),
+        (long) cfg.imageSize());
   }
 
   private String hiddenInput(GraphBuilder g, String name) {
@@ -180,16 +196,31 @@ public final class VisionGraphs {
     int d = cfg.hiddenSize();
     int p = cfg.patchSize();
     String e = TOWER + "embeddings.";
-    String w = g.weight(e + "patch_embedding.weight", new long[] {d, cfg.numChannels(), p, p},
-        () -> weights.floats(e + "patch_embedding.weight"));
-    String conv = g.op("Conv", List.of(pixels, w), Attr.ints("kernel_shape", p, p), Attr.ints("strides", p, p));
+    String w =
+        g.weight(
+            e + "patch_embedding.weight",
+            new long[] {d, cfg.numChannels(), p, p},
+            () -> weights.floats(e + "patch_embedding.weight"));
+    String conv =
+        g.op(
+            "Conv",
+            List.of(pixels, w),
+            Attr.ints("kernel_shape", p, p),
+            Attr.ints("strides", p, p));
     String patches = g.transpose(g.reshape(conv, 0, d, -1), 0, 2, 1);
-    String cls = g.weight(e + "class_embedding", new long[] {1, 1, d}, () -> weights.floats(e + "class_embedding"));
+    String cls =
+        g.weight(
+            e + "class_embedding",
+            new long[] {1, 1, d},
+            () -> weights.floats(e + "class_embedding"));
     String batch = g.op("Shape", List.of(pixels), Attr.i("start", 0), Attr.i("end", 1));
     String clsB = g.op("Expand", List.of(cls, g.concat(0, batch, g.ints(1, d))));
     String seq = g.concat(1, clsB, patches);
-    String pos = g.weight(e + "position_embedding.weight", new long[] {1, cfg.numPositions(), d},
-        () -> weights.floats(e + "position_embedding.weight"));
+    String pos =
+        g.weight(
+            e + "position_embedding.weight",
+            new long[] {1, cfg.numPositions(), d},
+            () -> weights.floats(e + "position_embedding.weight"));
     return layerNorm(g, g.add(seq, pos), TOWER + "pre_layrnorm");
   }
 
@@ -199,25 +230,35 @@ public final class VisionGraphs {
     String l = layerPrefix(layer);
     String x = layerNorm(g, hidden, l + "layer_norm1");
     String[] proj = {"q_proj", "k_proj", "v_proj"};
-    String w = g.weight(l + "self_attn.qkv_proj.weight_t", new long[] {d, 3L * d}, () -> {
-      float[] wqkv = new float[d * 3 * d];
-      for (int j = 0; j < 3; j++) {
-        float[] wj = weights.floats(l + "self_attn." + proj[j] + ".weight"); // [out=d, in=d]
-        for (int o = 0; o < d; o++) {
-          for (int i = 0; i < d; i++) {
-            wqkv[i * 3 * d + j * d + o] = wj[o * d + i];
-          }
-        }
-      }
-      return wqkv;
-    });
-    String b = g.weight(l + "self_attn.qkv_proj.bias", new long[] {3L * d}, () -> {
-      float[] bqkv = new float[3 * d];
-      for (int j = 0; j < 3; j++) {
-        System.arraycopy(weights.floats(l + "self_attn." + proj[j] + ".bias"), 0, bqkv, j * d, d);
-      }
-      return bqkv;
-    });
+    String w =
+        g.weight(
+            l + "self_attn.qkv_proj.weight_t",
+            new long[] {d, 3L * d},
+            () -> {
+              float[] wqkv = new float[d * 3 * d];
+              for (int j = 0; j < 3; j++) {
+                float[] wj =
+                    weights.floats(l + "self_attn." + proj[j] + ".weight"); // [out=d, in=d]
+                for (int o = 0; o < d; o++) {
+                  for (int i = 0; i < d; i++) {
+                    wqkv[i * 3 * d + j * d + o] = wj[o * d + i];
+                  }
+                }
+              }
+              return wqkv;
+            });
+    String b =
+        g.weight(
+            l + "self_attn.qkv_proj.bias",
+            new long[] {3L * d},
+            () -> {
+              float[] bqkv = new float[3 * d];
+              for (int j = 0; j < 3; j++) {
+                System.arraycopy(
+                    weights.floats(l + "self_attn." + proj[j] + ".bias"), 0, bqkv, j * d, d);
+              }
+              return bqkv;
+            });
     String[] parts = g.split(g.linear(x, w, b), 2, d, d, d);
     String[] out = new String[3];
     for (int j = 0; j < 3; j++) {
@@ -227,7 +268,10 @@ public final class VisionGraphs {
   }
 
   private String attention(GraphBuilder g, String q, String k, String v, String bias) {
-    String scores = g.mul(g.matMul(q, g.transpose(k, 0, 1, 3, 2)), g.scalar((float) (1.0 / Math.sqrt(cfg.headDim()))));
+    String scores =
+        g.mul(
+            g.matMul(q, g.transpose(k, 0, 1, 3, 2)),
+            g.scalar((float) (1.0 / Math.sqrt(cfg.headDim()))));
     if (bias != null) {
       scores = g.add(scores, bias);
     }
@@ -254,29 +298,37 @@ public final class VisionGraphs {
 
   private String layerNorm(GraphBuilder g, String x, String prefix) {
     long d = cfg.hiddenSize();
-    String s = g.weight(prefix + ".weight", new long[] {d}, () -> weights.floats(prefix + ".weight"));
+    String s =
+        g.weight(prefix + ".weight", new long[] {d}, () -> weights.floats(prefix + ".weight"));
     String b = g.weight(prefix + ".bias", new long[] {d}, () -> weights.floats(prefix + ".bias"));
     return g.layerNorm(x, s, b, (float) cfg.layerNormEps());
   }
 
-  /** {@code x @ W^T + b} with W in Hugging Face {@code [out, in]} layout (transposed when written). */
+  /**
+   * {@code x @ W^T + b} with W in Hugging Face {@code [out, in]} layout (transposed when written).
+   */
   private String linear(GraphBuilder g, String x, String prefix) {
     long[] shape = weights.shape(prefix + ".weight");
     int out = (int) shape[0];
     int in = (int) shape[1];
-    String wt = g.weight(prefix + ".weight_t", new long[] {in, out}, () -> {
-      float[] w = weights.floats(prefix + ".weight");
-      float[] t = new float[w.length];
-      for (int o = 0; o < out; o++) {
-        for (int i = 0; i < in; i++) {
-          t[i * out + o] = w[o * in + i];
-        }
-      }
-      return t;
-    });
-    String b = weights.contains(prefix + ".bias")
-        ? g.weight(prefix + ".bias", new long[] {out}, () -> weights.floats(prefix + ".bias"))
-        : null;
+    String wt =
+        g.weight(
+            prefix + ".weight_t",
+            new long[] {in, out},
+            () -> {
+              float[] w = weights.floats(prefix + ".weight");
+              float[] t = new float[w.length];
+              for (int o = 0; o < out; o++) {
+                for (int i = 0; i < in; i++) {
+                  t[i * out + o] = w[o * in + i];
+                }
+              }
+              return t;
+            });
+    String b =
+        weights.contains(prefix + ".bias")
+            ? g.weight(prefix + ".bias", new long[] {out}, () -> weights.floats(prefix + ".bias"))
+            : null;
     return g.linear(x, wt, b);
   }
 
@@ -286,11 +338,12 @@ public final class VisionGraphs {
         return g.mul(x, g.sigmoid(g.mul(x, g.scalar(1.702f))));
       case GELU:
         return g.gelu(x);
-      case GELU_TANH: {
-        String inner = g.add(x, g.mul(g.mul(g.mul(x, x), x), g.scalar(0.044715f)));
-        String t = g.tanh(g.mul(inner, g.scalar((float) Math.sqrt(2 / Math.PI))));
-        return g.mul(g.mul(x, g.scalar(0.5f)), g.add(t, g.scalar(1f)));
-      }
+      case GELU_TANH:
+        {
+          String inner = g.add(x, g.mul(g.mul(g.mul(x, x), x), g.scalar(0.044715f)));
+          String t = g.tanh(g.mul(inner, g.scalar((float) Math.sqrt(2 / Math.PI))));
+          return g.mul(g.mul(x, g.scalar(0.5f)), g.add(t, g.scalar(1f)));
+        }
       default:
         throw new IllegalStateException("unknown activation " + act);
     }
@@ -302,8 +355,14 @@ public final class VisionGraphs {
 
   private void checkLayer(int layer) {
     if (layer < 0 || layer >= cfg.layersRun()) {
-      throw new IllegalArgumentException("ViT layer " + layer + " is not run (layers 0.." + (cfg.layersRun() - 1)
-          + " for vision_feature_layer " + cfg.featureLayer() + ")");
+      throw new IllegalArgumentException(
+          "ViT layer "
+              + layer
+              + " is not run (layers 0.."
+              + (cfg.layersRun() - 1)
+              + " for vision_feature_layer "
+              + cfg.featureLayer()
+              + ")");
     }
   }
 
@@ -333,8 +392,13 @@ public final class VisionGraphs {
     }
     long[] actual = weights.shape(name);
     if (!java.util.Arrays.equals(actual, shape)) {
-      throw new IllegalArgumentException("tensor " + name + " has shape " + java.util.Arrays.toString(actual)
-          + ", config.json implies " + java.util.Arrays.toString(shape));
+      throw new IllegalArgumentException(
+          "tensor "
+              + name
+              + " has shape "
+              + java.util.Arrays.toString(actual)
+              + ", config.json implies "
+              + java.util.Arrays.toString(shape));
     }
   }
 }

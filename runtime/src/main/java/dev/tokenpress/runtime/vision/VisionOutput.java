@@ -7,10 +7,11 @@ import java.util.TreeMap;
 /**
  * The projected visual tokens of one image, plus what was measured on the way.
  *
- * <p>{@code features} is {@code [tokens, dim]} row-major float32 (LM embedding width);
- * {@code clsAttention} holds the CLS rows (over the current ViT tokens) a plan asked for; {@code tokensPerLayer[ℓ]}
- * the tokens ViT layer ℓ ran on; {@code flops} the analytic FLOPs (2 per multiply-add) of the
- * patch embedding, the layers with their actual token counts, and the projector.
+ * <p>{@code features} is {@code [tokens, dim]} row-major float32 (LM embedding width); {@code
+ * clsAttention} holds the CLS rows (over the current ViT tokens) a plan asked for; {@code
+ * tokensPerLayer[ℓ]} the tokens ViT layer ℓ ran on; {@code flops} the analytic FLOPs (2 per
+ * multiply-add) of the patch embedding, the layers with their actual token counts, and the
+ * projector.
  */
 public final class VisionOutput {
   private final float[] features;
@@ -21,10 +22,17 @@ public final class VisionOutput {
   private final long flops;
   private final double millis;
 
-  VisionOutput(float[] features, int tokens, int dim, Map<Integer, float[]> clsAttention, int[] tokensPerLayer,
-      long flops, double millis) {
+  VisionOutput(
+      float[] features,
+      int tokens,
+      int dim,
+      Map<Integer, float[]> clsAttention,
+      int[] tokensPerLayer,
+      long flops,
+      double millis) {
     if (features.length != tokens * dim) {
-      throw new IllegalArgumentException("features has " + features.length + " values, expected " + tokens + "x" + dim);
+      throw new IllegalArgumentException(
+          "features has " + features.length + " values, expected " + tokens + "x" + dim);
     }
     this.features = features;
     this.tokens = tokens;
@@ -55,7 +63,10 @@ public final class VisionOutput {
     return r;
   }
 
-  /** CLS attention rows by layer (copies are the caller's business: arrays are not shared elsewhere). */
+  /**
+   * CLS attention rows by layer (copies are the caller's business: arrays are not shared
+   * elsewhere).
+   */
   public Map<Integer, float[]> clsAttention() {
     return clsAttention;
   }

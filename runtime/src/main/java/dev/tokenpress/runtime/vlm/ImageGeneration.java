@@ -23,21 +23,22 @@ import java.util.TreeSet;
  *
  * <ul>
  *   <li><b>Image.</b> Decoded and preprocessed once.
- *   <li><b>Vision pass.</b> One {@link dev.tokenpress.runtime.vision.VisionEncoder#encodeShared} pass,
- *       with the CLS attention rows any of them asks for, serves every request whose plan has no
- *       operator at {@code VISION_LAYER} ({@link PlanExecution#actsInVision()}): such plans leave the
- *       ViT's computation as it is. A plan acting inside the ViT runs one pass for all its requests
- *       when its ViT operators keep no per-record state and use no seed
- *       ({@link HookRunner#visionShareable()}, e.g. ToMe), else one per request (VMTC's k-means draws
- *       on the request's seed).
- *   <li><b>LM prefix.</b> For a plan whose operators leave the LM alone ({@link PlanExecution#leavesLmAlone()}:
- *       nothing after {@code VISUAL_TOKENS}, no branch, no probe), the rows before the question text
- *       (prompt prefix and the visual rows the plan kept) do not depend on the question. Requests
- *       whose prefix rows are equal, bit for bit (embeddings, positions, token indices), share one
- *       prefill of them ({@link dev.tokenpress.runtime.lm.LlamaRuntime#prefillPrefix}); each then
- *       prefills its own rows against it and decodes. A plan whose kept tokens depend on the
- *       request's seed (random drop) gives different prefixes and so prefills each request alone;
- *       plans acting in the LM (FastV, MustDrop's LM stage, ZipVL, CMAI, VAR, DAMRO) always do.
+ *   <li><b>Vision pass.</b> One {@link dev.tokenpress.runtime.vision.VisionEncoder#encodeShared}
+ *       pass, with the CLS attention rows any of them asks for, serves every request whose plan has
+ *       no operator at {@code VISION_LAYER} ({@link PlanExecution#actsInVision()}): such plans
+ *       leave the ViT's computation as it is. A plan acting inside the ViT runs one pass for all
+ *       its requests when its ViT operators keep no per-record state and use no seed ({@link
+ *       HookRunner#visionShareable()}, e.g. ToMe), else one per request (VMTC's k-means draws on
+ *       the request's seed).
+ *   <li><b>LM prefix.</b> For a plan whose operators leave the LM alone ({@link
+ *       PlanExecution#leavesLmAlone()}: nothing after {@code VISUAL_TOKENS}, no branch, no probe),
+ *       the rows before the question text (prompt prefix and the visual rows the plan kept) do not
+ *       depend on the question. Requests whose prefix rows are equal, bit for bit (embeddings,
+ *       positions, token indices), share one prefill of them ({@link
+ *       dev.tokenpress.runtime.lm.LlamaRuntime#prefillPrefix}); each then prefills its own rows
+ *       against it and decodes. A plan whose kept tokens depend on the request's seed (random drop)
+ *       gives different prefixes and so prefills each request alone; plans acting in the LM (FastV,
+ *       MustDrop's LM stage, ZipVL, CMAI, VAR, DAMRO) always do.
  * </ul>
  *
  * <p>Time: each result's {@code timingsMs} holds its own stages plus an even share of the shared
@@ -103,7 +104,8 @@ final class ImageGeneration {
     double preprocessShare;
     try {
       VlmRequest first = requests.get(0);
-      RgbImage image = first.image() != null ? first.image() : rt.decoder().decode(first.imageBytes());
+      RgbImage image =
+          first.image() != null ? first.image() : rt.decoder().decode(first.imageBytes());
       long t1 = System.nanoTime();
       pixels = rt.preprocessor().preprocess(image);
       decodeShare = (t1 - t0) / 1e6 / slots.length;
@@ -141,11 +143,16 @@ final class ImageGeneration {
   private void checkOneImage() {
     VlmRequest first = requests.get(0);
     for (VlmRequest r : requests) {
-      boolean same = first.image() != null ? r.image() == first.image()
-          : r.image() == null && Arrays.equals(r.imageBytes(), first.imageBytes());
+      boolean same =
+          first.image() != null
+              ? r.image() == first.image()
+              : r.image() == null && Arrays.equals(r.imageBytes(), first.imageBytes());
       if (!same) {
-        throw new IllegalArgumentException("generateImage takes the requests of one image; request " + r.id()
-            + " carries another image than request " + first.id());
+        throw new IllegalArgumentException(
+            "generateImage takes the requests of one image; request "
+                + r.id()
+                + " carries another image than request "
+                + first.id());
       }
     }
   }
@@ -196,8 +203,8 @@ final class ImageGeneration {
 
   /**
    * The ViT of plans acting inside it: a pass per request, except that the requests of a plan whose
-   * ViT operators keep no per-record state and use no seed ({@code HookRunner#visionShareable}, e.g.
-   * ToMe) adopt the first request's pass.
+   * ViT operators keep no per-record state and use no seed ({@code HookRunner#visionShareable},
+   * e.g. ToMe) adopt the first request's pass.
    */
   private void ownVision(PixelValues pixels) {
     Map<CompressionPlan, List<Slot>> byPlan = new LinkedHashMap<>();
@@ -260,19 +267,24 @@ final class ImageGeneration {
     static PrefixKey of(VlmRuntime.Sequence seq) {
       int p = seq.prefixRows();
       int d = seq.emb().dim();
-      return new PrefixKey(Arrays.copyOf(seq.lm().inputEmbeds(), p * d), Arrays.copyOf(seq.lm().positions(), p),
+      return new PrefixKey(
+          Arrays.copyOf(seq.lm().inputEmbeds(), p * d),
+          Arrays.copyOf(seq.lm().positions(), p),
           Arrays.copyOf(seq.lm().tokenIndices(), p));
     }
 
     @Override
     public boolean equals(Object o) {
-      return o instanceof PrefixKey k && Arrays.equals(embeds, k.embeds) && Arrays.equals(positions, k.positions)
+      return o instanceof PrefixKey k
+          && Arrays.equals(embeds, k.embeds)
+          && Arrays.equals(positions, k.positions)
           && Arrays.equals(tokenIndices, k.tokenIndices);
     }
 
     @Override
     public int hashCode() {
-      return 31 * (31 * Arrays.hashCode(embeds) + Arrays.hashCode(positions)) + Arrays.hashCode(tokenIndices);
+      return 31 * (31 * Arrays.hashCode(embeds) + Arrays.hashCode(positions))
+          + Arrays.hashCode(tokenIndices);
     }
   }
 
@@ -283,7 +295,9 @@ final class ImageGeneration {
       if (!s.ok()) {
         continue;
       }
-      if (s.plan.leavesLmAlone() && s.seq.prefixRows() > 0 && s.seq.prefixRows() < s.seq.lm().rows()) {
+      if (s.plan.leavesLmAlone()
+          && s.seq.prefixRows() > 0
+          && s.seq.prefixRows() < s.seq.lm().rows()) {
         groups.computeIfAbsent(PrefixKey.of(s.seq), k -> new ArrayList<>()).add(s);
       } else {
         alone.add(s);
@@ -298,7 +312,10 @@ final class ImageGeneration {
       long t = System.nanoTime();
       LmPrefix prefix;
       try {
-        prefix = rt.lm().prefillPrefix(part(members.get(0).seq.lm(), 0, members.get(0).seq.prefixRows(), true));
+        prefix =
+            rt.lm()
+                .prefillPrefix(
+                    part(members.get(0).seq.lm(), 0, members.get(0).seq.prefixRows(), true));
         prefixPrefills++;
       } catch (RuntimeException e) {
         for (Slot s : members) {
@@ -311,7 +328,8 @@ final class ImageGeneration {
         long t1 = System.nanoTime();
         try {
           LmRequest all = s.seq.lm();
-          GenerationResult gen = rt.lm().generate(prefix, part(all, s.seq.prefixRows(), all.rows(), false));
+          GenerationResult gen =
+              rt.lm().generate(prefix, part(all, s.seq.prefixRows(), all.rows(), false));
           prefixed++;
           finish(s, gen, share);
         } catch (RuntimeException e) {
@@ -322,9 +340,12 @@ final class ImageGeneration {
     for (Slot s : alone) {
       long t = System.nanoTime();
       try {
-        List<LmRequest> branches = s.rec == null ? List.of() : VlmRuntime.branchRequests(s.rec, s.seq);
-        GenerationResult gen = branches.isEmpty() ? rt.lm().generate(s.seq.lm(), s.rec)
-            : rt.lm().generate(s.seq.lm(), s.rec, branches);
+        List<LmRequest> branches =
+            s.rec == null ? List.of() : VlmRuntime.branchRequests(s.rec, s.seq);
+        GenerationResult gen =
+            branches.isEmpty()
+                ? rt.lm().generate(s.seq.lm(), s.rec)
+                : rt.lm().generate(s.seq.lm(), s.rec, branches);
         finish(s, gen, 0);
       } catch (RuntimeException e) {
         s.fail(e, t);
@@ -336,9 +357,14 @@ final class ImageGeneration {
   private static LmRequest part(LmRequest r, int from, int to, boolean prefix) {
     float[] embeds = r.inputEmbeds();
     int d = embeds.length / r.rows();
-    return new LmRequest(Arrays.copyOfRange(embeds, from * d, to * d),
-        Arrays.copyOfRange(r.positions(), from, to), Arrays.copyOfRange(r.tokenIndices(), from, to), r.stopTokens(),
-        prefix ? 0 : r.maxNewTokens(), r.kvPrecision(), !prefix && r.recordLogits());
+    return new LmRequest(
+        Arrays.copyOfRange(embeds, from * d, to * d),
+        Arrays.copyOfRange(r.positions(), from, to),
+        Arrays.copyOfRange(r.tokenIndices(), from, to),
+        r.stopTokens(),
+        prefix ? 0 : r.maxNewTokens(),
+        r.kvPrecision(),
+        !prefix && r.recordLogits());
   }
 
   private void finish(Slot s, GenerationResult gen, double prefixShare) {
@@ -346,7 +372,8 @@ final class ImageGeneration {
     s.ms.put("decode", gen.timings().decodeMs());
     s.ms.put("decode_attention", gen.timings().decodeAttentionNanos() / 1e6);
     double total = 0;
-    for (String k : List.of("image_decode", "preprocess", "vision", "operators", "prefill", "decode")) {
+    for (String k :
+        List.of("image_decode", "preprocess", "vision", "operators", "prefill", "decode")) {
       total += s.ms.getOrDefault(k, 0.0);
     }
     s.ms.put("total", total);
@@ -359,7 +386,8 @@ final class ImageGeneration {
       if (s.ok()) {
         out.add(new ImageBatchResult.Outcome(s.result, null, s.result.timingsMs().get("total")));
       } else {
-        double shares = s.ms.getOrDefault("image_decode", 0.0) + s.ms.getOrDefault("preprocess", 0.0);
+        double shares =
+            s.ms.getOrDefault("image_decode", 0.0) + s.ms.getOrDefault("preprocess", 0.0);
         out.add(new ImageBatchResult.Outcome(null, s.error, s.errorMs + shares));
       }
     }

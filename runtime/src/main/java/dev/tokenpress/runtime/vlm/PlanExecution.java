@@ -11,10 +11,10 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * A compression plan prepared against one model: operators built and validated
- * ({@link CompressionPlan#bind}), with the CLS-attention layers checked against the ViT layers
- * this bundle runs. Immutable; {@link #record} makes the per-record {@link HookRunner}, the one
- * path by which the vision encoder, the VLM and the LM call the operators at every hook.
+ * A compression plan prepared against one model: operators built and validated ({@link
+ * CompressionPlan#bind}), with the CLS-attention layers checked against the ViT layers this bundle
+ * runs. Immutable; {@link #record} makes the per-record {@link HookRunner}, the one path by which
+ * the vision encoder, the VLM and the LM call the operators at every hook.
  */
 final class PlanExecution {
   private final ModelShape shape;
@@ -22,8 +22,8 @@ final class PlanExecution {
 
   /**
    * Prepares {@code plan} for this runtime: {@link CompressionPlan#bind} (the operators' own checks
-   * against the model, shared with drivers), then what this runtime supports: the
-   * CLS attention of the ViT layers it runs ({@code 0..shape.visionFeatureLayer()}).
+   * against the model, shared with drivers), then what this runtime supports: the CLS attention of
+   * the ViT layers it runs ({@code 0..shape.visionFeatureLayer()}).
    *
    * @throws IllegalArgumentException prefixed with {@code plan[i]}, naming the field, the value and
    *     what is allowed
@@ -36,9 +36,16 @@ final class PlanExecution {
       TokenOperator op = ops.get(i);
       for (Signal s : op.signals(shape)) {
         if (s instanceof Signal.ClsAttention ca && ca.vitLayer() >= vitLayersRun) {
-          throw new IllegalArgumentException("plan[" + i + "]: operator " + op.name()
-              + " asks for the CLS attention of ViT layer " + ca.vitLayer() + ", but this bundle runs ViT layers 0.."
-              + (vitLayersRun - 1) + " only (vision_feature_layer); choose layers in that range");
+          throw new IllegalArgumentException(
+              "plan["
+                  + i
+                  + "]: operator "
+                  + op.name()
+                  + " asks for the CLS attention of ViT layer "
+                  + ca.vitLayer()
+                  + ", but this bundle runs ViT layers 0.."
+                  + (vitLayersRun - 1)
+                  + " only (vision_feature_layer); choose layers in that range");
         }
       }
     }
@@ -50,8 +57,9 @@ final class PlanExecution {
   }
 
   /**
-   * Whether an operator of the plan acts inside the vision tower ({@link Hook#VISION_LAYER}): only such
-   * a plan changes the ViT's computation, so every other plan can use one shared pass per image.
+   * Whether an operator of the plan acts inside the vision tower ({@link Hook#VISION_LAYER}): only
+   * such a plan changes the ViT's computation, so every other plan can use one shared pass per
+   * image.
    */
   boolean actsInVision() {
     for (TokenOperator op : operators) {
@@ -62,7 +70,9 @@ final class PlanExecution {
     return false;
   }
 
-  /** The ViT layers whose CLS attention the plan's operators ask for ({@link Signal.ClsAttention}). */
+  /**
+   * The ViT layers whose CLS attention the plan's operators ask for ({@link Signal.ClsAttention}).
+   */
   Set<Integer> clsAttentionLayers() {
     Set<Integer> layers = new TreeSet<>();
     for (TokenOperator op : operators) {
@@ -106,7 +116,10 @@ final class PlanExecution {
     return new HookRunner(all, shape, seed);
   }
 
-  /** The per-record side of the protocol (null for the empty plan). Not thread-safe; one per generation. */
+  /**
+   * The per-record side of the protocol (null for the empty plan). Not thread-safe; one per
+   * generation.
+   */
   HookRunner record(long seed) {
     return operators.isEmpty() ? null : new HookRunner(operators, shape, seed);
   }

@@ -18,23 +18,40 @@ import java.io.Serializable;
  * @param fused run the conventional single-graph vision tower and decoder instead of the split
  *     graphs (no operators; for comparisons and benchmarks)
  */
-public record VlmOptions(SessionConfig session, DecodeOptions decode, int maxNewTokens, KvPrecision kvPrecision,
-    long jobSeed, Bundle.Verify verify, boolean fused) implements Serializable {
+public record VlmOptions(
+    SessionConfig session,
+    DecodeOptions decode,
+    int maxNewTokens,
+    KvPrecision kvPrecision,
+    long jobSeed,
+    Bundle.Verify verify,
+    boolean fused)
+    implements Serializable {
   private static final long serialVersionUID = 1L;
 
   public VlmOptions {
     if (session == null || decode == null || kvPrecision == null || verify == null) {
-      throw new IllegalArgumentException("session, decode, kvPrecision and verify must not be null");
+      throw new IllegalArgumentException(
+          "session, decode, kvPrecision and verify must not be null");
     }
     if (maxNewTokens < 0) {
       throw new IllegalArgumentException("maxNewTokens must be >= 0, found " + maxNewTokens);
     }
   }
 
-  /** One ORT thread, default image limits, 64 new tokens, fp32 KV cache, split graphs, full verification. */
+  /**
+   * One ORT thread, default image limits, 64 new tokens, fp32 KV cache, split graphs, full
+   * verification.
+   */
   public static VlmOptions defaults() {
-    return new VlmOptions(SessionConfig.singleThreaded(), DecodeOptions.DEFAULT, 64, KvPrecision.FP32, 0L,
-        Bundle.Verify.FULL, false);
+    return new VlmOptions(
+        SessionConfig.singleThreaded(),
+        DecodeOptions.DEFAULT,
+        64,
+        KvPrecision.FP32,
+        0L,
+        Bundle.Verify.FULL,
+        false);
   }
 
   public VlmOptions withSession(SessionConfig s) {

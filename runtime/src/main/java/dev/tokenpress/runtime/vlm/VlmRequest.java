@@ -18,8 +18,15 @@ public final class VlmRequest {
   private final boolean recordLogits;
   private final boolean ignoreStop;
 
-  private VlmRequest(String id, byte[] imageBytes, RgbImage image, String prompt, CompressionPlan plan,
-      int maxNewTokens, boolean recordLogits, boolean ignoreStop) {
+  private VlmRequest(
+      String id,
+      byte[] imageBytes,
+      RgbImage image,
+      String prompt,
+      CompressionPlan plan,
+      int maxNewTokens,
+      boolean recordLogits,
+      boolean ignoreStop) {
     if (id == null) {
       throw new IllegalArgumentException("request id must not be null (it seeds the operators)");
     }
@@ -41,8 +48,15 @@ public final class VlmRequest {
 
   /** An encoded image (PNG, JPEG, ...); decoding errors surface as {@code MediaDecodeException}. */
   public static VlmRequest ofBytes(String id, byte[] imageBytes, String prompt) {
-    return new VlmRequest(id, imageBytes == null ? null : imageBytes.clone(), null, prompt, CompressionPlan.empty(),
-        -1, false, false);
+    return new VlmRequest(
+        id,
+        imageBytes == null ? null : imageBytes.clone(),
+        null,
+        prompt,
+        CompressionPlan.empty(),
+        -1,
+        false,
+        false);
   }
 
   /** An already decoded image. */

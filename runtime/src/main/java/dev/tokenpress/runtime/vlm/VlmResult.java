@@ -32,10 +32,21 @@ public final class VlmResult {
   private final long recordSeed;
   private List<OperatorStat> operatorStats = List.of();
 
-  VlmResult(String answer, int[] tokenIds, StopReason stopReason, int[] promptIds, int visualTokensIn,
-      int visualTokensKept, SequenceLayout prefillLayout, List<KeptMap> keptMaps, TokenProvenance provenance,
+  VlmResult(
+      String answer,
+      int[] tokenIds,
+      StopReason stopReason,
+      int[] promptIds,
+      int visualTokensIn,
+      int visualTokensKept,
+      SequenceLayout prefillLayout,
+      List<KeptMap> keptMaps,
+      TokenProvenance provenance,
       Map<String, Long> flops,
-      Map<String, Double> timingsMs, KvCache kvCache, List<float[]> stepLogits, long recordSeed) {
+      Map<String, Double> timingsMs,
+      KvCache kvCache,
+      List<float[]> stepLogits,
+      long recordSeed) {
     this.recordSeed = recordSeed;
     this.answer = answer;
     this.tokenIds = tokenIds.clone();
@@ -53,9 +64,9 @@ public final class VlmResult {
   }
 
   /**
-   * The per-record seed every seeded operator of the plan derived its randomness from
-   * ({@code Seeds.recordSeed(id, jobSeed)}; e.g. DAMRO's sampling, RandomDrop), stored so a row
-   * can be reproduced.
+   * The per-record seed every seeded operator of the plan derived its randomness from ({@code
+   * Seeds.recordSeed(id, jobSeed)}; e.g. DAMRO's sampling, RandomDrop), stored so a row can be
+   * reproduced.
    */
   public long recordSeed() {
     return recordSeed;
@@ -127,7 +138,10 @@ public final class VlmResult {
     return kvCache;
   }
 
-  /** Sets what the operators report ({@code HookRunner.stats()}); once, by the runtime, before returning. */
+  /**
+   * Sets what the operators report ({@code HookRunner.stats()}); once, by the runtime, before
+   * returning.
+   */
   VlmResult withOperatorStats(List<OperatorStat> stats) {
     this.operatorStats = List.copyOf(stats);
     return this;

@@ -45,11 +45,11 @@ import java.util.concurrent.ConcurrentHashMap;
  *     kept maps, provenance of every visual token, FLOPs, timings, KV cache
  * </pre>
  *
- * <p>Every operator of a plan is called through one {@link HookRunner} per record, at every hook
- * it declares. The number of visual tokens reaching the LM varies per record.
+ * <p>Every operator of a plan is called through one {@link HookRunner} per record, at every hook it
+ * declares. The number of visual tokens reaching the LM varies per record.
  *
- * <p>Thread-safe: one instance per bundle per JVM serves concurrent requests (sessions are
- * shared; every request has its own buffers and cache). Close once.
+ * <p>Thread-safe: one instance per bundle per JVM serves concurrent requests (sessions are shared;
+ * every request has its own buffers and cache). Close once.
  */
 public final class VlmRuntime implements AutoCloseable {
   private final Bundle bundle;
@@ -66,8 +66,15 @@ public final class VlmRuntime implements AutoCloseable {
   private final int[] stopTokens;
   private final Map<CompressionPlan, PlanExecution> plans = new ConcurrentHashMap<>();
 
-  private VlmRuntime(Bundle bundle, VlmOptions options, VisionBundle.Spec spec, PromptEncoder prompts,
-      VisionEncoder vision, FusedVisionEncoder fusedVision, LlamaRuntime lm, FusedLlamaRuntime fusedLm) {
+  private VlmRuntime(
+      Bundle bundle,
+      VlmOptions options,
+      VisionBundle.Spec spec,
+      PromptEncoder prompts,
+      VisionEncoder vision,
+      FusedVisionEncoder fusedVision,
+      LlamaRuntime lm,
+      FusedLlamaRuntime fusedLm) {
     this.bundle = bundle;
     this.options = options;
     this.visionConfig = spec.config();
@@ -107,16 +114,29 @@ public final class VlmRuntime implements AutoCloseable {
   private static ModelShape shape(VisionConfig vision, LmSpec lm) {
     int layersRun = vision.layersRun();
     if (layersRun < 1) {
-      throw new BundleException("vision_feature_layer " + vision.featureLayer() + " selects the embeddings; "
-          + "operators need at least one ViT layer");
+      throw new BundleException(
+          "vision_feature_layer "
+              + vision.featureLayer()
+              + " selects the embeddings; "
+              + "operators need at least one ViT layer");
     }
-    return new ModelShape(vision.numLayers(), vision.numHeads(), vision.gridSize(), vision.gridSize(), true,
-        layersRun - 1, lm.numLayers(), lm.numHeads(), lm.numKvHeads(), lm.hiddenSize());
+    return new ModelShape(
+        vision.numLayers(),
+        vision.numHeads(),
+        vision.gridSize(),
+        vision.gridSize(),
+        true,
+        layersRun - 1,
+        lm.numLayers(),
+        lm.numHeads(),
+        lm.numKvHeads(),
+        lm.hiddenSize());
   }
 
   /**
-   * Checks {@code plan} against a model of {@code shape} exactly as {@link #validate} does on an open
-   * runtime, without one: a driver calls it with {@link #shape(Bundle)} before it starts any work.
+   * Checks {@code plan} against a model of {@code shape} exactly as {@link #validate} does on an
+   * open runtime, without one: a driver calls it with {@link #shape(Bundle)} before it starts any
+   * work.
    *
    * @throws IllegalArgumentException prefixed with {@code plan[i]}, naming the field, the value and
    *     what this model allows
@@ -131,8 +151,13 @@ public final class VlmRuntime implements AutoCloseable {
     VisionBundle.Spec spec = VisionBundle.spec(bundle);
     List<AutoCloseable> opened = new ArrayList<>();
     try {
-      PromptEncoder prompts = track(opened, PromptEncoder.load(bundle.resolve("source_config.json"),
-          bundle.resolve("tokenizer.json"), bundle.resolve("tokenizer_config.json")));
+      PromptEncoder prompts =
+          track(
+              opened,
+              PromptEncoder.load(
+                  bundle.resolve("source_config.json"),
+                  bundle.resolve("tokenizer.json"),
+                  bundle.resolve("tokenizer_config.json")));
       VisionEncoder vision = null;
       FusedVisionEncoder fusedVision = null;
       LlamaRuntime lm = null;
@@ -145,8 +170,11 @@ public final class VlmRuntime implements AutoCloseable {
         lm = track(opened, LlamaRuntime.open(bundle, options.session()));
       }
       if (spec.config().textHiddenSize() != bundle.lm().hiddenSize()) {
-        throw new BundleException("projector outputs " + spec.config().textHiddenSize() + " features, the LM takes "
-            + bundle.lm().hiddenSize());
+        throw new BundleException(
+            "projector outputs "
+                + spec.config().textHiddenSize()
+                + " features, the LM takes "
+                + bundle.lm().hiddenSize());
       }
       return new VlmRuntime(bundle, options, spec, prompts, vision, fusedVision, lm, fusedLm);
     } catch (RuntimeException e) {
@@ -206,24 +234,28 @@ public final class VlmRuntime implements AutoCloseable {
     return p;
   }
 
-  /** Answers one request; typed errors for bad images ({@code MediaDecodeException}) and prompts. */
+  /**
+   * Answers one request; typed errors for bad images ({@code MediaDecodeException}) and prompts.
+   */
   public VlmResult generate(VlmRequest request) {
     return generate(request, null);
   }
 
   /**
-   * As {@link #generate(VlmRequest)}, with {@code probe}, an operator outside any plan (a diagnostic
-   * such as {@code tokenpress var sinks}, which reads the LM's hidden states), called after the
-   * plan's operators at its hooks; null for none.
+   * As {@link #generate(VlmRequest)}, with {@code probe}, an operator outside any plan (a
+   * diagnostic such as {@code tokenpress var sinks}, which reads the LM's hidden states), called
+   * after the plan's operators at its hooks; null for none.
    */
   public VlmResult generate(VlmRequest request, dev.tokenpress.operators.api.TokenOperator probe) {
     long t0 = System.nanoTime();
     PlanExecution plan = prepared(request.plan());
     if (options.fused() && !plan.isEmpty()) {
-      throw new IllegalArgumentException("the fused runtime runs no operators; use the split runtime for plan "
-          + request.plan().toJson());
+      throw new IllegalArgumentException(
+          "the fused runtime runs no operators; use the split runtime for plan "
+              + request.plan().toJson());
     }
-    RgbImage image = request.image() != null ? request.image() : decoder.decode(request.imageBytes());
+    RgbImage image =
+        request.image() != null ? request.image() : decoder.decode(request.imageBytes());
     long t1 = System.nanoTime();
     PixelValues pixels = preprocessor.preprocess(image);
     long t2 = System.nanoTime();
@@ -235,8 +267,12 @@ public final class VlmRuntime implements AutoCloseable {
     Sequence seq = sequence(request, rec, vis);
     long t4 = System.nanoTime();
     List<LmRequest> branches = rec == null ? List.of() : branchRequests(rec, seq);
-    GenerationResult gen = options.fused() ? fusedLm.generate(seq.lm())
-        : branches.isEmpty() ? lm.generate(seq.lm(), rec) : lm.generate(seq.lm(), rec, branches);
+    GenerationResult gen =
+        options.fused()
+            ? fusedLm.generate(seq.lm())
+            : branches.isEmpty()
+                ? lm.generate(seq.lm(), rec)
+                : lm.generate(seq.lm(), rec, branches);
     long t5 = System.nanoTime();
 
     Map<String, Double> ms = new LinkedHashMap<>();
@@ -253,9 +289,9 @@ public final class VlmRuntime implements AutoCloseable {
 
   /**
    * Every request of {@code requests} (one image, any prompts and plans) with the work they have in
-   * common done once: {@link ImageGeneration} describes what is shared and when. Each outcome is what
-   * {@link #generate(VlmRequest)} gives for its request (answers alike, logits within float rounding),
-   * or the exception it throws.
+   * common done once: {@link ImageGeneration} describes what is shared and when. Each outcome is
+   * what {@link #generate(VlmRequest)} gives for its request (answers alike, logits within float
+   * rounding), or the exception it throws.
    *
    * @throws IllegalArgumentException when the requests do not all carry the same image
    */
@@ -263,7 +299,8 @@ public final class VlmRuntime implements AutoCloseable {
     return new ImageGeneration(this, requests).run();
   }
 
-  // ---------------------------------------------------------------- stages, shared with ImageGeneration
+  // ---------------------------------------------------------------- stages, shared with
+  // ImageGeneration
 
   VlmOptions options() {
     return options;
@@ -291,10 +328,17 @@ public final class VlmRuntime implements AutoCloseable {
    *
    * @param prompt the encoded prompt, {@code prefix + n visual tokens + suffix}
    * @param lm the LM request of the whole sequence
-   * @param prefixRows how many leading rows come before the first suffix row (prompt prefix + kept visual rows)
+   * @param prefixRows how many leading rows come before the first suffix row (prompt prefix + kept
+   *     visual rows)
    */
-  record Sequence(EncodedPrompt prompt, int n, SequenceLayout layout, TokenProvenance provenance, TokenEmbedding emb,
-      LmRequest lm, int prefixRows) {}
+  record Sequence(
+      EncodedPrompt prompt,
+      int n,
+      SequenceLayout layout,
+      TokenProvenance provenance,
+      TokenEmbedding emb,
+      LmRequest lm,
+      int prefixRows) {}
 
   Sequence sequence(VlmRequest request, HookRunner rec, VisionOutput vis) {
     int n = visionConfig.numImageTokens();
@@ -309,7 +353,8 @@ public final class VlmRuntime implements AutoCloseable {
       layout = SequenceLayout.prefill(prefix.length, vis.tokens(), suffix.length, List.of());
       provenance = TokenProvenance.identity(vis.tokens());
     } else {
-      visual = rec.visualTokens(vis.features(), vis.tokens(), vis.dim(), prefix.length, suffix.length);
+      visual =
+          rec.visualTokens(vis.features(), vis.tokens(), vis.dim(), prefix.length, suffix.length);
       layout = rec.layout();
       provenance = rec.visualProvenance();
     }
@@ -331,13 +376,28 @@ public final class VlmRuntime implements AutoCloseable {
       }
     }
     int maxNew = request.maxNewTokens() >= 0 ? request.maxNewTokens() : options.maxNewTokens();
-    LmRequest lmRequest = new LmRequest(embeds, layout.positionIds(), layout.originalIndices(),
-        request.ignoresStopTokens() ? new int[0] : stopTokens, maxNew, options.kvPrecision(), request.recordLogits());
+    LmRequest lmRequest =
+        new LmRequest(
+            embeds,
+            layout.positionIds(),
+            layout.originalIndices(),
+            request.ignoresStopTokens() ? new int[0] : stopTokens,
+            maxNew,
+            options.kvPrecision(),
+            request.recordLogits());
     return new Sequence(prompt, n, layout, provenance, emb, lmRequest, prefixRows);
   }
 
-  /** The result of one record from its stages ({@code ms}: wall time per stage, see {@link VlmResult#timingsMs()}). */
-  VlmResult result(Sequence seq, HookRunner rec, VisionOutput vis, GenerationResult gen, Map<String, Double> ms,
+  /**
+   * The result of one record from its stages ({@code ms}: wall time per stage, see {@link
+   * VlmResult#timingsMs()}).
+   */
+  VlmResult result(
+      Sequence seq,
+      HookRunner rec,
+      VisionOutput vis,
+      GenerationResult gen,
+      Map<String, Double> ms,
       long recordSeed) {
     int[] ids = gen.tokenIds();
     String answer = prompts.tokenizer().decode(ids);
@@ -346,14 +406,27 @@ public final class VlmRuntime implements AutoCloseable {
     flops.put("prefill", gen.flops().prefill());
     flops.put("decode", gen.flops().decode());
     flops.put("total", vis.flops() + gen.flops().total());
-    return new VlmResult(answer, ids, gen.stopReason(), seq.prompt().ids(), seq.n(), seq.layout().visualCount(),
-        seq.layout(), rec == null ? List.of() : rec.keptMaps(), seq.provenance(), flops, ms, gen.kvCache(),
-        gen.stepLogits(), recordSeed).withOperatorStats(rec == null ? List.of() : rec.stats());
+    return new VlmResult(
+            answer,
+            ids,
+            gen.stopReason(),
+            seq.prompt().ids(),
+            seq.n(),
+            seq.layout().visualCount(),
+            seq.layout(),
+            rec == null ? List.of() : rec.keptMaps(),
+            seq.provenance(),
+            flops,
+            ms,
+            gen.kvCache(),
+            gen.stepLogits(),
+            recordSeed)
+        .withOperatorStats(rec == null ? List.of() : rec.stats());
   }
 
   /**
-   * The LM requests of the plan's {@code BRANCH} sequences: {@code prefix + branch visual rows + suffix}
-   * with compact positions and token indices {@code 0..len-1}, the main request's limits.
+   * The LM requests of the plan's {@code BRANCH} sequences: {@code prefix + branch visual rows +
+   * suffix} with compact positions and token indices {@code 0..len-1}, the main request's limits.
    */
   static List<LmRequest> branchRequests(HookRunner rec, Sequence seq) {
     TokenEmbedding emb = seq.emb();
@@ -382,7 +455,15 @@ public final class VlmRuntime implements AutoCloseable {
       for (int i = 0; i < len; i++) {
         pos[i] = i;
       }
-      out.add(new LmRequest(embeds, pos, pos.clone(), new int[0], main.maxNewTokens(), main.kvPrecision(), false));
+      out.add(
+          new LmRequest(
+              embeds,
+              pos,
+              pos.clone(),
+              new int[0],
+              main.maxNewTokens(),
+              main.kvPrecision(),
+              false));
     }
     return out;
   }

@@ -56,7 +56,8 @@ class ImageDecoderTest {
 
   @Test
   void compositesAlphaOnWhiteWhenAsked() {
-    ImageDecoder white = new ImageDecoder(DecodeOptions.DEFAULT.withAlphaMode(AlphaMode.COMPOSITE_WHITE));
+    ImageDecoder white =
+        new ImageDecoder(DecodeOptions.DEFAULT.withAlphaMode(AlphaMode.COMPOSITE_WHITE));
     RgbImage dropped = decoder.decode(MediaFixtures.bytes("rgba.png"));
     RgbImage composited = white.decode(MediaFixtures.bytes("rgba.png"));
     // alpha ramps 0 at x = 0 to 255 at the right edge
@@ -80,10 +81,18 @@ class ImageDecoderTest {
 
   @Test
   void javaWrittenImagesOfEveryBufferedImageType() throws IOException {
-    int[] types = {BufferedImage.TYPE_INT_RGB, BufferedImage.TYPE_INT_ARGB, BufferedImage.TYPE_INT_BGR,
-        BufferedImage.TYPE_3BYTE_BGR, BufferedImage.TYPE_4BYTE_ABGR, BufferedImage.TYPE_BYTE_GRAY,
-        BufferedImage.TYPE_USHORT_GRAY, BufferedImage.TYPE_BYTE_INDEXED, BufferedImage.TYPE_BYTE_BINARY,
-        BufferedImage.TYPE_USHORT_565_RGB};
+    int[] types = {
+      BufferedImage.TYPE_INT_RGB,
+      BufferedImage.TYPE_INT_ARGB,
+      BufferedImage.TYPE_INT_BGR,
+      BufferedImage.TYPE_3BYTE_BGR,
+      BufferedImage.TYPE_4BYTE_ABGR,
+      BufferedImage.TYPE_BYTE_GRAY,
+      BufferedImage.TYPE_USHORT_GRAY,
+      BufferedImage.TYPE_BYTE_INDEXED,
+      BufferedImage.TYPE_BYTE_BINARY,
+      BufferedImage.TYPE_USHORT_565_RGB
+    };
     for (int type : types) {
       BufferedImage src = new BufferedImage(9, 5, type);
       src.getRaster().setSample(3, 2, 0, 1);
@@ -99,11 +108,13 @@ class ImageDecoderTest {
   void emptyInput() {
     assertReason(new byte[0], Reason.EMPTY);
     assertThatThrownBy(() -> decoder.decode((byte[]) null))
-        .isInstanceOfSatisfying(MediaDecodeException.class, e -> assertThat(e.reason()).isEqualTo(Reason.EMPTY));
+        .isInstanceOfSatisfying(
+            MediaDecodeException.class, e -> assertThat(e.reason()).isEqualTo(Reason.EMPTY));
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"hello, world", "{\"json\": true}", "\u0000\u0000\u0000\u0000\u0000\u0000"})
+  @ValueSource(
+      strings = {"hello, world", "{\"json\": true}", "\u0000\u0000\u0000\u0000\u0000\u0000"})
   void notAnImage(String text) {
     assertReason(text.getBytes(java.nio.charset.StandardCharsets.UTF_8), Reason.NOT_AN_IMAGE);
   }
@@ -128,16 +139,28 @@ class ImageDecoderTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"rgb.png", "rgb_q90.jpg", "palette.gif", "rgb.bmp", "gray16.png", "cmyk.jpg", "rgb.tiff"})
+  @ValueSource(
+      strings = {
+        "rgb.png",
+        "rgb_q90.jpg",
+        "palette.gif",
+        "rgb.bmp",
+        "gray16.png",
+        "cmyk.jpg",
+        "rgb.tiff"
+      })
   void truncatedEverywhereIsTypedNeverACrash(String file) {
     byte[] full = MediaFixtures.bytes(file);
-    for (int len : new int[] {1, 2, 5, 9, 16, 30, 60, full.length / 3, full.length / 2, full.length - 40}) {
+    for (int len :
+        new int[] {1, 2, 5, 9, 16, 30, 60, full.length / 3, full.length / 2, full.length - 40}) {
       byte[] cut = Arrays.copyOf(full, len);
       try {
         decoder.decode(cut);
-        throw new AssertionError(file + " cut to " + len + " of " + full.length + " bytes decoded without error");
+        throw new AssertionError(
+            file + " cut to " + len + " of " + full.length + " bytes decoded without error");
       } catch (MediaDecodeException e) {
-        assertThat(e.reason()).as(file + " cut to " + len + ": " + e.getMessage())
+        assertThat(e.reason())
+            .as(file + " cut to " + len + ": " + e.getMessage())
             .isIn(Reason.TRUNCATED, Reason.CORRUPT, Reason.NOT_AN_IMAGE);
       }
     }
@@ -152,7 +175,15 @@ class ImageDecoderTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"rgb.png", "rgb_q90.jpg", "palette.gif", "rgb.bmp", "photo_203x157.png", "rgb.tiff"})
+  @ValueSource(
+      strings = {
+        "rgb.png",
+        "rgb_q90.jpg",
+        "palette.gif",
+        "rgb.bmp",
+        "photo_203x157.png",
+        "rgb.tiff"
+      })
   void corruptedBytesAreTypedNeverACrash(String file) {
     byte[] full = MediaFixtures.bytes(file);
     java.util.SplittableRandom rng = new java.util.SplittableRandom(file.hashCode());
@@ -164,7 +195,8 @@ class ImageDecoderTest {
       }
       try {
         RgbImage img = decoder.decode(bad);
-        assertThat(img.width()).isPositive(); // some corruptions are invisible (e.g. PNG CRC is not checked)
+        assertThat(img.width())
+            .isPositive(); // some corruptions are invisible (e.g. PNG CRC is not checked)
       } catch (MediaDecodeException e) {
         assertThat(e.reason()).isNotNull();
       }
@@ -181,11 +213,16 @@ class ImageDecoderTest {
     assertReason(huge, Reason.TOO_LARGE);
     ImageDecoder small = new ImageDecoder(DecodeOptions.DEFAULT.withMaxPixels(61 * 47 - 1));
     assertThatThrownBy(() -> small.decode(MediaFixtures.bytes("rgb_q90.jpg")))
-        .isInstanceOfSatisfying(MediaDecodeException.class, e -> {
-          assertThat(e.reason()).isEqualTo(Reason.TOO_LARGE);
-          assertThat(e.getMessage()).contains("61x47").contains("maxPixels=2866");
-        });
-    assertThat(new ImageDecoder(DecodeOptions.DEFAULT.withMaxPixels(61 * 47)).decode(MediaFixtures.bytes("rgb.png")).width())
+        .isInstanceOfSatisfying(
+            MediaDecodeException.class,
+            e -> {
+              assertThat(e.reason()).isEqualTo(Reason.TOO_LARGE);
+              assertThat(e.getMessage()).contains("61x47").contains("maxPixels=2866");
+            });
+    assertThat(
+            new ImageDecoder(DecodeOptions.DEFAULT.withMaxPixels(61 * 47))
+                .decode(MediaFixtures.bytes("rgb.png"))
+                .width())
         .isEqualTo(61);
   }
 
@@ -200,7 +237,8 @@ class ImageDecoderTest {
     byte[] png = MediaFixtures.bytes("photo_203x157.png");
     ImageInfo info = decoder.probe(Arrays.copyOf(png, 64));
     assertThat(info).isEqualTo(new ImageInfo(ImageFormat.PNG, 203, 157));
-    assertThat(decoder.probe(MediaFixtures.bytes("rgb_q90.jpg"))).isEqualTo(new ImageInfo(ImageFormat.JPEG, 61, 47));
+    assertThat(decoder.probe(MediaFixtures.bytes("rgb_q90.jpg")))
+        .isEqualTo(new ImageInfo(ImageFormat.JPEG, 61, 47));
   }
 
   @Test
@@ -215,7 +253,9 @@ class ImageDecoderTest {
 
   private static void assertReason(ImageDecoder d, byte[] bytes, Reason reason) {
     assertThatThrownBy(() -> d.decode(bytes))
-        .isInstanceOfSatisfying(MediaDecodeException.class, e -> assertThat(e.reason()).as(e.getMessage()).isEqualTo(reason));
+        .isInstanceOfSatisfying(
+            MediaDecodeException.class,
+            e -> assertThat(e.reason()).as(e.getMessage()).isEqualTo(reason));
   }
 
   private static void writeInt(byte[] b, int off, int v) {

@@ -21,8 +21,16 @@ class ImagePreprocessorTest {
 
   static Stream<Arguments> resizeCases() {
     Stream.Builder<Arguments> b = Stream.builder();
-    MediaFixtures.expected().get("resize").forEach(c -> b.add(Arguments.of(
-        Resample.ofPilId(c.get("filter").asInt()), c.get("width").asInt(), c.get("height").asInt(), c)));
+    MediaFixtures.expected()
+        .get("resize")
+        .forEach(
+            c ->
+                b.add(
+                    Arguments.of(
+                        Resample.ofPilId(c.get("filter").asInt()),
+                        c.get("width").asInt(),
+                        c.get("height").asInt(),
+                        c)));
     return b.build();
   }
 
@@ -39,8 +47,13 @@ class ImagePreprocessorTest {
 
   static Stream<Arguments> preprocessCases() {
     Stream.Builder<Arguments> b = Stream.builder();
-    MediaFixtures.expected().get("preprocess").forEach(c -> b.add(Arguments.of(
-        c.get("file").asText(), c.get("size").asInt(), c.get("crop").asInt(), c)));
+    MediaFixtures.expected()
+        .get("preprocess")
+        .forEach(
+            c ->
+                b.add(
+                    Arguments.of(
+                        c.get("file").asText(), c.get("size").asInt(), c.get("crop").asInt(), c)));
     return b.build();
   }
 
@@ -52,9 +65,24 @@ class ImagePreprocessorTest {
     List<Double> std = new ArrayList<>();
     c.get("mean").forEach(v -> mean.add(v.asDouble()));
     c.get("std").forEach(v -> std.add(v.asDouble()));
-    PreprocessorConfig cfg = new PreprocessorConfig(true, size, 0, 0, Resample.ofPilId(c.get("filter").asInt()),
-        true, crop, crop, true, 1.0 / 255, true, mean, std, PreprocessorConfig.RescalePrecision.FLOAT64);
-    PixelValues px = new ImagePreprocessor(cfg).preprocess(DECODER.decode(MediaFixtures.bytes(file)));
+    PreprocessorConfig cfg =
+        new PreprocessorConfig(
+            true,
+            size,
+            0,
+            0,
+            Resample.ofPilId(c.get("filter").asInt()),
+            true,
+            crop,
+            crop,
+            true,
+            1.0 / 255,
+            true,
+            mean,
+            std,
+            PreprocessorConfig.RescalePrecision.FLOAT64);
+    PixelValues px =
+        new ImagePreprocessor(cfg).preprocess(DECODER.decode(MediaFixtures.bytes(file)));
     assertThat(px.height()).isEqualTo(crop);
     assertThat(px.width()).isEqualTo(crop);
     assertThat(px.sum()).isCloseTo(c.get("sum").asDouble(), within(1e-6));
@@ -66,11 +94,14 @@ class ImagePreprocessorTest {
 
   @Test
   void parsesHuggingFaceConfig() throws Exception {
-    String json = "{\"crop_size\":{\"height\":336,\"width\":336},\"do_center_crop\":true,\"do_convert_rgb\":true,"
-        + "\"do_normalize\":true,\"do_rescale\":true,\"do_resize\":true,\"image_mean\":[0.48145466,0.4578275,0.40821073],"
-        + "\"image_processor_type\":\"CLIPImageProcessor\",\"image_std\":[0.26862954,0.26130258,0.27577711],"
-        + "\"resample\":3,\"rescale_factor\":0.00392156862745098,\"size\":{\"shortest_edge\":336}}";
-    PreprocessorConfig cfg = PreprocessorConfig.fromJson(new com.fasterxml.jackson.databind.ObjectMapper().readTree(json));
+    String json =
+        "{\"crop_size\":{\"height\":336,\"width\":336},\"do_center_crop\":true,\"do_convert_rgb\":true,"
+            + "\"do_normalize\":true,\"do_rescale\":true,\"do_resize\":true,\"image_mean\":[0.48145466,0.4578275,0.40821073],"
+            + "\"image_processor_type\":\"CLIPImageProcessor\",\"image_std\":[0.26862954,0.26130258,0.27577711],"
+            + "\"resample\":3,\"rescale_factor\":0.00392156862745098,\"size\":{\"shortest_edge\":336}}";
+    PreprocessorConfig cfg =
+        PreprocessorConfig.fromJson(
+            new com.fasterxml.jackson.databind.ObjectMapper().readTree(json));
     assertThat(cfg).isEqualTo(PreprocessorConfig.clip(336, Resample.BICUBIC));
     assertThat(cfg.outputHeight(480, 640)).isEqualTo(336);
     assertThat(cfg.resizedSize(480, 640)).containsExactly(336, 448);
@@ -79,8 +110,22 @@ class ImagePreprocessorTest {
 
   @Test
   void rescalePrecisionsDifferByAtMostOneUlp() {
-    PreprocessorConfig f64 = new PreprocessorConfig(false, 0, 0, 0, Resample.BILINEAR, false, 0, 0, true, 1.0 / 255,
-        false, List.of(0.0, 0.0, 0.0), List.of(1.0, 1.0, 1.0), PreprocessorConfig.RescalePrecision.FLOAT64);
+    PreprocessorConfig f64 =
+        new PreprocessorConfig(
+            false,
+            0,
+            0,
+            0,
+            Resample.BILINEAR,
+            false,
+            0,
+            0,
+            true,
+            1.0 / 255,
+            false,
+            List.of(0.0, 0.0, 0.0),
+            List.of(1.0, 1.0, 1.0),
+            PreprocessorConfig.RescalePrecision.FLOAT64);
     PreprocessorConfig f32 = f64.withRescalePrecision(PreprocessorConfig.RescalePrecision.FLOAT32);
     byte[] px = new byte[256 * 3];
     for (int v = 0; v < 256; v++) {
@@ -95,7 +140,8 @@ class ImagePreprocessorTest {
       assertThat(Math.abs(x - b.get(0, 0, v))).isLessThanOrEqualTo(Math.ulp(x));
       differ += x != b.get(0, 0, v) ? 1 : 0;
     }
-    assertThat(differ).isEqualTo(126); // numpy: (u8 * (1/255)).astype(f32) != u8.astype(f32) * f32(1/255)
+    assertThat(differ)
+        .isEqualTo(126); // numpy: (u8 * (1/255)).astype(f32) != u8.astype(f32) * f32(1/255)
   }
 
   @Test

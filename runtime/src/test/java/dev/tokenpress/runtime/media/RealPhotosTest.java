@@ -20,7 +20,9 @@ class RealPhotosTest {
 
   static Stream<Arguments> photos() {
     Stream.Builder<Arguments> b = Stream.builder();
-    MediaFixtures.expected().get("real").forEach(c -> b.add(Arguments.of(c.get("file").asText(), c)));
+    MediaFixtures.expected()
+        .get("real")
+        .forEach(c -> b.add(Arguments.of(c.get("file").asText(), c)));
     return b.build();
   }
 
@@ -58,8 +60,8 @@ class RealPhotosTest {
           sum += img.get(x, y, ch);
         }
       }
-      assertThat(sum / ((double) img.width() * img.height())).isCloseTo(c.get("channel_means").get(ch).asDouble(),
-          within(0.05));
+      assertThat(sum / ((double) img.width() * img.height()))
+          .isCloseTo(c.get("channel_means").get(ch).asDouble(), within(0.05));
     }
   }
 
@@ -68,7 +70,8 @@ class RealPhotosTest {
   void preprocessesLikeHuggingFace(String file, JsonNode c) throws Exception {
     RgbImage img = DECODER.decode(MediaFixtures.bytes(file));
     for (JsonNode p : c.get("preprocess")) {
-      PreprocessorConfig cfg = PreprocessorConfig.clip(p.get("size").asInt(), Resample.ofPilId(p.get("filter").asInt()));
+      PreprocessorConfig cfg =
+          PreprocessorConfig.clip(p.get("size").asInt(), Resample.ofPilId(p.get("filter").asInt()));
       PixelValues px = new ImagePreprocessor(cfg).preprocess(img);
       if (file.endsWith(".jpg")) {
         // decoder differences only: the normalised sum moves by far less than one level per pixel
@@ -78,7 +81,8 @@ class RealPhotosTest {
       ByteBuffer le = ByteBuffer.allocate(px.toArray().length * 4).order(ByteOrder.LITTLE_ENDIAN);
       le.asFloatBuffer().put(px.toArray());
       assertThat(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(le.array())))
-          .as(file + " " + p).isEqualTo(p.get("sha256").asText());
+          .as(file + " " + p)
+          .isEqualTo(p.get("sha256").asText());
     }
   }
 }

@@ -9,7 +9,10 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 
-/** A test operator outside any plan: a name, its hooks and signals; subclasses override the callbacks. */
+/**
+ * A test operator outside any plan: a name, its hooks and signals; subclasses override the
+ * callbacks.
+ */
 public abstract class TestOperator implements TokenOperator {
   private final String name;
   private final Set<Hook> hooks;

@@ -12,16 +12,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * The bundled tiny LLaVA checkpoints under {@code models/}, each built once per JVM into a temporary
- * bundle (split + fused graphs): {@link #DEFAULT} ({@code tiny-llava-shapes}, the vanilla evaluation
- * model) and {@link #DROPTRAINED} ({@code tiny-llava-shapes-droptrained}, the variant trained with
- * dropped visual tokens). Tests skip with a message where a checkpoint or its
- * {@code reference_outputs.json} is absent. {@code -Dtokenpress.tiny.llava.dir=DIR} points the
- * default model at another copy of the checkpoint.
+ * The bundled tiny LLaVA checkpoints under {@code models/}, each built once per JVM into a
+ * temporary bundle (split + fused graphs): {@link #DEFAULT} ({@code tiny-llava-shapes}, the vanilla
+ * evaluation model) and {@link #DROPTRAINED} ({@code tiny-llava-shapes-droptrained}, the variant
+ * trained with dropped visual tokens). Tests skip with a message where a checkpoint or its {@code
+ * reference_outputs.json} is absent. {@code -Dtokenpress.tiny.llava.dir=DIR} points the default
+ * model at another copy of the checkpoint.
  */
 public final class TinyLlavaBundle {
   /** The folder of the default bundled model under {@code models/}. */
   public static final String DEFAULT = "tiny-llava-shapes";
+
   /** The folder of the drop-trained variant under {@code models/}. */
   public static final String DROPTRAINED = "tiny-llava-shapes-droptrained";
 
@@ -40,8 +41,14 @@ public final class TinyLlavaBundle {
       dir = Path.of(System.getProperty("tokenpress.project.dir", "."), "models", model).toString();
     }
     Path p = Path.of(dir);
-    assumeTrue(Files.isRegularFile(p.resolve("model.safetensors")) && Files.isRegularFile(p.resolve("config.json")),
-        "skipped: " + model + " checkpoint not found at " + p.toAbsolutePath() + " (set -Dtokenpress.tiny.llava.dir)");
+    assumeTrue(
+        Files.isRegularFile(p.resolve("model.safetensors"))
+            && Files.isRegularFile(p.resolve("config.json")),
+        "skipped: "
+            + model
+            + " checkpoint not found at "
+            + p.toAbsolutePath()
+            + " (set -Dtokenpress.tiny.llava.dir)");
     return p;
   }
 

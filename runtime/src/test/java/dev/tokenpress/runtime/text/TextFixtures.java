@@ -32,7 +32,9 @@ final class TextFixtures {
     }
   }
 
-  /** JSON → the plain Java values a template sees (String, Long, Double, Boolean, List, Map, null). */
+  /**
+   * JSON → the plain Java values a template sees (String, Long, Double, Boolean, List, Map, null).
+   */
   static Object plain(JsonNode n) {
     if (n.isTextual()) {
       return n.asText();

@@ -68,24 +68,30 @@ class TokenizerTest {
   void promptTooLongIsTyped() {
     String q = "is there a red circle? ".repeat(10);
     assertThatThrownBy(() -> prompts.encode(q, 16))
-        .isInstanceOfSatisfying(PromptTooLongException.class, e -> {
-          assertThat(e.context()).isEqualTo(64);
-          assertThat(e.tokens()).isGreaterThanOrEqualTo(64);
-          assertThat(e.getMessage()).contains("16 visual tokens").contains("context is 64");
-        });
+        .isInstanceOfSatisfying(
+            PromptTooLongException.class,
+            e -> {
+              assertThat(e.context()).isEqualTo(64);
+              assertThat(e.tokens()).isGreaterThanOrEqualTo(64);
+              assertThat(e.getMessage()).contains("16 visual tokens").contains("context is 64");
+            });
     assertThat(prompts.encode("is there a red circle?", 40).expandedLength()).isLessThan(64);
   }
 
   @Test
   void imagePlaceholderRules() {
-    assertThatThrownBy(() -> prompts.encode("look: <image>", 4)).hasMessageContaining("image placeholder");
-    assertThatThrownBy(() -> prompts.encodeRendered("USER: no image ASSISTANT:", 4)).hasMessageContaining("no image placeholder");
-    assertThatThrownBy(() -> prompts.encodeRendered("<image><image>", 4)).hasMessageContaining("more than one");
+    assertThatThrownBy(() -> prompts.encode("look: <image>", 4))
+        .hasMessageContaining("image placeholder");
+    assertThatThrownBy(() -> prompts.encodeRendered("USER: no image ASSISTANT:", 4))
+        .hasMessageContaining("no image placeholder");
+    assertThatThrownBy(() -> prompts.encodeRendered("<image><image>", 4))
+        .hasMessageContaining("more than one");
   }
 
   @Test
   void bosIsNeverDoubled() {
-    assertThat(prompts.encodeRendered("<s>USER: <image>", 1).ids()).containsExactly(1, 5, prompts.tokenizer().tokenId(":"), 4);
+    assertThat(prompts.encodeRendered("<s>USER: <image>", 1).ids())
+        .containsExactly(1, 5, prompts.tokenizer().tokenId(":"), 4);
   }
 
   static int[] ints(JsonNode arr) {

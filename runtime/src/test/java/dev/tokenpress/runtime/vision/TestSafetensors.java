@@ -39,23 +39,32 @@ final class TestSafetensors implements WeightSource {
     ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
     int n = (int) b.getLong(0);
     JsonNode header = new ObjectMapper().readTree(new String(bytes, 8, n, StandardCharsets.UTF_8));
-    header.fields().forEachRemaining(e -> {
-      if (e.getKey().equals("__metadata__")) {
-        return;
-      }
-      JsonNode t = e.getValue();
-      long[] shape = new long[t.get("shape").size()];
-      for (int i = 0; i < shape.length; i++) {
-        shape[i] = t.get("shape").get(i).asLong();
-      }
-      int from = 8 + n + t.get("data_offsets").get(0).asInt();
-      int to = 8 + n + t.get("data_offsets").get(1).asInt();
-      float[] f = new float[(to - from) / 4];
-      b.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(from).limit(to).slice().order(ByteOrder.LITTLE_ENDIAN)
-          .asFloatBuffer().get(f);
-      data.put(e.getKey(), f);
-      shapes.put(e.getKey(), shape);
-    });
+    header
+        .fields()
+        .forEachRemaining(
+            e -> {
+              if (e.getKey().equals("__metadata__")) {
+                return;
+              }
+              JsonNode t = e.getValue();
+              long[] shape = new long[t.get("shape").size()];
+              for (int i = 0; i < shape.length; i++) {
+                shape[i] = t.get("shape").get(i).asLong();
+              }
+              int from = 8 + n + t.get("data_offsets").get(0).asInt();
+              int to = 8 + n + t.get("data_offsets").get(1).asInt();
+              float[] f = new float[(to - from) / 4];
+              b.duplicate()
+                  .order(ByteOrder.LITTLE_ENDIAN)
+                  .position(from)
+                  .limit(to)
+                  .slice()
+                  .order(ByteOrder.LITTLE_ENDIAN)
+                  .asFloatBuffer()
+                  .get(f);
+              data.put(e.getKey(), f);
+              shapes.put(e.getKey(), shape);
+            });
   }
 
   @Override

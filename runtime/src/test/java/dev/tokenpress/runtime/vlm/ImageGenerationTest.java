@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.tokenpress.operators.api.CompressionPlan;
 import dev.tokenpress.operators.kv.KvPrecision;
-import dev.tokenpress.runtime.text.PromptTooLongException;
 import dev.tokenpress.runtime.testing.TinyLlavaBundle;
+import dev.tokenpress.runtime.text.PromptTooLongException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,8 +27,12 @@ class ImageGenerationTest {
   private static final String FASTV = "[{\"op\":\"fastv\",\"layer\":2,\"keep\":64}]";
   private static final String TOME = "[{\"op\":\"tome\",\"r\":64}]";
   private static final String VMTC = "[{\"op\":\"vmtc\",\"keep\":64}]";
-  private static final List<String> QUESTIONS = List.of("is there a red circle?", "what color is the square?",
-      "how many shapes are there?", "describe the image.");
+  private static final List<String> QUESTIONS =
+      List.of(
+          "is there a red circle?",
+          "what color is the square?",
+          "how many shapes are there?",
+          "describe the image.");
 
   private static VlmRuntime rt;
   private static VlmRuntime fp16;
@@ -38,7 +42,9 @@ class ImageGenerationTest {
   static void open() throws Exception {
     Path bundle = TinyLlavaBundle.bundle();
     rt = VlmRuntime.open(bundle, VlmOptions.defaults().withMaxNewTokens(12));
-    fp16 = VlmRuntime.open(bundle, VlmOptions.defaults().withMaxNewTokens(12).withKvPrecision(KvPrecision.FP16));
+    fp16 =
+        VlmRuntime.open(
+            bundle, VlmOptions.defaults().withMaxNewTokens(12).withKvPrecision(KvPrecision.FP16));
     try (var s = Files.list(TinyLlavaBundle.checkpoint().resolve("reference_images"))) {
       for (Path p : s.sorted().limit(2).toList()) {
         images.add(Files.readAllBytes(p));
@@ -61,14 +67,17 @@ class ImageGenerationTest {
     List<VlmRequest> out = new ArrayList<>();
     for (String plan : plans) {
       for (int q = 0; q < QUESTIONS.size(); q++) {
-        out.add(VlmRequest.ofBytes("img" + imageIndex + "-q" + q, image, QUESTIONS.get(q))
-            .withPlan(CompressionPlan.parse(plan)).withRecordLogits(true));
+        out.add(
+            VlmRequest.ofBytes("img" + imageIndex + "-q" + q, image, QUESTIONS.get(q))
+                .withPlan(CompressionPlan.parse(plan))
+                .withRecordLogits(true));
       }
     }
     return out;
   }
 
-  private static void assertSameAsAlone(VlmRuntime runtime, List<VlmRequest> requests, ImageBatchResult batch) {
+  private static void assertSameAsAlone(
+      VlmRuntime runtime, List<VlmRequest> requests, ImageBatchResult batch) {
     assertThat(batch.outcomes()).hasSameSizeAs(requests);
     for (int i = 0; i < requests.size(); i++) {
       ImageBatchResult.Outcome o = batch.outcomes().get(i);
@@ -82,9 +91,14 @@ class ImageGenerationTest {
       assertThat(shared.flops()).as(what).isEqualTo(alone.flops());
       assertThat(shared.kvCache().lengths()).as(what).isEqualTo(alone.kvCache().lengths());
       assertThat(shared.kvCache().storedBytes()).as(what).isEqualTo(alone.kvCache().storedBytes());
-      assertThat(shared.kvCache().layer(3).tokenIndices()).as(what).isEqualTo(alone.kvCache().layer(3).tokenIndices());
-      assertThat(shared.kvCache().layer(3).positions()).as(what).isEqualTo(alone.kvCache().layer(3).positions());
-      assertClose(shared.kvCache().layer(3).keys(), alone.kvCache().layer(3).keys(), what + " keys");
+      assertThat(shared.kvCache().layer(3).tokenIndices())
+          .as(what)
+          .isEqualTo(alone.kvCache().layer(3).tokenIndices());
+      assertThat(shared.kvCache().layer(3).positions())
+          .as(what)
+          .isEqualTo(alone.kvCache().layer(3).positions());
+      assertClose(
+          shared.kvCache().layer(3).keys(), alone.kvCache().layer(3).keys(), what + " keys");
       assertThat(shared.stepLogits()).as(what).hasSameSizeAs(alone.stepLogits());
       for (int s = 0; s < alone.stepLogits().size(); s++) {
         assertClose(shared.stepLogits().get(s), alone.stepLogits().get(s), what + " step " + s);
@@ -112,7 +126,8 @@ class ImageGenerationTest {
       ImageBatchResult batch = rt.generateImage(requests);
       // no plan acts inside the ViT: one pass for 16 requests
       assertThat(batch.visionPasses()).isEqualTo(1);
-      // the empty plan and VTC-CLS (deterministic, before the LM) share a prefix per plan; random drop
+      // the empty plan and VTC-CLS (deterministic, before the LM) share a prefix per plan; random
+      // drop
       // draws other tokens per question (its seed) and FastV acts in the LM: those prefill alone
       assertThat(batch.prefixPrefills()).isEqualTo(2);
       assertThat(batch.prefixedRequests()).isEqualTo(2 * QUESTIONS.size());
@@ -124,7 +139,8 @@ class ImageGenerationTest {
   void plansInsideTheVitShareTheirPassOnlyWithoutSeedOrState() {
     List<VlmRequest> requests = requests(images.get(0), 0, List.of(EMPTY, TOME, VMTC));
     ImageBatchResult batch = rt.generateImage(requests);
-    // the shared pass; one ToMe pass its other questions adopt (no seed, no per-record state); VMTC's
+    // the shared pass; one ToMe pass its other questions adopt (no seed, no per-record state);
+    // VMTC's
     // k-means draws on each question's seed, so a pass per question
     assertThat(batch.visionPasses()).isEqualTo(1 + 1 + QUESTIONS.size());
     // ToMe merges the same tokens for every question: equal prefixes, so they share one prefill
@@ -143,10 +159,11 @@ class ImageGenerationTest {
   @Test
   void aFailingRequestFailsAloneAndSharedTimeIsSplit() {
     byte[] image = images.get(0);
-    List<VlmRequest> requests = List.of(
-        VlmRequest.ofBytes("a", image, "is there a red circle?"),
-        VlmRequest.ofBytes("b", image, "is there a red circle? ".repeat(60)),
-        VlmRequest.ofBytes("c", image, "what color is the square?"));
+    List<VlmRequest> requests =
+        List.of(
+            VlmRequest.ofBytes("a", image, "is there a red circle?"),
+            VlmRequest.ofBytes("b", image, "is there a red circle? ".repeat(60)),
+            VlmRequest.ofBytes("c", image, "what color is the square?"));
     ImageBatchResult batch = rt.generateImage(requests);
     assertThat(batch.outcomes().get(1).error()).isInstanceOf(PromptTooLongException.class);
     assertThat(batch.outcomes().get(0).result().answer())
@@ -160,16 +177,24 @@ class ImageGenerationTest {
     assertThat(a.timingsMs().get("vision")).isEqualTo(c.timingsMs().get("vision"));
     assertThat(a.timingsMs().get("image_decode")).isEqualTo(c.timingsMs().get("image_decode"));
 
-    ImageBatchResult bad = rt.generateImage(List.of(VlmRequest.ofBytes("x", new byte[0], "q"),
-        VlmRequest.ofBytes("y", new byte[0], "r")));
+    ImageBatchResult bad =
+        rt.generateImage(
+            List.of(
+                VlmRequest.ofBytes("x", new byte[0], "q"),
+                VlmRequest.ofBytes("y", new byte[0], "r")));
     assertThat(bad.outcomes()).allSatisfy(o -> assertThat(o.error()).isNotNull());
     assertThat(bad.visionPasses()).isZero();
   }
 
   @Test
   void requestsOfAnotherImageAreRejected() {
-    assertThatThrownBy(() -> rt.generateImage(List.of(VlmRequest.ofBytes("a", images.get(0), "q"),
-        VlmRequest.ofBytes("b", images.get(1), "q"))))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("request b carries another image");
+    assertThatThrownBy(
+            () ->
+                rt.generateImage(
+                    List.of(
+                        VlmRequest.ofBytes("a", images.get(0), "q"),
+                        VlmRequest.ofBytes("b", images.get(1), "q"))))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("request b carries another image");
   }
 }

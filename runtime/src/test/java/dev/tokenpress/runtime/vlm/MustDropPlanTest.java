@@ -22,7 +22,6 @@ import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import dev.tokenpress.runtime.vision.VisionBundle;
 import dev.tokenpress.runtime.vision.VisionEncoder;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.HashMap;
@@ -32,7 +31,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** MustDrop through the production hook path on the bundled model (16×16 patches, 3 ViT layers run). */
+/**
+ * MustDrop through the production hook path on the bundled model (16×16 patches, 3 ViT layers run).
+ */
 class MustDropPlanTest {
   private static VlmRuntime rt;
   private static byte[] image;
@@ -52,8 +53,12 @@ class MustDropPlanTest {
   }
 
   private static VlmResult logits(String plan) {
-    return rt.generate(VlmRequest.ofBytes("t", image, Q).withPlan(CompressionPlan.parse(plan)).withRecordLogits(true)
-        .withoutStopTokens().withMaxNewTokens(3));
+    return rt.generate(
+        VlmRequest.ofBytes("t", image, Q)
+            .withPlan(CompressionPlan.parse(plan))
+            .withRecordLogits(true)
+            .withoutStopTokens()
+            .withMaxNewTokens(3));
   }
 
   static double maxDiff(VlmResult a, VlmResult b) {
@@ -70,12 +75,19 @@ class MustDropPlanTest {
   }
 
   private static MustDropConfig stageAOnly(double threshold) {
-    return (MustDropConfig) CompressionPlan.parse("[{\"op\":\"mustdrop\",\"stage_b\":false,\"stage_c\":false,"
-        + "\"threshold\":" + threshold + "}]").operators().get(0);
+    return (MustDropConfig)
+        CompressionPlan.parse(
+                "[{\"op\":\"mustdrop\",\"stage_b\":false,\"stage_c\":false,"
+                    + "\"threshold\":"
+                    + threshold
+                    + "}]")
+            .operators()
+            .get(0);
   }
 
   /** Records the value of one signal at one ViT layer and point. */
-  private static TokenOperator recorder(VisionPoint point, Signal signal, Map<Signal, float[]> into) {
+  private static TokenOperator recorder(
+      VisionPoint point, Signal signal, Map<Signal, float[]> into) {
     return new TestOperator("rec-" + signal, EnumSet.of(Hook.VISION_LAYER), signal) {
       @Override
       public VisionPoint visionPoint() {
@@ -92,7 +104,10 @@ class MustDropPlanTest {
     };
   }
 
-  /** Block 0's output of the reference image and, with {@code op} in the plan, block 1's (merged) input. */
+  /**
+   * Block 0's output of the reference image and, with {@code op} in the plan, block 1's (merged)
+   * input.
+   */
   private static Map<Signal, float[]> encode(TokenOperator op, HookRunner[] runner) {
     Map<Signal, float[]> rec = new HashMap<>();
     List<TokenOperator> ops = new java.util.ArrayList<>();
@@ -112,12 +127,18 @@ class MustDropPlanTest {
 
   @Test
   void configIsAPlanOperatorValidatedAgainstTheModel() {
-    CompressionPlan p = CompressionPlan.parse("[{\"op\":\"mustdrop\",\"threshold\":0.9,\"pruning_layers\":[1]}]");
+    CompressionPlan p =
+        CompressionPlan.parse("[{\"op\":\"mustdrop\",\"threshold\":0.9,\"pruning_layers\":[1]}]");
     assertThat(p.operators().get(0)).isInstanceOf(MustDropConfig.class);
     assertThat(CompressionPlan.parse(p.toJson())).isEqualTo(p);
-    assertThatThrownBy(() -> rt.validate(CompressionPlan.parse("[{\"op\":\"mustdrop\",\"window\":17}]")))
-        .hasMessageStartingWith("plan[0]: mustdrop.window must be at most the patch grid's smaller side 16");
-    assertThatThrownBy(() -> rt.validate(CompressionPlan.parse("[{\"op\":\"mustdrop\",\"pruning_layers\":[1,9]}]")))
+    assertThatThrownBy(
+            () -> rt.validate(CompressionPlan.parse("[{\"op\":\"mustdrop\",\"window\":17}]")))
+        .hasMessageStartingWith(
+            "plan[0]: mustdrop.window must be at most the patch grid's smaller side 16");
+    assertThatThrownBy(
+            () ->
+                rt.validate(
+                    CompressionPlan.parse("[{\"op\":\"mustdrop\",\"pruning_layers\":[1,9]}]")))
         .hasMessageContaining("mustdrop.pruning_layers must be in [0, lmLayers-2]");
     assertThatThrownBy(() -> CompressionPlan.parse("[{\"op\":\"mustdrop\",\"key_share\":1.5}]"))
         .hasMessageStartingWith("plan[0]: mustdrop.key_share must be a number in [0, 1], got 1.5");
@@ -156,8 +177,9 @@ class MustDropPlanTest {
     float[] merged = rec.get(new Signal.VitHiddenStates(1));
     assertThat(merged).hasSize((1 + ref.tokens()) * d);
     for (int i = 0; i < merged.length; i++) {
-      assertThat((double) merged[i]).as("element %d", i).isCloseTo(ref.hidden()[i],
-          org.assertj.core.api.Assertions.within(1e-6));
+      assertThat((double) merged[i])
+          .as("element %d", i)
+          .isCloseTo(ref.hidden()[i], org.assertj.core.api.Assertions.within(1e-6));
     }
     KeptMap m = runner[0].keptMaps().get(0);
     assertThat(m.hook()).isEqualTo(Hook.VISION_LAYER);
@@ -196,35 +218,46 @@ class MustDropPlanTest {
   }
 
   private static int fedBack(VlmResult r) {
-    return r.tokenIds().length - (r.stopReason() == dev.tokenpress.runtime.lm.StopReason.STOP_TOKEN ? 0 : 1);
+    return r.tokenIds().length
+        - (r.stopReason() == dev.tokenpress.runtime.lm.StopReason.STOP_TOKEN ? 0 : 1);
   }
 
   @Test
   void everyStageAtItsNeutralSettingGivesTheEmptyPlansLogits() {
     VlmResult empty = logits("[]");
-    VlmResult neutral = logits("[{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0,\"individual_thr\":0}]");
+    VlmResult neutral =
+        logits("[{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0,\"individual_thr\":0}]");
     assertThat(maxDiff(empty, neutral)).isLessThanOrEqualTo(1e-5);
     assertThat(neutral.keptMaps()).isEmpty();
     for (int l = 0; l < rt.shape().lmLayers(); l++) {
       assertThat(neutral.kvCache().layer(l).length()).isEqualTo(empty.kvCache().layer(l).length());
-      assertThat(neutral.kvCache().layer(l).positions()).containsExactly(empty.kvCache().layer(l).positions());
+      assertThat(neutral.kvCache().layer(l).positions())
+          .containsExactly(empty.kvCache().layer(l).positions());
     }
   }
 
-  /** The key set test-side: last ViT run's CLS attention over the (unmerged) patches, top ceil(share·N). */
+  /**
+   * The key set test-side: last ViT run's CLS attention over the (unmerged) patches, top
+   * ceil(share·N).
+   */
   private static int[] keyPatches(MustDropConfig cfg) {
     float[][] cls = new float[1][];
     int last = rt.shape().visionFeatureLayer();
-    HookRunner hooks = new HookRunner(List.of(new TestOperator("cls", EnumSet.of(Hook.VISION_LAYER),
-        new Signal.VitClsAttention(last)) {
-          @Override
-          public TokenReduction reduceVisionLayer(VisionLayerContext c) {
-            if (c.layer() == last) {
-              cls[0] = c.signals().get(new Signal.VitClsAttention(last)).toArray();
-            }
-            return TokenReduction.keepAll(c.tokens());
-          }
-        }), rt.shape(), 0L);
+    HookRunner hooks =
+        new HookRunner(
+            List.of(
+                new TestOperator(
+                    "cls", EnumSet.of(Hook.VISION_LAYER), new Signal.VitClsAttention(last)) {
+                  @Override
+                  public TokenReduction reduceVisionLayer(VisionLayerContext c) {
+                    if (c.layer() == last) {
+                      cls[0] = c.signals().get(new Signal.VitClsAttention(last)).toArray();
+                    }
+                    return TokenReduction.keepAll(c.tokens());
+                  }
+                }),
+            rt.shape(),
+            0L);
     try (VisionEncoder enc = VisionBundle.openSplit(rt.bundle(), SessionConfig.singleThreaded())) {
       enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), hooks);
     }
@@ -251,7 +284,8 @@ class MustDropPlanTest {
     int len = l0;
     int visual = initial.visualCount();
     int[] orig = initial.originalIndices();
-    List<KeptMap> prefill = r.keptMaps().stream().filter(m -> m.hook() == Hook.PREFILL_AFTER).toList();
+    List<KeptMap> prefill =
+        r.keptMaps().stream().filter(m -> m.hook() == Hook.PREFILL_AFTER).toList();
     int k = 0;
     for (int s = 0; s < p.length; s++) {
       if (k < prefill.size() && prefill.get(k).layer() == p[s]) {
@@ -288,21 +322,25 @@ class MustDropPlanTest {
       assertThat(tokens).as("layer %d tokens", l).containsExactly(expected);
       int[] pos = c.positions();
       for (int step = 0; step < fed; step++) {
-        assertThat(pos[n + step]).as("layer %d decode step %d", l, step).isEqualTo(plan.decodePosition(l, step));
+        assertThat(pos[n + step])
+            .as("layer %d decode step %d", l, step)
+            .isEqualTo(plan.decodePosition(l, step));
       }
     }
     // after the last pruning point positions are 0..n-1 (re-packed) and decoding starts at n
     assertThat(Arrays.copyOf(r.kvCache().layer(lm - 1).positions(), plan.finalLength()))
         .containsExactly(java.util.stream.IntStream.range(0, plan.finalLength()).toArray());
     double mean = MustDrop.meanVisualTokens(lm, p, initial.visualCount(), keptVisual);
-    System.out.printf("mustdrop %s: visual tokens %d -> per pruning point %s, mean over %d layers %.2f%n", cfg.toJson(),
-        initial.visualCount(), Arrays.toString(keptVisual), lm, mean);
+    System.out.printf(
+        "mustdrop %s: visual tokens %d -> per pruning point %s, mean over %d layers %.2f%n",
+        cfg.toJson(), initial.visualCount(), Arrays.toString(keptVisual), lm, mean);
     return r;
   }
 
   @Test
   void stagesBAndCDropReRepackAndTrimTheCacheAsKvPlanSays() {
-    MustDropConfig cfg = config("{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1}");
+    MustDropConfig cfg =
+        config("{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1}");
     VlmResult r = checkStagesBAndC(cfg);
     assertThat(r.keptMaps()).extracting(KeptMap::hook).contains(Hook.PREFILL_AFTER);
     // key tokens are never dropped: every key patch reaches the last layer
@@ -311,30 +349,44 @@ class MustDropPlanTest {
     int[] survivors = r.keptMaps().get(r.keptMaps().size() - 1).original();
     int prefix = r.prefillLayout().visualRows()[0];
     for (int key : keys) {
-      assertThat(Arrays.binarySearch(survivors, prefix + key)).as("key patch %d", key).isGreaterThanOrEqualTo(0);
+      assertThat(Arrays.binarySearch(survivors, prefix + key))
+          .as("key patch %d", key)
+          .isGreaterThanOrEqualTo(0);
     }
-    // without stage C each layer keeps its own sequence and decodes at its own cache length (the code's quirk)
-    checkStagesBAndC(config("{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1,"
-        + "\"stage_c\":false}"));
-    // one later pruning point: layer 0 keeps everything and decodes at L0 + step, the rest at L_final + step
-    checkStagesBAndC(config("{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1,"
-        + "\"pruning_layers\":[1]}"));
+    // without stage C each layer keeps its own sequence and decodes at its own cache length (the
+    // code's quirk)
+    checkStagesBAndC(
+        config(
+            "{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1,"
+                + "\"stage_c\":false}"));
+    // one later pruning point: layer 0 keeps everything and decodes at L0 + step, the rest at
+    // L_final + step
+    checkStagesBAndC(
+        config(
+            "{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1,"
+                + "\"pruning_layers\":[1]}"));
     // final_length: every layer decodes at L_final + step
-    checkStagesBAndC(config("{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1,"
-        + "\"pruning_layers\":[1],\"stage_c\":false,\"decode_positions\":\"final_length\"}"));
+    checkStagesBAndC(
+        config(
+            "{\"op\":\"mustdrop\",\"threshold\":1.5,\"global_thr\":0.004,\"individual_thr\":1,"
+                + "\"pruning_layers\":[1],\"stage_c\":false,\"decode_positions\":\"final_length\"}"));
   }
 
   @Test
   void allStagesTogetherEndToEnd() {
     // stage A merges the most similar windows of this image, then B and C act on the merged tokens
-    MustDropConfig cfg = config("{\"op\":\"mustdrop\",\"threshold\":-1,\"retained_tokens\":128,"
-        + "\"global_thr\":0.004,\"individual_thr\":1}");
+    MustDropConfig cfg =
+        config(
+            "{\"op\":\"mustdrop\",\"threshold\":-1,\"retained_tokens\":128,"
+                + "\"global_thr\":0.004,\"individual_thr\":1}");
     VlmResult r = checkStagesBAndC(cfg);
     assertThat(r.visualTokensKept()).isEqualTo(128);
     assertThat(r.keptMaps().get(0).hook()).isEqualTo(Hook.VISION_LAYER);
     assertThat(r.answer()).isNotNull();
-    // the plain default plan runs too (on this image: 12 windows merge, 256 -> 160; γ = α = 0.001 drop nothing)
+    // the plain default plan runs too (on this image: 12 windows merge, 256 -> 160; γ = α = 0.001
+    // drop nothing)
     VlmResult d = checkStagesBAndC(config("{\"op\":\"mustdrop\"}"));
-    assertThat(d.keptMaps()).allMatch(m -> m.hook() == Hook.PREFILL_AFTER || m.hook() == Hook.VISION_LAYER);
+    assertThat(d.keptMaps())
+        .allMatch(m -> m.hook() == Hook.PREFILL_AFTER || m.hook() == Hook.VISION_LAYER);
   }
 }

@@ -12,15 +12,18 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * VAR and CMAI on the bundled model through the whole pipeline: neutral settings reproduce the empty
- * plan (logits within 1e-5, same tokens) while the rewrite path runs; active settings change the
- * attention and say so in their stats; both compose with token reduction.
+ * VAR and CMAI on the bundled model through the whole pipeline: neutral settings reproduce the
+ * empty plan (logits within 1e-5, same tokens) while the rewrite path runs; active settings change
+ * the attention and say so in their stats; both compose with token reduction.
  */
 class VlmAttentionSteeringTest {
   private static VlmRuntime rt;
   private static byte[] image;
   private static final String Q = "is there a red circle?";
-  /** Dimensions and threshold at which the bundled model has many "sinks" (see docs/benchmarks.md). */
+
+  /**
+   * Dimensions and threshold at which the bundled model has many "sinks" (see docs/benchmarks.md).
+   */
   private static final String SINKS = "\"tau\":4.25,\"sink_dims\":[13,25,33]";
 
   @BeforeAll
@@ -37,8 +40,11 @@ class VlmAttentionSteeringTest {
   }
 
   private static VlmResult run(String plan) {
-    return rt.generate(VlmRequest.ofBytes("rec", image, Q).withPlan(CompressionPlan.parse(plan)).withoutStopTokens()
-        .withRecordLogits(true));
+    return rt.generate(
+        VlmRequest.ofBytes("rec", image, Q)
+            .withPlan(CompressionPlan.parse(plan))
+            .withoutStopTokens()
+            .withRecordLogits(true));
   }
 
   private static double maxLogitDiff(VlmResult a, VlmResult b) {
@@ -109,11 +115,14 @@ class VlmAttentionSteeringTest {
   @Test
   void cmaiRunsAProbePrefillWhenItInhibitsAtOrBeforeItsFocusLayer() {
     VlmResult empty = run("[]");
-    VlmResult neutral = run("[{\"op\":\"cmai\",\"threshold\":0,\"focus_layers\":\"L-1\",\"layers\":\"0..L-1\"}]");
+    VlmResult neutral =
+        run("[{\"op\":\"cmai\",\"threshold\":0,\"focus_layers\":\"L-1\",\"layers\":\"0..L-1\"}]");
     assertThat(neutral.tokenIds()).containsExactly(empty.tokenIds());
     assertThat(maxLogitDiff(neutral, empty)).isLessThanOrEqualTo(1e-5);
-    VlmResult twoPass = run("[{\"op\":\"cmai\",\"threshold\":0.5,\"focus_layers\":\"1\",\"layers\":\"1..L-1\"}]");
-    VlmResult onePass = run("[{\"op\":\"cmai\",\"threshold\":0.5,\"focus_layers\":\"1\",\"layers\":\"2..L-1\"}]");
+    VlmResult twoPass =
+        run("[{\"op\":\"cmai\",\"threshold\":0.5,\"focus_layers\":\"1\",\"layers\":\"1..L-1\"}]");
+    VlmResult onePass =
+        run("[{\"op\":\"cmai\",\"threshold\":0.5,\"focus_layers\":\"1\",\"layers\":\"2..L-1\"}]");
     // the probe's focus (layer 1, no bias) is the single pass's focus: same pairs at layers 2 and 3
     for (String name : List.of("prefill_inhibited_pairs")) {
       for (OperatorStat s : onePass.operatorStats()) {
@@ -122,19 +131,26 @@ class VlmAttentionSteeringTest {
         }
       }
     }
-    assertThat(twoPass.operatorStats()).anyMatch(s -> s.layer() == 1 && s.name().equals("prefill_inhibited_pairs")
-        && s.values()[0] > 0);
-    assertThat(twoPass.operatorStats()).anyMatch(s -> s.layer() == 1 && s.name().equals("decode_inhibited_pairs")
-        && s.values()[0] > 0);
+    assertThat(twoPass.operatorStats())
+        .anyMatch(
+            s -> s.layer() == 1 && s.name().equals("prefill_inhibited_pairs") && s.values()[0] > 0);
+    assertThat(twoPass.operatorStats())
+        .anyMatch(
+            s -> s.layer() == 1 && s.name().equals("decode_inhibited_pairs") && s.values()[0] > 0);
   }
 
   @Test
   void composeWithTokenReduction() {
-    VlmResult a = run("[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"0..0\"},{\"op\":\"var\"," + SINKS + "}]");
+    VlmResult a =
+        run(
+            "[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"0..0\"},{\"op\":\"var\","
+                + SINKS
+                + "}]");
     assertThat(a.visualTokensKept()).isEqualTo(64);
     assertThat(a.keptMaps()).hasSize(1);
     assertThat(stat(a, "var", "visual_sinks")).isPositive();
-    VlmResult b = run("[{\"op\":\"fastv\",\"layer\":2,\"keep\":64},{\"op\":\"cmai\",\"threshold\":0.5}]");
+    VlmResult b =
+        run("[{\"op\":\"fastv\",\"layer\":2,\"keep\":64},{\"op\":\"cmai\",\"threshold\":0.5}]");
     assertThat(b.keptMaps()).hasSize(1);
     assertThat(stat(b, "cmai", "prefill_inhibited_pairs")).isPositive();
     assertThat(stat(b, "cmai", "decode_inhibited_pairs")).isPositive();

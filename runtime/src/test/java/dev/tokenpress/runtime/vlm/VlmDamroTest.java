@@ -26,7 +26,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** DAMRO through the whole pipeline on the bundled model: the outlier branch, neutrality, composition. */
+/**
+ * DAMRO through the whole pipeline on the bundled model: the outlier branch, neutrality,
+ * composition.
+ */
 class VlmDamroTest {
   private static final String Q = "describe the image.";
   private static VlmRuntime rt;
@@ -46,29 +49,41 @@ class VlmDamroTest {
   }
 
   private static VlmResult run(String plan) {
-    return rt.generate(VlmRequest.ofBytes("rec", image, Q).withPlan(CompressionPlan.parse(plan)).withRecordLogits(true));
+    return rt.generate(
+        VlmRequest.ofBytes("rec", image, Q)
+            .withPlan(CompressionPlan.parse(plan))
+            .withRecordLogits(true));
   }
 
   private static KeptMap branchMap(VlmResult r) {
     return r.keptMaps().stream().filter(m -> m.hook() == Hook.BRANCH).findFirst().orElseThrow();
   }
 
-  /** Per-head CLS probabilities of the feature layer, by an independent route (VitClsHeadAttention). */
+  /**
+   * Per-head CLS probabilities of the feature layer, by an independent route (VitClsHeadAttention).
+   */
   private static float[] clsHeads(int layer) {
     Bundle bundle = rt.bundle();
     try (VisionEncoder enc = VisionBundle.openSplit(bundle, SessionConfig.singleThreaded())) {
       float[][] out = new float[1][];
-      HookRunner h = new HookRunner(List.of(new TestOperator("probe", EnumSet.of(Hook.VISION_LAYER),
-          new Signal.VitClsHeadAttention(layer)) {
-        @Override
-        public dev.tokenpress.operators.api.TokenReduction reduceVisionLayer(
-            dev.tokenpress.operators.api.VisionLayerContext c) {
-          if (c.layer() == layer) {
-            out[0] = c.signals().get(new Signal.VitClsHeadAttention(layer)).toArray();
-          }
-          return dev.tokenpress.operators.api.TokenReduction.keepAll(c.tokens());
-        }
-      }), rt.shape(), 0L);
+      HookRunner h =
+          new HookRunner(
+              List.of(
+                  new TestOperator(
+                      "probe",
+                      EnumSet.of(Hook.VISION_LAYER),
+                      new Signal.VitClsHeadAttention(layer)) {
+                    @Override
+                    public dev.tokenpress.operators.api.TokenReduction reduceVisionLayer(
+                        dev.tokenpress.operators.api.VisionLayerContext c) {
+                      if (c.layer() == layer) {
+                        out[0] = c.signals().get(new Signal.VitClsHeadAttention(layer)).toArray();
+                      }
+                      return dev.tokenpress.operators.api.TokenReduction.keepAll(c.tokens());
+                    }
+                  }),
+              rt.shape(),
+              0L);
       enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), h);
       return out[0];
     }
@@ -130,7 +145,8 @@ class VlmDamroTest {
     float[] l = e.stepLogits().get(0);
     float[] s = d.stepLogits().get(0);
     int[] outliers = branchMap(d).original();
-    // independent route: the projector features of those patches between the prompt's text, positions 0..n-1
+    // independent route: the projector features of those patches between the prompt's text,
+    // positions 0..n-1
     Bundle bundle = rt.bundle();
     VisionOutput vis;
     try (VisionEncoder enc = VisionBundle.openSplit(bundle, SessionConfig.singleThreaded())) {
@@ -155,11 +171,21 @@ class VlmDamroTest {
       for (int i = 0; i < len; i++) {
         pos[i] = i;
       }
-      GenerationResult g = lm.generate(new LmRequest(emb, pos, pos.clone(), new int[0], 1,
-          dev.tokenpress.operators.kv.KvPrecision.FP32, true));
+      GenerationResult g =
+          lm.generate(
+              new LmRequest(
+                  emb,
+                  pos,
+                  pos.clone(),
+                  new int[0],
+                  1,
+                  dev.tokenpress.operators.kv.KvPrecision.FP32,
+                  true));
       float[] lcd = g.stepLogits().get(0);
       for (int i = 0; i < l.length; i++) {
-        assertThat(Math.abs((2 * l[i] - s[i]) - lcd[i])).as("token %d", i).isLessThanOrEqualTo(1e-3f);
+        assertThat(Math.abs((2 * l[i] - s[i]) - lcd[i]))
+            .as("token %d", i)
+            .isLessThanOrEqualTo(1e-3f);
       }
     }
   }

@@ -23,24 +23,29 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Parity with the trainer, for both bundled models ({@link TinyLlavaBundle#DEFAULT} and
- * {@link TinyLlavaBundle#DROPTRAINED}): for every entry of a model's {@code reference_outputs.json}
+ * Parity with the trainer, for both bundled models ({@link TinyLlavaBundle#DEFAULT} and {@link
+ * TinyLlavaBundle#DROPTRAINED}): for every entry of a model's {@code reference_outputs.json}
  * (written by {@code models/tiny-llava-shapes/train.py} from an independent plain-torch reference),
  * the Java pipeline gives the same pixels, prompt ids, last-position logits (max abs ≤ 1e-4) and
  * greedy ids/answer — with the split runtime and with the fused graphs.
  */
 class VlmParityTest {
   private static final double LOGIT_TOL = 1e-4;
-  private static final List<String> MODELS = List.of(TinyLlavaBundle.DEFAULT, TinyLlavaBundle.DROPTRAINED);
+  private static final List<String> MODELS =
+      List.of(TinyLlavaBundle.DEFAULT, TinyLlavaBundle.DROPTRAINED);
   private static final Map<String, VlmRuntime[]> RUNTIMES = new HashMap<>();
 
   /** The split and the fused runtime of {@code model}, opened on first use. */
   private static synchronized VlmRuntime[] runtimes(String model) {
-    return RUNTIMES.computeIfAbsent(model, m -> {
-      Path bundle = TinyLlavaBundle.bundle(m);
-      return new VlmRuntime[] {VlmRuntime.open(bundle, VlmOptions.defaults()),
-          VlmRuntime.open(bundle, VlmOptions.defaults().withFused(true))};
-    });
+    return RUNTIMES.computeIfAbsent(
+        model,
+        m -> {
+          Path bundle = TinyLlavaBundle.bundle(m);
+          return new VlmRuntime[] {
+            VlmRuntime.open(bundle, VlmOptions.defaults()),
+            VlmRuntime.open(bundle, VlmOptions.defaults().withFused(true))
+          };
+        });
   }
 
   @AfterAll
@@ -85,20 +90,31 @@ class VlmParityTest {
     JsonNode refs = TinyLlavaBundle.references(model);
     VlmRuntime split = runtimes(model)[0];
     JsonNode e = refs.get("entries").get(index);
-    byte[] bytes = Files.readAllBytes(TinyLlavaBundle.checkpoint(model).resolve(e.get("reference_image").asText()));
+    byte[] bytes =
+        Files.readAllBytes(
+            TinyLlavaBundle.checkpoint(model).resolve(e.get("reference_image").asText()));
     RgbImage img = split.decoder().decode(bytes);
     assertThat(img.sha256()).isEqualTo(e.get("pixel_sha256").asText());
     // The trainer normalises in float32 (tinyllava.normalize_pixels_np): with that arithmetic the
     // sum is exact up to summation order; the Hugging Face (float64) rescale differs by 1 ulp on
     // some pixels, well inside the logit tolerance.
-    PreprocessorConfig cfg = split.preprocessor().config()
-        .withRescalePrecision(PreprocessorConfig.RescalePrecision.FLOAT32);
+    PreprocessorConfig cfg =
+        split
+            .preprocessor()
+            .config()
+            .withRescalePrecision(PreprocessorConfig.RescalePrecision.FLOAT32);
     PixelValues px = new ImagePreprocessor(cfg).preprocess(img);
     assertThat(px.sum()).isCloseTo(e.get("pixel_sum").asDouble(), within(1e-6));
-    assertThat(split.preprocessor().preprocess(img).sum()).isCloseTo(e.get("pixel_sum").asDouble(), within(1e-2));
-    int[] ids = split.prompts().encode(e.get("question").asText(), refs.get("num_image_tokens").asInt()).ids();
+    assertThat(split.preprocessor().preprocess(img).sum())
+        .isCloseTo(e.get("pixel_sum").asDouble(), within(1e-2));
+    int[] ids =
+        split
+            .prompts()
+            .encode(e.get("question").asText(), refs.get("num_image_tokens").asInt())
+            .ids();
     assertThat(ids).containsExactly(ints(e.get("input_ids")));
-    assertThat(split.prompts().render(e.get("question").asText())).isEqualTo(e.get("prompt").asText());
+    assertThat(split.prompts().render(e.get("question").asText()))
+        .isEqualTo(e.get("prompt").asText());
   }
 
   @ParameterizedTest(name = "{0} {2}")
@@ -106,11 +122,16 @@ class VlmParityTest {
   void logitsAndGreedyAnswerMatch(String model, int index, String id) throws Exception {
     JsonNode refs = TinyLlavaBundle.references(model);
     JsonNode e = refs.get("entries").get(index);
-    byte[] bytes = Files.readAllBytes(TinyLlavaBundle.checkpoint(model).resolve(e.get("reference_image").asText()));
+    byte[] bytes =
+        Files.readAllBytes(
+            TinyLlavaBundle.checkpoint(model).resolve(e.get("reference_image").asText()));
     int maxNew = refs.get("max_new_tokens").asInt();
     for (VlmRuntime rt : runtimes(model)) {
-      VlmResult r = rt.generate(VlmRequest.ofBytes(id, bytes, e.get("question").asText())
-          .withMaxNewTokens(maxNew).withRecordLogits(true));
+      VlmResult r =
+          rt.generate(
+              VlmRequest.ofBytes(id, bytes, e.get("question").asText())
+                  .withMaxNewTokens(maxNew)
+                  .withRecordLogits(true));
       float[] last = r.stepLogits().get(0);
       JsonNode ref = e.get("last_logits");
       assertThat(last).hasSize(ref.size());

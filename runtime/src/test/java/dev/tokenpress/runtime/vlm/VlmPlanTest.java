@@ -5,30 +5,29 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.tokenpress.operators.api.CompressionPlan;
-import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.Hook;
 import dev.tokenpress.operators.api.HookRunner;
 import dev.tokenpress.operators.api.KeptMap;
+import dev.tokenpress.operators.api.ModelShape;
 import dev.tokenpress.operators.api.SequenceLayout;
 import dev.tokenpress.operators.api.Signal;
 import dev.tokenpress.operators.api.TokenProvenance;
 import dev.tokenpress.operators.tensor.Kernels;
-import dev.tokenpress.runtime.testing.TinyLlavaBundle;
+import dev.tokenpress.runtime.bundle.Bundle;
 import dev.tokenpress.runtime.media.MediaDecodeException;
+import dev.tokenpress.runtime.onnx.SessionConfig;
+import dev.tokenpress.runtime.testing.TestOperator;
+import dev.tokenpress.runtime.testing.TinyLlavaBundle;
 import dev.tokenpress.runtime.text.PromptTooLongException;
 import dev.tokenpress.runtime.vision.ClsAttention;
 import dev.tokenpress.runtime.vision.VisionBundle;
 import dev.tokenpress.runtime.vision.VisionEncoder;
 import dev.tokenpress.runtime.vision.VisionOutput;
-import dev.tokenpress.runtime.bundle.Bundle;
-import dev.tokenpress.runtime.onnx.SessionConfig;
-import dev.tokenpress.runtime.testing.TestOperator;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
-import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -58,7 +57,8 @@ class VlmPlanTest {
    * when a stop token ended generation, all but the last when the token limit did.
    */
   private static int fedBack(VlmResult r) {
-    return r.tokenIds().length - (r.stopReason() == dev.tokenpress.runtime.lm.StopReason.STOP_TOKEN ? 0 : 1);
+    return r.tokenIds().length
+        - (r.stopReason() == dev.tokenpress.runtime.lm.StopReason.STOP_TOKEN ? 0 : 1);
   }
 
   private static VlmResult run(String plan, String id) {
@@ -73,8 +73,10 @@ class VlmPlanTest {
     assertThat(r.keptMaps()).isEmpty();
     int rows = r.promptIds().length - 1 + 256;
     assertThat(r.kvCache().layer(0).length()).isEqualTo(rows + fedBack(r));
-    assertThat(r.flops().get("total")).isEqualTo(r.flops().get("vision") + r.flops().get("prefill") + r.flops().get("decode"));
-    assertThat(r.timingsMs()).containsKeys("image_decode", "preprocess", "vision", "prefill", "decode", "total");
+    assertThat(r.flops().get("total"))
+        .isEqualTo(r.flops().get("vision") + r.flops().get("prefill") + r.flops().get("decode"));
+    assertThat(r.timingsMs())
+        .containsKeys("image_decode", "preprocess", "vision", "prefill", "decode", "total");
   }
 
   @Test
@@ -102,9 +104,18 @@ class VlmPlanTest {
     VisionBundle.Spec spec = VisionBundle.spec(bundle);
     float[] score = new float[256];
     try (VisionEncoder enc = VisionBundle.openSplit(bundle, SessionConfig.singleThreaded())) {
-      HookRunner signalsOnly = new HookRunner(List.of(new TestOperator("cls", EnumSet.of(Hook.VISUAL_TOKENS),
-          new Signal.ClsAttention(1), new Signal.ClsAttention(2)) {}), rt.shape(), 0L);
-      VisionOutput out = enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), signalsOnly);
+      HookRunner signalsOnly =
+          new HookRunner(
+              List.of(
+                  new TestOperator(
+                      "cls",
+                      EnumSet.of(Hook.VISUAL_TOKENS),
+                      new Signal.ClsAttention(1),
+                      new Signal.ClsAttention(2)) {}),
+              rt.shape(),
+              0L);
+      VisionOutput out =
+          enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), signalsOnly);
       for (int layer : List.of(1, 2)) {
         float[] p = ClsAttention.patches(out.clsAttention().get(layer));
         for (int j = 0; j < 256; j++) {
@@ -131,7 +142,8 @@ class VlmPlanTest {
     assertThat(r.visualTokensKept()).isEqualTo(256); // FastV acts inside the LM
     KeptMap m = r.keptMaps().get(0);
     assertThat(m.hook()).isEqualTo(Hook.PREFILL_AFTER);
-    assertThat(m.layer()).isEqualTo(1); // FastV K=2: scored with layer 1's attention, layers 2.. run on fewer rows
+    assertThat(m.layer())
+        .isEqualTo(1); // FastV K=2: scored with layer 1's attention, layers 2.. run on fewer rows
     int[] lengths = r.kvCache().lengths();
     int rows = r.promptIds().length - 1 + 256;
     int gen = fedBack(r);
@@ -141,13 +153,18 @@ class VlmPlanTest {
     assertThat(lengths[3]).isEqualTo(rows - 128 + gen);
     // kept rows keep their original positions; the next position is unchanged
     int[] pos3 = r.kvCache().layer(3).positions();
-    assertThat(pos3[pos3.length - 1]).isEqualTo(full.kvCache().layer(3).positions()[rows + gen - 1]);
+    assertThat(pos3[pos3.length - 1])
+        .isEqualTo(full.kvCache().layer(3).positions()[rows + gen - 1]);
     assertThat(r.flops().get("prefill")).isLessThan(full.flops().get("prefill"));
   }
 
   private static VlmResult logits(String plan) {
-    return rt.generate(VlmRequest.ofBytes("t", image, Q).withPlan(CompressionPlan.parse(plan)).withRecordLogits(true)
-        .withoutStopTokens().withMaxNewTokens(3));
+    return rt.generate(
+        VlmRequest.ofBytes("t", image, Q)
+            .withPlan(CompressionPlan.parse(plan))
+            .withRecordLogits(true)
+            .withoutStopTokens()
+            .withMaxNewTokens(3));
   }
 
   @Test
@@ -178,7 +195,8 @@ class VlmPlanTest {
     assertThat(r.keptMaps()).hasSize(3);
     assertThat(r.keptMaps()).extracting(KeptMap::hook).containsOnly(Hook.VISION_LAYER);
     assertThat(r.keptMaps()).extracting(KeptMap::merged).containsExactly(40, 30, 20);
-    // provenance: every patch stands in exactly one kept token, weights 1/size, raster order of representatives
+    // provenance: every patch stands in exactly one kept token, weights 1/size, raster order of
+    // representatives
     TokenProvenance p = r.provenance();
     assertThat(p.count()).isEqualTo(kept);
     boolean[] seen = new boolean[256];
@@ -191,13 +209,15 @@ class VlmPlanTest {
       for (int i = 0; i < patches.length; i++) {
         assertThat(seen[patches[i]]).isFalse();
         seen[patches[i]] = true;
-        assertThat((double) p.weights(t)[i]).isCloseTo(1.0 / patches.length, org.assertj.core.api.Assertions.within(1e-6));
+        assertThat((double) p.weights(t)[i])
+            .isCloseTo(1.0 / patches.length, org.assertj.core.api.Assertions.within(1e-6));
         sum += p.weights(t)[i];
       }
       assertThat(sum).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-5));
     }
     assertThat(seen).containsOnly(true);
-    // the LM sequence: the visual span shrank, positions re-packed, KV caches shorter, ViT ran on fewer tokens
+    // the LM sequence: the visual span shrank, positions re-packed, KV caches shorter, ViT ran on
+    // fewer tokens
     SequenceLayout l = r.prefillLayout();
     assertThat(l.visualCount()).isEqualTo(kept);
     assertThat(l.visualIndices()).contains(p.representatives());
@@ -216,15 +236,25 @@ class VlmPlanTest {
     }
     assertThat(diff).isGreaterThan(1e-4);
     assertThatThrownBy(() -> run("[{\"op\":\"tome\",\"r\":129}]", "x"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("plan[0]: tome.r must be in [0, 128]");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("plan[0]: tome.r must be in [0, 128]");
   }
 
   @Test
   void toMeThenVtcClsThenFastVComposeAcrossHooks() {
-    VlmResult r = run("[{\"op\":\"tome\",\"r\":16},{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"1..L-2\"},"
-        + "{\"op\":\"fastv\",\"layer\":2,\"keep\":32}]", "c");
-    assertThat(r.keptMaps()).extracting(KeptMap::hook).containsExactly(Hook.VISION_LAYER, Hook.VISION_LAYER,
-        Hook.VISION_LAYER, Hook.VISUAL_TOKENS, Hook.PREFILL_AFTER);
+    VlmResult r =
+        run(
+            "[{\"op\":\"tome\",\"r\":16},{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"1..L-2\"},"
+                + "{\"op\":\"fastv\",\"layer\":2,\"keep\":32}]",
+            "c");
+    assertThat(r.keptMaps())
+        .extracting(KeptMap::hook)
+        .containsExactly(
+            Hook.VISION_LAYER,
+            Hook.VISION_LAYER,
+            Hook.VISION_LAYER,
+            Hook.VISUAL_TOKENS,
+            Hook.PREFILL_AFTER);
     KeptMap vtc = r.keptMaps().get(3);
     assertThat(vtc.inputCount()).isEqualTo(256 - 48);
     assertThat(r.visualTokensKept()).isEqualTo(64);
@@ -244,13 +274,15 @@ class VlmPlanTest {
 
   @Test
   void concurrentRequestsEqualSequentialOnes() throws Exception {
-    String plan = "[{\"op\":\"vtc-cls\",\"keep\":96,\"layers\":\"1..L-2\"},{\"op\":\"fastv\",\"layer\":2}]";
+    String plan =
+        "[{\"op\":\"vtc-cls\",\"keep\":96,\"layers\":\"1..L-2\"},{\"op\":\"fastv\",\"layer\":2}]";
     String[] ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
     int[][] sequential = new int[ids.length][];
     for (int i = 0; i < ids.length; i++) {
       sequential[i] = run(i % 2 == 0 ? plan : "[]", ids[i]).tokenIds();
     }
-    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+    java.util.concurrent.ExecutorService pool =
+        java.util.concurrent.Executors.newFixedThreadPool(3);
     try {
       List<java.util.concurrent.Future<int[]>> futures = new java.util.ArrayList<>();
       for (int i = 0; i < ids.length; i++) {
@@ -269,32 +301,49 @@ class VlmPlanTest {
   void badInputsAreTyped() {
     assertThatThrownBy(() -> rt.generate(VlmRequest.ofBytes("x", new byte[0], Q)))
         .isInstanceOf(MediaDecodeException.class);
-    assertThatThrownBy(() -> rt.generate(VlmRequest.ofBytes("x", image, "is there a red circle? ".repeat(60))))
-        .isInstanceOf(PromptTooLongException.class).hasMessageContaining("context is 512");
+    assertThatThrownBy(
+            () -> rt.generate(VlmRequest.ofBytes("x", image, "is there a red circle? ".repeat(60))))
+        .isInstanceOf(PromptTooLongException.class)
+        .hasMessageContaining("context is 512");
     assertThatThrownBy(() -> run("[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"3..3\"}]", "x"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("ViT layer");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("ViT layer");
     assertThatThrownBy(() -> run("[{\"op\":\"fastv\",\"layer\":9}]", "x"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("fastv.layer");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("fastv.layer");
   }
+
   @Test
   void planChecksFromTheManifestMatchTheOpenRuntime() {
     // The driver's check (manifest only, no session) and the open runtime apply the same rules.
     ModelShape shape = VlmRuntime.shape(Bundle.open(rt.bundle().directory(), Bundle.Verify.SIZE));
     assertThat(shape).isEqualTo(rt.shape());
     assertThat(shape.numPatches()).isEqualTo(256);
-    for (String plan : new String[] {"[{\"op\":\"fastv\",\"layer\":9}]",
-        "[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"1..99\"}]",
-        "[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"3..3\"}]",
-        "[{\"op\":\"random-drop\",\"keep\":257}]",
-        "[{\"op\":\"random-drop\",\"keep\":64},{\"op\":\"fastv\",\"layer\":2,\"keep\":65}]"}) {
+    for (String plan :
+        new String[] {
+          "[{\"op\":\"fastv\",\"layer\":9}]",
+          "[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"1..99\"}]",
+          "[{\"op\":\"vtc-cls\",\"keep\":64,\"layers\":\"3..3\"}]",
+          "[{\"op\":\"random-drop\",\"keep\":257}]",
+          "[{\"op\":\"random-drop\",\"keep\":64},{\"op\":\"fastv\",\"layer\":2,\"keep\":65}]"
+        }) {
       CompressionPlan p = CompressionPlan.parse(plan);
       Throwable driver = catchThrowable(() -> VlmRuntime.checkPlan(p, shape));
-      assertThat(driver).as(plan).isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("plan[");
+      assertThat(driver)
+          .as(plan)
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageStartingWith("plan[");
       assertThatThrownBy(() -> rt.validate(p)).as(plan).hasMessage(driver.getMessage());
     }
-    assertThatThrownBy(() -> VlmRuntime.checkPlan(CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":257}]"),
-        shape)).hasMessageContaining("random-drop.keep must be in [1, 256]").hasMessageContaining("got 257");
-    VlmRuntime.checkPlan(CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":256},{\"op\":\"fastv\",\"layer\":3}]"),
+    assertThatThrownBy(
+            () ->
+                VlmRuntime.checkPlan(
+                    CompressionPlan.parse("[{\"op\":\"random-drop\",\"keep\":257}]"), shape))
+        .hasMessageContaining("random-drop.keep must be in [1, 256]")
+        .hasMessageContaining("got 257");
+    VlmRuntime.checkPlan(
+        CompressionPlan.parse(
+            "[{\"op\":\"random-drop\",\"keep\":256},{\"op\":\"fastv\",\"layer\":3}]"),
         shape);
   }
 }

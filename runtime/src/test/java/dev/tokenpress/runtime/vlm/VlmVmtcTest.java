@@ -20,7 +20,6 @@ import dev.tokenpress.runtime.vision.VisionBundle;
 import dev.tokenpress.runtime.vision.VisionEncoder;
 import dev.tokenpress.runtime.vision.VisionOutput;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
@@ -28,7 +27,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** VMTC end to end on the bundled model: neutral budget, 64 tokens with provenance and clusters, FastV after it. */
+/**
+ * VMTC end to end on the bundled model: neutral budget, 64 tokens with provenance and clusters,
+ * FastV after it.
+ */
 class VlmVmtcTest {
   private static VlmRuntime rt;
   private static byte[] image;
@@ -52,12 +54,17 @@ class VlmVmtcTest {
   }
 
   private static VlmResult logits(String plan) {
-    return rt.generate(VlmRequest.ofBytes("t", image, Q).withPlan(CompressionPlan.parse(plan)).withRecordLogits(true)
-        .withoutStopTokens().withMaxNewTokens(3));
+    return rt.generate(
+        VlmRequest.ofBytes("t", image, Q)
+            .withPlan(CompressionPlan.parse(plan))
+            .withRecordLogits(true)
+            .withoutStopTokens()
+            .withMaxNewTokens(3));
   }
 
   private static int fedBack(VlmResult r) {
-    return r.tokenIds().length - (r.stopReason() == dev.tokenpress.runtime.lm.StopReason.STOP_TOKEN ? 0 : 1);
+    return r.tokenIds().length
+        - (r.stopReason() == dev.tokenpress.runtime.lm.StopReason.STOP_TOKEN ? 0 : 1);
   }
 
   @Test
@@ -75,7 +82,8 @@ class VlmVmtcTest {
       assertThat(max).as("step %d", s).isLessThanOrEqualTo(1e-5);
     }
     assertThat(all.visualTokensKept()).isEqualTo(256);
-    assertThat(all.keptMaps()).isEmpty(); // 128 primary + 128 one-member clusters: every row kept in place
+    assertThat(all.keptMaps())
+        .isEmpty(); // 128 primary + 128 one-member clusters: every row kept in place
   }
 
   /** Every patch in exactly one token, weights summing to 1 per token, tokens in raster order. */
@@ -112,7 +120,8 @@ class VlmVmtcTest {
     TokenProvenance p = r.provenance();
     assertThat(p.count()).isEqualTo(64);
     assertCoversEveryPatchOnce(p);
-    // the cluster assignment agrees with provenance: 32 primary tokens alone, 32 clusters = 32 merged tokens
+    // the cluster assignment agrees with provenance: 32 primary tokens alone, 32 clusters = 32
+    // merged tokens
     int[] labels = m.labels();
     assertThat(labels).hasSize(256);
     int primary = 0;
@@ -138,9 +147,15 @@ class VlmVmtcTest {
     float[] cls;
     try (VisionEncoder enc = VisionBundle.openSplit(rt.bundle(), SessionConfig.singleThreaded())) {
       int f = rt.shape().visionFeatureLayer();
-      HookRunner signalsOnly = new HookRunner(List.of(new TestOperator("cls", EnumSet.of(Hook.VISUAL_TOKENS),
-          new Signal.ClsAttention(f)) {}), rt.shape(), 0L);
-      VisionOutput out = enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), signalsOnly);
+      HookRunner signalsOnly =
+          new HookRunner(
+              List.of(
+                  new TestOperator(
+                      "cls", EnumSet.of(Hook.VISUAL_TOKENS), new Signal.ClsAttention(f)) {}),
+              rt.shape(),
+              0L);
+      VisionOutput out =
+          enc.encode(rt.preprocessor().preprocess(rt.decoder().decode(image)), signalsOnly);
       cls = ClsAttention.patches(out.clsAttention().get(f));
     }
     int[] top = Kernels.topK(cls, 32);
@@ -156,27 +171,35 @@ class VlmVmtcTest {
     // the LM sequence: 64 visual tokens, positions re-packed, shorter caches, cheaper prefill
     SequenceLayout l = r.prefillLayout();
     assertThat(l.visualCount()).isEqualTo(64);
-    assertThat(Arrays.stream(l.visualIndices()).filter(v -> v >= 0).toArray()).containsExactly(p.representatives());
+    assertThat(Arrays.stream(l.visualIndices()).filter(v -> v >= 0).toArray())
+        .containsExactly(p.representatives());
     int rows = r.promptIds().length - 1 + 64;
     assertThat(l.nextPosition()).isEqualTo(rows);
     assertThat(r.kvCache().layer(0).length()).isEqualTo(rows + fedBack(r));
     assertThat(r.flops().get("prefill")).isLessThan(full.flops().get("prefill"));
     // deterministic per record, seeded per record
-    assertThat(run("[{\"op\":\"vmtc\",\"keep\":64}]", "m").keptMaps().get(0).labels()).containsExactly(labels);
+    assertThat(run("[{\"op\":\"vmtc\",\"keep\":64}]", "m").keptMaps().get(0).labels())
+        .containsExactly(labels);
   }
 
   @Test
   void projectedMergingAndFastVAfterItCompose() {
-    VlmResult r = run("[{\"op\":\"vmtc\",\"keep\":64},{\"op\":\"fastv\",\"layer\":2,\"keep\":32}]", "c");
-    assertThat(r.keptMaps()).extracting(KeptMap::hook).containsExactly(Hook.VISION_LAYER, Hook.PREFILL_AFTER);
+    VlmResult r =
+        run("[{\"op\":\"vmtc\",\"keep\":64},{\"op\":\"fastv\",\"layer\":2,\"keep\":32}]", "c");
+    assertThat(r.keptMaps())
+        .extracting(KeptMap::hook)
+        .containsExactly(Hook.VISION_LAYER, Hook.PREFILL_AFTER);
     assertThat(r.visualTokensKept()).isEqualTo(64);
     assertCoversEveryPatchOnce(r.provenance());
     KeptMap fastv = r.keptMaps().get(1);
     assertThat(fastv.inputCount()).isEqualTo(r.promptIds().length - 1 + 64);
     assertThat(r.kvCache().layer(2).length()).isEqualTo(r.promptIds().length - 1 + 32 + fedBack(r));
 
-    VlmResult projected = run("[{\"op\":\"vmtc\",\"keep\":48,\"merge_at\":\"projected\","
-        + "\"importance_layers\":\"1..L-2\"}]", "c");
+    VlmResult projected =
+        run(
+            "[{\"op\":\"vmtc\",\"keep\":48,\"merge_at\":\"projected\","
+                + "\"importance_layers\":\"1..L-2\"}]",
+            "c");
     assertThat(projected.visualTokensKept()).isEqualTo(48);
     assertThat(projected.keptMaps()).extracting(KeptMap::hook).containsExactly(Hook.VISUAL_TOKENS);
     assertThat(projected.keptMaps().get(0).labels()).hasSize(256);
@@ -198,12 +221,20 @@ class VlmVmtcTest {
   @Test
   void badConfigsFailAtPlanStartNamingTheField() {
     assertThatThrownBy(() -> run("[{\"op\":\"vmtc\",\"keep\":257}]", "x"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("plan[0]: vmtc.keep must be in [1, 256]");
-    assertThatThrownBy(() -> run("[{\"op\":\"vmtc\",\"keep\":64,\"importance_heads\":\"max\","
-        + "\"merge_at\":\"projected\"}]", "x"))
-        .hasMessageStartingWith("plan[0]: vmtc.importance_heads must be \"mean\" at merge_at \"projected\"");
-    assertThatThrownBy(() -> run("[{\"op\":\"vmtc\",\"keep\":64,\"importance_layers\":\"1..L-2\"}]", "x"))
-        .hasMessageStartingWith("plan[0]: vmtc.importance_layers must be the vision feature layer alone (2");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("plan[0]: vmtc.keep must be in [1, 256]");
+    assertThatThrownBy(
+            () ->
+                run(
+                    "[{\"op\":\"vmtc\",\"keep\":64,\"importance_heads\":\"max\","
+                        + "\"merge_at\":\"projected\"}]",
+                    "x"))
+        .hasMessageStartingWith(
+            "plan[0]: vmtc.importance_heads must be \"mean\" at merge_at \"projected\"");
+    assertThatThrownBy(
+            () -> run("[{\"op\":\"vmtc\",\"keep\":64,\"importance_layers\":\"1..L-2\"}]", "x"))
+        .hasMessageStartingWith(
+            "plan[0]: vmtc.importance_layers must be the vision feature layer alone (2");
     assertThatThrownBy(() -> run("[{\"op\":\"vmtc\",\"keep\":64,\"metric\":\"l1\"}]", "x"))
         .hasMessageContaining("vmtc.metric must be one of [cosine, euclidean]");
   }
