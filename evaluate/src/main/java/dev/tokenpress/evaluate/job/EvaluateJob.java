@@ -176,6 +176,7 @@ public final class EvaluateJob {
       List<Row> collected = results.collectAsList();
       spark.sparkContext().removeSparkListener(progress);
       progress.close();
+      log.println(progress.finalLine());
       double seconds = (System.nanoTime() - t0) / 1e9;
       Summaries s = new Summaries(plans, sample, work.size(), collected, config.report());
       List<Map<String, Object>> planSummaries = s.plans();

@@ -111,6 +111,7 @@ class EvaluateJobTest {
     assertThat(log.toString(StandardCharsets.UTF_8))
         .contains("3 plans x 3 images")
         .contains(": 36 (plan, question) evaluations")
+        .contains("[tokenpress] 36/36 questions (100.0%)")
         .contains("report:");
 
     // an earlier evaluation is replaced only when asked; foreign content is never touched

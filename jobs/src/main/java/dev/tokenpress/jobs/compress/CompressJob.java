@@ -350,7 +350,7 @@ public final class CompressJob {
       progress.phase("");
       out.delete(out.path(OutputLayout.STAGING)); // empty: each batch removed its own directory
       if (nb > 0) {
-        log.println(progress.line());
+        log.println(progress.finalLine());
       }
       probe.at(JobProbe.Step.SUMMARY, null);
       RunSummary summary =

@@ -30,6 +30,8 @@ import scala.collection.Iterator;
  * summary counts committed rows.
  */
 public final class Progress extends SparkListener implements AutoCloseable {
+  private final LongAccumulator ok;
+  private final LongAccumulator errorAcc;
   private final long okId;
   private final long errorId;
   private final long alreadyDone;
@@ -61,6 +63,8 @@ public final class Progress extends SparkListener implements AutoCloseable {
       int intervalSeconds,
       String unit,
       PrintStream out) {
+    this.ok = ok;
+    this.errorAcc = errors;
     this.okId = ok.id();
     this.unit = unit;
     this.errorId = errors.id();
@@ -143,9 +147,21 @@ public final class Progress extends SparkListener implements AutoCloseable {
     return n;
   }
 
-  /** The progress line as printed. */
+  /** The progress line as printed: live estimates from the listener events so far. */
   public String line() {
-    long processed = processed();
+    return line(processed(), errors());
+  }
+
+  /**
+   * The line with exact counts, from the accumulators' merged values on the driver: call it after
+   * the Spark action returned (listener events arrive asynchronously, so {@link #line()} may still
+   * lag there).
+   */
+  public String finalLine() {
+    return line(ok.value() + errorAcc.value(), errorAcc.value());
+  }
+
+  private String line(long processed, long errorCount) {
     long done = Math.min(total, alreadyDone + processed);
     double secs = (System.nanoTime() - startNanos) / 1e9;
     double rate = secs > 0 ? processed / secs : 0;
@@ -161,7 +177,7 @@ public final class Progress extends SparkListener implements AutoCloseable {
         rate,
         unit,
         eta,
-        errors(),
+        errorCount,
         phase.isEmpty() ? "" : " | " + phase);
   }
 

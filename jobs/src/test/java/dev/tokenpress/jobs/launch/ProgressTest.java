@@ -59,6 +59,10 @@ class ProgressTest {
       } finally {
         spark.sparkContext().removeSparkListener(progress);
       }
+      // exact from the accumulators as soon as the action returned
+      assertThat(progress.finalLine())
+          .startsWith("[tokenpress] 120/120 questions (100.0%) | ")
+          .endsWith("| errors 14 | round 1/2");
       assertThat(progress.processed()).isEqualTo(100);
       assertThat(progress.errors()).isEqualTo(14);
       assertThat(progress.line())
