@@ -65,11 +65,12 @@ class ManifestEvaluateJobTest {
   }
 
   private static EvaluateJob.Result run(EvaluateConfig c) {
+    return run(c, new ByteArrayOutputStream());
+  }
+
+  private static EvaluateJob.Result run(EvaluateConfig c, ByteArrayOutputStream log) {
     return EvaluateJob.run(
-        spark,
-        c,
-        VlmProcessorFactory.INSTANCE,
-        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        spark, c, VlmProcessorFactory.INSTANCE, new PrintStream(log, true, StandardCharsets.UTF_8));
   }
 
   /**
@@ -220,8 +221,16 @@ class ManifestEvaluateJobTest {
             + "{\"image\": \"imgs/corrupt.png\", \"question\": \"How many shapes?\", \"answer\": \"2\"}\n"
             + "{\"image\": \"imgs/missing.png\", \"question\": \"How many shapes?\", \"answer\": \"3\", \"id\": \"m1\"}\n");
     Path out = dir.resolve("bad-out");
-    EvaluateJob.Result r = run(config(out, "sample.split=null", "sample.manifest=" + manifest));
+    ByteArrayOutputStream log = new ByteArrayOutputStream();
+    EvaluateJob.Result r =
+        run(config(out, "sample.split=null", "sample.manifest=" + manifest), log);
     assertThat(r.errors()).as("2 plans x 2 broken images").isEqualTo(4);
+    // the progress total comes from the manifest's rows; error rows count as done and as errors
+    long total = r.questions();
+    assertThat(log.toString(StandardCharsets.UTF_8))
+        .contains(": " + total + " (plan, question) evaluations")
+        .containsPattern(
+            "\\[tokenpress\\] " + total + "/" + total + " questions \\(100\\.0%\\) .*\\| errors 4");
     List<Row> got = rows(out);
     assertThat(got)
         .filteredOn(x -> !x.isNullAt(13))
