@@ -32,8 +32,6 @@ import scala.collection.Iterator;
 public final class Progress extends SparkListener implements AutoCloseable {
   private final LongAccumulator ok;
   private final LongAccumulator errorAcc;
-  private final long okId;
-  private final long errorId;
   private final long alreadyDone;
   private final long total;
   private final PrintStream out;
@@ -65,9 +63,7 @@ public final class Progress extends SparkListener implements AutoCloseable {
       PrintStream out) {
     this.ok = ok;
     this.errorAcc = errors;
-    this.okId = ok.id();
     this.unit = unit;
-    this.errorId = errors.id();
     this.alreadyDone = alreadyDone;
     this.total = total;
     this.out = out;
@@ -118,12 +114,12 @@ public final class Progress extends SparkListener implements AutoCloseable {
     Iterator<AccumulableInfo> it = infos.iterator();
     while (it.hasNext()) {
       AccumulableInfo a = it.next();
-      if ((a.id() == okId || a.id() == errorId) && a.update().isDefined()) {
+      if ((a.id() == ok.id() || a.id() == errorAcc.id()) && a.update().isDefined()) {
         if (v == null) {
           v = new long[2];
         }
         long n = ((Number) a.update().get()).longValue();
-        v[a.id() == okId ? 0 : 1] = n;
+        v[a.id() == ok.id() ? 0 : 1] = n;
       }
     }
     return v;

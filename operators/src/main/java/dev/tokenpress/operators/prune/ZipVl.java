@@ -178,41 +178,26 @@ public final class ZipVl implements TokenOperator {
       important[l][g] = tokens;
     }
     int[] rows = trueRows(union);
-    if (sets == 1) {
-      info[l] =
-          new KvCompressionInfo(
-              config.name(),
-              config.mode().jsonName(),
-              config.tau(),
-              n,
-              counts[0],
-              rows.length,
-              seed,
-              config.bitsHigh(),
-              config.bitsLow(),
-              config.heads().jsonName(),
-              new int[0],
-              new int[0]);
-    } else {
-      int maxCount = 0;
-      for (int c : counts) {
-        maxCount = Math.max(maxCount, c);
-      }
-      info[l] =
-          new KvCompressionInfo(
-              config.name(),
-              config.mode().jsonName(),
-              config.tau(),
-              n,
-              maxCount,
-              rows.length,
-              seed,
-              config.bitsHigh(),
-              config.bitsLow(),
-              config.heads().jsonName(),
-              counts,
-              sizes);
+    // Eq. 6's count of the layer: p, or with one set per KV head the largest p_g
+    int ratioCount = 0;
+    for (int c : counts) {
+      ratioCount = Math.max(ratioCount, c);
     }
+    boolean perHead = sets > 1;
+    info[l] =
+        new KvCompressionInfo(
+            config.name(),
+            config.mode().jsonName(),
+            config.tau(),
+            n,
+            ratioCount,
+            rows.length,
+            seed,
+            config.bitsHigh(),
+            config.bitsLow(),
+            config.heads().jsonName(),
+            perHead ? counts : new int[0],
+            perHead ? sizes : new int[0]);
     if (config.mode() == ZipVlConfig.Mode.KV_ONLY) {
       return null;
     }
